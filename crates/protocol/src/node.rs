@@ -1,0 +1,195 @@
+//! Node-specific events and methods: invokes, results, node events (`protocol.md` §6).
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Event name of a command the gateway asks this node to run.
+pub const EVENT_INVOKE_REQUEST: &str = "node.invoke.request";
+/// Event name of a cancellation of a running invoke.
+pub const EVENT_INVOKE_CANCEL: &str = "node.invoke.cancel";
+/// Event name of a resolved node surface request (approved while connected).
+pub const EVENT_PAIR_RESOLVED: &str = "node.pair.resolved";
+/// Event name of the first frame on every connection.
+pub const EVENT_CONNECT_CHALLENGE: &str = "connect.challenge";
+/// Event name of the periodic keepalive broadcast.
+pub const EVENT_TICK: &str = "tick";
+/// Event name of the gateway's announcement that it is going down.
+pub const EVENT_SHUTDOWN: &str = "shutdown";
+
+/// Method a node uses to answer an invoke.
+pub const METHOD_INVOKE_RESULT: &str = "node.invoke.result";
+/// Method a node uses to publish an event (host stats, exec events).
+pub const METHOD_NODE_EVENT: &str = "node.event";
+
+/// `connect.challenge` payload.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConnectChallenge {
+    /// Random per-connection nonce, signed back verbatim.
+    pub nonce: String,
+    /// Server time in ms; used as `device.signedAt`.
+    pub ts: u64,
+    /// Pre-auth capabilities (a node ignores them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capabilities: Option<Vec<String>>,
+}
+
+/// `node.invoke.request` payload.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InvokeRequest {
+    /// Gateway-generated invoke id; echoed in the result.
+    pub id: String,
+    /// Our device id.
+    pub node_id: String,
+    /// The command to run, e.g. `system.which`.
+    pub command: String,
+    /// The caller's params as a JSON string; null when there are none.
+    #[serde(rename = "paramsJSON", default)]
+    pub params_json: Option<String>,
+    /// Fallback: params as an object, accepted when `paramsJSON` is not a string.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub params: Option<Value>,
+    /// The remaining gateway deadline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+    /// Caller-supplied dedupe key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
+    /// The agent session this invoke belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_key: Option<String>,
+}
+
+/// `node.invoke.cancel` payload.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InvokeCancel {
+    /// The invoke to stop.
+    pub invoke_id: String,
+    /// Our device id.
+    pub node_id: String,
+}
+
+/// `node.pair.resolved` payload (sent to the node when its surface is approved).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PairResolved {
+    /// The node surface request.
+    pub request_id: String,
+    /// Our device id.
+    pub node_id: String,
+    /// `approved`, `rejected` or `removed`.
+    pub decision: String,
+    /// Server time.
+    pub ts: u64,
+}
+
+/// The error half of `node.invoke.result`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvokeError {
+    /// `INVALID_REQUEST`, `UNAVAILABLE`, `SYSTEM_RUN_DENIED`, …
+    pub code: String,
+    /// Human text, forwarded to the operator as `<code>: <message>`.
+    pub message: String,
+}
+
+impl InvokeError {
+    /// An invoke error with a code and a message.
+    pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
+        InvokeError { code: code.into(), message: message.into() }
+    }
+}
+
+/// `node.invoke.result` params.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InvokeResult {
+    /// The invoke id from the request.
+    pub id: String,
+    /// Our device id (the gateway checks it).
+    pub node_id: String,
+    /// Success or failure.
+    pub ok: bool,
+    /// Object payload (MCP-style results).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload: Option<Value>,
+    /// The result serialised as a JSON string (what the reference host sends).
+    #[serde(rename = "payloadJSON", default, skip_serializing_if = "Option::is_none")]
+    pub payload_json: Option<String>,
+    /// The failure when `ok` is false.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<InvokeError>,
+}
+
+impl InvokeResult {
+    /// A success carrying `payload` serialised into `payloadJSON`.
+    pub fn success(id: &str, node_id: &str, payload: &Value) -> Self {
+        InvokeResult {
+            id: id.to_string(),
+            node_id: node_id.to_string(),
+            ok: true,
+            payload: None,
+            payload_json: Some(payload.to_string()),
+            error: None,
+        }
+    }
+
+    /// A failure.
+    pub fn failure(id: &str, node_id: &str, error: InvokeError) -> Self {
+        InvokeResult {
+            id: id.to_string(),
+            node_id: node_id.to_string(),
+            ok: false,
+            payload: None,
+            payload_json: None,
+            error: Some(error),
+        }
+    }
+}
+
+/// `node.event` params: the reference host always sends `payloadJSON`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeEvent {
+    /// Event name, e.g. `node.host.stats` or `exec.finished`.
+    pub event: String,
+    /// The payload as a JSON string.
+    #[serde(rename = "payloadJSON")]
+    pub payload_json: String,
+}
+
+impl NodeEvent {
+    /// A node event with its payload serialised.
+    pub fn new(event: impl Into<String>, payload: &Value) -> Self {
+        NodeEvent { event: event.into(), payload_json: payload.to_string() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invoke_request_from_the_wire() {
+        let text = r#"{"id":"6876905f-d6c7-4c39-8604-58efe5ad5971","nodeId":"5c76","command":"system.which","paramsJSON":"{\"bins\":[\"git\"]}","timeoutMs":14993,"idempotencyKey":"5a33"}"#;
+        let req: InvokeRequest = serde_json::from_str(text).unwrap();
+        assert_eq!(req.params_json.as_deref(), Some(r#"{"bins":["git"]}"#));
+        assert_eq!(req.timeout_ms, Some(14993));
+        let null_params: InvokeRequest =
+            serde_json::from_str(r#"{"id":"a","nodeId":"b","command":"c","paramsJSON":null}"#).unwrap();
+        assert_eq!(null_params.params_json, None);
+    }
+
+    #[test]
+    fn invoke_result_shapes() {
+        let ok = InvokeResult::success("i", "n", &serde_json::json!({"bins": {}}));
+        assert_eq!(
+            serde_json::to_string(&ok).unwrap(),
+            r#"{"id":"i","nodeId":"n","ok":true,"payloadJSON":"{\"bins\":{}}"}"#
+        );
+        let err = InvokeResult::failure("i", "n", InvokeError::new("UNAVAILABLE", "command not supported"));
+        assert_eq!(
+            serde_json::to_string(&err).unwrap(),
+            r#"{"id":"i","nodeId":"n","ok":false,"error":{"code":"UNAVAILABLE","message":"command not supported"}}"#
+        );
+    }
+}
