@@ -1,0 +1,540 @@
+//! `openclaw.json` (JSON5) and SecretRef resolution (`nodehost.md` §3).
+//!
+//! The node host reads only a handful of keys, so the config is kept as a JSON tree with a
+//! dotted-path accessor rather than a full typed schema. Secrets are the exception: a
+//! SecretInput is parsed into [`SecretInput`] and resolved by [`SecretResolver`], which fails
+//! closed — a reference that cannot be resolved is an error, never an empty credential — and
+//! never puts a secret value into an error message.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+/// A problem with the config file itself.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file exists but could not be read.
+    #[error("cannot read config {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not valid JSON5 (or not an object at the top).
+    #[error("config {path} is invalid: {reason}")]
+    Parse { path: PathBuf, reason: String },
+    /// A SecretInput has the wrong shape.
+    #[error("{path} is not a valid secret input: {reason}")]
+    BadSecretInput { path: String, reason: String },
+}
+
+/// The parsed `openclaw.json`; an absent file is an empty config.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OpenClawConfig {
+    root: Value,
+}
+
+impl OpenClawConfig {
+    /// Loads and parses the file (JSON5: comments, trailing commas, unquoted keys).
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Self::default()),
+            Err(source) => return Err(ConfigError::Read { path: path.to_path_buf(), source }),
+        };
+        Self::parse(&text).map_err(|reason| ConfigError::Parse { path: path.to_path_buf(), reason })
+    }
+
+    /// Parses config text.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let root: Value = json5::from_str(text).map_err(|e| e.to_string())?;
+        if !root.is_object() {
+            return Err("the top level must be an object".into());
+        }
+        Ok(OpenClawConfig { root })
+    }
+
+    /// Wraps an already-parsed tree (tests, callers that build config in code).
+    pub fn from_value(root: Value) -> Self {
+        OpenClawConfig { root }
+    }
+
+    /// The value at a dotted path such as `gateway.auth.token`.
+    pub fn get(&self, dotted: &str) -> Option<&Value> {
+        dotted.split('.').try_fold(&self.root, |v, k| v.get(k)).filter(|v| !v.is_null())
+    }
+
+    /// A string at a dotted path.
+    pub fn get_str(&self, dotted: &str) -> Option<&str> {
+        self.get(dotted)?.as_str()
+    }
+
+    /// A boolean at a dotted path.
+    pub fn get_bool(&self, dotted: &str) -> Option<bool> {
+        self.get(dotted)?.as_bool()
+    }
+
+    /// Parses the SecretInput at `dotted`; `None` when absent or an empty literal.
+    pub fn secret_input(&self, dotted: &str) -> Result<Option<SecretInput>, ConfigError> {
+        match self.get(dotted) {
+            None => Ok(None),
+            Some(v) => SecretInput::parse(v, self.default_alias(SecretSource::Env), |s| self.default_alias(s))
+                .map_err(|reason| ConfigError::BadSecretInput { path: dotted.to_string(), reason }),
+        }
+    }
+
+    fn default_alias(&self, source: SecretSource) -> String {
+        self.get_str(&format!("secrets.defaults.{}", source.as_str())).unwrap_or("default").to_string()
+    }
+}
+
+/// Where a SecretRef's value lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretSource {
+    /// An environment variable.
+    Env,
+    /// A private local file (JSON pointer or single value).
+    File,
+    /// The stdout of a trusted resolver program.
+    Exec,
+    /// OpenClaw's shared secret store (not available to the node host; fails closed).
+    Store,
+}
+
+impl SecretSource {
+    fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "env" => SecretSource::Env,
+            "file" => SecretSource::File,
+            "exec" => SecretSource::Exec,
+            "store" => SecretSource::Store,
+            _ => return None,
+        })
+    }
+
+    /// The string used in config.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SecretSource::Env => "env",
+            SecretSource::File => "file",
+            SecretSource::Exec => "exec",
+            SecretSource::Store => "store",
+        }
+    }
+}
+
+/// `{source, provider, id}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretRef {
+    pub source: SecretSource,
+    pub provider: String,
+    pub id: String,
+}
+
+/// A config value that is either a literal secret or a reference to one.
+#[derive(Clone, PartialEq, Eq)]
+pub enum SecretInput {
+    /// A plain string (trimmed, non-empty).
+    Literal(String),
+    /// A reference to resolve.
+    Ref(SecretRef),
+}
+
+impl std::fmt::Debug for SecretInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SecretInput::Literal(_) => f.write_str("Literal(<redacted>)"),
+            SecretInput::Ref(r) => f.debug_tuple("Ref").field(r).finish(),
+        }
+    }
+}
+
+fn is_env_id(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty() && b.len() <= 128 && b[0].is_ascii_uppercase() && b.iter().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == b'_')
+}
+
+fn is_provider_alias(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= 64
+        && b[0].is_ascii_lowercase()
+        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'_' || *c == b'-')
+}
+
+fn is_exec_id(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= 256
+        && b[0].is_ascii_alphanumeric()
+        && b.iter().all(|c| c.is_ascii_alphanumeric() || b"._:/#-".contains(c))
+        && !s.split('/').any(|seg| seg == "." || seg == "..")
+}
+
+impl SecretInput {
+    /// Parses a config value. `"$NAME"` / `"${NAME}"` are env references; an object must
+    /// have exactly `source`, `provider` (optional) and `id`. Empty literals are `None`.
+    pub fn parse(
+        value: &Value,
+        default_env_alias: String,
+        default_alias: impl Fn(SecretSource) -> String,
+    ) -> Result<Option<Self>, String> {
+        match value {
+            Value::String(s) => {
+                let name = s.strip_prefix("${").and_then(|r| r.strip_suffix('}')).or_else(|| s.strip_prefix('$'));
+                if let Some(name) = name.filter(|n| is_env_id(n)) {
+                    return Ok(Some(SecretInput::Ref(SecretRef {
+                        source: SecretSource::Env,
+                        provider: default_env_alias,
+                        id: name.to_string(),
+                    })));
+                }
+                let t = s.trim();
+                Ok((!t.is_empty()).then(|| SecretInput::Literal(t.to_string())))
+            }
+            Value::Object(map) => {
+                if let Some(extra) = map.keys().find(|k| !["source", "provider", "id"].contains(&k.as_str())) {
+                    return Err(format!("unexpected key {extra:?}"));
+                }
+                let source = map
+                    .get("source")
+                    .and_then(Value::as_str)
+                    .and_then(SecretSource::parse)
+                    .ok_or("source must be env, file, exec or store")?;
+                let id = map.get("id").and_then(Value::as_str).ok_or("id must be a string")?.to_string();
+                let provider = match map.get("provider") {
+                    None => default_alias(source),
+                    Some(Value::String(p)) if is_provider_alias(p) => p.clone(),
+                    Some(_) => return Err("provider must match ^[a-z][a-z0-9_-]{0,63}$".into()),
+                };
+                let id_ok = match source {
+                    SecretSource::Env | SecretSource::Store => is_env_id(&id),
+                    SecretSource::File => id == "value" || id.starts_with('/'),
+                    SecretSource::Exec => is_exec_id(&id),
+                };
+                if !id_ok {
+                    return Err(format!("id {id:?} is not valid for source {}", source.as_str()));
+                }
+                Ok(Some(SecretInput::Ref(SecretRef { source, provider, id })))
+            }
+            _ => Err("expected a string or a SecretRef object".into()),
+        }
+    }
+}
+
+/// Why a SecretRef could not be resolved. Never contains the secret.
+#[derive(Debug, thiserror::Error)]
+#[error("secret reference {source_name}:{provider}:{id} could not be resolved: {reason}")]
+pub struct SecretError {
+    pub source_name: &'static str,
+    pub provider: String,
+    pub id: String,
+    pub reason: String,
+}
+
+/// Resolves SecretRefs against the config's providers and an environment.
+pub struct SecretResolver<'a> {
+    config: &'a OpenClawConfig,
+    env: &'a dyn Fn(&str) -> Option<String>,
+}
+
+impl<'a> SecretResolver<'a> {
+    /// A resolver reading providers from `config` and env vars through `env`.
+    pub fn new(config: &'a OpenClawConfig, env: &'a dyn Fn(&str) -> Option<String>) -> Self {
+        SecretResolver { config, env }
+    }
+
+    /// Resolves a SecretInput to its value.
+    pub fn resolve_input(&self, input: &SecretInput) -> Result<String, SecretError> {
+        match input {
+            SecretInput::Literal(s) => Ok(s.clone()),
+            SecretInput::Ref(r) => self.resolve(r),
+        }
+    }
+
+    /// Resolves a reference; an empty value is an error.
+    pub fn resolve(&self, r: &SecretRef) -> Result<String, SecretError> {
+        let fail = |reason: String| SecretError {
+            source_name: r.source.as_str(),
+            provider: r.provider.clone(),
+            id: r.id.clone(),
+            reason,
+        };
+        let entry = self.config.get(&format!("secrets.providers.{}", r.provider));
+        let entry_source = entry.and_then(|e| e.get("source")).and_then(Value::as_str);
+        let value = match r.source {
+            SecretSource::Env => {
+                let is_default = r.provider == self.config.default_alias(SecretSource::Env);
+                match (entry_source, is_default) {
+                    (Some("env"), _) => {
+                        if let Some(list) = entry.and_then(|e| e.get("allowlist")).and_then(Value::as_array) {
+                            if !list.iter().any(|v| v.as_str() == Some(&r.id)) {
+                                return Err(fail("not in the provider's allowlist".into()));
+                            }
+                        }
+                    }
+                    (_, true) => {}
+                    _ => return Err(fail("no env provider with this alias is configured".into())),
+                }
+                (self.env)(&r.id).ok_or_else(|| fail("the environment variable is not set".into()))?
+            }
+            SecretSource::File => {
+                let entry = entry.filter(|_| entry_source == Some("file")).ok_or_else(|| fail("no file provider with this alias is configured".into()))?;
+                resolve_file(entry, &r.id).map_err(fail)?
+            }
+            SecretSource::Exec => {
+                let entry = entry.filter(|_| entry_source == Some("exec")).ok_or_else(|| fail("no exec provider with this alias is configured".into()))?;
+                resolve_exec(entry, &r.provider, &r.id, self.env).map_err(fail)?
+            }
+            SecretSource::Store => return Err(fail("the secret store is not available to the node host".into())),
+        };
+        if value.trim().is_empty() {
+            return Err(fail("the value is empty".into()));
+        }
+        Ok(value)
+    }
+}
+
+/// Checks that a file a secret comes from is a private, single-link regular file we own.
+fn check_private_file(path: &Path, what: &str) -> Result<std::fs::Metadata, String> {
+    let meta = std::fs::symlink_metadata(path).map_err(|e| format!("{what} {}: {e}", path.display()))?;
+    if meta.file_type().is_symlink() {
+        return Err(format!("{what} {} must not be a symlink", path.display()));
+    }
+    if !meta.is_file() {
+        return Err(format!("{what} {} must be a regular file", path.display()));
+    }
+    if meta.uid() != nix::unistd::getuid().as_raw() {
+        return Err(format!("{what} {} must be owned by the current user", path.display()));
+    }
+    Ok(meta)
+}
+
+fn resolve_file(entry: &Value, id: &str) -> Result<String, String> {
+    let path = entry.get("path").and_then(Value::as_str).ok_or("the provider has no path")?;
+    let path = Path::new(path);
+    let meta = check_private_file(path, "secret file")?;
+    if meta.nlink() != 1 {
+        return Err(format!("secret file {} must not be hardlinked", path.display()));
+    }
+    if meta.mode() & 0o077 != 0 {
+        return Err(format!("secret file {} must not be readable by group or others (chmod 600)", path.display()));
+    }
+    let max = entry.get("maxBytes").and_then(Value::as_u64).unwrap_or(1 << 20);
+    if meta.len() > max {
+        return Err(format!("secret file {} is larger than {max} bytes", path.display()));
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| format!("secret file {}: {e}", path.display()))?;
+    match entry.get("mode").and_then(Value::as_str).unwrap_or("json") {
+        "singleValue" => {
+            if id != "value" {
+                return Err("singleValue providers take the id \"value\"".into());
+            }
+            Ok(text.strip_suffix('\n').map(|t| t.strip_suffix('\r').unwrap_or(t)).unwrap_or(&text).to_string())
+        }
+        "json" => {
+            let doc: Value = serde_json::from_str(&text).map_err(|_| format!("secret file {} is not JSON", path.display()))?;
+            match doc.pointer(id) {
+                Some(Value::String(s)) => Ok(s.clone()),
+                Some(_) => Err("the JSON pointer does not point at a string".into()),
+                None => Err("the JSON pointer matches nothing".into()),
+            }
+        }
+        other => Err(format!("unknown file provider mode {other:?}")),
+    }
+}
+
+fn resolve_exec(entry: &Value, provider: &str, id: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+    let command = entry.get("command").and_then(Value::as_str).ok_or("the provider has no command")?;
+    let command_path = Path::new(command);
+    if !command_path.is_absolute() {
+        return Err("the provider command must be an absolute path".into());
+    }
+    let meta = check_private_file(command_path, "resolver")?;
+    if meta.mode() & 0o022 != 0 {
+        return Err(format!("resolver {command} must not be group- or world-writable"));
+    }
+    let args: Vec<String> = entry
+        .get("args")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).map(String::from).collect())
+        .unwrap_or_default();
+    let mut child_env: BTreeMap<String, String> = BTreeMap::new();
+    for key in entry.get("passEnv").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str) {
+        if let Some(v) = env(key) {
+            child_env.insert(key.to_string(), v);
+        }
+    }
+    for (k, v) in entry.get("env").and_then(Value::as_object).into_iter().flatten() {
+        if let Some(v) = v.as_str() {
+            child_env.insert(k.clone(), v.to_string());
+        }
+    }
+    let timeout = Duration::from_millis(entry.get("timeoutMs").and_then(Value::as_u64).unwrap_or(5000));
+    let max_out = entry.get("maxOutputBytes").and_then(Value::as_u64).unwrap_or(1 << 20) as usize;
+    let json_only = entry.get("jsonOnly").and_then(Value::as_bool).unwrap_or(true);
+
+    let mut child = Command::new(command)
+        .args(&args)
+        .env_clear()
+        .envs(&child_env)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot run resolver {command}: {e}"))?;
+    let request = json!({"protocolVersion": 1, "provider": provider, "ids": [id]}).to_string();
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = stdin.write_all(request.as_bytes());
+    }
+    let mut stdout = child.stdout.take().expect("stdout is piped");
+    let reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = (&mut stdout).take(max_out as u64 + 1).read_to_end(&mut buf);
+        buf
+    });
+    let started = Instant::now();
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if started.elapsed() >= timeout => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("resolver {command} timed out after {} ms", timeout.as_millis()));
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+            Err(e) => return Err(format!("resolver {command}: {e}")),
+        }
+    };
+    let out = reader.join().unwrap_or_default();
+    if out.len() > max_out {
+        return Err(format!("resolver {command} printed more than {max_out} bytes"));
+    }
+    if !status.success() {
+        return Err(format!("resolver {command} exited with {status}"));
+    }
+    let text = String::from_utf8(out).map_err(|_| "resolver output is not UTF-8".to_string())?;
+    match serde_json::from_str::<Value>(&text) {
+        Ok(doc) if doc.get("values").is_some() || doc.get("errors").is_some() => {
+            match doc.get("values").and_then(|v| v.get(id)).and_then(Value::as_str) {
+                Some(v) => Ok(v.to_string()),
+                None => {
+                    let code = doc.pointer(&format!("/errors/{}/code", id.replace('~', "~0").replace('/', "~1")));
+                    Err(match code.and_then(Value::as_str) {
+                        Some(c @ ("NOT_FOUND" | "AMBIGUOUS_DUPLICATE_KEY")) => format!("resolver reported {c}"),
+                        _ => "resolver returned no value for the id".into(),
+                    })
+                }
+            }
+        }
+        _ if !json_only => Ok(text.trim().to_string()),
+        _ => Err("resolver output is not a protocol-v1 JSON response".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn json5_and_dotted_access() {
+        let cfg = OpenClawConfig::parse("{ // comment\n gateway: { auth: { token: 'abc', }, mode: \"remote\" }, }").unwrap();
+        assert_eq!(cfg.get_str("gateway.auth.token"), Some("abc"));
+        assert_eq!(cfg.get_str("gateway.mode"), Some("remote"));
+        assert!(cfg.get("gateway.nope.x").is_none());
+        assert!(OpenClawConfig::parse("[1]").is_err());
+        assert!(OpenClawConfig::parse("{").is_err());
+    }
+
+    #[test]
+    fn secret_input_forms() {
+        let cfg = OpenClawConfig::from_value(json!({
+            "a": "$MY_TOKEN", "b": "${MY_TOKEN}", "c": " lit ", "d": "", "e": {"source": "env", "id": "X"},
+            "f": {"source": "env", "id": "X", "extra": 1}, "g": {"source": "nope", "id": "X"}, "h": "$lower",
+            "i": {"source": "exec", "provider": "vault", "id": "a/../b"}
+        }));
+        let r = |p: &str| cfg.secret_input(p);
+        let env_ref = |id: &str| Some(SecretInput::Ref(SecretRef { source: SecretSource::Env, provider: "default".into(), id: id.into() }));
+        assert_eq!(r("a").unwrap(), env_ref("MY_TOKEN"));
+        assert_eq!(r("b").unwrap(), env_ref("MY_TOKEN"));
+        assert_eq!(r("c").unwrap(), Some(SecretInput::Literal("lit".into())));
+        assert_eq!(r("d").unwrap(), None);
+        assert_eq!(r("e").unwrap(), env_ref("X"));
+        assert!(r("f").is_err());
+        assert!(r("g").is_err());
+        assert_eq!(r("h").unwrap(), Some(SecretInput::Literal("$lower".into())));
+        assert!(r("i").is_err());
+    }
+
+    #[test]
+    fn env_refs_fail_closed() {
+        let cfg = OpenClawConfig::from_value(json!({"secrets": {"providers": {"strict": {"source": "env", "allowlist": ["OK_VAR"]}}}}));
+        let env = env_of(&[("OK_VAR", "v1"), ("OTHER", "v2"), ("EMPTY", " ")]);
+        let res = SecretResolver::new(&cfg, &env);
+        let r = |p: &str, id: &str| res.resolve(&SecretRef { source: SecretSource::Env, provider: p.into(), id: id.into() });
+        assert_eq!(r("default", "OTHER").unwrap(), "v2");
+        assert!(r("default", "MISSING").is_err());
+        assert!(r("default", "EMPTY").is_err());
+        assert_eq!(r("strict", "OK_VAR").unwrap(), "v1");
+        let err = r("strict", "OTHER").unwrap_err().to_string();
+        assert!(err.contains("allowlist") && !err.contains("v2"), "{err}");
+        assert!(r("unknown", "OTHER").is_err());
+    }
+
+    #[test]
+    fn file_refs_require_a_private_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let json_path = dir.path().join("s.json");
+        std::fs::write(&json_path, r#"{"gw":{"token":"t-from-file"}}"#).unwrap();
+        std::fs::set_permissions(&json_path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let single = dir.path().join("single");
+        std::fs::write(&single, "pw-from-file\n").unwrap();
+        std::fs::set_permissions(&single, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let cfg = OpenClawConfig::from_value(json!({"secrets": {"providers": {
+            "f": {"source": "file", "path": json_path},
+            "s": {"source": "file", "path": single, "mode": "singleValue"}}}}));
+        let env = env_of(&[]);
+        let res = SecretResolver::new(&cfg, &env);
+        let file = |p: &str, id: &str| res.resolve(&SecretRef { source: SecretSource::File, provider: p.into(), id: id.into() });
+        assert_eq!(file("f", "/gw/token").unwrap(), "t-from-file");
+        assert!(file("f", "/gw/none").is_err());
+        assert!(file("s", "value").unwrap_err().to_string().contains("chmod 600"), "0644 is refused");
+        std::fs::set_permissions(&single, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert_eq!(file("s", "value").unwrap(), "pw-from-file");
+        std::fs::hard_link(&single, dir.path().join("link")).unwrap();
+        assert!(file("s", "value").unwrap_err().to_string().contains("hardlinked"));
+    }
+
+    #[test]
+    fn exec_refs_speak_protocol_v1() {
+        let dir = tempfile::tempdir().unwrap();
+        let script = dir.path().join("resolver.sh");
+        std::fs::write(
+            &script,
+            "#!/bin/sh\nread -r req\ncase \"$req\" in *gw/token*) printf '{\"protocolVersion\":1,\"values\":{\"gw/token\":\"%s\"}}' \"$SECRET_SEED\";; *) printf '{\"protocolVersion\":1,\"values\":{},\"errors\":{\"x\":{\"code\":\"NOT_FOUND\"}}}';; esac\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let cfg = OpenClawConfig::from_value(json!({"secrets": {"providers": {
+            "vault": {"source": "exec", "command": script, "passEnv": ["SECRET_SEED"]}}}}));
+        let env = env_of(&[("SECRET_SEED", "exec-secret")]);
+        let res = SecretResolver::new(&cfg, &env);
+        let exec = |id: &str| res.resolve(&SecretRef { source: SecretSource::Exec, provider: "vault".into(), id: id.into() });
+        assert_eq!(exec("gw/token").unwrap(), "exec-secret");
+        assert!(exec("x").is_err());
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o777)).unwrap();
+        assert!(exec("gw/token").unwrap_err().to_string().contains("writable"));
+    }
+}
