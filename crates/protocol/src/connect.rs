@@ -145,11 +145,7 @@ impl ConnectAuth {
     /// The token the device signature covers: `token`, else `deviceToken`, else
     /// `bootstrapToken`, else empty (the gateway computes it the same way).
     pub fn signature_token(&self) -> &str {
-        self.token
-            .as_deref()
-            .or(self.device_token.as_deref())
-            .or(self.bootstrap_token.as_deref())
-            .unwrap_or("")
+        self.token.as_deref().or(self.device_token.as_deref()).or(self.bootstrap_token.as_deref()).unwrap_or("")
     }
 }
 

@@ -15,9 +15,8 @@ use sha2::{Digest, Sha256};
 const SPKI_PREFIX: [u8; 12] = [0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00];
 /// DER prefix of an Ed25519 PKCS#8 v1 private key (what Node's `export` writes); the
 /// 32-byte seed follows.
-const PKCS8_PREFIX: [u8; 16] = [
-    0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
-];
+const PKCS8_PREFIX: [u8; 16] =
+    [0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20];
 
 /// Why a stored or received key could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -63,8 +62,7 @@ impl DeviceIdentity {
     /// Loads a PKCS#8 private key PEM (v1 or v2), checking it against the SPKI public key PEM.
     pub fn from_pems(private_pem: &str, public_pem: &str) -> Result<Self, IdentityError> {
         let key = SigningKey::from_pkcs8_pem(private_pem.trim()).map_err(|_| IdentityError::BadPrivateKey)?;
-        let public =
-            VerifyingKey::from_public_key_pem(public_pem.trim()).map_err(|_| IdentityError::BadPublicKey)?;
+        let public = VerifyingKey::from_public_key_pem(public_pem.trim()).map_err(|_| IdentityError::BadPublicKey)?;
         if public != key.verifying_key() {
             return Err(IdentityError::KeyMismatch);
         }
@@ -116,9 +114,7 @@ pub fn device_id_for_public_key(raw: &[u8; 32]) -> String {
 pub fn decode_public_key(text: &str) -> Result<[u8; 32], IdentityError> {
     let text = text.trim();
     if text.starts_with("-----BEGIN") {
-        return VerifyingKey::from_public_key_pem(text)
-            .map(|k| k.to_bytes())
-            .map_err(|_| IdentityError::BadPublicKey);
+        return VerifyingKey::from_public_key_pem(text).map(|k| k.to_bytes()).map_err(|_| IdentityError::BadPublicKey);
     }
     let normalised: String = text.replace('-', "+").replace('_', "/").trim_end_matches('=').to_string();
     let padded = format!("{normalised}{}", "=".repeat((4 - normalised.len() % 4) % 4));
@@ -239,10 +235,7 @@ mod tests {
             "v3|56475aa75463474c0285df5dbf2bcab73da651358839e9b77481b2eab107708c|node-host|node|node||1767225600000|example-shared-token|3f1c2b9e-6c1d-4d7e-9a51-6f7c0e1d2a3b|linux|linux"
         );
         let sig = id.sign(&text);
-        assert_eq!(
-            sig,
-            "4TS5M6Hhb_rAKSKh7J6xOx9pc6Om7Qk115brgXsYpz9SI0xE7m1IyWcqia3Jgioy5nf82HSflA7OmOR4yJ_xDg"
-        );
+        assert_eq!(sig, "4TS5M6Hhb_rAKSKh7J6xOx9pc6Om7Qk115brgXsYpz9SI0xE7m1IyWcqia3Jgioy5nf82HSflA7OmOR4yJ_xDg");
         assert!(verify_signature(&id.public_key_raw(), &text, &sig));
         assert!(!verify_signature(&id.public_key_raw(), &payload.to_v2_string(), &sig));
     }

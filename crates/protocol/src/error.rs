@@ -170,9 +170,6 @@ mod tests {
     #[test]
     fn error_shape_omits_absent_fields() {
         let e = ErrorShape::new(ErrorCode::Unavailable, "command not supported");
-        assert_eq!(
-            serde_json::to_string(&e).unwrap(),
-            r#"{"code":"UNAVAILABLE","message":"command not supported"}"#
-        );
+        assert_eq!(serde_json::to_string(&e).unwrap(), r#"{"code":"UNAVAILABLE","message":"command not supported"}"#);
     }
 }

@@ -148,10 +148,7 @@ mod tests {
     #[test]
     fn request_omits_absent_fields() {
         let f = Frame::Req(RequestFrame::new("1:x", "node.event", json!({"event": "e"})));
-        assert_eq!(
-            f.to_text(),
-            r#"{"type":"req","id":"1:x","method":"node.event","params":{"event":"e"}}"#
-        );
+        assert_eq!(f.to_text(), r#"{"type":"req","id":"1:x","method":"node.event","params":{"event":"e"}}"#);
     }
 
     #[test]
@@ -164,8 +161,7 @@ mod tests {
 
     #[test]
     fn parses_event_with_seq_and_unknown_fields() {
-        let f = Frame::parse(r#"{"type":"event","event":"tick","payload":{"ts":1},"seq":3,"future":true}"#)
-            .unwrap();
+        let f = Frame::parse(r#"{"type":"event","event":"tick","payload":{"ts":1},"seq":3,"future":true}"#).unwrap();
         match f {
             Frame::Event(e) => {
                 assert_eq!(e.event, "tick");

@@ -49,11 +49,14 @@ mod tests {
 
     #[test]
     fn rejected_forms() {
-        for bad in ["", "abc", &HEX[..62], &format!("{HEX}00"), &HEX.replace('a', "g"), "sha1:abcd", &format!("md5:{HEX}")] {
+        for bad in
+            ["", "abc", &HEX[..62], &format!("{HEX}00"), &HEX.replace('a', "g"), "sha1:abcd", &format!("md5:{HEX}")]
+        {
             assert_eq!(normalize_fingerprint(bad), Err(FingerprintError), "{bad}");
         }
         // colon form with a wrong group size
-        let mut colons: Vec<String> = HEX.as_bytes().chunks(2).map(|c| String::from_utf8(c.to_vec()).unwrap()).collect();
+        let mut colons: Vec<String> =
+            HEX.as_bytes().chunks(2).map(|c| String::from_utf8(c.to_vec()).unwrap()).collect();
         colons[0] = "a".into();
         colons[1] = "b12".into();
         assert!(normalize_fingerprint(&colons.join(":")).is_err());

@@ -156,7 +156,10 @@ impl std::fmt::Debug for SecretInput {
 
 fn is_env_id(s: &str) -> bool {
     let b = s.as_bytes();
-    !b.is_empty() && b.len() <= 128 && b[0].is_ascii_uppercase() && b.iter().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == b'_')
+    !b.is_empty()
+        && b.len() <= 128
+        && b[0].is_ascii_uppercase()
+        && b.iter().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == b'_')
 }
 
 fn is_provider_alias(s: &str) -> bool {
@@ -284,11 +287,15 @@ impl<'a> SecretResolver<'a> {
                 (self.env)(&r.id).ok_or_else(|| fail("the environment variable is not set".into()))?
             }
             SecretSource::File => {
-                let entry = entry.filter(|_| entry_source == Some("file")).ok_or_else(|| fail("no file provider with this alias is configured".into()))?;
+                let entry = entry
+                    .filter(|_| entry_source == Some("file"))
+                    .ok_or_else(|| fail("no file provider with this alias is configured".into()))?;
                 resolve_file(entry, &r.id).map_err(fail)?
             }
             SecretSource::Exec => {
-                let entry = entry.filter(|_| entry_source == Some("exec")).ok_or_else(|| fail("no exec provider with this alias is configured".into()))?;
+                let entry = entry
+                    .filter(|_| entry_source == Some("exec"))
+                    .ok_or_else(|| fail("no exec provider with this alias is configured".into()))?;
                 resolve_exec(entry, &r.provider, &r.id, self.env).map_err(fail)?
             }
             SecretSource::Store => return Err(fail("the secret store is not available to the node host".into())),
@@ -338,7 +345,8 @@ fn resolve_file(entry: &Value, id: &str) -> Result<String, String> {
             Ok(text.strip_suffix('\n').map(|t| t.strip_suffix('\r').unwrap_or(t)).unwrap_or(&text).to_string())
         }
         "json" => {
-            let doc: Value = serde_json::from_str(&text).map_err(|_| format!("secret file {} is not JSON", path.display()))?;
+            let doc: Value =
+                serde_json::from_str(&text).map_err(|_| format!("secret file {} is not JSON", path.display()))?;
             match doc.pointer(id) {
                 Some(Value::String(s)) => Ok(s.clone()),
                 Some(_) => Err("the JSON pointer does not point at a string".into()),
@@ -349,7 +357,12 @@ fn resolve_file(entry: &Value, id: &str) -> Result<String, String> {
     }
 }
 
-fn resolve_exec(entry: &Value, provider: &str, id: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+fn resolve_exec(
+    entry: &Value,
+    provider: &str,
+    id: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<String, String> {
     let command = entry.get("command").and_then(Value::as_str).ok_or("the provider has no command")?;
     let command_path = Path::new(command);
     if !command_path.is_absolute() {
@@ -450,7 +463,8 @@ mod tests {
 
     #[test]
     fn json5_and_dotted_access() {
-        let cfg = OpenClawConfig::parse("{ // comment\n gateway: { auth: { token: 'abc', }, mode: \"remote\" }, }").unwrap();
+        let cfg =
+            OpenClawConfig::parse("{ // comment\n gateway: { auth: { token: 'abc', }, mode: \"remote\" }, }").unwrap();
         assert_eq!(cfg.get_str("gateway.auth.token"), Some("abc"));
         assert_eq!(cfg.get_str("gateway.mode"), Some("remote"));
         assert!(cfg.get("gateway.nope.x").is_none());
@@ -466,7 +480,9 @@ mod tests {
             "i": {"source": "exec", "provider": "vault", "id": "a/../b"}
         }));
         let r = |p: &str| cfg.secret_input(p);
-        let env_ref = |id: &str| Some(SecretInput::Ref(SecretRef { source: SecretSource::Env, provider: "default".into(), id: id.into() }));
+        let env_ref = |id: &str| {
+            Some(SecretInput::Ref(SecretRef { source: SecretSource::Env, provider: "default".into(), id: id.into() }))
+        };
         assert_eq!(r("a").unwrap(), env_ref("MY_TOKEN"));
         assert_eq!(r("b").unwrap(), env_ref("MY_TOKEN"));
         assert_eq!(r("c").unwrap(), Some(SecretInput::Literal("lit".into())));
@@ -480,10 +496,14 @@ mod tests {
 
     #[test]
     fn env_refs_fail_closed() {
-        let cfg = OpenClawConfig::from_value(json!({"secrets": {"providers": {"strict": {"source": "env", "allowlist": ["OK_VAR"]}}}}));
+        let cfg = OpenClawConfig::from_value(
+            json!({"secrets": {"providers": {"strict": {"source": "env", "allowlist": ["OK_VAR"]}}}}),
+        );
         let env = env_of(&[("OK_VAR", "v1"), ("OTHER", "v2"), ("EMPTY", " ")]);
         let res = SecretResolver::new(&cfg, &env);
-        let r = |p: &str, id: &str| res.resolve(&SecretRef { source: SecretSource::Env, provider: p.into(), id: id.into() });
+        let r = |p: &str, id: &str| {
+            res.resolve(&SecretRef { source: SecretSource::Env, provider: p.into(), id: id.into() })
+        };
         assert_eq!(r("default", "OTHER").unwrap(), "v2");
         assert!(r("default", "MISSING").is_err());
         assert!(r("default", "EMPTY").is_err());
@@ -507,7 +527,9 @@ mod tests {
             "s": {"source": "file", "path": single, "mode": "singleValue"}}}}));
         let env = env_of(&[]);
         let res = SecretResolver::new(&cfg, &env);
-        let file = |p: &str, id: &str| res.resolve(&SecretRef { source: SecretSource::File, provider: p.into(), id: id.into() });
+        let file = |p: &str, id: &str| {
+            res.resolve(&SecretRef { source: SecretSource::File, provider: p.into(), id: id.into() })
+        };
         assert_eq!(file("f", "/gw/token").unwrap(), "t-from-file");
         assert!(file("f", "/gw/none").is_err());
         assert!(file("s", "value").unwrap_err().to_string().contains("chmod 600"), "0644 is refused");
@@ -531,7 +553,8 @@ mod tests {
             "vault": {"source": "exec", "command": script, "passEnv": ["SECRET_SEED"]}}}}));
         let env = env_of(&[("SECRET_SEED", "exec-secret")]);
         let res = SecretResolver::new(&cfg, &env);
-        let exec = |id: &str| res.resolve(&SecretRef { source: SecretSource::Exec, provider: "vault".into(), id: id.into() });
+        let exec =
+            |id: &str| res.resolve(&SecretRef { source: SecretSource::Exec, provider: "vault".into(), id: id.into() });
         assert_eq!(exec("gw/token").unwrap(), "exec-secret");
         assert!(exec("x").is_err());
         std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o777)).unwrap();

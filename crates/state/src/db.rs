@@ -153,7 +153,9 @@ impl NodeHostConfig {
             return Err(bad("nodeId must be a non-empty string"));
         }
         if let Some(gw) = &cfg.gateway {
-            for (name, v) in [("host", &gw.host), ("tlsFingerprint", &gw.tls_fingerprint), ("contextPath", &gw.context_path)] {
+            for (name, v) in
+                [("host", &gw.host), ("tlsFingerprint", &gw.tls_fingerprint), ("contextPath", &gw.context_path)]
+            {
                 if v.as_deref() == Some("") {
                     return Err(bad(&format!("gateway.{name} must be a non-empty string")));
                 }
@@ -195,10 +197,7 @@ pub struct StoredDeviceToken {
 
 impl std::fmt::Debug for StoredDeviceToken {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StoredDeviceToken")
-            .field("token", &"<redacted>")
-            .field("scopes", &self.scopes)
-            .finish()
+        f.debug_struct("StoredDeviceToken").field("token", &"<redacted>").field("scopes", &self.scopes).finish()
     }
 }
 
@@ -239,8 +238,9 @@ impl StateDb {
         if !path.exists() {
             return Ok(None);
         }
-        let conn = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
-            .map_err(|source| StateError::Sqlite { path: path.clone(), source })?;
+        let conn =
+            Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+                .map_err(|source| StateError::Sqlite { path: path.clone(), source })?;
         let db = StateDb { conn, path };
         db.conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(|e| db.err(e))?;
         Ok(Some(db))
@@ -262,7 +262,10 @@ impl StateDb {
     }
 
     /// Runs `f` inside `BEGIN IMMEDIATE … COMMIT`.
-    pub fn write<T>(&mut self, f: impl FnOnce(&rusqlite::Transaction) -> Result<T, StateError>) -> Result<T, StateError> {
+    pub fn write<T>(
+        &mut self,
+        f: impl FnOnce(&rusqlite::Transaction) -> Result<T, StateError>,
+    ) -> Result<T, StateError> {
         let path = self.path.clone();
         let tx = self
             .conn
@@ -280,10 +283,7 @@ impl StateDb {
 
     /// Reads, transforms and writes `nodeHost.config` in one transaction (a fresh config with a
     /// random node id when the row is absent). Returns what was written.
-    pub fn update_node_config(
-        &mut self,
-        f: impl FnOnce(&mut NodeHostConfig),
-    ) -> Result<NodeHostConfig, StateError> {
+    pub fn update_node_config(&mut self, f: impl FnOnce(&mut NodeHostConfig)) -> Result<NodeHostConfig, StateError> {
         self.write(|tx| {
             let mut cfg = match read_node_config(tx).map_err(|e| sql(tx, e))? {
                 Some(json) => NodeHostConfig::from_row(&json)?,
@@ -327,15 +327,22 @@ impl StateDb {
             .optional()
             .map_err(|e| self.map_sql(e))?;
         row.map(|(token, scopes_json, updated_at_ms)| {
-            let scopes: Vec<String> = serde_json::from_str(&scopes_json)
-                .map_err(|_| StateError::InvalidRow("device_auth_tokens.scopes_json must be a JSON string array".into()))?;
+            let scopes: Vec<String> = serde_json::from_str(&scopes_json).map_err(|_| {
+                StateError::InvalidRow("device_auth_tokens.scopes_json must be a JSON string array".into())
+            })?;
             Ok(StoredDeviceToken { token, scopes, updated_at_ms })
         })
         .transpose()
     }
 
     /// Stores (or replaces) the device token for `(deviceId, role)`; scopes sorted and unique.
-    pub fn save_device_token(&mut self, device_id: &str, role: &str, token: &str, scopes: &[String]) -> Result<(), StateError> {
+    pub fn save_device_token(
+        &mut self,
+        device_id: &str,
+        role: &str,
+        token: &str,
+        scopes: &[String],
+    ) -> Result<(), StateError> {
         self.write(|tx| put_device_token(tx, device_id, role, token, scopes))
     }
 
@@ -358,11 +365,9 @@ fn sql(tx: &rusqlite::Transaction, source: rusqlite::Error) -> StateError {
 }
 
 fn read_node_config(conn: &Connection) -> rusqlite::Result<Option<String>> {
-    conn.query_row(
-        "SELECT value_json FROM config_machine_state WHERE state_key = ?1",
-        [NODE_HOST_CONFIG_KEY],
-        |r| r.get(0),
-    )
+    conn.query_row("SELECT value_json FROM config_machine_state WHERE state_key = ?1", [NODE_HOST_CONFIG_KEY], |r| {
+        r.get(0)
+    })
     .optional()
 }
 
@@ -447,14 +452,21 @@ pub(crate) fn device_token_exists(tx: &rusqlite::Transaction, device_id: &str, r
 
 /// Creates a directory (and parents) and makes sure the leaf is 0700.
 pub fn create_private_dir(dir: &Path) -> Result<(), StateError> {
-    fs::create_dir_all(dir).map_err(|source| StateError::Io { action: "create directory", path: dir.to_path_buf(), source })?;
+    fs::create_dir_all(dir).map_err(|source| StateError::Io {
+        action: "create directory",
+        path: dir.to_path_buf(),
+        source,
+    })?;
     let mode = fs::metadata(dir)
         .map_err(|source| StateError::Io { action: "inspect", path: dir.to_path_buf(), source })?
         .permissions()
         .mode();
     if mode & 0o077 != 0 {
-        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
-            .map_err(|source| StateError::Io { action: "restrict permissions of", path: dir.to_path_buf(), source })?;
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(|source| StateError::Io {
+            action: "restrict permissions of",
+            path: dir.to_path_buf(),
+            source,
+        })?;
     }
     Ok(())
 }
@@ -499,7 +511,12 @@ mod tests {
             .update_node_config(|c| {
                 c.node_id = "0a55b1e2-a658-4bd4-bae9-c15ad5d81172".into();
                 c.display_name = Some("Build Box".into());
-                c.gateway = Some(SavedGateway { host: Some("127.0.0.1".into()), port: Some(18951), tls: Some(false), ..Default::default() });
+                c.gateway = Some(SavedGateway {
+                    host: Some("127.0.0.1".into()),
+                    port: Some(18951),
+                    tls: Some(false),
+                    ..Default::default()
+                });
                 c.installed_apps_sharing = Some(false);
             })
             .unwrap();
@@ -546,9 +563,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let mut db = StateDb::open(&paths(tmp.path())).unwrap();
         let id = db.load_or_create_identity().unwrap();
-        db.conn
-            .execute("UPDATE device_identities SET device_id = 'ff' WHERE identity_key = 'primary'", [])
-            .unwrap();
+        db.conn.execute("UPDATE device_identities SET device_id = 'ff' WHERE identity_key = 'primary'", []).unwrap();
         assert!(matches!(db.load_or_create_identity(), Err(StateError::InvalidIdentity(_))));
         let pem: String = db.conn.query_row("SELECT public_key_pem FROM device_identities", [], |r| r.get(0)).unwrap();
         assert_eq!(pem, id.public_key_pem(), "the row must not be overwritten");

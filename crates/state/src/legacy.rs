@@ -36,7 +36,8 @@ pub fn import_legacy_state(paths: &StatePaths, db: &mut StateDb) -> Result<Vec<I
     let node_json = paths.join("node.json");
     let device_json = paths.join("identity").join("device.json");
     let device_auth_json = paths.join("identity").join("device-auth.json");
-    let present: Vec<&PathBuf> = [&node_json, &device_json, &device_auth_json].into_iter().filter(|p| p.exists()).collect();
+    let present: Vec<&PathBuf> =
+        [&node_json, &device_json, &device_auth_json].into_iter().filter(|p| p.exists()).collect();
     if present.is_empty() {
         return Ok(Vec::new());
     }
@@ -95,7 +96,11 @@ fn legacy_err(path: &Path, reason: impl Into<String>) -> StateError {
 }
 
 fn read_json(path: &Path) -> Result<Value, StateError> {
-    let text = fs::read_to_string(path).map_err(|source| StateError::Io { action: "read", path: path.to_path_buf(), source })?;
+    let text = fs::read_to_string(path).map_err(|source| StateError::Io {
+        action: "read",
+        path: path.to_path_buf(),
+        source,
+    })?;
     serde_json::from_str(&text).map_err(|e| legacy_err(path, format!("not valid JSON ({e})")))
 }
 
@@ -198,10 +203,8 @@ fn parse_device_auth_json(path: &Path) -> Result<LegacyAuth, StateError> {
         .filter(|s| s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()))
         .ok_or_else(|| legacy_err(path, "deviceId must be 64 hex characters"))?
         .to_ascii_lowercase();
-    let tokens = v
-        .get("tokens")
-        .and_then(Value::as_object)
-        .ok_or_else(|| legacy_err(path, "tokens must be an object"))?;
+    let tokens =
+        v.get("tokens").and_then(Value::as_object).ok_or_else(|| legacy_err(path, "tokens must be an object"))?;
     let mut out = Vec::new();
     for (role, entry) in tokens {
         let token = entry

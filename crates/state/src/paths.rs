@@ -89,7 +89,8 @@ mod tests {
         assert_eq!(p.config_path, PathBuf::from("/x/openclaw.json"));
         let p = resolve(&[("HOME", "/nonexistent-home"), ("OPENCLAW_HOME", "/h")]);
         assert_eq!(p.state_dir, PathBuf::from("/h/.openclaw"));
-        let p = resolve(&[("HOME", "/nonexistent-home"), ("OPENCLAW_STATE_DIR", "~/s"), ("OPENCLAW_HOME", "undefined")]);
+        let p =
+            resolve(&[("HOME", "/nonexistent-home"), ("OPENCLAW_STATE_DIR", "~/s"), ("OPENCLAW_HOME", "undefined")]);
         assert_eq!(p.state_dir, PathBuf::from("/nonexistent-home/s"));
         let p = resolve(&[("HOME", "/nonexistent-home"), ("OPENCLAW_CONFIG_PATH", "/etc/oc.json")]);
         assert_eq!(p.config_path, PathBuf::from("/etc/oc.json"));

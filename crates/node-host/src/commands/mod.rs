@@ -1,0 +1,3 @@
+//! One module per node command.
+
+pub mod which;

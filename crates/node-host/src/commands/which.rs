@@ -1,0 +1,106 @@
+//! `system.which`: where the node would find each binary (`exec.md` §7).
+
+use std::path::Path;
+
+use serde_json::{Map, Value};
+
+use crate::invoke::{invalid_request, CommandFuture, InvokeContext, NodeCommand, DEFAULT_PATH};
+
+/// Looks names up on the node's PATH; only found names appear in the reply.
+pub struct SystemWhich;
+
+impl NodeCommand for SystemWhich {
+    fn name(&self) -> &'static str {
+        "system.which"
+    }
+
+    fn cap(&self) -> &'static str {
+        "system"
+    }
+
+    fn run(&self, ctx: InvokeContext, params: Value) -> CommandFuture {
+        Box::pin(async move {
+            let bins = params.get("bins").and_then(Value::as_array).ok_or_else(|| invalid_request("bins required"))?;
+            let names: Vec<String> =
+                bins.iter().map(js_string).map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+            Ok(serde_json::json!({ "bins": which(&names, &ctx.env.path) }))
+        })
+    }
+}
+
+/// JavaScript's `String(value)` for JSON values, which upstream applies to each entry.
+fn js_string(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "null".into(),
+        Value::Array(a) => {
+            a.iter().map(|x| if x.is_null() { String::new() } else { js_string(x) }).collect::<Vec<_>>().join(",")
+        }
+        Value::Object(_) => "[object Object]".into(),
+        other => other.to_string(),
+    }
+}
+
+/// Resolves each name against `path` (the default PATH when empty). A candidate counts when it
+/// exists, executable or not, and the path is reported as found, not canonicalised: exactly
+/// what upstream reports. Names with a path separator are skipped.
+pub fn which(names: &[String], path: &str) -> Map<String, Value> {
+    let path = if path.trim().is_empty() { DEFAULT_PATH } else { path };
+    let mut found = Map::new();
+    for name in names {
+        if name.contains('/') || name.contains('\\') || found.contains_key(name) {
+            continue;
+        }
+        if let Some(hit) =
+            path.split(':').filter(|d| !d.is_empty()).map(|d| Path::new(d).join(name)).find(|c| c.exists())
+        {
+            found.insert(name.clone(), Value::String(hit.to_string_lossy().into_owned()));
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn finds_existing_entries_in_path_order() {
+        let a = tempfile::tempdir().unwrap();
+        let b = tempfile::tempdir().unwrap();
+        std::fs::write(b.path().join("tool"), "").unwrap(); // not executable: still reported
+        std::fs::write(a.path().join("both"), "").unwrap();
+        std::fs::write(b.path().join("both"), "").unwrap();
+        let path = format!("{}::{}", a.path().display(), b.path().display());
+        let names: Vec<String> =
+            ["tool", "both", "missing", "../etc/passwd", "a\\b"].iter().map(|s| s.to_string()).collect();
+        let found = which(&names, &path);
+        assert_eq!(found.len(), 2);
+        assert_eq!(found["tool"], b.path().join("tool").to_string_lossy().as_ref());
+        assert_eq!(found["both"], a.path().join("both").to_string_lossy().as_ref());
+    }
+
+    #[tokio::test]
+    async fn params_are_validated_and_coerced() {
+        let (_tx, cancel) = tokio::sync::watch::channel(false);
+        let (outbound, _rx) = tokio::sync::mpsc::unbounded_channel();
+        let ctx = InvokeContext {
+            invoke_id: "i".into(),
+            timeout_ms: None,
+            session_key: None,
+            cancel,
+            env: Arc::new(crate::invoke::NodeEnv { path: "/bin:/usr/bin".into() }),
+            outbound,
+        };
+        let err = SystemWhich.run(ctx.clone(), serde_json::json!({"bins": "sh"})).await.unwrap_err();
+        assert_eq!(err.message, "Error: INVALID_REQUEST: bins required");
+        let ok = SystemWhich
+            .run(ctx, serde_json::json!({"bins": [" sh ", "", 42, null, "definitely-not-a-binary-xyz"]}))
+            .await
+            .unwrap();
+        let bins = ok["bins"].as_object().unwrap();
+        assert!(bins["sh"].as_str().unwrap().ends_with("/sh"));
+        assert_eq!(bins.len(), 1);
+    }
+}

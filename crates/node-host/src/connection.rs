@@ -1,0 +1,615 @@
+//! The connection supervisor: dial, handshake, serve, and decide what happens next.
+//!
+//! One [`NodeHost::run`] call owns the node's lifetime. Each iteration dials the gateway,
+//! waits for `connect.challenge`, signs and sends `connect`, and on `hello-ok` serves the
+//! session until it closes; then [`crate::reconnect`] decides between retrying (with backoff),
+//! waiting for pairing approval, or exiting. The session loop never blocks: every invoke
+//! runs in its own task and results flow back through a channel, while reading, pings,
+//! ticks and stats continue.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use openclaw_protocol::connect::{
+    ClientInfo, ConnectAuth, ConnectParams, DeviceProof, HelloOk, CLIENT_ID_NODE_HOST, MODE_NODE, ROLE_NODE,
+};
+use openclaw_protocol::device_auth::{DeviceAuthPayload, DeviceIdentity};
+use openclaw_protocol::node::{
+    self as wire, ConnectChallenge, InvokeCancel, InvokeRequest, InvokeResult, NodeEvent, PairResolved,
+};
+use openclaw_protocol::{ErrorShape, EventFrame, Frame, RequestFrame, ResponseFrame, COMPAT_VERSION, PROTOCOL_VERSION};
+use openclaw_state::StateDb;
+use serde_json::Value;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, watch};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::WebSocketStream;
+use tracing::{debug, info, warn};
+
+use crate::credentials::GatewayCredentials;
+use crate::endpoint::Endpoint;
+use crate::invoke::{dispatch, CommandRegistry, InvokeContext, NodeEnv, Outbound};
+use crate::reconnect::{classify, Backoff, Rejection, PAIRING_RETRY};
+
+/// Largest frame we accept, matching the gateway's post-hello `maxPayload`.
+const MAX_PAYLOAD: usize = 25 * 1024 * 1024;
+/// How long to wait for `connect.challenge`, and then for the `connect` answer.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(15);
+/// TCP + TLS + upgrade budget.
+const DIAL_TIMEOUT: Duration = Duration::from_secs(15);
+/// Cadence of `node.host.stats`.
+const STATS_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Why the node host stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeExit {
+    /// Stopped by a signal; the process exits 128 + signal (130 for SIGINT, 143 for SIGTERM).
+    Signal(i32),
+    /// The gateway refused our credentials; exit 1 so a supervisor stops restarting us.
+    Terminal,
+}
+
+impl NodeExit {
+    /// The process exit status.
+    pub fn code(self) -> i32 {
+        match self {
+            NodeExit::Signal(code) => code,
+            NodeExit::Terminal => 1,
+        }
+    }
+}
+
+/// Everything the supervisor needs, resolved before the first dial.
+pub struct NodeHost {
+    pub endpoint: Endpoint,
+    pub credentials: GatewayCredentials,
+    pub identity: DeviceIdentity,
+    pub db: StateDb,
+    /// `client.instanceId`.
+    pub node_id: String,
+    pub display_name: String,
+    pub registry: Arc<CommandRegistry>,
+    /// Sent as `pathEnv` unless a command allowlist is active.
+    pub advertise_path: bool,
+    pub env: Arc<NodeEnv>,
+}
+
+/// How one connection attempt ended.
+enum Attempt {
+    /// No WebSocket (refused, TLS failure, pin mismatch, upgrade refused).
+    DialFailed(String),
+    /// Connected, but the handshake did not finish (challenge or hello timeout, early close).
+    HandshakeFailed(String),
+    /// `connect` was refused.
+    Rejected { error: ErrorShape, close: Option<(u16, String)> },
+    /// A session ran after hello-ok and then closed.
+    Closed { code: Option<u16>, reason: String },
+    /// A signal asked us to stop.
+    Shutdown(i32),
+}
+
+type Ws = WebSocketStream<Box<dyn Io>>;
+
+/// A byte stream we can run WebSocket over: plain TCP or TLS.
+pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+impl NodeHost {
+    /// Runs until a signal (via `shutdown`, which carries the exit code) or a terminal error.
+    pub async fn run(mut self, mut shutdown: watch::Receiver<Option<i32>>) -> NodeExit {
+        let mut backoff = Backoff::default();
+        let mut send_device_token_with_shared = false;
+        let mut announced_pairing: Option<String> = None;
+        let url = self.endpoint.url();
+        loop {
+            if let Some(code) = *shutdown.borrow() {
+                return NodeExit::Signal(code);
+            }
+            info!("node host gateway connecting: {url}");
+            let attempt = self.attempt(&mut shutdown, send_device_token_with_shared).await;
+            let retry_with_device_token = send_device_token_with_shared;
+            send_device_token_with_shared = false;
+            let delay = match attempt {
+                Attempt::Shutdown(code) => return NodeExit::Signal(code),
+                Attempt::DialFailed(msg) | Attempt::HandshakeFailed(msg) => {
+                    info!("node host gateway connect failed: {msg}");
+                    backoff.next_delay()
+                }
+                Attempt::Closed { code, reason } => {
+                    let reason = if reason.is_empty() { "no close reason".to_string() } else { reason };
+                    info!(
+                        "node host gateway closed ({}): {reason}",
+                        code.map(|c| c.to_string()).unwrap_or_else(|| "-".into())
+                    );
+                    backoff.reset();
+                    announced_pairing = None;
+                    backoff.next_delay()
+                }
+                Attempt::Rejected { error, close } => {
+                    let (close_code, close_reason) = close.unwrap_or((1008, String::new()));
+                    let close_reason =
+                        if close_reason.is_empty() { "no close reason".to_string() } else { close_reason };
+                    let detail = error.detail_code().map(|c| format!(" detail={c}")).unwrap_or_default();
+                    match classify(&error) {
+                        Rejection::PairingRequired { request_id } => {
+                            let id = request_id.unwrap_or_else(|| "<see openclaw devices list>".into());
+                            if announced_pairing.as_deref() != Some(id.as_str()) {
+                                info!(
+                                    "node host pairing required: requestId={id}; approve it on the gateway with: openclaw devices approve {id} (retrying every {} s until approved)",
+                                    PAIRING_RETRY.as_secs()
+                                );
+                                announced_pairing = Some(id);
+                            } else {
+                                debug!("pairing still pending");
+                            }
+                            PAIRING_RETRY
+                        }
+                        Rejection::Terminal { .. } => {
+                            info!("node host gateway connect failed: {}", error.message);
+                            info!("node host gateway reconnect paused after close ({close_code}): {close_reason}{detail}; exiting for supervisor restart");
+                            return NodeExit::Terminal;
+                        }
+                        Rejection::TokenMismatch => {
+                            if !retry_with_device_token && self.may_retry_with_device_token() {
+                                info!(
+                                    "node host gateway connect failed: {}; retrying once with the stored device token",
+                                    error.message
+                                );
+                                send_device_token_with_shared = true;
+                                Duration::from_millis(250)
+                            } else {
+                                info!("node host gateway connect failed: {}", error.message);
+                                info!("node host gateway reconnect paused after close ({close_code}): {close_reason}{detail}; exiting for supervisor restart");
+                                return NodeExit::Terminal;
+                            }
+                        }
+                        Rejection::DeviceTokenMismatch => {
+                            info!(
+                                "node host gateway connect failed: {}; forgetting the stored device token",
+                                error.message
+                            );
+                            if let Err(e) = self.db.clear_device_token(&self.identity.device_id(), ROLE_NODE) {
+                                warn!("node host could not clear the device token: {e}");
+                            }
+                            backoff.next_delay()
+                        }
+                        Rejection::RetryAfter(min) => {
+                            info!("node host gateway connect failed: {}{detail}", error.message);
+                            backoff.next_delay().max(min)
+                        }
+                        Rejection::Retry => {
+                            info!("node host gateway connect failed: {}{detail}", error.message);
+                            backoff.next_delay()
+                        }
+                    }
+                }
+            };
+            if delay >= Duration::from_secs(1) && announced_pairing.is_none() {
+                info!("node host gateway reconnect in {} s", delay.as_secs());
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+    }
+
+    /// The device-token retry is only safe towards an endpoint we trust not to be an impostor
+    /// collecting tokens: loopback, or TLS with a pinned certificate.
+    fn may_retry_with_device_token(&self) -> bool {
+        let trusted = crate::endpoint::is_loopback(&self.endpoint.host)
+            || (self.endpoint.tls && self.endpoint.tls_fingerprint.is_some());
+        let stored = matches!(self.db.device_token(&self.identity.device_id(), ROLE_NODE), Ok(Some(_)));
+        trusted && stored && self.credentials.token.is_some()
+    }
+
+    /// The `auth` object for this attempt (`protocol.md` §4.5).
+    fn connect_auth(&self, with_device_token: bool) -> ConnectAuth {
+        let stored = match self.db.device_token(&self.identity.device_id(), ROLE_NODE) {
+            Ok(t) => t.map(|t| t.token),
+            Err(e) => {
+                warn!("node host could not read the stored device token: {e}");
+                None
+            }
+        };
+        let mut auth = ConnectAuth {
+            token: self.credentials.token.clone(),
+            password: self.credentials.password.clone(),
+            ..Default::default()
+        };
+        if (auth.token.is_none() && auth.password.is_none()) || with_device_token {
+            auth.device_token = stored;
+        }
+        auth
+    }
+
+    fn connect_params(&self, challenge: &ConnectChallenge, auth: ConnectAuth) -> ConnectParams {
+        let device_id = self.identity.device_id();
+        let client = ClientInfo {
+            id: CLIENT_ID_NODE_HOST.into(),
+            display_name: Some(self.display_name.clone()),
+            version: COMPAT_VERSION.into(),
+            build_id: None,
+            platform: crate::platform::PLATFORM.into(),
+            device_family: crate::platform::DEVICE_FAMILY.map(String::from),
+            model_identifier: crate::platform::model_identifier(),
+            time_zone: None,
+            mode: MODE_NODE.into(),
+            instance_id: Some(self.node_id.clone()),
+        };
+        let payload = DeviceAuthPayload {
+            device_id: &device_id,
+            client_id: &client.id,
+            client_mode: &client.mode,
+            role: ROLE_NODE,
+            scopes: &[],
+            signed_at_ms: challenge.ts,
+            token: auth.signature_token(),
+            nonce: &challenge.nonce,
+            platform: Some(&client.platform),
+            device_family: client.device_family.as_deref(),
+        };
+        let signature = self.identity.sign(&payload.to_v3_string());
+        ConnectParams {
+            min_protocol: PROTOCOL_VERSION,
+            max_protocol: PROTOCOL_VERSION,
+            client,
+            caps: Some(self.registry.caps()),
+            commands: Some(self.registry.command_names()),
+            computer_use: None,
+            worker_runs: None,
+            permissions: None,
+            path_env: self.advertise_path.then(|| self.env.path.clone()),
+            role: Some(ROLE_NODE.into()),
+            scopes: Some(Vec::new()),
+            model_catalog: None,
+            device: Some(DeviceProof {
+                id: device_id.clone(),
+                public_key: self.identity.public_key_b64url(),
+                signature,
+                signed_at: challenge.ts,
+                nonce: challenge.nonce.clone(),
+            }),
+            auth: (!auth.is_empty()).then_some(auth),
+            locale: None,
+            user_agent: None,
+        }
+    }
+
+    async fn attempt(&mut self, shutdown: &mut watch::Receiver<Option<i32>>, with_device_token: bool) -> Attempt {
+        let dial = tokio::time::timeout(DIAL_TIMEOUT, dial(&self.endpoint));
+        let mut ws = tokio::select! {
+            r = dial => match r {
+                Ok(Ok(ws)) => ws,
+                Ok(Err(msg)) => return Attempt::DialFailed(msg),
+                Err(_) => return Attempt::DialFailed(format!("timed out after {} s", DIAL_TIMEOUT.as_secs())),
+            },
+            _ = shutdown.changed() => return Attempt::Shutdown(shutdown.borrow().unwrap_or(143)),
+        };
+        let handshake = self.handshake(&mut ws, with_device_token);
+        let hello = tokio::select! {
+            r = handshake => r,
+            _ = shutdown.changed() => {
+                let _ = ws.close(None).await;
+                return Attempt::Shutdown(shutdown.borrow().unwrap_or(143));
+            }
+        };
+        let hello = match hello {
+            Ok(hello) => hello,
+            Err(attempt) => return attempt,
+        };
+        if let Some(auth) = &hello.auth {
+            if let Some(token) = &auth.device_token {
+                self.persist_device_token(token, &auth.scopes);
+            }
+        }
+        info!("node host gateway connected: {}", self.endpoint.url());
+        Session::new(self, ws, &hello).serve(shutdown).await
+    }
+
+    fn persist_device_token(&mut self, token: &str, scopes: &[String]) {
+        let device_id = self.identity.device_id();
+        let current = self.db.device_token(&device_id, ROLE_NODE).ok().flatten();
+        if current.as_ref().map(|t| t.token.as_str()) == Some(token) {
+            return;
+        }
+        match self.db.save_device_token(&device_id, ROLE_NODE, token, scopes) {
+            Ok(()) => debug!("stored a new device token"),
+            Err(e) => warn!("node host could not store the device token: {e}"),
+        }
+    }
+
+    /// challenge → connect → hello-ok (or the rejection and the close that follows it).
+    async fn handshake(&self, ws: &mut Ws, with_device_token: bool) -> Result<HelloOk, Attempt> {
+        let deadline = Instant::now() + HANDSHAKE_TIMEOUT;
+        let challenge = loop {
+            match next_frame(ws, deadline).await {
+                Ok(Frame::Event(e)) if e.event == wire::EVENT_CONNECT_CHALLENGE => {
+                    match e.payload.map(serde_json::from_value::<ConnectChallenge>) {
+                        Some(Ok(c)) if !c.nonce.is_empty() => break c,
+                        _ => {
+                            close(ws, 1008, "connect challenge missing nonce").await;
+                            return Err(Attempt::HandshakeFailed(
+                                "gateway connect challenge timestamp invalid or nonce missing".into(),
+                            ));
+                        }
+                    }
+                }
+                Ok(_) => continue,
+                Err(FrameWait::Timeout) => {
+                    close(ws, 1008, "connect challenge timeout").await;
+                    return Err(Attempt::HandshakeFailed("connect challenge timeout".into()));
+                }
+                Err(FrameWait::Closed(code, reason)) => {
+                    return Err(Attempt::HandshakeFailed(format!("closed before challenge ({code}): {reason}")))
+                }
+                Err(FrameWait::Error(e)) => return Err(Attempt::HandshakeFailed(e)),
+            }
+        };
+        let params = self.connect_params(&challenge, self.connect_auth(with_device_token));
+        let id = format!("1:{}", uuid::Uuid::new_v4());
+        let req = Frame::Req(RequestFrame::new(
+            &id,
+            "connect",
+            serde_json::to_value(&params).expect("connect params serialise"),
+        ));
+        if let Err(e) = ws.send(Message::text(req.to_text())).await {
+            return Err(Attempt::HandshakeFailed(format!("send connect: {e}")));
+        }
+        let deadline = Instant::now() + HANDSHAKE_TIMEOUT;
+        loop {
+            match next_frame(ws, deadline).await {
+                Ok(Frame::Res(res)) if res.id == id => {
+                    if res.ok {
+                        let payload = res.payload.unwrap_or(Value::Null);
+                        return serde_json::from_value::<HelloOk>(payload)
+                            .map_err(|e| Attempt::HandshakeFailed(format!("invalid hello-ok: {e}")));
+                    }
+                    let error = res.error.unwrap_or_else(|| {
+                        ErrorShape::new(openclaw_protocol::ErrorCode::Unavailable, "connect refused")
+                    });
+                    // The gateway closes right after a refusal; its close reason goes into the log.
+                    let close = match next_frame(ws, Instant::now() + Duration::from_secs(2)).await {
+                        Err(FrameWait::Closed(code, reason)) => Some((code, reason)),
+                        _ => None,
+                    };
+                    return Err(Attempt::Rejected { error, close });
+                }
+                Ok(_) => continue,
+                Err(FrameWait::Timeout) => {
+                    close(ws, 4000, "connect timeout").await;
+                    return Err(Attempt::HandshakeFailed("connect timeout".into()));
+                }
+                Err(FrameWait::Closed(code, reason)) => {
+                    return Err(Attempt::HandshakeFailed(format!("closed during connect ({code}): {reason}")))
+                }
+                Err(FrameWait::Error(e)) => return Err(Attempt::HandshakeFailed(e)),
+            }
+        }
+    }
+}
+
+enum FrameWait {
+    Timeout,
+    Closed(u16, String),
+    Error(String),
+}
+
+/// Reads until one parseable frame arrives (garbage is logged and skipped) or the deadline.
+async fn next_frame(ws: &mut Ws, deadline: Instant) -> Result<Frame, FrameWait> {
+    loop {
+        let msg = match tokio::time::timeout_at(deadline.into(), ws.next()).await {
+            Err(_) => return Err(FrameWait::Timeout),
+            Ok(None) => return Err(FrameWait::Closed(1006, "connection lost".into())),
+            Ok(Some(Err(e))) => return Err(FrameWait::Error(e.to_string())),
+            Ok(Some(Ok(m))) => m,
+        };
+        match msg {
+            Message::Text(t) => match Frame::parse(&t) {
+                Ok(f) => return Ok(f),
+                Err(e) => debug!("ignoring frame: {e}"),
+            },
+            Message::Close(c) => {
+                let (code, reason) =
+                    c.map(|c| (u16::from(c.code), c.reason.to_string())).unwrap_or((1005, String::new()));
+                return Err(FrameWait::Closed(code, reason));
+            }
+            _ => {}
+        }
+    }
+}
+
+async fn close(ws: &mut Ws, code: u16, reason: &str) {
+    let frame = CloseFrame { code: CloseCode::from(code), reason: reason.to_string().into() };
+    let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(Some(frame))).await;
+}
+
+/// Opens TCP (+TLS) and performs the WebSocket upgrade.
+async fn dial(endpoint: &Endpoint) -> Result<Ws, String> {
+    let tcp = TcpStream::connect((endpoint.host.trim_start_matches('[').trim_end_matches(']'), endpoint.port))
+        .await
+        .map_err(|e| format!("{}: {e}", endpoint.url()))?;
+    let _ = tcp.set_nodelay(true);
+    let io: Box<dyn Io> = if endpoint.tls {
+        let config = crate::tls::client_config(endpoint.tls_fingerprint.as_deref())?;
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+        let name = rustls::pki_types::ServerName::try_from(
+            endpoint.host.trim_start_matches('[').trim_end_matches(']').to_string(),
+        )
+        .map_err(|e| format!("invalid TLS server name {}: {e}", endpoint.host))?;
+        match connector.connect(name, tcp).await {
+            Ok(tls) => Box::new(tls),
+            Err(e) if e.to_string().contains(crate::tls::FINGERPRINT_MISMATCH) => {
+                return Err(format!(
+                    "{} (expected sha256 {}); refusing to connect",
+                    crate::tls::FINGERPRINT_MISMATCH,
+                    endpoint.tls_fingerprint.as_deref().unwrap_or("")
+                ))
+            }
+            Err(e) => return Err(format!("TLS handshake with {}: {e}", endpoint.url())),
+        }
+    } else {
+        Box::new(tcp)
+    };
+    let config = WebSocketConfig::default().max_message_size(Some(MAX_PAYLOAD)).max_frame_size(Some(MAX_PAYLOAD));
+    let (ws, _response) = tokio_tungstenite::client_async_with_config(endpoint.url(), io, Some(config))
+        .await
+        .map_err(|e| format!("WebSocket upgrade at {}: {e}", endpoint.url()))?;
+    Ok(ws)
+}
+
+/// Running invokes of one session: id → cancel switch.
+type Running = Arc<Mutex<HashMap<String, watch::Sender<bool>>>>;
+
+/// One connected session, from hello-ok to close.
+struct Session<'a> {
+    host: &'a NodeHost,
+    ws: Ws,
+    tick_interval: Duration,
+    next_request: u64,
+    running: Running,
+}
+
+impl<'a> Session<'a> {
+    fn new(host: &'a NodeHost, ws: Ws, hello: &HelloOk) -> Self {
+        let tick_interval = Duration::from_millis(hello.policy.tick_interval_ms.max(1000));
+        Session { host, ws, tick_interval, next_request: 1, running: Arc::default() }
+    }
+
+    fn request(&mut self, method: &str, params: Value) -> Message {
+        self.next_request += 1;
+        let id = format!("{}:{}", self.next_request, uuid::Uuid::new_v4());
+        Message::text(Frame::Req(RequestFrame::new(id, method, params)).to_text())
+    }
+
+    async fn serve(mut self, shutdown: &mut watch::Receiver<Option<i32>>) -> Attempt {
+        let (out_tx, mut out_rx) = mpsc::unbounded_channel::<Outbound>();
+        let mut last_rx = Instant::now();
+        let mut watchdog = tokio::time::interval(self.tick_interval);
+        watchdog.tick().await;
+        let mut stats = tokio::time::interval(STATS_INTERVAL);
+        let outcome = loop {
+            tokio::select! {
+                msg = self.ws.next() => {
+                    last_rx = Instant::now();
+                    match msg {
+                        None => break Attempt::Closed { code: Some(1006), reason: "connection lost".into() },
+                        Some(Err(e)) => break Attempt::Closed { code: None, reason: e.to_string() },
+                        Some(Ok(Message::Close(c))) => {
+                            let (code, reason) = c.map(|c| (u16::from(c.code), c.reason.to_string())).unwrap_or((1005, String::new()));
+                            break Attempt::Closed { code: Some(code), reason };
+                        }
+                        Some(Ok(Message::Text(text))) => match Frame::parse(&text) {
+                            Ok(Frame::Event(event)) => self.on_event(event, &out_tx),
+                            Ok(Frame::Res(res)) => on_response(res),
+                            Ok(Frame::Req(req)) => debug!("ignoring request frame {} from the gateway", req.method),
+                            Err(e) => warn!("node host ignored a malformed frame: {e}"),
+                        },
+                        Some(Ok(_)) => {} // pings are answered by tungstenite on the next write/flush
+                    }
+                }
+                Some(out) = out_rx.recv() => {
+                    let msg = self.request(out.method, out.params);
+                    if let Err(e) = self.ws.send(msg).await {
+                        break Attempt::Closed { code: None, reason: format!("send failed: {e}") };
+                    }
+                }
+                _ = stats.tick() => {
+                    let event = NodeEvent::new("node.host.stats", &crate::stats::collect());
+                    let msg = self.request(wire::METHOD_NODE_EVENT, serde_json::to_value(event).expect("serialises"));
+                    if let Err(e) = self.ws.send(msg).await {
+                        break Attempt::Closed { code: None, reason: format!("send failed: {e}") };
+                    }
+                }
+                _ = watchdog.tick() => {
+                    if last_rx.elapsed() > self.tick_interval * 2 {
+                        close(&mut self.ws, 4000, "tick timeout").await;
+                        break Attempt::Closed { code: Some(4000), reason: "tick timeout".into() };
+                    }
+                }
+                _ = shutdown.changed() => {
+                    close(&mut self.ws, 1000, "node host stopping").await;
+                    break Attempt::Shutdown(shutdown.borrow().unwrap_or(143));
+                }
+            }
+        };
+        // Results can no longer be delivered: stop whatever is still running.
+        for (_, cancel) in self.running.lock().expect("running map").drain() {
+            let _ = cancel.send(true);
+        }
+        outcome
+    }
+
+    fn on_event(&mut self, event: EventFrame, out_tx: &mpsc::UnboundedSender<Outbound>) {
+        match event.event.as_str() {
+            wire::EVENT_INVOKE_REQUEST => match event.payload.map(serde_json::from_value::<InvokeRequest>) {
+                Some(Ok(req)) => self.start_invoke(req, out_tx.clone()),
+                other => warn!("node host ignored a malformed node.invoke.request: {:?}", other.and_then(|r| r.err())),
+            },
+            wire::EVENT_INVOKE_CANCEL => {
+                if let Some(Ok(cancel)) = event.payload.map(serde_json::from_value::<InvokeCancel>) {
+                    if let Some(switch) = self.running.lock().expect("running map").get(&cancel.invoke_id) {
+                        info!("node host invoke {} cancelled by the gateway", cancel.invoke_id);
+                        let _ = switch.send(true);
+                    }
+                }
+            }
+            wire::EVENT_PAIR_RESOLVED => {
+                if let Some(Ok(r)) = event.payload.map(serde_json::from_value::<PairResolved>) {
+                    info!("node host command surface {} (requestId {})", r.decision, r.request_id);
+                }
+            }
+            wire::EVENT_SHUTDOWN => {
+                info!("node host gateway is shutting down: {}", event.payload.unwrap_or(serde_json::Value::Null))
+            }
+            _ => {} // ticks, health, voicewake, …: activity only
+        }
+    }
+
+    fn start_invoke(&mut self, req: InvokeRequest, out_tx: mpsc::UnboundedSender<Outbound>) {
+        let (cancel_tx, cancel_rx) = watch::channel(false);
+        {
+            let mut running = self.running.lock().expect("running map");
+            if running.contains_key(&req.id) {
+                debug!("duplicate invoke {} ignored", req.id);
+                return;
+            }
+            running.insert(req.id.clone(), cancel_tx);
+        }
+        let ctx = InvokeContext {
+            invoke_id: req.id.clone(),
+            timeout_ms: req.timeout_ms,
+            session_key: req.session_key.clone(),
+            cancel: cancel_rx,
+            env: self.host.env.clone(),
+            outbound: out_tx.clone(),
+        };
+        let registry = self.host.registry.clone();
+        let node_id = self.host.identity.device_id();
+        let running = self.running.clone();
+        debug!("invoke {} {}", req.id, req.command);
+        tokio::spawn(async move {
+            let result = match dispatch(&registry, &req, ctx).await {
+                Ok(payload) => InvokeResult::success(&req.id, &node_id, &payload),
+                Err(error) => InvokeResult::failure(&req.id, &node_id, error),
+            };
+            running.lock().expect("running map").remove(&req.id);
+            let _ = out_tx.send(Outbound {
+                method: wire::METHOD_INVOKE_RESULT,
+                params: serde_json::to_value(result).expect("serialises"),
+            });
+        });
+    }
+}
+
+fn on_response(res: ResponseFrame) {
+    if let Some(err) = res.error {
+        // e.g. a transient PAIRING_CHANGED right after hello; the next cycle retries.
+        debug!("gateway answered {} with {}: {}", res.id, err.code, err.message);
+    }
+}

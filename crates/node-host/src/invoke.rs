@@ -1,0 +1,244 @@
+//! The command registry and the invoke dispatcher.
+//!
+//! Every node command is one [`NodeCommand`]. The registry is the single source of truth
+//! for what the node advertises (`commands` and `caps` in `connect` are derived from it) and
+//! for what it runs. [`dispatch`] turns one `node.invoke.request` into exactly one
+//! `node.invoke.result`, whatever happens inside the command: bad params, an unknown command,
+//! a cancellation or a panic all end in a well-formed result.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use openclaw_protocol::node::{InvokeError, InvokeRequest};
+use serde_json::Value;
+use tokio::sync::{mpsc, watch};
+
+/// A boxed command future.
+pub type CommandFuture = Pin<Box<dyn Future<Output = Result<Value, InvokeError>> + Send>>;
+
+/// One node command (`system.which`, `system.run`, …).
+pub trait NodeCommand: Send + Sync + 'static {
+    /// The command id the gateway invokes.
+    fn name(&self) -> &'static str;
+    /// The capability family it belongs to (`system`, `browser`, …), advertised in `caps`.
+    fn cap(&self) -> &'static str;
+    /// Runs the command with its decoded params. Long-running commands must watch
+    /// `ctx.cancel` and stop promptly when it fires.
+    fn run(&self, ctx: InvokeContext, params: Value) -> CommandFuture;
+}
+
+/// A request the node sends to the gateway on behalf of a command (e.g. `exec.finished`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outbound {
+    /// Gateway method.
+    pub method: &'static str,
+    /// Its params.
+    pub params: Value,
+}
+
+/// What a running command may use.
+#[derive(Clone)]
+pub struct InvokeContext {
+    /// The gateway's invoke id.
+    pub invoke_id: String,
+    /// The gateway's remaining deadline for this invoke.
+    pub timeout_ms: Option<u64>,
+    /// The session the invoke belongs to.
+    pub session_key: Option<String>,
+    /// Becomes true on `node.invoke.cancel` or disconnect.
+    pub cancel: watch::Receiver<bool>,
+    /// The node's environment as commands see it.
+    pub env: Arc<NodeEnv>,
+    /// Requests to send before the result (ordering is preserved).
+    pub outbound: mpsc::UnboundedSender<Outbound>,
+}
+
+/// The node's own process environment, fixed at start-up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeEnv {
+    /// The effective PATH (never empty).
+    pub path: String,
+}
+
+/// The PATH used when the process has none.
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+impl NodeEnv {
+    /// The effective PATH: the process PATH (or the default when empty), with the directory
+    /// of this binary in front, so agents can find `openclaw` on the node as upstream arranges.
+    pub fn from_process() -> Self {
+        let base =
+            std::env::var("PATH").ok().filter(|p| !p.trim().is_empty()).unwrap_or_else(|| DEFAULT_PATH.to_string());
+        let exe_dir = std::env::current_exe().ok().and_then(|p| p.parent().map(|d| d.to_string_lossy().into_owned()));
+        let path = match exe_dir {
+            Some(dir) if !base.split(':').any(|d| d == dir) => format!("{dir}:{base}"),
+            _ => base,
+        };
+        NodeEnv { path }
+    }
+}
+
+/// The set of commands this node serves.
+#[derive(Clone, Default)]
+pub struct CommandRegistry {
+    commands: BTreeMap<&'static str, Arc<dyn NodeCommand>>,
+}
+
+/// A `--commands` allowlist that names nothing this node can run.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("Node command allowlist retained no available commands. Unknown or unavailable ids: {}. Check --commands and enable the plugin that provides each command.", .unknown.join(", "))]
+pub struct EmptyAllowlist {
+    /// The ids that matched nothing.
+    pub unknown: Vec<String>,
+}
+
+impl CommandRegistry {
+    /// Every command this build implements.
+    pub fn with_builtin_commands() -> Self {
+        let mut r = CommandRegistry::default();
+        r.register(Arc::new(crate::commands::which::SystemWhich));
+        r
+    }
+
+    /// Adds (or replaces) a command.
+    pub fn register(&mut self, command: Arc<dyn NodeCommand>) {
+        self.commands.insert(command.name(), command);
+    }
+
+    /// Keeps only the allowlisted commands; fails when none is left.
+    pub fn restrict_to(&self, allowlist: &[String]) -> Result<Self, EmptyAllowlist> {
+        let commands: BTreeMap<_, _> = self
+            .commands
+            .iter()
+            .filter(|(name, _)| allowlist.iter().any(|a| a == *name))
+            .map(|(k, v)| (*k, v.clone()))
+            .collect();
+        if commands.is_empty() {
+            return Err(EmptyAllowlist { unknown: allowlist.to_vec() });
+        }
+        Ok(CommandRegistry { commands })
+    }
+
+    /// Advertised command ids, sorted.
+    pub fn command_names(&self) -> Vec<String> {
+        self.commands.keys().map(|k| k.to_string()).collect()
+    }
+
+    /// Advertised capability families, sorted and unique.
+    pub fn caps(&self) -> Vec<String> {
+        self.commands.values().map(|c| c.cap().to_string()).collect::<BTreeSet<_>>().into_iter().collect()
+    }
+
+    /// The command with this id.
+    pub fn get(&self, name: &str) -> Option<Arc<dyn NodeCommand>> {
+        self.commands.get(name).cloned()
+    }
+}
+
+/// `INVALID_REQUEST` with upstream's `Error: ` prefix (it stringifies thrown errors).
+pub fn invalid_request(detail: &str) -> InvokeError {
+    InvokeError::new("INVALID_REQUEST", format!("Error: INVALID_REQUEST: {detail}"))
+}
+
+/// The params of an invoke: `paramsJSON` parsed, else the `params` object fallback.
+pub fn decode_params(req: &InvokeRequest) -> Result<Value, InvokeError> {
+    match (&req.params_json, &req.params) {
+        (Some(text), _) => serde_json::from_str(text).map_err(|_| invalid_request("paramsJSON malformed JSON")),
+        (None, Some(obj)) if obj.is_object() => Ok(obj.clone()),
+        _ => Err(invalid_request("paramsJSON required")),
+    }
+}
+
+/// Runs one invoke to completion and returns the single result to send.
+///
+/// The command runs in its own task so a panic is contained and reported as upstream's
+/// generic `UNAVAILABLE node invocation failed`.
+pub async fn dispatch(
+    registry: &CommandRegistry,
+    req: &InvokeRequest,
+    ctx: InvokeContext,
+) -> Result<Value, InvokeError> {
+    let Some(command) = registry.get(&req.command) else {
+        return Err(InvokeError::new("UNAVAILABLE", "command not supported"));
+    };
+    let params = decode_params(req)?;
+    match tokio::spawn(command.run(ctx, params)).await {
+        Ok(result) => result,
+        Err(join_error) => {
+            tracing::warn!("node invoke {} ({}) failed: {join_error}", req.id, req.command);
+            Err(InvokeError::new("UNAVAILABLE", "node invocation failed"))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(command: &str, params_json: Option<&str>) -> InvokeRequest {
+        InvokeRequest {
+            id: "i".into(),
+            node_id: "n".into(),
+            command: command.into(),
+            params_json: params_json.map(String::from),
+            params: None,
+            timeout_ms: None,
+            idempotency_key: None,
+            session_key: None,
+        }
+    }
+
+    fn ctx() -> InvokeContext {
+        let (_tx, cancel) = watch::channel(false);
+        let (outbound, _rx) = mpsc::unbounded_channel();
+        InvokeContext {
+            invoke_id: "i".into(),
+            timeout_ms: None,
+            session_key: None,
+            cancel,
+            env: Arc::new(NodeEnv { path: DEFAULT_PATH.into() }),
+            outbound,
+        }
+    }
+
+    struct Panics;
+    impl NodeCommand for Panics {
+        fn name(&self) -> &'static str {
+            "test.panic"
+        }
+        fn cap(&self) -> &'static str {
+            "test"
+        }
+        fn run(&self, _ctx: InvokeContext, _params: Value) -> CommandFuture {
+            Box::pin(async { panic!("boom") })
+        }
+    }
+
+    #[tokio::test]
+    async fn unknown_bad_and_panicking_commands_each_get_one_error() {
+        let mut registry = CommandRegistry::with_builtin_commands();
+        registry.register(Arc::new(Panics));
+        let e = dispatch(&registry, &req("nope.cmd", Some("{}")), ctx()).await.unwrap_err();
+        assert_eq!(e, InvokeError::new("UNAVAILABLE", "command not supported"));
+        let e = dispatch(&registry, &req("system.which", Some("{bad")), ctx()).await.unwrap_err();
+        assert_eq!(e.message, "Error: INVALID_REQUEST: paramsJSON malformed JSON");
+        let e = dispatch(&registry, &req("system.which", None), ctx()).await.unwrap_err();
+        assert_eq!(e.message, "Error: INVALID_REQUEST: paramsJSON required");
+        let e = dispatch(&registry, &req("test.panic", Some("{}")), ctx()).await.unwrap_err();
+        assert_eq!(e, InvokeError::new("UNAVAILABLE", "node invocation failed"));
+    }
+
+    #[test]
+    fn registry_derives_the_manifest() {
+        let r = CommandRegistry::with_builtin_commands();
+        assert_eq!(r.command_names(), vec!["system.which"]);
+        assert_eq!(r.caps(), vec!["system"]);
+        let err = r.restrict_to(&["nope".into()]).err().unwrap();
+        assert!(err
+            .to_string()
+            .starts_with("Node command allowlist retained no available commands. Unknown or unavailable ids: nope."));
+        assert_eq!(r.restrict_to(&["system.which".into(), "x".into()]).unwrap().command_names(), vec!["system.which"]);
+    }
+}

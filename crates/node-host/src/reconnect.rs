@@ -1,0 +1,132 @@
+//! What to do after a failed or closed connection (`protocol.md` §9.3), as pure functions.
+
+use std::time::Duration;
+
+use openclaw_protocol::error::{ConnectErrorCode, ErrorShape};
+
+/// Exponential backoff 1 s → 30 s, ×2, no jitter; reset after every hello-ok.
+#[derive(Debug, Clone, Default)]
+pub struct Backoff {
+    attempt: u32,
+}
+
+impl Backoff {
+    /// The next delay: 1, 2, 4, 8, 16, 30, 30, … seconds.
+    pub fn next_delay(&mut self) -> Duration {
+        let ms = 1000u64.saturating_mul(1u64 << self.attempt.min(5)).min(30_000);
+        self.attempt = self.attempt.saturating_add(1);
+        Duration::from_millis(ms)
+    }
+
+    /// Back to 1 s.
+    pub fn reset(&mut self) {
+        self.attempt = 0;
+    }
+}
+
+/// How long to wait between connects while device pairing is pending: each retry also keeps
+/// the gateway's pending request (5-minute expiry) alive, and an approval takes effect
+/// within this delay, without a restart.
+pub const PAIRING_RETRY: Duration = Duration::from_secs(10);
+
+/// The meaning of a rejected `connect` for the node host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rejection {
+    /// Device pairing is pending; the operator approves `request_id`.
+    PairingRequired { request_id: Option<String> },
+    /// Credentials are wrong or missing: retrying cannot help, exit 1 so a supervisor (or
+    /// the user) sees it. `code` is the `details.code`.
+    Terminal { code: String },
+    /// The shared token was refused; a stored device token may still be accepted once.
+    TokenMismatch,
+    /// Our stored device token was revoked or rotated: forget it and reconnect.
+    DeviceTokenMismatch,
+    /// Retry after at least this long.
+    RetryAfter(Duration),
+    /// Retry with the normal backoff.
+    Retry,
+}
+
+/// Classifies a `connect` error response.
+pub fn classify(error: &ErrorShape) -> Rejection {
+    use ConnectErrorCode::*;
+    let code = error.detail_code().map(ConnectErrorCode::parse);
+    match code {
+        Some(PairingRequired) => {
+            Rejection::PairingRequired { request_id: error.detail_str("requestId").map(String::from) }
+        }
+        Some(AuthTokenMismatch) => Rejection::TokenMismatch,
+        Some(AuthDeviceTokenMismatch) => Rejection::DeviceTokenMismatch,
+        Some(
+            AuthTokenMissing
+            | AuthBootstrapTokenInvalid
+            | AuthPasswordMissing
+            | AuthPasswordMismatch
+            | AuthIdentityHeaderRequired
+            | ClientVersionMismatch
+            | AuthScopeMismatch
+            | AuthVerifiedUserRequired
+            | ControlUiBuildMismatch
+            | ControlUiDeviceIdentityRequired
+            | DeviceIdentityRequired
+            | ProtocolMismatch,
+        ) => Rejection::Terminal { code: error.detail_code().unwrap_or_default().to_string() },
+        _ => {
+            let startup = error.detail_str("reason") == Some("startup-sidecars");
+            match error.retry_after_ms {
+                Some(ms) if startup => Rejection::RetryAfter(Duration::from_millis(ms.clamp(100, 2000))),
+                None if startup => Rejection::RetryAfter(Duration::from_millis(500)),
+                Some(ms) => Rejection::RetryAfter(Duration::from_millis(ms)),
+                None => Rejection::Retry,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn err(details: serde_json::Value, retry_after_ms: Option<u64>) -> ErrorShape {
+        ErrorShape {
+            code: "INVALID_REQUEST".into(),
+            message: "m".into(),
+            details: Some(details),
+            retryable: None,
+            retry_after_ms,
+        }
+    }
+
+    #[test]
+    fn backoff_sequence_and_reset() {
+        let mut b = Backoff::default();
+        let secs: Vec<u64> = (0..8).map(|_| b.next_delay().as_secs()).collect();
+        assert_eq!(secs, vec![1, 2, 4, 8, 16, 30, 30, 30]);
+        b.reset();
+        assert_eq!(b.next_delay(), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn classification() {
+        assert_eq!(
+            classify(&err(json!({"code": "PAIRING_REQUIRED", "requestId": "r1"}), None)),
+            Rejection::PairingRequired { request_id: Some("r1".into()) }
+        );
+        for code in ["AUTH_TOKEN_MISSING", "AUTH_PASSWORD_MISMATCH", "CLIENT_VERSION_MISMATCH", "PROTOCOL_MISMATCH"] {
+            assert_eq!(classify(&err(json!({"code": code}), None)), Rejection::Terminal { code: code.into() });
+        }
+        assert_eq!(classify(&err(json!({"code": "AUTH_TOKEN_MISMATCH"}), None)), Rejection::TokenMismatch);
+        assert_eq!(classify(&err(json!({"code": "AUTH_DEVICE_TOKEN_MISMATCH"}), None)), Rejection::DeviceTokenMismatch);
+        assert_eq!(classify(&err(json!({"code": "DEVICE_AUTH_SIGNATURE_EXPIRED"}), None)), Rejection::Retry);
+        assert_eq!(
+            classify(&err(json!({"code": "AUTH_RATE_LIMITED"}), Some(7000))),
+            Rejection::RetryAfter(Duration::from_secs(7))
+        );
+        assert_eq!(
+            classify(&err(json!({"reason": "startup-sidecars"}), Some(9000))),
+            Rejection::RetryAfter(Duration::from_millis(2000))
+        );
+        assert_eq!(classify(&ErrorShape::new(openclaw_protocol::ErrorCode::Unavailable, "x")), Rejection::Retry);
+    }
+}

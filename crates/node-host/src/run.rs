@@ -1,0 +1,124 @@
+//! Start-up of `openclaw node run`: everything that happens before the first dial.
+
+use std::sync::Arc;
+
+use openclaw_protocol::connect::ROLE_NODE;
+use openclaw_state::config::{ConfigError, OpenClawConfig};
+use openclaw_state::legacy::import_legacy_state;
+use openclaw_state::{StateDb, StateError, StatePaths};
+use tracing::info;
+
+use crate::connection::NodeHost;
+use crate::credentials::{resolve_credentials, CredentialError};
+use crate::endpoint::{resolve_endpoint, EndpointError, EndpointFlags};
+use crate::invoke::{CommandRegistry, EmptyAllowlist, NodeEnv};
+
+/// The flags of `node run`.
+#[derive(Debug, Clone, Default)]
+pub struct NodeRunOptions {
+    pub endpoint: EndpointFlags,
+    pub node_id: Option<String>,
+    pub display_name: Option<String>,
+    /// `--commands`, already split, trimmed, sorted and de-duplicated.
+    pub commands: Option<Vec<String>>,
+    pub all_commands: bool,
+}
+
+/// Anything that stops the node before it connects. Every variant exits 1.
+#[derive(Debug, thiserror::Error)]
+pub enum PrepareError {
+    #[error(transparent)]
+    Endpoint(#[from] EndpointError),
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Credentials(#[from] CredentialError),
+    #[error(transparent)]
+    Allowlist(#[from] EmptyAllowlist),
+    #[error("{0}")]
+    Insecure(String),
+    #[error("{0}")]
+    Usage(String),
+}
+
+/// Resolves and persists everything for a run, in upstream's order: config row (endpoint,
+/// name, allowlist) first, then the command manifest, the identity and the credentials.
+pub fn prepare(
+    paths: &StatePaths,
+    opts: &NodeRunOptions,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<NodeHost, PrepareError> {
+    if opts.all_commands && opts.commands.is_some() {
+        return Err(PrepareError::Usage("--all-commands cannot be combined with --commands".into()));
+    }
+    let config = OpenClawConfig::load(&paths.config_path)?;
+    let mut db = StateDb::open(paths)?;
+    for imported in import_legacy_state(paths, &mut db)? {
+        info!(
+            "node-host: imported legacy {} into {} (backup: {})",
+            imported.from.display(),
+            db.path().display(),
+            imported.backup.display()
+        );
+    }
+    let previous = db.node_config()?;
+    let saved_gateway = previous.as_ref().and_then(|c| c.gateway.clone());
+    let endpoint = resolve_endpoint(&opts.endpoint, saved_gateway.as_ref(), config.get_bool("gateway.tls.enabled"))?;
+    let machine = crate::platform::machine_name();
+    let cfg = db.update_node_config(|c| {
+        if let Some(id) = opts.node_id.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+            c.node_id = id.to_string();
+        }
+        if let Some(name) = opts.display_name.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+            c.display_name = Some(name.to_string());
+        } else if c.display_name.is_none() {
+            c.display_name = Some(machine.clone());
+        }
+        c.gateway = Some(endpoint.to_saved(saved_gateway.as_ref()));
+        c.installed_apps_sharing = Some(c.installed_apps_sharing.unwrap_or(false));
+        if opts.all_commands {
+            c.commands = None;
+        } else if let Some(list) = &opts.commands {
+            c.commands = Some(list.clone());
+        }
+    })?;
+    if opts.all_commands && previous.as_ref().is_some_and(|p| p.commands.is_some()) {
+        info!("node-host: cleared saved command allowlist; advertising the full default command surface");
+    }
+    let builtin = CommandRegistry::with_builtin_commands();
+    let registry = match &cfg.commands {
+        Some(list) => builtin.restrict_to(list)?,
+        None => builtin,
+    };
+    info!("[node-host] advertised commands: {}", registry.command_names().join(", "));
+
+    endpoint
+        .check_plaintext_policy(env("OPENCLAW_ALLOW_INSECURE_PRIVATE_WS").as_deref() == Some("1"))
+        .map_err(PrepareError::Insecure)?;
+
+    let identity = db.load_or_create_identity()?;
+    // With a device token stored for the same endpoint, config auth is skipped (env only).
+    let same_endpoint = saved_gateway.as_ref() == cfg.gateway.as_ref()
+        || saved_gateway.as_ref().is_some_and(|s| {
+            s.host.as_deref() == Some(endpoint.host.as_str())
+                && s.port == Some(u32::from(endpoint.port))
+                && s.tls.unwrap_or(false) == endpoint.tls
+                && s.context_path == endpoint.context_path
+        });
+    let has_device_token = db.device_token(&identity.device_id(), ROLE_NODE)?.is_some();
+    let credentials = resolve_credentials(&config, env, saved_gateway.is_some() && same_endpoint && has_device_token)?;
+
+    Ok(NodeHost {
+        endpoint,
+        credentials,
+        identity,
+        db,
+        node_id: cfg.node_id.clone(),
+        display_name: cfg.display_name.clone().unwrap_or(machine),
+        advertise_path: cfg.commands.is_none(),
+        registry: Arc::new(registry),
+        env: Arc::new(NodeEnv::from_process()),
+    })
+}
