@@ -22,7 +22,8 @@ fn pinned_tls_connects_and_wrong_pin_refuses() {
 
     // Wrong pin: never connects, says why, keeps refusing.
     let wrong_pin = pin.chars().rev().collect::<String>();
-    let mut wrong = OurNode::spawn(&tmp.path().join("wrong"), &["--port", &port, "--tls-fingerprint", &wrong_pin], &token);
+    let mut wrong =
+        OurNode::spawn(&tmp.path().join("wrong"), &["--port", &port, "--tls-fingerprint", &wrong_pin], &token);
     wrong.wait_for_log("gateway tls fingerprint mismatch", 2, Duration::from_secs(30));
     assert!(!wrong.log_text().contains("gateway connected"), "{}", wrong.log_text());
     drop(wrong);
@@ -34,15 +35,11 @@ fn pinned_tls_connects_and_wrong_pin_refuses() {
     drop(unpinned);
 
     // The right pin, in the colon-separated upper-case form users copy from browsers.
-    let colon_pin: String = pin
-        .to_uppercase()
-        .as_bytes()
-        .chunks(2)
-        .map(|c| std::str::from_utf8(c).unwrap())
-        .collect::<Vec<_>>()
-        .join(":");
+    let colon_pin: String =
+        pin.to_uppercase().as_bytes().chunks(2).map(|c| std::str::from_utf8(c).unwrap()).collect::<Vec<_>>().join(":");
     let state = tmp.path().join("pinned");
-    let mut node = OurNode::spawn(&state, &["--port", &port, "--tls-fingerprint", &format!("sha256:{colon_pin}")], &token);
+    let mut node =
+        OurNode::spawn(&state, &["--port", &port, "--tls-fingerprint", &format!("sha256:{colon_pin}")], &token);
     node.wait_for_log(&format!("node host gateway connected: wss://127.0.0.1:{port}"), 1, Duration::from_secs(30));
     let device_id = our_identity(&state)["deviceId"].as_str().unwrap().to_string();
     gw.approve_node_surface(&device_id);

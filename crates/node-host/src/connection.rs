@@ -69,7 +69,8 @@ pub struct NodeHost {
     pub endpoint: Endpoint,
     pub credentials: GatewayCredentials,
     pub identity: DeviceIdentity,
-    pub db: StateDb,
+    /// Shared with invoke tasks later (approvals); locked only for short synchronous reads/writes.
+    pub db: Mutex<StateDb>,
     /// `client.instanceId`.
     pub node_id: String,
     pub display_name: String,
@@ -101,7 +102,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
 impl NodeHost {
     /// Runs until a signal (via `shutdown`, which carries the exit code) or a terminal error.
-    pub async fn run(mut self, mut shutdown: watch::Receiver<Option<i32>>) -> NodeExit {
+    pub async fn run(self, mut shutdown: watch::Receiver<Option<i32>>) -> NodeExit {
         let mut backoff = Backoff::default();
         let mut send_device_token_with_shared = false;
         let mut announced_pairing: Option<String> = None;
@@ -173,7 +174,7 @@ impl NodeHost {
                                 "node host gateway connect failed: {}; forgetting the stored device token",
                                 error.message
                             );
-                            if let Err(e) = self.db.clear_device_token(&self.identity.device_id(), ROLE_NODE) {
+                            if let Err(e) = self.state().clear_device_token(&self.identity.device_id(), ROLE_NODE) {
                                 warn!("node host could not clear the device token: {e}");
                             }
                             backoff.next_delay()
@@ -199,18 +200,24 @@ impl NodeHost {
         }
     }
 
+    fn state(&self) -> std::sync::MutexGuard<'_, StateDb> {
+        // A panic while holding the lock cannot leave the database inconsistent (every write is
+        // one transaction), so a poisoned lock is still usable.
+        self.db.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     /// The device-token retry is only safe towards an endpoint we trust not to be an impostor
     /// collecting tokens: loopback, or TLS with a pinned certificate.
     fn may_retry_with_device_token(&self) -> bool {
         let trusted = crate::endpoint::is_loopback(&self.endpoint.host)
             || (self.endpoint.tls && self.endpoint.tls_fingerprint.is_some());
-        let stored = matches!(self.db.device_token(&self.identity.device_id(), ROLE_NODE), Ok(Some(_)));
+        let stored = matches!(self.state().device_token(&self.identity.device_id(), ROLE_NODE), Ok(Some(_)));
         trusted && stored && self.credentials.token.is_some()
     }
 
     /// The `auth` object for this attempt (`protocol.md` §4.5).
     fn connect_auth(&self, with_device_token: bool) -> ConnectAuth {
-        let stored = match self.db.device_token(&self.identity.device_id(), ROLE_NODE) {
+        let stored = match self.state().device_token(&self.identity.device_id(), ROLE_NODE) {
             Ok(t) => t.map(|t| t.token),
             Err(e) => {
                 warn!("node host could not read the stored device token: {e}");
@@ -281,7 +288,7 @@ impl NodeHost {
         }
     }
 
-    async fn attempt(&mut self, shutdown: &mut watch::Receiver<Option<i32>>, with_device_token: bool) -> Attempt {
+    async fn attempt(&self, shutdown: &mut watch::Receiver<Option<i32>>, with_device_token: bool) -> Attempt {
         let dial = tokio::time::timeout(DIAL_TIMEOUT, dial(&self.endpoint));
         let mut ws = tokio::select! {
             r = dial => match r {
@@ -312,13 +319,13 @@ impl NodeHost {
         Session::new(self, ws, &hello).serve(shutdown).await
     }
 
-    fn persist_device_token(&mut self, token: &str, scopes: &[String]) {
+    fn persist_device_token(&self, token: &str, scopes: &[String]) {
         let device_id = self.identity.device_id();
-        let current = self.db.device_token(&device_id, ROLE_NODE).ok().flatten();
+        let current = self.state().device_token(&device_id, ROLE_NODE).ok().flatten();
         if current.as_ref().map(|t| t.token.as_str()) == Some(token) {
             return;
         }
-        match self.db.save_device_token(&device_id, ROLE_NODE, token, scopes) {
+        match self.state().save_device_token(&device_id, ROLE_NODE, token, scopes) {
             Ok(()) => debug!("stored a new device token"),
             Err(e) => warn!("node host could not store the device token: {e}"),
         }

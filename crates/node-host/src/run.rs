@@ -114,7 +114,7 @@ pub fn prepare(
         endpoint,
         credentials,
         identity,
-        db,
+        db: std::sync::Mutex::new(db),
         node_id: cfg.node_id.clone(),
         display_name: cfg.display_name.clone().unwrap_or(machine),
         advertise_path: cfg.commands.is_none(),

@@ -1,0 +1,261 @@
+//! Our node host against a scripted gateway on 127.0.0.1, for what the real Gateway never
+//! sends: garbage frames, malformed invokes, silence (tick watchdog), retry hints, and a
+//! long-running command next to many short ones. The real Gateway is covered by the
+//! interop tests in crates/cli.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use openclaw_node_host::endpoint::EndpointFlags;
+use openclaw_node_host::invoke::{CommandFuture, CommandRegistry, InvokeContext, NodeCommand};
+use openclaw_node_host::{prepare, NodeExit, NodeRunOptions};
+use openclaw_protocol::device_auth::{decode_public_key, verify_signature, DeviceAuthPayload};
+use openclaw_protocol::ConnectParams;
+use openclaw_state::StatePaths;
+use serde_json::{json, Value};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::WebSocketStream;
+
+type Ws = WebSocketStream<TcpStream>;
+
+/// A command that runs until cancelled (or 30 s), to test concurrency and cancellation.
+struct Sleeper;
+
+impl NodeCommand for Sleeper {
+    fn name(&self) -> &'static str {
+        "test.sleep"
+    }
+    fn cap(&self) -> &'static str {
+        "test"
+    }
+    fn run(&self, mut ctx: InvokeContext, _params: Value) -> CommandFuture {
+        Box::pin(async move {
+            tokio::select! {
+                _ = ctx.cancel.wait_for(|c| *c) => Err(openclaw_protocol::node::InvokeError::new("UNAVAILABLE", "cancelled")),
+                _ = tokio::time::sleep(Duration::from_secs(30)) => Ok(json!({"slept": true})),
+            }
+        })
+    }
+}
+
+struct Harness {
+    listener: TcpListener,
+    shutdown: watch::Sender<Option<i32>>,
+    node: tokio::task::JoinHandle<NodeExit>,
+    _state: tempfile::TempDir,
+}
+
+async fn start_node() -> Harness {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let state = tempfile::tempdir().unwrap();
+    let paths = StatePaths { state_dir: state.path().join("oc"), config_path: state.path().join("oc/openclaw.json") };
+    let opts = NodeRunOptions {
+        endpoint: EndpointFlags { port: Some(port.to_string()), ..Default::default() },
+        display_name: Some("scripted".into()),
+        ..Default::default()
+    };
+    let env = |k: &str| (k == "OPENCLAW_GATEWAY_TOKEN").then(|| "shared-secret".to_string());
+    let mut host = prepare(&paths, &opts, &env).unwrap();
+    let mut registry = CommandRegistry::with_builtin_commands();
+    registry.register(Arc::new(Sleeper));
+    host.registry = Arc::new(registry);
+    let (shutdown, rx) = watch::channel(None);
+    let node = tokio::spawn(host.run(rx));
+    Harness { listener, shutdown, node, _state: state }
+}
+
+async fn accept(listener: &TcpListener) -> Ws {
+    let (tcp, _) = tokio::time::timeout(Duration::from_secs(40), listener.accept()).await.expect("node dials").unwrap();
+    tokio_tungstenite::accept_async(tcp).await.unwrap()
+}
+
+async fn send(ws: &mut Ws, v: Value) {
+    ws.send(Message::text(v.to_string())).await.unwrap();
+}
+
+/// Next text frame as JSON (skipping pings), or None on close/timeout.
+async fn recv(ws: &mut Ws, timeout: Duration) -> Option<Value> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let msg = tokio::time::timeout_at(deadline.into(), ws.next()).await.ok()??.ok()?;
+        match msg {
+            Message::Text(t) => return Some(serde_json::from_str(&t).unwrap()),
+            Message::Close(_) => return None,
+            _ => {}
+        }
+    }
+}
+
+/// Challenge, check the signed connect, answer; returns the connect params.
+async fn handshake(ws: &mut Ws, reply: impl FnOnce(&str) -> Value) -> ConnectParams {
+    let nonce = uuid::Uuid::new_v4().to_string();
+    let ts = 1_795_000_000_000u64;
+    send(ws, json!({"type":"event","event":"connect.challenge","payload":{"nonce":nonce,"ts":ts}})).await;
+    let req = recv(ws, Duration::from_secs(10)).await.expect("connect");
+    assert_eq!(req["method"], "connect");
+    let params: ConnectParams = serde_json::from_value(req["params"].clone()).expect("strict connect schema");
+    let device = params.device.clone().expect("device proof");
+    assert_eq!((device.nonce.as_str(), device.signed_at), (nonce.as_str(), ts));
+    let key = decode_public_key(&device.public_key).unwrap();
+    let auth = params.auth.clone().unwrap_or_default();
+    let payload = DeviceAuthPayload {
+        device_id: &device.id,
+        client_id: &params.client.id,
+        client_mode: &params.client.mode,
+        role: params.role.as_deref().unwrap(),
+        scopes: params.scopes.as_deref().unwrap(),
+        signed_at_ms: device.signed_at,
+        token: auth.signature_token(),
+        nonce: &device.nonce,
+        platform: Some(&params.client.platform),
+        device_family: params.client.device_family.as_deref(),
+    };
+    assert!(verify_signature(&key, &payload.to_v3_string(), &device.signature), "v3 signature verifies");
+    send(ws, reply(req["id"].as_str().unwrap())).await;
+    params
+}
+
+fn hello(id: &str, tick_ms: u64) -> Value {
+    json!({"type":"res","id":id,"ok":true,"payload":{
+        "type":"hello-ok","protocol":4,"server":{"version":"test","connId":"c"},
+        "features":{"methods":[],"events":[]},"snapshot":{},
+        "auth":{"method":"token","role":"node","scopes":[],"deviceToken":"dev-token-1","issuedAtMs":1},
+        "policy":{"maxPayload":26214400,"maxBufferedBytes":52428800,"tickIntervalMs":tick_ms}}})
+}
+
+fn invoke(id: &str, command: &str, params_json: Value) -> Value {
+    json!({"type":"event","event":"node.invoke.request","payload":{"id":id,"nodeId":"n","command":command,"paramsJSON":params_json,"timeoutMs":30000}})
+}
+
+/// Collects `node.invoke.result` params by invoke id until `n` arrived.
+async fn results(ws: &mut Ws, n: usize) -> Vec<Value> {
+    let mut out = Vec::new();
+    while out.len() < n {
+        let frame =
+            recv(ws, Duration::from_secs(10)).await.unwrap_or_else(|| panic!("only {} of {n} results", out.len()));
+        if frame["method"] == "node.invoke.result" {
+            out.push(frame["params"].clone());
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn hostile_frames_never_crash_and_every_invoke_gets_one_result() {
+    let h = start_node().await;
+    let mut ws = accept(&h.listener).await;
+    let params = handshake(&mut ws, |id| hello(id, 30_000)).await;
+    assert_eq!(params.client.id, "node-host");
+    assert_eq!(params.commands.as_deref().unwrap(), ["system.which", "test.sleep"]);
+    assert_eq!(params.auth.as_ref().unwrap().token.as_deref(), Some("shared-secret"));
+
+    // Garbage of every kind first; the node must shrug it off.
+    ws.send(Message::text("not json at all")).await.unwrap();
+    ws.send(Message::text(r#"{"type":"event"}"#)).await.unwrap();
+    ws.send(Message::binary(vec![0u8, 159, 146, 150])).await.unwrap();
+    send(&mut ws, json!({"type":"event","event":"something.new","payload":{"x":1}})).await;
+    send(&mut ws, json!({"type":"event","event":"node.invoke.request","payload":{"bad":true}})).await;
+    send(&mut ws, json!({"type":"event","event":"node.invoke.cancel","payload":{"invokeId":"unknown","nodeId":"n"}}))
+        .await;
+    send(&mut ws, json!({"type":"res","id":"never-sent","ok":false,"error":{"code":"X","message":"y"}})).await;
+
+    send(&mut ws, invoke("a", "nope.command", json!("{}"))).await;
+    send(&mut ws, invoke("b", "system.which", json!("{not json"))).await;
+    send(&mut ws, invoke("c", "system.which", Value::Null)).await;
+    send(&mut ws, invoke("d", "system.which", json!(r#"{"bins":"sh"}"#))).await;
+    send(&mut ws, invoke("e", "system.which", json!(r#"{"bins":["sh"]}"#))).await;
+    send(&mut ws, json!({"type":"event","event":"node.invoke.request","payload":{"id":"f","nodeId":"n","command":"system.which","paramsJSON":null,"params":{"bins":["sh"]}}})).await;
+    let mut got = results(&mut ws, 6).await;
+    got.sort_by(|x, y| x["id"].as_str().cmp(&y["id"].as_str()));
+    let err = |r: &Value| {
+        (r["error"]["code"].as_str().unwrap().to_string(), r["error"]["message"].as_str().unwrap().to_string())
+    };
+    assert_eq!(err(&got[0]), ("UNAVAILABLE".into(), "command not supported".into()));
+    assert_eq!(err(&got[1]), ("INVALID_REQUEST".into(), "Error: INVALID_REQUEST: paramsJSON malformed JSON".into()));
+    assert_eq!(err(&got[2]), ("INVALID_REQUEST".into(), "Error: INVALID_REQUEST: paramsJSON required".into()));
+    assert_eq!(err(&got[3]), ("INVALID_REQUEST".into(), "Error: INVALID_REQUEST: bins required".into()));
+    for ok in &got[4..] {
+        assert_eq!(ok["ok"], true, "{ok}");
+        let payload: Value = serde_json::from_str(ok["payloadJSON"].as_str().unwrap()).unwrap();
+        assert!(payload["bins"]["sh"].as_str().unwrap().ends_with("/sh"));
+    }
+    assert!(got.iter().all(|r| r["nodeId"].as_str().unwrap().len() == 64), "results carry our device id");
+
+    // A long command does not block short ones, and a cancel ends it with one result.
+    send(&mut ws, invoke("long", "test.sleep", json!("{}"))).await;
+    for i in 0..50 {
+        send(&mut ws, invoke(&format!("w{i}"), "system.which", json!(r#"{"bins":["sh"]}"#))).await;
+    }
+    let quick = results(&mut ws, 50).await;
+    assert!(quick.iter().all(|r| r["id"].as_str().unwrap().starts_with('w') && r["ok"] == true));
+    send(&mut ws, json!({"type":"event","event":"node.invoke.cancel","payload":{"invokeId":"long","nodeId":"n"}}))
+        .await;
+    let cancelled = results(&mut ws, 1).await;
+    assert_eq!(cancelled[0]["id"], "long");
+    assert_eq!(cancelled[0]["error"]["message"], "cancelled");
+    // Exactly one result per invoke: nothing else follows.
+    assert!(recv(&mut ws, Duration::from_millis(300)).await.is_none_or(|f| f["method"] != "node.invoke.result"));
+
+    h.shutdown.send(Some(130)).unwrap();
+    assert_eq!(h.node.await.unwrap(), NodeExit::Signal(130));
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn silence_trips_the_tick_watchdog_and_stats_are_published() {
+    let h = start_node().await;
+    let mut ws = accept(&h.listener).await;
+    handshake(&mut ws, |id| hello(id, 1000)).await;
+    let stats = recv(&mut ws, Duration::from_secs(5)).await.expect("stats after hello");
+    assert_eq!(stats["method"], "node.event");
+    assert_eq!(stats["params"]["event"], "node.host.stats");
+    let payload: Value = serde_json::from_str(stats["params"]["payloadJSON"].as_str().unwrap()).unwrap();
+    assert!(payload["cpuCount"].as_u64().unwrap() >= 1);
+    // Say nothing: after 2 × 1 s the node closes 4000 and dials again.
+    let started = Instant::now();
+    let close = loop {
+        match tokio::time::timeout(Duration::from_secs(10), ws.next()).await.expect("closed in time") {
+            Some(Ok(Message::Close(c))) => break c,
+            Some(Ok(_)) => continue,
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    let close = close.expect("close frame");
+    assert_eq!((u16::from(close.code), close.reason.as_str()), (4000, "tick timeout"));
+    assert!(started.elapsed() >= Duration::from_millis(1500), "{:?}", started.elapsed());
+    // It reconnects by itself, and now presents the stored device token only with the
+    // shared token absent, i.e. here still the shared token.
+    let mut ws2 = accept(&h.listener).await;
+    let params = handshake(&mut ws2, |id| hello(id, 30_000)).await;
+    assert_eq!(params.auth.unwrap().token.as_deref(), Some("shared-secret"));
+    h.shutdown.send(Some(143)).unwrap();
+    assert_eq!(h.node.await.unwrap(), NodeExit::Signal(143));
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn retry_hints_are_honoured_and_bad_credentials_are_terminal() {
+    let h = start_node().await;
+    // Gateway still starting: UNAVAILABLE + retryAfterMs, close 1013.
+    let mut ws = accept(&h.listener).await;
+    handshake(&mut ws, |id| json!({"type":"res","id":id,"ok":false,"error":{"code":"UNAVAILABLE","message":"gateway starting; retry shortly","retryable":true,"retryAfterMs":1500,"details":{"reason":"startup-sidecars"}}})).await;
+    ws.close(Some(tokio_tungstenite::tungstenite::protocol::CloseFrame {
+        code: 1013.into(),
+        reason: "gateway starting".into(),
+    }))
+    .await
+    .unwrap();
+    let refused_at = Instant::now();
+    let mut ws = accept(&h.listener).await;
+    let waited = refused_at.elapsed();
+    assert!(waited >= Duration::from_millis(1400), "retried after {waited:?}, before retryAfterMs");
+    assert!(waited < Duration::from_secs(5), "retried after {waited:?}");
+    // Now a terminal refusal: the run ends with exit 1.
+    handshake(&mut ws, |id| json!({"type":"res","id":id,"ok":false,"error":{"code":"INVALID_REQUEST","message":"unauthorized: gateway password mismatch","details":{"code":"AUTH_PASSWORD_MISMATCH"}}})).await;
+    let _ = ws.close(None).await;
+    let exit = tokio::time::timeout(Duration::from_secs(10), h.node).await.expect("exits").unwrap();
+    assert_eq!(exit, NodeExit::Terminal);
+    assert_eq!(exit.code(), 1);
+}
