@@ -99,16 +99,16 @@ pub fn prepare(
         .map_err(PrepareError::Insecure)?;
 
     let identity = db.load_or_create_identity()?;
-    // With a device token stored for the same endpoint, config auth is skipped (env only).
-    let same_endpoint = saved_gateway.as_ref() == cfg.gateway.as_ref()
-        || saved_gateway.as_ref().is_some_and(|s| {
-            s.host.as_deref() == Some(endpoint.host.as_str())
-                && s.port == Some(u32::from(endpoint.port))
-                && s.tls.unwrap_or(false) == endpoint.tls
-                && s.context_path == endpoint.context_path
-        });
+    // With a device token stored for the saved endpoint (same scheme, host, port and path),
+    // config auth is skipped and only the env credentials are sent, as upstream does.
+    let same_origin = saved_gateway.as_ref().is_some_and(|s| {
+        s.host.as_deref() == Some(endpoint.host.as_str())
+            && s.port == Some(u32::from(endpoint.port))
+            && s.tls.unwrap_or(false) == endpoint.tls
+            && s.context_path == endpoint.context_path
+    });
     let has_device_token = db.device_token(&identity.device_id(), ROLE_NODE)?.is_some();
-    let credentials = resolve_credentials(&config, env, saved_gateway.is_some() && same_endpoint && has_device_token)?;
+    let credentials = resolve_credentials(&config, env, same_origin && has_device_token)?;
 
     Ok(NodeHost {
         endpoint,
