@@ -111,7 +111,11 @@ impl NodeHost {
             if let Some(code) = *shutdown.borrow() {
                 return NodeExit::Signal(code);
             }
-            info!("node host gateway connecting: {url}");
+            if announced_pairing.is_none() {
+                info!("node host gateway connecting: {url}");
+            } else {
+                debug!("node host gateway connecting: {url} (pairing pending)");
+            }
             let attempt = self.attempt(&mut shutdown, send_device_token_with_shared).await;
             let retry_with_device_token = send_device_token_with_shared;
             send_device_token_with_shared = false;
@@ -136,6 +140,9 @@ impl NodeHost {
                     let close_reason =
                         if close_reason.is_empty() { "no close reason".to_string() } else { close_reason };
                     let detail = error.detail_code().map(|c| format!(" detail={c}")).unwrap_or_default();
+                    let terminal = format!(
+                        "node host gateway reconnect paused after close ({close_code}): {close_reason}{detail}; exiting for supervisor restart"
+                    );
                     match classify(&error) {
                         Rejection::PairingRequired { request_id } => {
                             let id = request_id.unwrap_or_else(|| "<see openclaw devices list>".into());
@@ -152,7 +159,7 @@ impl NodeHost {
                         }
                         Rejection::Terminal { .. } => {
                             info!("node host gateway connect failed: {}", error.message);
-                            info!("node host gateway reconnect paused after close ({close_code}): {close_reason}{detail}; exiting for supervisor restart");
+                            info!("{terminal}");
                             return NodeExit::Terminal;
                         }
                         Rejection::TokenMismatch => {
@@ -165,7 +172,7 @@ impl NodeHost {
                                 Duration::from_millis(250)
                             } else {
                                 info!("node host gateway connect failed: {}", error.message);
-                                info!("node host gateway reconnect paused after close ({close_code}): {close_reason}{detail}; exiting for supervisor restart");
+                                info!("{terminal}");
                                 return NodeExit::Terminal;
                             }
                         }
@@ -191,7 +198,7 @@ impl NodeHost {
                 }
             };
             if delay >= Duration::from_secs(1) && announced_pairing.is_none() {
-                info!("node host gateway reconnect in {} s", delay.as_secs());
+                info!("node host gateway reconnect in {} s", delay.as_secs_f32());
             }
             tokio::select! {
                 _ = tokio::time::sleep(delay) => {}

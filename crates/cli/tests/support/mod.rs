@@ -5,7 +5,6 @@
 
 #![allow(dead_code)]
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
@@ -28,7 +27,7 @@ pub fn peer_scripts() -> PathBuf {
     peer
 }
 
-/// Installs the peer once per test binary. `None` (after printing the loud skip line) only
+/// Installs the peer once per test binary. `false` (after printing the loud skip line) only
 /// when the installer fails, i.e. the npm registry cannot be reached.
 pub fn peer_available() -> bool {
     static INSTALLED: OnceLock<Result<(), String>> = OnceLock::new();
@@ -42,7 +41,12 @@ pub fn peer_available() -> bool {
             Ok(())
         } else {
             let stderr = String::from_utf8_lossy(&out.stderr);
-            Err(format!("peer install failed: {}", stderr.lines().last().unwrap_or("no output")))
+            let cause = stderr
+                .lines()
+                .find(|l| l.to_ascii_lowercase().contains("error"))
+                .or_else(|| stderr.lines().last())
+                .unwrap_or("no output");
+            Err(format!("peer install failed: {}", cause.trim()))
         }
     });
     match result {
@@ -52,7 +56,6 @@ pub fn peer_available() -> bool {
             let line = format!("interop: SKIPPED ({reason})");
             println!("{line}");
             eprintln!("{line}");
-            let _ = writeln!(std::io::stderr(), "{line}");
             false
         }
     }
