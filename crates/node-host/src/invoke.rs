@@ -55,6 +55,26 @@ pub struct InvokeContext {
     pub outbound: mpsc::UnboundedSender<Outbound>,
 }
 
+impl InvokeContext {
+    /// A context outside any connection for unit tests: never cancelled, and outbound
+    /// requests go nowhere.
+    #[cfg(test)]
+    pub(crate) fn detached(path: &str) -> Self {
+        let (cancel_tx, cancel) = watch::channel(false);
+        // Keep the sender alive so `cancel` never reports a closed channel (test-only leak).
+        std::mem::forget(cancel_tx);
+        let (outbound, _) = mpsc::unbounded_channel();
+        InvokeContext {
+            invoke_id: "local".into(),
+            timeout_ms: None,
+            session_key: None,
+            cancel,
+            env: Arc::new(NodeEnv { path: path.into() }),
+            outbound,
+        }
+    }
+}
+
 /// The node's own process environment, fixed at start-up.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeEnv {
@@ -191,16 +211,7 @@ mod tests {
     }
 
     fn ctx() -> InvokeContext {
-        let (_tx, cancel) = watch::channel(false);
-        let (outbound, _rx) = mpsc::unbounded_channel();
-        InvokeContext {
-            invoke_id: "i".into(),
-            timeout_ms: None,
-            session_key: None,
-            cancel,
-            env: Arc::new(NodeEnv { path: DEFAULT_PATH.into() }),
-            outbound,
-        }
+        InvokeContext::detached(DEFAULT_PATH)
     }
 
     struct Panics;

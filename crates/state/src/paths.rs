@@ -36,27 +36,11 @@ impl StatePaths {
             .unwrap_or_else(|| PathBuf::from("."));
         let state_dir = match get("OPENCLAW_STATE_DIR") {
             Some(dir) => expand(&dir),
-            None => {
-                let current = home.join(".openclaw");
-                let legacy = home.join(".clawdbot");
-                if !current.exists() && legacy.is_dir() {
-                    legacy
-                } else {
-                    current
-                }
-            }
+            None => current_or_legacy(home.join(".openclaw"), home.join(".clawdbot")),
         };
         let config_path = match get("OPENCLAW_CONFIG_PATH") {
             Some(p) => expand(&p),
-            None => {
-                let current = state_dir.join("openclaw.json");
-                let legacy = state_dir.join("clawdbot.json");
-                if !current.exists() && legacy.is_file() {
-                    legacy
-                } else {
-                    current
-                }
-            }
+            None => current_or_legacy(state_dir.join("openclaw.json"), state_dir.join("clawdbot.json")),
         };
         StatePaths { state_dir, config_path }
     }
@@ -69,6 +53,15 @@ impl StatePaths {
     /// A path inside the state dir.
     pub fn join(&self, rel: impl AsRef<Path>) -> PathBuf {
         self.state_dir.join(rel)
+    }
+}
+
+/// The current name, unless only the pre-rename (clawdbot) one exists.
+fn current_or_legacy(current: PathBuf, legacy: PathBuf) -> PathBuf {
+    if !current.exists() && legacy.exists() {
+        legacy
+    } else {
+        current
     }
 }
 

@@ -63,7 +63,6 @@ pub fn which(names: &[String], path: &str) -> Map<String, Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
 
     #[test]
     fn finds_existing_entries_in_path_order() {
@@ -83,16 +82,7 @@ mod tests {
 
     #[tokio::test]
     async fn params_are_validated_and_coerced() {
-        let (_tx, cancel) = tokio::sync::watch::channel(false);
-        let (outbound, _rx) = tokio::sync::mpsc::unbounded_channel();
-        let ctx = InvokeContext {
-            invoke_id: "i".into(),
-            timeout_ms: None,
-            session_key: None,
-            cancel,
-            env: Arc::new(crate::invoke::NodeEnv { path: "/bin:/usr/bin".into() }),
-            outbound,
-        };
+        let ctx = InvokeContext::detached("/bin:/usr/bin");
         let err = SystemWhich.run(ctx.clone(), serde_json::json!({"bins": "sh"})).await.unwrap_err();
         assert_eq!(err.message, "Error: INVALID_REQUEST: bins required");
         let ok = SystemWhich
