@@ -98,6 +98,7 @@ async fn handshake(ws: &mut Ws, reply: impl FnOnce(&str) -> Value) -> ConnectPar
     let req = recv(ws, Duration::from_secs(10)).await.expect("connect");
     assert_eq!(req["method"], "connect");
     let params: ConnectParams = serde_json::from_value(req["params"].clone()).expect("strict connect schema");
+    params.client.validate().expect("client enums");
     let device = params.device.clone().expect("device proof");
     assert_eq!((device.nonce.as_str(), device.signed_at), (nonce.as_str(), ts));
     let key = decode_public_key(&device.public_key).unwrap();

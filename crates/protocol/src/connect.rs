@@ -12,6 +12,30 @@ pub const MODE_NODE: &str = "node";
 /// `role` of a node connection.
 pub const ROLE_NODE: &str = "node";
 
+/// Every `client.id` the Gateway accepts (`packages/gateway-protocol/src/client-info.ts`).
+pub const CLIENT_IDS: &[&str] = &[
+    "webchat-ui",
+    "openclaw-control-ui",
+    "openclaw-browser-copilot",
+    "openclaw-tui",
+    "webchat",
+    "cli",
+    "gateway-client",
+    "openclaw-macos",
+    "openclaw-linux",
+    "openclaw-ios",
+    "openclaw-watchos",
+    "openclaw-android",
+    "node-host",
+    "openclaw-worker",
+    "test",
+    "fingerprint",
+    "openclaw-probe",
+];
+
+/// Every `client.mode` the Gateway accepts.
+pub const CLIENT_MODES: &[&str] = &["webchat", "cli", "ui", "backend", "node", "worker", "probe", "test"];
+
 /// `connect` params. The Gateway validates this as a closed object, so unknown fields are
 /// rejected on input too (`deny_unknown_fields`), and absent options are never sent as null.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -94,6 +118,31 @@ pub struct ClientInfo {
     /// The persisted node id (metadata only; routing uses the device id).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instance_id: Option<String>,
+}
+
+impl ClientInfo {
+    /// Checks what the Gateway's schema checks beyond JSON types: the two enums, and that
+    /// the required and optional strings are non-empty. Returns the offending JSON path.
+    pub fn validate(&self) -> Result<(), String> {
+        if !CLIENT_IDS.contains(&self.id.as_str()) {
+            return Err("/client/id: must be equal to one of the allowed values".into());
+        }
+        if !CLIENT_MODES.contains(&self.mode.as_str()) {
+            return Err("/client/mode: must be equal to one of the allowed values".into());
+        }
+        let strings = [
+            ("version", Some(&self.version)),
+            ("platform", Some(&self.platform)),
+            ("displayName", self.display_name.as_ref()),
+            ("deviceFamily", self.device_family.as_ref()),
+            ("modelIdentifier", self.model_identifier.as_ref()),
+            ("instanceId", self.instance_id.as_ref()),
+        ];
+        match strings.iter().find(|(_, v)| v.is_some_and(|v| v.is_empty())) {
+            Some((name, _)) => Err(format!("/client/{name}: must NOT have fewer than 1 characters")),
+            None => Ok(()),
+        }
+    }
 }
 
 /// `connect.device`: proof of possession of the device key for this challenge.
@@ -214,6 +263,31 @@ mod tests {
     fn rejects_unknown_client_field_like_the_gateway() {
         let text = r#"{"minProtocol":4,"maxProtocol":4,"client":{"id":"node-host","version":"1","platform":"linux","mode":"node","bogus":1}}"#;
         assert!(serde_json::from_str::<ConnectParams>(text).is_err());
+    }
+
+    #[test]
+    fn client_enums_and_non_empty_strings() {
+        let mut c = ClientInfo {
+            id: CLIENT_ID_NODE_HOST.into(),
+            display_name: Some("box".into()),
+            version: "2026.9.6".into(),
+            build_id: None,
+            platform: "linux".into(),
+            device_family: Some("Linux".into()),
+            model_identifier: None,
+            time_zone: None,
+            mode: MODE_NODE.into(),
+            instance_id: None,
+        };
+        assert_eq!(c.validate(), Ok(()));
+        c.display_name = Some(String::new());
+        assert!(c.validate().unwrap_err().starts_with("/client/displayName"));
+        c.display_name = None;
+        c.mode = "robot".into();
+        assert!(c.validate().unwrap_err().starts_with("/client/mode"));
+        c.mode = MODE_NODE.into();
+        c.id = "node_host".into();
+        assert!(c.validate().unwrap_err().starts_with("/client/id"));
     }
 
     #[test]

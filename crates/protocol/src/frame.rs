@@ -185,7 +185,8 @@ mod tests {
                 Frame::Req(r) if r.method == "connect" => {
                     // The TS node host's connect params satisfy our strict schema.
                     let params = r.params.clone().unwrap();
-                    serde_json::from_value::<crate::ConnectParams>(params).unwrap();
+                    let params = serde_json::from_value::<crate::ConnectParams>(params).unwrap();
+                    params.client.validate().unwrap();
                     "req"
                 }
                 Frame::Req(_) => "req",
