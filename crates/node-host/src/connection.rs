@@ -35,6 +35,8 @@ use crate::credentials::GatewayCredentials;
 use crate::endpoint::Endpoint;
 use crate::invoke::{dispatch, CommandRegistry, InvokeContext, NodeEnv, Outbound};
 use crate::reconnect::{classify, Backoff, Rejection, PAIRING_RETRY};
+use crate::status::StatusReporter;
+use openclaw_state::node_status::ConnectionState;
 
 /// Largest frame we accept, matching the gateway's post-hello `maxPayload`.
 const MAX_PAYLOAD: usize = 25 * 1024 * 1024;
@@ -78,6 +80,8 @@ pub struct NodeHost {
     /// Sent as `pathEnv` unless a command allowlist is active.
     pub advertise_path: bool,
     pub env: Arc<NodeEnv>,
+    /// Where the connection state is published for `node status`.
+    pub status: StatusReporter,
 }
 
 /// How one connection attempt ended.
@@ -109,10 +113,12 @@ impl NodeHost {
         let url = self.endpoint.url();
         loop {
             if let Some(code) = *shutdown.borrow() {
+                self.status.set(ConnectionState::Stopped, None);
                 return NodeExit::Signal(code);
             }
             if announced_pairing.is_none() {
                 info!("node host gateway connecting: {url}");
+                self.status.set(ConnectionState::Connecting, None);
             } else {
                 debug!("node host gateway connecting: {url} (pairing pending)");
             }
@@ -120,17 +126,23 @@ impl NodeHost {
             let retry_with_device_token = send_device_token_with_shared;
             send_device_token_with_shared = false;
             let delay = match attempt {
-                Attempt::Shutdown(code) => return NodeExit::Signal(code),
+                Attempt::Shutdown(code) => {
+                    self.status.set(ConnectionState::Stopped, None);
+                    return NodeExit::Signal(code);
+                }
                 Attempt::DialFailed(msg) | Attempt::HandshakeFailed(msg) => {
                     info!("node host gateway connect failed: {msg}");
+                    self.status.set(ConnectionState::Disconnected, Some(msg));
                     backoff.next_delay()
                 }
                 Attempt::Closed { code, reason } => {
                     let reason = if reason.is_empty() { "no close reason".to_string() } else { reason };
-                    info!(
+                    let line = format!(
                         "node host gateway closed ({}): {reason}",
                         code.map(|c| c.to_string()).unwrap_or_else(|| "-".into())
                     );
+                    info!("{line}");
+                    self.status.set(ConnectionState::Disconnected, Some(line));
                     backoff.reset();
                     announced_pairing = None;
                     backoff.next_delay()
@@ -151,6 +163,7 @@ impl NodeHost {
                                     "node host pairing required: requestId={id}; approve it on the gateway with: openclaw devices approve {id} (retrying every {} s until approved)",
                                     PAIRING_RETRY.as_secs()
                                 );
+                                self.status.pairing(&id);
                                 announced_pairing = Some(id);
                             } else {
                                 debug!("pairing still pending");
@@ -160,6 +173,7 @@ impl NodeHost {
                         Rejection::Terminal { .. } => {
                             info!("node host gateway connect failed: {}", error.message);
                             info!("{terminal}");
+                            self.status.set(ConnectionState::Failed, Some(format!("{}{detail}", error.message)));
                             return NodeExit::Terminal;
                         }
                         Rejection::TokenMismatch => {
@@ -173,6 +187,7 @@ impl NodeHost {
                             } else {
                                 info!("node host gateway connect failed: {}", error.message);
                                 info!("{terminal}");
+                                self.status.set(ConnectionState::Failed, Some(format!("{}{detail}", error.message)));
                                 return NodeExit::Terminal;
                             }
                         }
@@ -188,10 +203,12 @@ impl NodeHost {
                         }
                         Rejection::RetryAfter(min) => {
                             info!("node host gateway connect failed: {}{detail}", error.message);
+                            self.status.set(ConnectionState::Disconnected, Some(format!("{}{detail}", error.message)));
                             backoff.next_delay().max(min)
                         }
                         Rejection::Retry => {
                             info!("node host gateway connect failed: {}{detail}", error.message);
+                            self.status.set(ConnectionState::Disconnected, Some(format!("{}{detail}", error.message)));
                             backoff.next_delay()
                         }
                     }
@@ -323,6 +340,7 @@ impl NodeHost {
             }
         }
         info!("node host gateway connected: {}", self.endpoint.url());
+        self.status.set(ConnectionState::Connected, None);
         Session::new(self, ws, &hello).serve(shutdown).await
     }
 

@@ -18,6 +18,7 @@ pub mod platform;
 pub mod reconnect;
 pub mod run;
 pub mod stats;
+pub mod status;
 pub mod tls;
 
 pub use connection::{NodeExit, NodeHost};

@@ -12,6 +12,8 @@ use crate::connection::NodeHost;
 use crate::credentials::{resolve_credentials, CredentialError};
 use crate::endpoint::{resolve_endpoint, EndpointError, EndpointFlags};
 use crate::invoke::{CommandRegistry, EmptyAllowlist, NodeEnv};
+use crate::status::StatusReporter;
+use openclaw_state::node_status::NodeHostStatus;
 
 /// The flags of `node run`.
 #[derive(Debug, Clone, Default)]
@@ -110,7 +112,9 @@ pub fn prepare(
     let has_device_token = db.device_token(&identity.device_id(), ROLE_NODE)?.is_some();
     let credentials = resolve_credentials(&config, env, same_origin && has_device_token)?;
 
+    let status = StatusReporter::new(Some(NodeHostStatus::path(paths)), endpoint.url());
     Ok(NodeHost {
+        status,
         endpoint,
         credentials,
         identity,

@@ -12,6 +12,7 @@ use openclaw_node_host::invoke::{CommandFuture, CommandRegistry, InvokeContext, 
 use openclaw_node_host::{prepare, NodeExit, NodeRunOptions};
 use openclaw_protocol::device_auth::{decode_public_key, verify_signature, DeviceAuthPayload};
 use openclaw_protocol::ConnectParams;
+use openclaw_state::node_status::{self, ConnectionState, NodeHostStatus};
 use openclaw_state::StatePaths;
 use serde_json::{json, Value};
 use tokio::net::{TcpListener, TcpStream};
@@ -213,6 +214,10 @@ async fn silence_trips_the_tick_watchdog_and_stats_are_published() {
     let stats = recv(&mut ws, Duration::from_secs(5)).await.expect("stats after hello");
     assert_eq!(stats["method"], "node.event");
     assert_eq!(stats["params"]["event"], "node.host.stats");
+    // Stats go out after hello, so by now the connected state is on disk.
+    let status_file = h._state.path().join("oc").join(node_status::FILE_NAME);
+    let status = NodeHostStatus::read(&status_file).expect("status file");
+    assert_eq!((status.state, status.pid), (ConnectionState::Connected, std::process::id()));
     let payload: Value = serde_json::from_str(stats["params"]["payloadJSON"].as_str().unwrap()).unwrap();
     assert!(payload["cpuCount"].as_u64().unwrap() >= 1);
     // Say nothing: after 2 × 1 s the node closes 4000 and dials again.
@@ -259,4 +264,8 @@ async fn retry_hints_are_honoured_and_bad_credentials_are_terminal() {
     let exit = tokio::time::timeout(Duration::from_secs(10), h.node).await.expect("exits").unwrap();
     assert_eq!(exit, NodeExit::Terminal);
     assert_eq!(exit.code(), 1);
+    // `node status` will read why.
+    let status = NodeHostStatus::read(&h._state.path().join("oc").join(node_status::FILE_NAME)).expect("status file");
+    assert_eq!(status.state, ConnectionState::Failed);
+    assert!(status.last_error.unwrap().contains("AUTH_PASSWORD_MISMATCH"));
 }

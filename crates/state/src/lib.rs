@@ -9,6 +9,7 @@
 pub mod config;
 pub mod db;
 pub mod legacy;
+pub mod node_status;
 pub mod paths;
 
 pub use db::{NodeHostConfig, SavedGateway, StateDb, StateError};
