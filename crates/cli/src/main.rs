@@ -1,11 +1,14 @@
 //! `openclaw`: the command-line surface. Parsing, wiring and printing only; the work is done
 //! by the library crates.
 
+mod service_cmd;
+
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use openclaw_node_host::endpoint::EndpointFlags;
 use openclaw_node_host::NodeRunOptions;
+use openclaw_service::SupervisorKind;
 use openclaw_state::{StateDb, StatePaths};
 
 #[derive(Parser)]
@@ -43,6 +46,52 @@ enum NodeCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Install the node host service (systemd/launchd/schtasks, or the pidfile supervisor)
+    Install(InstallArgs),
+    /// Start the node host service
+    Start(ServiceArgs),
+    /// Stop the node host service
+    Stop(ServiceArgs),
+    /// Restart the node host service
+    Restart(ServiceArgs),
+    /// Uninstall the node host service (removes everything install wrote)
+    Uninstall(ServiceArgs),
+    /// Show node host service status (exit 0 running, 3 not running)
+    Status(ServiceArgs),
+    /// Run the pidfile supervisor (started by `node start`)
+    #[command(hide = true)]
+    Supervise {
+        #[arg(long)]
+        service_dir: std::path::PathBuf,
+    },
+}
+
+#[derive(Args)]
+struct ServiceArgs {
+    /// Print JSON
+    #[arg(long)]
+    json: bool,
+    /// Force a supervisor: systemd, launchd, schtasks or pidfile (default: the installed one, else automatic)
+    #[arg(long, value_parser = parse_supervisor)]
+    supervisor: Option<SupervisorKind>,
+}
+
+#[derive(Args)]
+struct InstallArgs {
+    #[command(flatten)]
+    run: RunArgs,
+    /// Reinstall even when the service is already installed
+    #[arg(long)]
+    force: bool,
+    /// Accepted for compatibility (node|bun); a native binary needs no runtime
+    #[arg(long)]
+    runtime: Option<String>,
+    #[command(flatten)]
+    service: ServiceArgs,
+}
+
+fn parse_supervisor(value: &str) -> Result<SupervisorKind, String> {
+    SupervisorKind::parse(value).ok_or_else(|| "use systemd, launchd, schtasks or pidfile".to_string())
 }
 
 #[derive(Args)]
@@ -73,6 +122,24 @@ struct RunArgs {
     display_name: Option<String>,
 }
 
+impl RunArgs {
+    fn endpoint_flags(&self) -> EndpointFlags {
+        EndpointFlags {
+            host: self.host.clone(),
+            port: self.port.clone(),
+            tls: if self.tls {
+                Some(true)
+            } else if self.no_tls {
+                Some(false)
+            } else {
+                None
+            },
+            tls_fingerprint: self.tls_fingerprint.clone(),
+            context_path: self.context_path.clone(),
+        }
+    }
+}
+
 fn parse_command_ids(value: &str) -> Result<Vec<String>, String> {
     let ids: Vec<String> = value.split(',').map(|s| s.trim().to_string()).collect();
     if ids.iter().any(String::is_empty) {
@@ -93,28 +160,31 @@ fn main() -> ExitCode {
             });
             match node.command {
                 NodeCommand::Identity { json } => node_identity(json),
-                NodeCommand::Run(args) => {
-                    let tls = if args.tls {
-                        Some(true)
-                    } else if args.no_tls {
-                        Some(false)
-                    } else {
-                        None
-                    };
-                    let opts = NodeRunOptions {
-                        endpoint: EndpointFlags {
-                            host: args.host,
-                            port: args.port,
-                            tls,
-                            tls_fingerprint: args.tls_fingerprint,
-                            context_path: args.context_path,
-                        },
-                        node_id: args.node_id,
-                        display_name: args.display_name,
-                        commands: allowlist,
-                        all_commands: node.all_commands,
-                    };
-                    node_run(opts)
+                NodeCommand::Run(args) => node_run(NodeRunOptions {
+                    endpoint: args.endpoint_flags(),
+                    node_id: args.node_id,
+                    display_name: args.display_name,
+                    commands: allowlist,
+                    all_commands: node.all_commands,
+                }),
+                NodeCommand::Install(args) => service_cmd::install(service_cmd::InstallOptions {
+                    endpoint: args.run.endpoint_flags(),
+                    node_id: args.run.node_id,
+                    display_name: args.run.display_name,
+                    commands: allowlist,
+                    all_commands: node.all_commands,
+                    force: args.force,
+                    runtime: args.runtime,
+                    supervisor: args.service.supervisor,
+                    json: args.service.json,
+                }),
+                NodeCommand::Start(a) => service_cmd::action(service_cmd::Action::Start, a.supervisor, a.json),
+                NodeCommand::Stop(a) => service_cmd::action(service_cmd::Action::Stop, a.supervisor, a.json),
+                NodeCommand::Restart(a) => service_cmd::action(service_cmd::Action::Restart, a.supervisor, a.json),
+                NodeCommand::Uninstall(a) => service_cmd::action(service_cmd::Action::Uninstall, a.supervisor, a.json),
+                NodeCommand::Status(a) => service_cmd::status(a.supervisor, a.json),
+                NodeCommand::Supervise { service_dir } => {
+                    ExitCode::from(openclaw_service::pidfile::supervise(&service_dir) as u8)
                 }
             }
         }

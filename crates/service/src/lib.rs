@@ -206,3 +206,42 @@ pub(crate) fn remove_file(path: &std::path::Path) -> Result<bool, ServiceError> 
         Err(source) => Err(ServiceError::Io { action: "remove", path: path.to_path_buf(), source }),
     }
 }
+
+/// The manager for this machine: the forced kind, else the one that already has the node
+/// service installed, else the platform's own (systemd when a user manager answers, launchd on
+/// macOS, Task Scheduler on Windows), else the pidfile supervisor.
+pub fn select_manager(
+    forced: Option<SupervisorKind>,
+    state_dir: &std::path::Path,
+    home: &std::path::Path,
+    exe: PathBuf,
+) -> Box<dyn ServiceManager> {
+    let make = |kind: SupervisorKind| -> Box<dyn ServiceManager> {
+        match kind {
+            SupervisorKind::Systemd => {
+                Box::new(systemd::Systemd { home: home.to_path_buf(), state_dir: state_dir.to_path_buf() })
+            }
+            SupervisorKind::Launchd => {
+                Box::new(launchd::Launchd { home: home.to_path_buf(), state_dir: state_dir.to_path_buf() })
+            }
+            SupervisorKind::Schtasks => Box::new(schtasks::Schtasks { state_dir: state_dir.to_path_buf() }),
+            SupervisorKind::Pidfile => Box::new(pidfile::PidfileManager::new(state_dir, exe.clone())),
+        }
+    };
+    if let Some(kind) = forced {
+        return make(kind);
+    }
+    if pidfile::Layout::new(state_dir).definition().exists() {
+        return make(SupervisorKind::Pidfile);
+    }
+    let native = if cfg!(target_os = "macos") {
+        Some(SupervisorKind::Launchd)
+    } else if cfg!(windows) {
+        Some(SupervisorKind::Schtasks)
+    } else if systemd::Systemd::available() {
+        Some(SupervisorKind::Systemd)
+    } else {
+        None
+    };
+    make(native.unwrap_or(SupervisorKind::Pidfile))
+}

@@ -292,7 +292,8 @@ impl ServiceManager for PidfileManager {
         let status = if supervisor.is_some() && child_alive { "running" } else { "stopped" };
         let detail = match (supervisor, st.state.as_str()) {
             (None, "gave-up") => st.reason.clone(),
-            (None, _) => Some("the supervisor is not running".into()),
+            (None, "stopped") => Some("stopped (openclaw node stop)".into()),
+            (None, _) => Some("the supervisor is not running (killed, or the machine restarted)".into()),
             (Some(_), "backoff") => Some(format!("restarting after: {}", st.reason.clone().unwrap_or_default())),
             _ => None,
         };
@@ -371,7 +372,7 @@ pub fn supervise(service_dir: &Path) -> i32 {
 async fn supervise_loop(layout: Layout) -> i32 {
     use tokio::signal::unix::{signal, SignalKind};
     let log = RotatingLog { path: layout.log() };
-    let _ = std::fs::create_dir_all(layout.dir.join("logs"));
+    let _ = openclaw_state::db::create_private_dir(&layout.dir.join("logs"));
     if let Some(pid) = live_supervisor(&layout) {
         if pid != std::process::id() {
             log.supervisor(&format!("another supervisor (pid {pid}) is running; exiting"));
