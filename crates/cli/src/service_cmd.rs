@@ -262,12 +262,16 @@ pub fn status(supervisor: Option<SupervisorKind>, json: bool) -> ExitCode {
     let node = NodeHostStatus::read(&NodeHostStatus::path(&paths))
         .filter(|s| runtime.pid == Some(s.pid) || runtime.status != "running");
     let running = runtime.status == "running";
+    let warnings = if label.loaded { m.warnings() } else { Vec::new() };
     if json {
         let mut service = serde_json::to_value(&label).expect("serialisable");
         service["supervisor"] = json!(m.kind());
         service["command"] =
             installed.as_ref().map(|i| serde_json::to_value(i).expect("serialisable")).unwrap_or(Value::Null);
         service["runtime"] = serde_json::to_value(&runtime).expect("serialisable");
+        if !warnings.is_empty() {
+            service["warnings"] = json!(warnings);
+        }
         let node_json = node.as_ref().map(|n| {
             json!({
                 "gateway": n.gateway,
@@ -331,6 +335,9 @@ pub fn status(supervisor: Option<SupervisorKind>, json: bool) -> ExitCode {
             if let Some(e) = &n.last_error {
                 println!("Last error: {e}");
             }
+        }
+        for w in &warnings {
+            println!("Warning: {w}");
         }
         if !label.loaded {
             println!();
