@@ -5,6 +5,8 @@
 //! [`command`] models argv, command text and shell wrappers, and [`runner`] spawns the
 //! process in its own group with the upstream timeout, output caps and cancellation.
 
+pub mod approvals;
 pub mod command;
 pub mod env;
+pub mod policy;
 pub mod runner;

@@ -1,0 +1,208 @@
+//! Security and ask modes and the decision function (`exec.md` §2).
+
+use serde::Serialize;
+use serde_json::Value;
+
+/// `deny` < `allowlist` < `full`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Security {
+    Deny,
+    Allowlist,
+    Full,
+}
+
+impl Security {
+    /// Parses the exact (case-sensitive) config value.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "deny" => Security::Deny,
+            "allowlist" => Security::Allowlist,
+            "full" => Security::Full,
+            _ => return None,
+        })
+    }
+
+    /// The config value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Security::Deny => "deny",
+            Security::Allowlist => "allowlist",
+            Security::Full => "full",
+        }
+    }
+}
+
+/// `off` < `on-miss` < `always`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub enum Ask {
+    #[serde(rename = "off")]
+    Off,
+    #[serde(rename = "on-miss")]
+    OnMiss,
+    #[serde(rename = "always")]
+    Always,
+}
+
+impl Ask {
+    /// Parses the exact config value.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "off" => Ask::Off,
+            "on-miss" => Ask::OnMiss,
+            "always" => Ask::Always,
+            _ => return None,
+        })
+    }
+
+    /// The config value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Ask::Off => "off",
+            Ask::OnMiss => "on-miss",
+            Ask::Always => "always",
+        }
+    }
+}
+
+/// The node's own `openclaw.json` policy (`tools.exec`, then `agents.entries.<id>.tools.exec`):
+/// `mode` sets both fields, `security`/`ask` override one each. Starts from full/off.
+pub fn config_policy(config: &Value, agent_id: Option<&str>) -> (Security, Ask) {
+    let mut policy = (Security::Full, Ask::Off);
+    let mut layers = vec![config.pointer("/tools/exec")];
+    if let Some(agent) = agent_id {
+        layers.push(
+            config
+                .get("agents")
+                .and_then(|a| a.get("entries"))
+                .and_then(|e| e.get(agent))
+                .and_then(|a| a.pointer("/tools/exec")),
+        );
+    }
+    for layer in layers.into_iter().flatten() {
+        if let Some(mode) = layer.get("mode").and_then(Value::as_str) {
+            policy = match mode {
+                "deny" => (Security::Deny, Ask::Off),
+                "allowlist" => (Security::Allowlist, Ask::Off),
+                "ask" | "auto" => (Security::Allowlist, Ask::OnMiss),
+                "full" => (Security::Full, Ask::Off),
+                _ => policy,
+            };
+        }
+        if let Some(s) = layer.get("security").and_then(Value::as_str).and_then(Security::parse) {
+            policy.0 = s;
+        }
+        if let Some(a) = layer.get("ask").and_then(Value::as_str).and_then(Ask::parse) {
+            policy.1 = a;
+        }
+    }
+    policy
+}
+
+/// The inputs of the decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PolicyInput {
+    pub security: Security,
+    pub ask: Ask,
+    /// The command was fully understood (no unsupported shell syntax).
+    pub analysis_ok: bool,
+    /// Every part of it matched the allowlist.
+    pub allowlist_satisfied: bool,
+    /// An allow-always approval covers it.
+    pub durable_approval_satisfied: bool,
+    /// The gateway forwarded an approval with a matching plan.
+    pub approved: bool,
+}
+
+/// A denial: the `exec.denied` reason and the reply message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Denial {
+    pub reason: &'static str,
+    pub message: String,
+}
+
+impl Denial {
+    pub fn new(reason: &'static str, message: impl Into<String>) -> Self {
+        Denial { reason, message: message.into() }
+    }
+}
+
+/// `evaluateSystemRunPolicy`: deny first, then missing approval, then allowlist miss.
+pub fn evaluate(input: PolicyInput) -> Result<(), Denial> {
+    let requires_ask = input.security != Security::Deny
+        && match input.ask {
+            Ask::Always => true,
+            _ if input.durable_approval_satisfied => false,
+            Ask::OnMiss => input.security == Security::Allowlist && (!input.analysis_ok || !input.allowlist_satisfied),
+            _ => false,
+        };
+    if input.security == Security::Deny {
+        return Err(Denial::new("security=deny", "SYSTEM_RUN_DISABLED: security=deny"));
+    }
+    if requires_ask && !input.approved {
+        return Err(Denial::new("approval-required", "SYSTEM_RUN_DENIED: approval required"));
+    }
+    if input.security == Security::Allowlist
+        && (!input.analysis_ok || !input.allowlist_satisfied)
+        && !input.approved
+        && !input.durable_approval_satisfied
+    {
+        return Err(Denial::new("allowlist-miss", "SYSTEM_RUN_DENIED: allowlist miss"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn input(security: Security, ask: Ask, hit: bool) -> PolicyInput {
+        PolicyInput {
+            security,
+            ask,
+            analysis_ok: true,
+            allowlist_satisfied: hit,
+            durable_approval_satisfied: false,
+            approved: false,
+        }
+    }
+
+    #[test]
+    fn decision_table() {
+        let reason = |i| evaluate(i).err().map(|d| d.reason);
+        assert_eq!(reason(input(Security::Deny, Ask::Always, true)), Some("security=deny"));
+        assert_eq!(reason(input(Security::Full, Ask::Off, false)), None);
+        assert_eq!(reason(input(Security::Full, Ask::Always, true)), Some("approval-required"));
+        assert_eq!(reason(input(Security::Allowlist, Ask::Off, false)), Some("allowlist-miss"));
+        assert_eq!(reason(input(Security::Allowlist, Ask::Off, true)), None);
+        assert_eq!(reason(input(Security::Allowlist, Ask::OnMiss, false)), Some("approval-required"));
+        assert_eq!(reason(input(Security::Allowlist, Ask::OnMiss, true)), None);
+        assert_eq!(reason(PolicyInput { approved: true, ..input(Security::Allowlist, Ask::OnMiss, false) }), None);
+        assert_eq!(
+            reason(PolicyInput { durable_approval_satisfied: true, ..input(Security::Allowlist, Ask::Off, false) }),
+            None
+        );
+        assert_eq!(
+            reason(PolicyInput { analysis_ok: false, ..input(Security::Allowlist, Ask::Off, true) }),
+            Some("allowlist-miss")
+        );
+        assert_eq!(
+            evaluate(input(Security::Deny, Ask::Off, true)).unwrap_err().message,
+            "SYSTEM_RUN_DISABLED: security=deny"
+        );
+    }
+
+    #[test]
+    fn config_layers_and_modes() {
+        assert_eq!(config_policy(&json!({}), None), (Security::Full, Ask::Off));
+        assert_eq!(
+            config_policy(&json!({"tools": {"exec": {"mode": "ask"}}}), None),
+            (Security::Allowlist, Ask::OnMiss)
+        );
+        let cfg = json!({"tools": {"exec": {"security": "allowlist"}}, "agents": {"entries": {"ops": {"tools": {"exec": {"mode": "full", "ask": "always"}}}}}});
+        assert_eq!(config_policy(&cfg, None), (Security::Allowlist, Ask::Off));
+        assert_eq!(config_policy(&cfg, Some("ops")), (Security::Full, Ask::Always));
+        assert!(Security::Deny < Security::Allowlist && Ask::Off < Ask::Always);
+    }
+}
