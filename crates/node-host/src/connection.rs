@@ -136,7 +136,7 @@ impl NodeHost {
                     backoff.next_delay()
                 }
                 Attempt::Closed { code, reason } => {
-                    let reason = if reason.is_empty() { "no close reason".to_string() } else { reason };
+                    let reason = or_no_close_reason(reason);
                     let line = format!(
                         "node host gateway closed ({}): {reason}",
                         code.map(|c| c.to_string()).unwrap_or_else(|| "-".into())
@@ -149,8 +149,7 @@ impl NodeHost {
                 }
                 Attempt::Rejected { error, close } => {
                     let (close_code, close_reason) = close.unwrap_or((1008, String::new()));
-                    let close_reason =
-                        if close_reason.is_empty() { "no close reason".to_string() } else { close_reason };
+                    let close_reason = or_no_close_reason(close_reason);
                     let detail = error.detail_code().map(|c| format!(" detail={c}")).unwrap_or_default();
                     let terminal = format!(
                         "node host gateway reconnect paused after close ({close_code}): {close_reason}{detail}; exiting for supervisor restart"
@@ -200,6 +199,11 @@ impl NodeHost {
                                 warn!("node host could not clear the device token: {e}");
                             }
                             backoff.next_delay()
+                        }
+                        Rejection::StartupRetry(delay) => {
+                            info!("node host gateway connect failed: {}{detail}", error.message);
+                            self.status.set(ConnectionState::Disconnected, Some(format!("{}{detail}", error.message)));
+                            delay
                         }
                         Rejection::RetryAfter(min) => {
                             info!("node host gateway connect failed: {}{detail}", error.message);
@@ -326,7 +330,7 @@ impl NodeHost {
         let hello = tokio::select! {
             r = handshake => r,
             _ = shutdown.changed() => {
-                let _ = ws.close(None).await;
+                close(&mut ws, 1000, "node host stopping").await;
                 return Attempt::Shutdown(shutdown.borrow().unwrap_or(143));
             }
         };
@@ -426,6 +430,15 @@ impl NodeHost {
     }
 }
 
+/// Upstream prints an empty close reason as "no close reason".
+fn or_no_close_reason(reason: String) -> String {
+    if reason.is_empty() {
+        "no close reason".to_string()
+    } else {
+        reason
+    }
+}
+
 enum FrameWait {
     Timeout,
     Closed(u16, String),
@@ -463,17 +476,15 @@ async fn close(ws: &mut Ws, code: u16, reason: &str) {
 
 /// Opens TCP (+TLS) and performs the WebSocket upgrade.
 async fn dial(endpoint: &Endpoint) -> Result<Ws, String> {
-    let tcp = TcpStream::connect((endpoint.host.trim_start_matches('[').trim_end_matches(']'), endpoint.port))
+    let tcp = TcpStream::connect((crate::endpoint::bare_host(&endpoint.host), endpoint.port))
         .await
         .map_err(|e| format!("{}: {e}", endpoint.url()))?;
     let _ = tcp.set_nodelay(true);
     let io: Box<dyn Io> = if endpoint.tls {
         let config = crate::tls::client_config(endpoint.tls_fingerprint.as_deref())?;
         let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-        let name = rustls::pki_types::ServerName::try_from(
-            endpoint.host.trim_start_matches('[').trim_end_matches(']').to_string(),
-        )
-        .map_err(|e| format!("invalid TLS server name {}: {e}", endpoint.host))?;
+        let name = rustls::pki_types::ServerName::try_from(crate::endpoint::bare_host(&endpoint.host).to_string())
+            .map_err(|e| format!("invalid TLS server name {}: {e}", endpoint.host))?;
         match connector.connect(name, tcp).await {
             Ok(tls) => Box::new(tls),
             Err(e) if e.to_string().contains(crate::tls::FINGERPRINT_MISMATCH) => {
@@ -505,12 +516,14 @@ struct Session<'a> {
     tick_interval: Duration,
     next_request: u64,
     running: Running,
+    /// Invoke tasks of this session (finished ones are pruned as new ones start).
+    tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl<'a> Session<'a> {
     fn new(host: &'a NodeHost, ws: Ws, hello: &HelloOk) -> Self {
         let tick_interval = Duration::from_millis(hello.policy.tick_interval_ms.max(1000));
-        Session { host, ws, tick_interval, next_request: 1, running: Arc::default() }
+        Session { host, ws, tick_interval, next_request: 1, running: Arc::default(), tasks: Vec::new() }
     }
 
     fn request(&mut self, method: &str, params: Value) -> Message {
@@ -570,19 +583,48 @@ impl<'a> Session<'a> {
                 }
             }
         };
-        // Results can no longer be delivered: stop whatever is still running.
+        // Results can no longer be delivered: stop whatever is still running, and give the
+        // commands a moment to kill their process groups before the runtime goes away.
         for (_, cancel) in self.running.lock().expect("running map").drain() {
             let _ = cancel.send(true);
         }
+        let tasks = std::mem::take(&mut self.tasks);
+        let _ = tokio::time::timeout(Duration::from_secs(2), futures_util::future::join_all(tasks)).await;
         outcome
     }
 
     fn on_event(&mut self, event: EventFrame, out_tx: &mpsc::UnboundedSender<Outbound>) {
         match event.event.as_str() {
-            wire::EVENT_INVOKE_REQUEST => match event.payload.map(serde_json::from_value::<InvokeRequest>) {
-                Some(Ok(req)) => self.start_invoke(req, out_tx.clone()),
-                other => warn!("node host ignored a malformed node.invoke.request: {:?}", other.and_then(|r| r.err())),
-            },
+            wire::EVENT_INVOKE_REQUEST => {
+                let payload = event.payload.unwrap_or(serde_json::Value::Null);
+                match serde_json::from_value::<InvokeRequest>(payload.clone()) {
+                    Ok(req) if !req.id.trim().is_empty() && !req.command.trim().is_empty() => {
+                        self.start_invoke(req, out_tx.clone())
+                    }
+                    other => {
+                        // Still answer when the id is readable, so the caller is not left
+                        // waiting for its deadline.
+                        let detail =
+                            other.err().map(|e| e.to_string()).unwrap_or_else(|| "id and command required".into());
+                        warn!("node host got a malformed node.invoke.request: {detail}");
+                        if let Some(id) = payload.get("id").and_then(|v| v.as_str()).filter(|id| !id.trim().is_empty())
+                        {
+                            let result = InvokeResult::failure(
+                                id,
+                                &self.host.identity.device_id(),
+                                openclaw_protocol::node::InvokeError::new(
+                                    "INVALID_REQUEST",
+                                    "Error: INVALID_REQUEST: malformed node.invoke.request",
+                                ),
+                            );
+                            let _ = out_tx.send(Outbound {
+                                method: wire::METHOD_INVOKE_RESULT,
+                                params: serde_json::to_value(result).expect("serialises"),
+                            });
+                        }
+                    }
+                }
+            }
             wire::EVENT_INVOKE_CANCEL => {
                 if let Some(Ok(cancel)) = event.payload.map(serde_json::from_value::<InvokeCancel>) {
                     if let Some(switch) = self.running.lock().expect("running map").get(&cancel.invoke_id) {
@@ -625,7 +667,8 @@ impl<'a> Session<'a> {
         let node_id = self.host.identity.device_id();
         let running = self.running.clone();
         debug!("invoke {} {}", req.id, req.command);
-        tokio::spawn(async move {
+        self.tasks.retain(|t| !t.is_finished());
+        self.tasks.push(tokio::spawn(async move {
             let result = match dispatch(&registry, &req, ctx).await {
                 Ok(payload) => InvokeResult::success(&req.id, &node_id, &payload),
                 Err(error) => InvokeResult::failure(&req.id, &node_id, error),
@@ -635,7 +678,7 @@ impl<'a> Session<'a> {
                 method: wire::METHOD_INVOKE_RESULT,
                 params: serde_json::to_value(result).expect("serialises"),
             });
-        });
+        }));
     }
 }
 

@@ -75,7 +75,11 @@ pub fn resolve_endpoint(
         (Some(false), _) => None,
         (_, Some(fp)) => Some(normalize_fingerprint(fp).map_err(|_| EndpointError::InvalidFingerprint)?),
         _ if changed => None,
-        _ => saved.and_then(|s| s.tls_fingerprint.clone()),
+        _ => saved
+            .and_then(|s| s.tls_fingerprint.as_deref())
+            .map(normalize_fingerprint)
+            .transpose()
+            .map_err(|_| EndpointError::InvalidFingerprint)?,
     };
     let tls = match flags.tls {
         Some(explicit) => explicit,
@@ -135,7 +139,7 @@ impl Endpoint {
         if self.tls || is_plaintext_allowed(&self.host, allow_insecure_private) {
             return Ok(());
         }
-        let hostname = self.host.trim().trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
+        let hostname = bare_host(&self.host).to_ascii_lowercase();
         let break_glass = if allow_insecure_private {
             ""
         } else {
@@ -147,9 +151,14 @@ impl Endpoint {
     }
 }
 
+/// The host without IPv6 brackets or surrounding whitespace.
+pub fn bare_host(host: &str) -> &str {
+    host.trim().trim_start_matches('[').trim_end_matches(']')
+}
+
 /// The plaintext rule on a bare host name (`nodehost.md` §4).
 pub fn is_plaintext_allowed(host: &str, allow_insecure_private: bool) -> bool {
-    let h = host.trim().trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
+    let h = bare_host(host).to_ascii_lowercase();
     let no_dots = h.trim_end_matches('.');
     if no_dots == "localhost" {
         return true;
@@ -202,7 +211,7 @@ fn is_private_ip(ip: IpAddr) -> bool {
 
 /// True for `localhost` and loopback IP literals.
 pub fn is_loopback(host: &str) -> bool {
-    let h = host.trim().trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
+    let h = bare_host(host).to_ascii_lowercase();
     h.trim_end_matches('.') == "localhost" || parse_canonical_ip(&h).is_some_and(|ip| ip.is_loopback())
 }
 
@@ -241,6 +250,9 @@ mod tests {
         assert!(e.tls, "gateway.tls.enabled is the fallback");
         let flags = EndpointFlags { port: Some("443".into()), ..Default::default() };
         assert_eq!(resolve_endpoint(&flags, Some(&saved()), None).unwrap().tls_fingerprint.as_deref(), Some(FP));
+        let upper = SavedGateway { tls_fingerprint: Some(format!("SHA256:{}", FP.to_uppercase())), ..saved() };
+        let e = resolve_endpoint(&EndpointFlags::default(), Some(&upper), None).unwrap();
+        assert_eq!(e.tls_fingerprint.as_deref(), Some(FP), "a saved pin is normalised too");
     }
 
     #[test]

@@ -173,8 +173,8 @@ pub fn decode_params(req: &InvokeRequest) -> Result<Value, InvokeError> {
 
 /// Runs one invoke to completion and returns the single result to send.
 ///
-/// The command runs in its own task so a panic is contained and reported as upstream's
-/// generic `UNAVAILABLE node invocation failed`.
+/// A panic inside the command is contained and reported as upstream's generic
+/// `UNAVAILABLE node invocation failed`.
 pub async fn dispatch(
     registry: &CommandRegistry,
     req: &InvokeRequest,
@@ -184,10 +184,12 @@ pub async fn dispatch(
         return Err(InvokeError::new("UNAVAILABLE", "command not supported"));
     };
     let params = decode_params(req)?;
-    match tokio::spawn(command.run(ctx, params)).await {
+    use futures_util::FutureExt;
+    // A panicking command must still produce its one result (and not take the node down).
+    match std::panic::AssertUnwindSafe(command.run(ctx, params)).catch_unwind().await {
         Ok(result) => result,
-        Err(join_error) => {
-            tracing::warn!("node invoke {} ({}) failed: {join_error}", req.id, req.command);
+        Err(_) => {
+            tracing::warn!("node invoke {} ({}) panicked", req.id, req.command);
             Err(InvokeError::new("UNAVAILABLE", "node invocation failed"))
         }
     }

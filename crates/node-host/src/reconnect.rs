@@ -29,6 +29,9 @@ impl Backoff {
 /// within this delay, without a restart.
 pub const PAIRING_RETRY: Duration = Duration::from_secs(10);
 
+/// Upper bound on a gateway-supplied `retryAfterMs`, so one reply cannot park the node for days.
+const MAX_RETRY_AFTER_MS: u64 = 300_000;
+
 /// The meaning of a rejected `connect` for the node host.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rejection {
@@ -41,7 +44,9 @@ pub enum Rejection {
     TokenMismatch,
     /// Our stored device token was revoked or rotated: forget it and reconnect.
     DeviceTokenMismatch,
-    /// Retry after at least this long.
+    /// The gateway is still starting: retry after exactly this long (100 ms to 2 s).
+    StartupRetry(Duration),
+    /// Retry after at least this long (the gateway's `retryAfterMs`, at most 5 minutes).
     RetryAfter(Duration),
     /// Retry with the normal backoff.
     Retry,
@@ -74,9 +79,9 @@ pub fn classify(error: &ErrorShape) -> Rejection {
         _ => {
             let startup = error.detail_str("reason") == Some("startup-sidecars");
             match error.retry_after_ms {
-                Some(ms) if startup => Rejection::RetryAfter(Duration::from_millis(ms.clamp(100, 2000))),
-                None if startup => Rejection::RetryAfter(Duration::from_millis(500)),
-                Some(ms) => Rejection::RetryAfter(Duration::from_millis(ms)),
+                Some(ms) if startup => Rejection::StartupRetry(Duration::from_millis(ms.clamp(100, 2000))),
+                None if startup => Rejection::StartupRetry(Duration::from_millis(500)),
+                Some(ms) => Rejection::RetryAfter(Duration::from_millis(ms.min(MAX_RETRY_AFTER_MS))),
                 None => Rejection::Retry,
             }
         }
@@ -125,7 +130,11 @@ mod tests {
         );
         assert_eq!(
             classify(&err(json!({"reason": "startup-sidecars"}), Some(9000))),
-            Rejection::RetryAfter(Duration::from_millis(2000))
+            Rejection::StartupRetry(Duration::from_millis(2000))
+        );
+        assert_eq!(
+            classify(&err(json!({"code": "AUTH_RATE_LIMITED"}), Some(u64::MAX))),
+            Rejection::RetryAfter(Duration::from_secs(300))
         );
         assert_eq!(classify(&ErrorShape::new(openclaw_protocol::ErrorCode::Unavailable, "x")), Rejection::Retry);
     }

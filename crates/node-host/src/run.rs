@@ -58,12 +58,21 @@ pub fn prepare(
     let config = OpenClawConfig::load(&paths.config_path)?;
     let mut db = StateDb::open(paths)?;
     for imported in import_legacy_state(paths, &mut db)? {
-        info!(
-            "node-host: imported legacy {} into {} (backup: {})",
-            imported.from.display(),
-            db.path().display(),
-            imported.backup.display()
-        );
+        if imported.wrote_rows {
+            info!(
+                "node-host: imported legacy {} into {} (backup: {})",
+                imported.from.display(),
+                db.path().display(),
+                imported.backup.display()
+            );
+        } else {
+            tracing::warn!(
+                "node-host: {} was not imported because {} already has that state; kept as {}",
+                imported.from.display(),
+                db.path().display(),
+                imported.backup.display()
+            );
+        }
     }
     let previous = db.node_config()?;
     let saved_gateway = previous.as_ref().and_then(|c| c.gateway.clone());

@@ -165,14 +165,20 @@ async fn hostile_frames_never_crash_and_every_invoke_gets_one_result() {
         .await;
     send(&mut ws, json!({"type":"res","id":"never-sent","ok":false,"error":{"code":"X","message":"y"}})).await;
 
+    send(&mut ws, json!({"type":"event","event":"node.invoke.request","payload":{"id":"0-no-command","nodeId":"n"}}))
+        .await;
     send(&mut ws, invoke("a", "nope.command", json!("{}"))).await;
     send(&mut ws, invoke("b", "system.which", json!("{not json"))).await;
     send(&mut ws, invoke("c", "system.which", Value::Null)).await;
     send(&mut ws, invoke("d", "system.which", json!(r#"{"bins":"sh"}"#))).await;
     send(&mut ws, invoke("e", "system.which", json!(r#"{"bins":["sh"]}"#))).await;
     send(&mut ws, json!({"type":"event","event":"node.invoke.request","payload":{"id":"f","nodeId":"n","command":"system.which","paramsJSON":null,"params":{"bins":["sh"]}}})).await;
-    let mut got = results(&mut ws, 6).await;
+    let mut got = results(&mut ws, 7).await;
     got.sort_by(|x, y| x["id"].as_str().cmp(&y["id"].as_str()));
+    // A request with a readable id but no command still gets its one (error) result.
+    let malformed = got.remove(0);
+    assert_eq!(malformed["id"], "0-no-command");
+    assert_eq!(malformed["error"]["code"], "INVALID_REQUEST");
     let err = |r: &Value| {
         (r["error"]["code"].as_str().unwrap().to_string(), r["error"]["message"].as_str().unwrap().to_string())
     };

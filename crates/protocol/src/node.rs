@@ -43,8 +43,14 @@ pub struct InvokeRequest {
     pub node_id: String,
     /// The command to run, e.g. `system.which`.
     pub command: String,
-    /// The caller's params as a JSON string; null when there are none.
-    #[serde(rename = "paramsJSON", default)]
+    /// The caller's params as a JSON string; null when there are none (any non-string is
+    /// treated as absent, and `params` is used instead, as the reference host does).
+    #[serde(
+        rename = "paramsJSON",
+        default,
+        deserialize_with = "string_or_none",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub params_json: Option<String>,
     /// Fallback: params as an object, accepted when `paramsJSON` is not a string.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -58,6 +64,13 @@ pub struct InvokeRequest {
     /// The agent session this invoke belongs to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_key: Option<String>,
+}
+
+fn string_or_none<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(match Value::deserialize(d)? {
+        Value::String(s) => Some(s),
+        _ => None,
+    })
 }
 
 /// `node.invoke.cancel` payload.
@@ -177,6 +190,11 @@ mod tests {
         let null_params: InvokeRequest =
             serde_json::from_str(r#"{"id":"a","nodeId":"b","command":"c","paramsJSON":null}"#).unwrap();
         assert_eq!(null_params.params_json, None);
+        let object_params: InvokeRequest =
+            serde_json::from_str(r#"{"id":"a","nodeId":"b","command":"c","paramsJSON":{"x":1},"params":{"bins":[]}}"#)
+                .unwrap();
+        assert_eq!(object_params.params_json, None, "a non-string paramsJSON falls back to params");
+        assert!(object_params.params.is_some());
     }
 
     #[test]

@@ -184,7 +184,7 @@ pub(crate) fn write_file(path: &std::path::Path, contents: &[u8], mode: u32) -> 
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(|e| io("create directory for", e))?;
     }
-    let tmp = path.with_extension("tmp-openclaw");
+    let tmp = std::path::PathBuf::from(format!("{}.{}.tmp", path.display(), std::process::id()));
     let mut f = std::fs::OpenOptions::new()
         .write(true)
         .create(true)

@@ -5,7 +5,8 @@
 //! detached session leader; it runs `node run`, copies its output into
 //! `<stateDir>/service/logs/node.log` (rotated at 5 MiB, three old files kept), restarts it
 //! with backoff (1 s doubling to 30 s, reset after a minute of uptime) when it dies, and stops
-//! for good when it exits 1 (bad credentials: restarting cannot help) or 78. Its state is in
+//! for good when it exits 78, or exits 1 after reporting a terminal refusal (bad credentials:
+//! restarting cannot help) or five times in a row at start-up. Its state is in
 //! `supervisor.json`, so `status` can say what happened without asking a live process.
 
 use std::collections::BTreeMap;
@@ -14,9 +15,13 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use nix::errno::Errno;
+use nix::fcntl::{Flock, FlockArg};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
+use openclaw_state::node_status::{ConnectionState, NodeHostStatus};
 use serde::{Deserialize, Serialize};
+use std::os::unix::fs::OpenOptionsExt;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::definition::ServiceDefinition;
@@ -29,8 +34,8 @@ use crate::{
 const LOG_LIMIT: u64 = 5 * 1024 * 1024;
 /// Rotated files kept (`node.log.1` … `node.log.3`).
 const LOG_KEEP: u32 = 3;
-/// Exit codes after which restarting cannot help.
-const NO_RESTART: [i32; 2] = [1, 78];
+/// Consecutive quick exit-1s after which a start-up failure is considered permanent.
+const QUICK_EXIT_1_LIMIT: u32 = 5;
 
 /// The pidfile supervisor's files.
 #[derive(Debug, Clone)]
@@ -106,10 +111,28 @@ fn alive(pid: u32) -> bool {
     pid > 0 && kill(Pid::from_raw(pid as i32), None).is_ok()
 }
 
-/// The live supervisor's pid, if its pidfile names a running process.
+/// The live supervisor's pid. A supervisor holds an exclusive `flock` on its pidfile for its
+/// whole life, so a stale file (after a crash or reboot, its pid reused by something else) is
+/// never mistaken for a running supervisor, and nothing unrelated is ever signalled.
 pub fn live_supervisor(layout: &Layout) -> Option<u32> {
-    let pid: u32 = std::fs::read_to_string(layout.pid()).ok()?.trim().parse().ok()?;
-    alive(pid).then_some(pid)
+    let file = std::fs::File::open(layout.pid()).ok()?;
+    match Flock::lock(file, FlockArg::LockSharedNonblock) {
+        Ok(_free) => None,
+        Err((_, Errno::EWOULDBLOCK)) => std::fs::read_to_string(layout.pid()).ok()?.trim().parse().ok(),
+        Err(_) => None,
+    }
+}
+
+/// Whether `pid` is a node host (`… node run …`), checked before signalling a recorded child.
+fn is_node_host(pid: u32) -> bool {
+    match std::fs::read(format!("/proc/{pid}/cmdline")) {
+        Ok(cmdline) => {
+            let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+            args.windows(2).any(|w| w[0] == b"node" && w[1] == b"run")
+        }
+        // No /proc (macOS): the supervisor is alive and recorded it moments ago.
+        Err(_) => alive(pid),
+    }
 }
 
 /// Reads `KEY=value` lines.
@@ -150,15 +173,20 @@ impl PidfileManager {
         unsafe {
             cmd.pre_exec(|| nix::unistd::setsid().map(|_| ()).map_err(std::io::Error::from));
         }
-        cmd.spawn().map_err(|e| ServiceError::Command {
+        // A previous run's state must not be mistaken for this one's.
+        remove_file(&self.layout.state())?;
+        let mut child = cmd.spawn().map_err(|e| ServiceError::Command {
             command: format!("{} node supervise", self.exe.display()),
             detail: e.to_string(),
         })?;
-        // Wait until it has started the node (or given up).
+        let spawned = child.id();
+        // Reap it in the background if it exits while we wait (it normally outlives us).
+        std::thread::spawn(move || child.wait());
+        // Wait until this supervisor has started the node (or already given up on it).
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
             if let Some(st) = SupervisorState::read(&self.layout.state()) {
-                if st.child_pid.is_some() || st.state == "gave-up" {
+                if st.supervisor_pid == spawned && (st.child_pid.is_some() || st.state == "gave-up") {
                     return Ok(());
                 }
             }
@@ -238,7 +266,7 @@ impl ServiceManager for PidfileManager {
         // It did not stop in time: kill it and the node it was running.
         let child = SupervisorState::read(&self.layout.state()).and_then(|s| s.child_pid);
         let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
-        if let Some(child) = child {
+        if let Some(child) = child.filter(|c| is_node_host(*c)) {
             let _ = kill(Pid::from_raw(child as i32), Signal::SIGKILL);
         }
         let _ = remove_file(&self.layout.pid());
@@ -327,7 +355,6 @@ impl RotatingLog {
             }
             let _ = std::fs::rename(&self.path, self.rotated(1));
         }
-        use std::os::unix::fs::OpenOptionsExt;
         if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).mode(0o600).open(&self.path) {
             let _ = writeln!(f, "{line}");
         }
@@ -373,11 +400,36 @@ async fn supervise_loop(layout: Layout) -> i32 {
     use tokio::signal::unix::{signal, SignalKind};
     let log = RotatingLog { path: layout.log() };
     let _ = openclaw_state::db::create_private_dir(&layout.dir.join("logs"));
-    if let Some(pid) = live_supervisor(&layout) {
-        if pid != std::process::id() {
-            log.supervisor(&format!("another supervisor (pid {pid}) is running; exiting"));
+    let pid_file = match std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(layout.pid())
+    {
+        Ok(f) => f,
+        Err(e) => {
+            log.supervisor(&format!("cannot open {}: {e}", layout.pid().display()));
+            return 1;
+        }
+    };
+    // Held until this function returns: the lock is what "running" means.
+    let mut pid_lock = match Flock::lock(pid_file, FlockArg::LockExclusiveNonblock) {
+        Ok(lock) => lock,
+        Err(_) => {
+            log.supervisor(&format!(
+                "another supervisor (pid {}) is running; exiting",
+                live_supervisor(&layout).unwrap_or(0)
+            ));
             return 0;
         }
+    };
+    {
+        use std::io::{Seek, SeekFrom};
+        let _ = pid_lock.set_len(0);
+        let _ = pid_lock.seek(SeekFrom::Start(0));
+        let _ = writeln!(*pid_lock, "{}", std::process::id());
     }
     let Some(def) = std::fs::read_to_string(layout.definition())
         .ok()
@@ -386,7 +438,6 @@ async fn supervise_loop(layout: Layout) -> i32 {
         log.supervisor("no service definition; run `openclaw node install`");
         return 1;
     };
-    let _ = write_file(&layout.pid(), format!("{}\n", std::process::id()).as_bytes(), 0o600);
     let secrets = read_secrets(&layout.secrets());
     let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
         return 1;
@@ -398,6 +449,8 @@ async fn supervise_loop(layout: Layout) -> i32 {
         ..Default::default()
     };
     let mut backoff = Duration::from_secs(1);
+    let mut quick_exit_1 = 0u32;
+    let status_file = layout.dir.parent().map(|d| d.join(openclaw_state::node_status::FILE_NAME)).unwrap_or_default();
     let code = 'outer: loop {
         let Some((program, args)) = def.program_arguments.split_first() else {
             log.supervisor("the service definition has no program");
@@ -425,6 +478,7 @@ async fn supervise_loop(layout: Layout) -> i32 {
         };
         st.state = "running".into();
         st.child_pid = child.id();
+        let child_pid = child.id();
         st.child_started_at_ms = Some(openclaw_state::now_ms());
         st.write(&layout.state());
         log.supervisor(&format!("started node host (pid {})", child.id().unwrap_or(0)));
@@ -482,7 +536,19 @@ async fn supervise_loop(layout: Layout) -> i32 {
             (_, Some(s)) => format!("was killed by signal {s}"),
             _ => "ended".into(),
         };
-        if let Some(code) = status.code().filter(|c| NO_RESTART.contains(c)) {
+        // Exit 1 is terminal only when the node itself reported a terminal refusal (its status
+        // file says "failed"), or when it keeps failing at start-up; a transient start-up error
+        // (say, the database busy while another tool migrates it) is retried.
+        let quick = started.elapsed() < Duration::from_secs(10);
+        quick_exit_1 = if status.code() == Some(1) && quick { quick_exit_1 + 1 } else { 0 };
+        let reported_failed = NodeHostStatus::read(&status_file)
+            .is_some_and(|s| Some(s.pid) == child_pid && s.state == ConnectionState::Failed);
+        let terminal = match status.code() {
+            Some(78) => true,
+            Some(1) => reported_failed || quick_exit_1 >= QUICK_EXIT_1_LIMIT,
+            _ => false,
+        };
+        if let Some(code) = status.code().filter(|_| terminal) {
             let why = last_lines
                 .iter()
                 .rev()

@@ -26,9 +26,10 @@ pub fn env_file_path(state_dir: &Path) -> PathBuf {
     state_dir.join("node.systemd.env")
 }
 
-fn check_line(value: &str) -> Result<(), ServiceError> {
+/// Refuses newlines; names the offending item, never its value (it may be a secret).
+fn check_line(what: &str, value: &str) -> Result<(), ServiceError> {
     if value.contains('\n') || value.contains('\r') {
-        return Err(ServiceError::Invalid(format!("systemd unit values cannot contain newlines: {value:?}")));
+        return Err(ServiceError::Invalid(format!("{what} contains a newline, which a systemd unit cannot hold")));
     }
     Ok(())
 }
@@ -56,8 +57,11 @@ fn env_assignment(key: &str, value: &str) -> String {
 
 /// Renders the unit text. `env_file` is referenced only when there are secrets.
 pub fn render_unit(def: &ServiceDefinition, env_file: Option<&Path>) -> Result<String, ServiceError> {
-    for v in def.program_arguments.iter().chain(def.environment.iter().map(|(_, v)| v)) {
-        check_line(v)?;
+    for (i, arg) in def.program_arguments.iter().enumerate() {
+        check_line(&format!("program argument {i}"), arg)?;
+    }
+    for (k, v) in &def.environment {
+        check_line(k, v)?;
     }
     let mut u = String::new();
     u.push_str(&format!(
@@ -100,7 +104,7 @@ fn env_file_value(v: &str) -> String {
 pub fn render_env_file(secrets: &[(String, String)]) -> Result<String, ServiceError> {
     let mut out = String::new();
     for (k, v) in secrets {
-        check_line(v)?;
+        check_line(k, v)?;
         out.push_str(&format!("{k}={}\n", env_file_value(v)));
     }
     Ok(out)

@@ -52,7 +52,14 @@ impl OpenClawConfig {
 
     /// Parses config text.
     pub fn parse(text: &str) -> Result<Self, String> {
-        let root: Value = json5::from_str(text).map_err(|e| e.to_string())?;
+        // The parser's own message quotes the offending source line, which may hold a secret:
+        // report only where the error is.
+        let root: Value = json5::from_str(text).map_err(|e| match e {
+            json5::Error::Message { location: Some(at), .. } => {
+                format!("JSON5 syntax error at line {}, column {}", at.line, at.column)
+            }
+            json5::Error::Message { location: None, .. } => "JSON5 syntax error".to_string(),
+        })?;
         if !root.is_object() {
             return Err("the top level must be an object".into());
         }
@@ -470,6 +477,8 @@ mod tests {
         assert!(cfg.get("gateway.nope.x").is_none());
         assert!(OpenClawConfig::parse("[1]").is_err());
         assert!(OpenClawConfig::parse("{").is_err());
+        let err = OpenClawConfig::parse("{ gateway: { auth: { token: \"s3cr3t-value } } }").unwrap_err();
+        assert!(err.starts_with("JSON5 syntax error at line 1") && !err.contains("s3cr3t"), "{err}");
     }
 
     #[test]

@@ -214,7 +214,15 @@ impl StateDb {
         let state_sub = path.parent().expect("database path has a parent");
         create_private_dir(&paths.state_dir)?;
         create_private_dir(state_sub)?;
-        if !path.exists() {
+        if let Ok(meta) = fs::metadata(&path) {
+            if meta.permissions().mode() & 0o077 != 0 {
+                fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).map_err(|source| StateError::Io {
+                    action: "restrict permissions of",
+                    path: path.clone(),
+                    source,
+                })?;
+            }
+        } else {
             // Create the file ourselves so it is 0600 from its first byte; SQLite gives the
             // -wal and -shm files the same mode.
             fs::OpenOptions::new()
@@ -282,7 +290,7 @@ impl StateDb {
 
     /// Reads `nodeHost.config`, validated.
     pub fn node_config(&self) -> Result<Option<NodeHostConfig>, StateError> {
-        read_node_config(&self.conn).map_err(|e| self.map_sql(e))?.map(|j| NodeHostConfig::from_row(&j)).transpose()
+        read_node_config(&self.conn).map_err(|e| self.err(e))?.map(|j| NodeHostConfig::from_row(&j)).transpose()
     }
 
     /// Reads, transforms and writes `nodeHost.config` in one transaction (a fresh config with a
@@ -310,7 +318,7 @@ impl StateDb {
 
     /// The `primary` identity, validated; `None` when absent.
     pub fn identity(&self) -> Result<Option<DeviceIdentity>, StateError> {
-        read_identity(&self.conn).map_err(|e| self.map_sql(e))?.map(validate_identity).transpose()
+        read_identity(&self.conn).map_err(|e| self.err(e))?.map(validate_identity).transpose()
     }
 
     /// The `primary` identity, created (and persisted) on first use.
@@ -339,7 +347,7 @@ impl StateDb {
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
             .optional()
-            .map_err(|e| self.map_sql(e))?;
+            .map_err(|e| self.err(e))?;
         row.map(|(token, scopes_json, updated_at_ms)| {
             let scopes: Vec<String> = serde_json::from_str(&scopes_json).map_err(|_| {
                 StateError::InvalidRow("device_auth_tokens.scopes_json must be a JSON string array".into())
@@ -368,13 +376,9 @@ impl StateDb {
             Ok(())
         })
     }
-
-    fn map_sql(&self, e: rusqlite::Error) -> StateError {
-        self.err(e)
-    }
 }
 
-fn sql(tx: &rusqlite::Transaction, source: rusqlite::Error) -> StateError {
+pub(crate) fn sql(tx: &rusqlite::Transaction, source: rusqlite::Error) -> StateError {
     StateError::Sqlite { path: tx.path().map(PathBuf::from).unwrap_or_default(), source }
 }
 

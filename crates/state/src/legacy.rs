@@ -56,7 +56,7 @@ pub fn import_legacy_state(paths: &StatePaths, db: &mut StateDb) -> Result<Vec<I
                     |r| r.get::<_, i64>(0),
                 )
                 .map(|n| n > 0)
-                .map_err(|source| StateError::Sqlite { path: PathBuf::new(), source })?;
+                .map_err(|source| db::sql(tx, source))?;
             if !exists {
                 db::put_node_config(tx, cfg)?;
                 wrote[0] = true;
@@ -86,6 +86,13 @@ pub fn import_legacy_state(paths: &StatePaths, db: &mut StateDb) -> Result<Vec<I
         }
         let backup = PathBuf::from(format!("{}.migrated", path.display()));
         fs::rename(path, &backup).map_err(|source| StateError::Io { action: "rename", path: path.clone(), source })?;
+        // The backups hold private keys and tokens.
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(&backup, fs::Permissions::from_mode(0o600)).map_err(|source| StateError::Io {
+            action: "restrict permissions of",
+            path: backup.clone(),
+            source,
+        })?;
         out.push(Imported { from: path.clone(), backup, wrote_rows: wrote[i] });
     }
     Ok(out)
@@ -257,6 +264,8 @@ mod tests {
         let imported = import_legacy_state(&p, &mut db).unwrap();
         assert_eq!(imported.len(), 3);
         assert!(imported.iter().all(|i| i.wrote_rows && i.backup.exists() && !i.from.exists()));
+        use std::os::unix::fs::PermissionsExt;
+        assert!(imported.iter().all(|i| fs::metadata(&i.backup).unwrap().permissions().mode() & 0o777 == 0o600));
         let cfg = db.node_config().unwrap().unwrap();
         assert_eq!(cfg.node_id, "n-1");
         assert_eq!(cfg.display_name.as_deref(), Some("Lab"));
