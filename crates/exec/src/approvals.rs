@@ -243,6 +243,19 @@ pub fn resolve(
     }
 }
 
+/// The `defaults` level alone, with the hard fallbacks (full / off / deny / false): what
+/// `system.execApprovals.get` reports as `resolvedDefaults`.
+pub fn resolve_defaults(doc: &Value) -> Value {
+    let d = doc.get("defaults");
+    let field = |k: &str| d.and_then(|d| d.get(k)).and_then(Value::as_str);
+    json!({
+        "security": field("security").and_then(Security::parse).unwrap_or(Security::Full),
+        "ask": field("ask").and_then(Ask::parse).unwrap_or(Ask::Off),
+        "askFallback": field("askFallback").and_then(Security::parse).unwrap_or(Security::Deny),
+        "autoAllowSkills": d.and_then(|d| d.get("autoAllowSkills")).and_then(Value::as_bool).unwrap_or(false),
+    })
+}
+
 /// A fresh socket token: 24 random bytes, base64url.
 pub fn new_socket_token() -> String {
     let bytes: [u8; 24] = rand::random();

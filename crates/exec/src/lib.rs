@@ -5,6 +5,7 @@
 //! [`command`] models argv, command text and shell wrappers, and [`runner`] spawns the
 //! process in its own group with the upstream timeout, output caps and cancellation.
 
+pub mod allowlist;
 pub mod approvals;
 pub mod command;
 pub mod env;

@@ -225,29 +225,30 @@ fn launch_failure(error: String) -> RunResult {
 }
 
 fn describe_spawn_error(e: &std::io::Error, cwd: Option<&PathBuf>) -> String {
+    let code = match e.kind() {
+        std::io::ErrorKind::NotFound => "ENOENT".to_string(),
+        std::io::ErrorKind::PermissionDenied => "EACCES".to_string(),
+        _ => e.raw_os_error().map(|c| format!("errno {c}")).unwrap_or_else(|| e.to_string()),
+    };
+    let sanitized = format!("Command failed during launch or output capture ({code})");
     if let Some(cwd) = cwd {
         match std::fs::metadata(cwd) {
             Err(_) => {
                 return format!(
-                    "node exec working directory does not exist on the node host: {} (os reported: {e})",
+                    "node exec working directory does not exist on the node host: {} (os reported: {sanitized})",
                     cwd.display()
                 )
             }
             Ok(m) if !m.is_dir() => {
                 return format!(
-                    "node exec working directory is not a directory on the node host: {} (os reported: {e})",
+                    "node exec working directory is not a directory on the node host: {} (os reported: {sanitized})",
                     cwd.display()
                 )
             }
             _ => {}
         }
     }
-    let code = match e.kind() {
-        std::io::ErrorKind::NotFound => "ENOENT".to_string(),
-        std::io::ErrorKind::PermissionDenied => "EACCES".to_string(),
-        _ => e.raw_os_error().map(|c| format!("errno {c}")).unwrap_or_else(|| e.to_string()),
-    };
-    format!("Command failed during launch or output capture ({code})")
+    sanitized
 }
 
 #[cfg(test)]

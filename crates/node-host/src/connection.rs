@@ -72,7 +72,7 @@ pub struct NodeHost {
     pub credentials: GatewayCredentials,
     pub identity: DeviceIdentity,
     /// Shared with invoke tasks later (approvals); locked only for short synchronous reads/writes.
-    pub db: Mutex<StateDb>,
+    pub db: Arc<Mutex<StateDb>>,
     /// `client.instanceId`.
     pub node_id: String,
     pub display_name: String,

@@ -27,6 +27,10 @@ pub trait NodeCommand: Send + Sync + 'static {
     /// Runs the command with its decoded params. Long-running commands must watch
     /// `ctx.cancel` and stop promptly when it fires.
     fn run(&self, ctx: InvokeContext, params: Value) -> CommandFuture;
+    /// Whether the command accepts a null `paramsJSON` (it then gets `null`).
+    fn params_optional(&self) -> bool {
+        false
+    }
 }
 
 /// A request the node sends to the gateway on behalf of a command (e.g. `exec.finished`).
@@ -114,9 +118,35 @@ pub struct EmptyAllowlist {
     pub unknown: Vec<String>,
 }
 
+/// What the built-in commands share: the state database, the state paths and the node's
+/// own `openclaw.json`.
+pub struct NodeServices {
+    pub db: Arc<std::sync::Mutex<openclaw_state::StateDb>>,
+    pub paths: openclaw_state::StatePaths,
+    pub config: openclaw_state::config::OpenClawConfig,
+}
+
+impl NodeServices {
+    /// Locks the database for a short synchronous read or write (never across an await).
+    pub fn db(&self) -> std::sync::MutexGuard<'_, openclaw_state::StateDb> {
+        self.db.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
 impl CommandRegistry {
     /// Every command this build implements.
-    pub fn with_builtin_commands() -> Self {
+    pub fn with_builtin_commands(services: &Arc<NodeServices>) -> Self {
+        let mut r = CommandRegistry::default();
+        r.register(Arc::new(crate::commands::which::SystemWhich));
+        r.register(Arc::new(crate::commands::approvals::ExecApprovalsGet(services.clone())));
+        r.register(Arc::new(crate::commands::approvals::ExecApprovalsSet(services.clone())));
+        r.register(Arc::new(crate::commands::run::SystemRun(services.clone())));
+        r.register(Arc::new(crate::commands::run::SystemRunPrepare(services.clone())));
+        r
+    }
+
+    /// Only `system.which` (tests and tools that need no state).
+    pub fn stateless() -> Self {
         let mut r = CommandRegistry::default();
         r.register(Arc::new(crate::commands::which::SystemWhich));
         r
@@ -162,11 +192,13 @@ pub fn invalid_request(detail: &str) -> InvokeError {
     InvokeError::new("INVALID_REQUEST", format!("Error: INVALID_REQUEST: {detail}"))
 }
 
-/// The params of an invoke: `paramsJSON` parsed, else the `params` object fallback.
-pub fn decode_params(req: &InvokeRequest) -> Result<Value, InvokeError> {
+/// The params of an invoke: `paramsJSON` parsed, else the `params` object fallback, else
+/// `null` for commands that take none.
+pub fn decode_params(req: &InvokeRequest, optional: bool) -> Result<Value, InvokeError> {
     match (&req.params_json, &req.params) {
         (Some(text), _) => serde_json::from_str(text).map_err(|_| invalid_request("paramsJSON malformed JSON")),
         (None, Some(obj)) if obj.is_object() => Ok(obj.clone()),
+        _ if optional => Ok(Value::Null),
         _ => Err(invalid_request("paramsJSON required")),
     }
 }
@@ -183,7 +215,7 @@ pub async fn dispatch(
     let Some(command) = registry.get(&req.command) else {
         return Err(InvokeError::new("UNAVAILABLE", "command not supported"));
     };
-    let params = decode_params(req)?;
+    let params = decode_params(req, command.params_optional())?;
     use futures_util::FutureExt;
     // A panicking command must still produce its one result (and not take the node down).
     match std::panic::AssertUnwindSafe(command.run(ctx, params)).catch_unwind().await {
@@ -231,7 +263,7 @@ mod tests {
 
     #[tokio::test]
     async fn unknown_bad_and_panicking_commands_each_get_one_error() {
-        let mut registry = CommandRegistry::with_builtin_commands();
+        let mut registry = CommandRegistry::stateless();
         registry.register(Arc::new(Panics));
         let e = dispatch(&registry, &req("nope.cmd", Some("{}")), ctx()).await.unwrap_err();
         assert_eq!(e, InvokeError::new("UNAVAILABLE", "command not supported"));
@@ -245,7 +277,7 @@ mod tests {
 
     #[test]
     fn registry_derives_the_manifest() {
-        let r = CommandRegistry::with_builtin_commands();
+        let r = CommandRegistry::stateless();
         assert_eq!(r.command_names(), vec!["system.which"]);
         assert_eq!(r.caps(), vec!["system"]);
         let err = r.restrict_to(&["nope".into()]).err().unwrap();

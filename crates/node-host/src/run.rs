@@ -11,7 +11,7 @@ use tracing::info;
 use crate::connection::NodeHost;
 use crate::credentials::{resolve_credentials, CredentialError};
 use crate::endpoint::{resolve_endpoint, EndpointError, EndpointFlags};
-use crate::invoke::{CommandRegistry, EmptyAllowlist, NodeEnv};
+use crate::invoke::{CommandRegistry, EmptyAllowlist, NodeEnv, NodeServices};
 use crate::status::StatusReporter;
 use openclaw_state::node_status::NodeHostStatus;
 
@@ -98,7 +98,11 @@ pub fn prepare(
     if opts.all_commands && previous.as_ref().is_some_and(|p| p.commands.is_some()) {
         info!("node-host: cleared saved command allowlist; advertising the full default command surface");
     }
-    let builtin = CommandRegistry::with_builtin_commands();
+    let identity = db.load_or_create_identity()?;
+    let has_device_token = db.device_token(&identity.device_id(), ROLE_NODE)?.is_some();
+    let db = Arc::new(std::sync::Mutex::new(db));
+    let services = Arc::new(NodeServices { db: db.clone(), paths: paths.clone(), config: config.clone() });
+    let builtin = CommandRegistry::with_builtin_commands(&services);
     let registry = match &cfg.commands {
         Some(list) => builtin.restrict_to(list)?,
         None => builtin,
@@ -109,7 +113,6 @@ pub fn prepare(
         .check_plaintext_policy(env("OPENCLAW_ALLOW_INSECURE_PRIVATE_WS").as_deref() == Some("1"))
         .map_err(PrepareError::Insecure)?;
 
-    let identity = db.load_or_create_identity()?;
     // With a device token stored for the saved endpoint (same scheme, host, port and path),
     // config auth is skipped and only the env credentials are sent, as upstream does.
     let same_origin = saved_gateway.as_ref().is_some_and(|s| {
@@ -118,7 +121,6 @@ pub fn prepare(
             && s.tls.unwrap_or(false) == endpoint.tls
             && s.context_path == endpoint.context_path
     });
-    let has_device_token = db.device_token(&identity.device_id(), ROLE_NODE)?.is_some();
     let credentials = resolve_credentials(&config, env, same_origin && has_device_token)?;
 
     let status = StatusReporter::new(Some(NodeHostStatus::path(paths)), endpoint.url());
@@ -127,7 +129,7 @@ pub fn prepare(
         endpoint,
         credentials,
         identity,
-        db: std::sync::Mutex::new(db),
+        db,
         node_id: cfg.node_id.clone(),
         display_name: cfg.display_name.clone().unwrap_or(machine),
         advertise_path: cfg.commands.is_none(),

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use openclaw_node_host::endpoint::EndpointFlags;
-use openclaw_node_host::invoke::{CommandFuture, CommandRegistry, InvokeContext, NodeCommand};
+use openclaw_node_host::invoke::{CommandFuture, InvokeContext, NodeCommand};
 use openclaw_node_host::{prepare, NodeExit, NodeRunOptions};
 use openclaw_protocol::device_auth::{decode_public_key, verify_signature, DeviceAuthPayload};
 use openclaw_protocol::ConnectParams;
@@ -61,7 +61,7 @@ async fn start_node() -> Harness {
     };
     let env = |k: &str| (k == "OPENCLAW_GATEWAY_TOKEN").then(|| "shared-secret".to_string());
     let mut host = prepare(&paths, &opts, &env).unwrap();
-    let mut registry = CommandRegistry::with_builtin_commands();
+    let mut registry = (*host.registry).clone();
     registry.register(Arc::new(Sleeper));
     host.registry = Arc::new(registry);
     let (shutdown, rx) = watch::channel(None);
@@ -152,7 +152,17 @@ async fn hostile_frames_never_crash_and_every_invoke_gets_one_result() {
     let mut ws = accept(&h.listener).await;
     let params = handshake(&mut ws, |id| hello(id, 30_000)).await;
     assert_eq!(params.client.id, "node-host");
-    assert_eq!(params.commands.as_deref().unwrap(), ["system.which", "test.sleep"]);
+    assert_eq!(
+        params.commands.as_deref().unwrap(),
+        [
+            "system.execApprovals.get",
+            "system.execApprovals.set",
+            "system.run",
+            "system.run.prepare",
+            "system.which",
+            "test.sleep"
+        ]
+    );
     assert_eq!(params.auth.as_ref().unwrap().token.as_deref(), Some("shared-secret"));
 
     // Garbage of every kind first; the node must shrug it off.

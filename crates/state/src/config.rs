@@ -71,6 +71,11 @@ impl OpenClawConfig {
         OpenClawConfig { root }
     }
 
+    /// The whole tree.
+    pub fn root(&self) -> &Value {
+        &self.root
+    }
+
     /// The value at a dotted path such as `gateway.auth.token`.
     pub fn get(&self, dotted: &str) -> Option<&Value> {
         dotted.split('.').try_fold(&self.root, |v, k| v.get(k)).filter(|v| !v.is_null())

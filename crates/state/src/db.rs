@@ -268,6 +268,15 @@ impl StateDb {
         StateError::Sqlite { path: self.path.clone(), source }
     }
 
+    /// The underlying connection, for the modules that own other tables.
+    pub(crate) fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    pub(crate) fn sql_error(&self, source: rusqlite::Error) -> StateError {
+        self.err(source)
+    }
+
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path

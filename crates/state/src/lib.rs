@@ -8,6 +8,7 @@
 
 pub mod config;
 pub mod db;
+pub mod exec_approvals;
 pub mod legacy;
 pub mod node_status;
 pub mod paths;

@@ -1,0 +1,361 @@
+//! Allowlist matching for a direct argv (`exec.md` §3.3, §4.1–4.3).
+//!
+//! The executable is resolved the way the node will run it (transparent dispatch wrappers
+//! unwrapped, PATH searched for executables, symlinks resolved) and matched against the rules:
+//! path patterns against the real path, bare names only when invoked by bare name, globs with
+//! `**`, `*` and `?`, case-sensitive. Anything this module cannot classify is a miss.
+
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use crate::approvals::AllowRule;
+
+/// Wrappers that run their operand unchanged (policy looks at the inner command).
+const TRANSPARENT: &[&str] = &[
+    "caffeinate",
+    "env",
+    "flock",
+    "nice",
+    "nohup",
+    "sandbox-exec",
+    "stdbuf",
+    "time",
+    "timeout",
+    "command",
+    "builtin",
+    "exec",
+];
+
+/// Wrappers that change privileges, namespaces or scheduling: never allowlistable.
+pub const BLOCKED_WRAPPERS: &[&str] = &[
+    "bwrap",
+    "catchsegv",
+    "chrt",
+    "chroot",
+    "cpulimit",
+    "doas",
+    "eatmydata",
+    "firejail",
+    "gosu",
+    "ionice",
+    "linux32",
+    "linux64",
+    "nsenter",
+    "numactl",
+    "pkexec",
+    "proot",
+    "proxychains",
+    "proxychains4",
+    "runuser",
+    "script",
+    "setarch",
+    "setsid",
+    "setpriv",
+    "su",
+    "sudo",
+    "systemd-run",
+    "taskset",
+    "torify",
+    "torsocks",
+    "unbuffer",
+    "unshare",
+    "watch",
+    "xvfb-run",
+];
+
+/// The executable behind an argv.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolution {
+    /// argv with transparent wrappers removed.
+    pub effective_argv: Vec<String>,
+    /// The wrappers removed, outermost first.
+    pub wrapper_chain: Vec<String>,
+    /// A wrapper that can never be allowlisted was involved (or the nesting was too deep).
+    pub policy_blocked: bool,
+    /// Invoked by a bare name (searched on PATH).
+    pub bare_name: bool,
+    /// The executable found, and its real path.
+    pub resolved_path: Option<PathBuf>,
+    pub resolved_real_path: Option<PathBuf>,
+}
+
+fn basename(arg: &str) -> &str {
+    arg.rsplit('/').next().unwrap_or(arg)
+}
+
+/// Strips transparent wrappers (up to four); flags blocked ones. `env` with options or
+/// assignments, `time -o`, `stdbuf` with options and `command -p` are blocked shapes.
+fn unwrap(argv: &[String]) -> (Vec<String>, Vec<String>, bool) {
+    let mut rest: Vec<String> = argv.iter().filter(|a| !a.is_empty()).cloned().collect();
+    let mut chain = Vec::new();
+    for depth in 0..=4 {
+        let Some(first) = rest.first() else { return (rest, chain, false) };
+        let name = basename(first).to_string();
+        if BLOCKED_WRAPPERS.contains(&name.as_str()) {
+            return (rest, chain, true);
+        }
+        if !TRANSPARENT.contains(&name.as_str()) {
+            return (rest, chain, false);
+        }
+        if depth == 4 {
+            return (rest, chain, true);
+        }
+        let mut i = 1;
+        let blocked = match name.as_str() {
+            "env" => rest.get(1).is_some_and(|a| a.starts_with('-') || a.contains('=')),
+            "stdbuf" => rest.get(1).is_some_and(|a| a.starts_with('-')),
+            "time" => rest.get(1).is_some_and(|a| a == "-o" || a.starts_with("--output")),
+            "command" => rest.get(1).is_some_and(|a| a == "-p"),
+            "nice" => {
+                while let Some(a) = rest.get(i) {
+                    if a == "-n" {
+                        i += 2;
+                    } else if a.starts_with('-') {
+                        i += 1;
+                    } else {
+                        break;
+                    }
+                }
+                false
+            }
+            "timeout" | "flock" | "sandbox-exec" => {
+                while rest.get(i).is_some_and(|a| a.starts_with('-')) {
+                    i += 1;
+                }
+                i += 1;
+                false
+            }
+            _ => {
+                while rest.get(i).is_some_and(|a| a.starts_with('-')) {
+                    i += 1;
+                }
+                false
+            }
+        };
+        if blocked {
+            return (rest, chain, true);
+        }
+        chain.push(name);
+        rest = rest.split_off(i.min(rest.len()));
+    }
+    (rest, chain, true)
+}
+
+fn is_executable_file(p: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        && nix::unistd::access(p, nix::unistd::AccessFlags::X_OK).is_ok()
+}
+
+/// Resolves argv against `cwd` and `path` (the child's PATH).
+pub fn resolve(argv: &[String], cwd: Option<&Path>, path: &str, home: Option<&Path>) -> Resolution {
+    let (effective_argv, wrapper_chain, policy_blocked) = unwrap(argv);
+    let mut r = Resolution {
+        effective_argv,
+        wrapper_chain,
+        policy_blocked,
+        bare_name: false,
+        resolved_path: None,
+        resolved_real_path: None,
+    };
+    let Some(exe) = r.effective_argv.first().cloned() else { return r };
+    let expanded = match (exe.strip_prefix('~'), home) {
+        (Some(rest), Some(home)) if rest.is_empty() || rest.starts_with('/') => home.join(rest.trim_start_matches('/')),
+        _ => PathBuf::from(&exe),
+    };
+    let candidate = if exe.contains('/') {
+        let p = if expanded.is_absolute() {
+            expanded
+        } else {
+            cwd.map(Path::to_path_buf).or_else(|| std::env::current_dir().ok()).unwrap_or_default().join(expanded)
+        };
+        is_executable_file(&p).then_some(p)
+    } else {
+        r.bare_name = true;
+        path.split(':').filter(|d| !d.is_empty()).map(|d| Path::new(d).join(&exe)).find(|c| is_executable_file(c))
+    };
+    if let Some(p) = candidate {
+        r.resolved_real_path = std::fs::canonicalize(&p).ok();
+        r.resolved_path = Some(p);
+    }
+    r
+}
+
+/// Glob match: `**` any characters, `*` any run without `/`, `?` one non-`/` character, all
+/// else literal, anchored at both ends, case-sensitive.
+pub fn glob_match(pattern: &str, text: &str) -> bool {
+    let p: Vec<char> = pattern.chars().collect();
+    let t: Vec<char> = text.chars().collect();
+    fn go(p: &[char], t: &[char]) -> bool {
+        match p.first() {
+            None => t.is_empty(),
+            Some('*') if p.get(1) == Some(&'*') => (0..=t.len()).any(|i| go(&p[2..], &t[i..])),
+            Some('*') => {
+                let max = t.iter().position(|c| *c == '/').unwrap_or(t.len());
+                (0..=max).any(|i| go(&p[1..], &t[i..]))
+            }
+            Some('?') => t.first().is_some_and(|c| *c != '/') && go(&p[1..], &t[1..]),
+            Some(c) => t.first() == Some(c) && go(&p[1..], &t[1..]),
+        }
+    }
+    go(&p, &t)
+}
+
+/// `sha256:cwd-argv:v1:<hex>` for a cwd and argv (what allow-always writes).
+pub fn cwd_bound_arg_pattern(cwd: &str, argv: &[String]) -> String {
+    let mut h = Sha256::new();
+    let args = argv.get(1..).unwrap_or_default();
+    h.update(format!("{}\0{cwd}\0{}\0", cwd.len(), args.len()).as_bytes());
+    for a in args {
+        h.update(format!("{}\0{a}\0", a.len()).as_bytes());
+    }
+    let hex: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256:cwd-argv:v1:{hex}")
+}
+
+/// `=command:<16 hex>`: the durable whole-command marker.
+pub fn command_marker(command_text: &str) -> String {
+    let hex: String = Sha256::digest(command_text.as_bytes()).iter().take(8).map(|b| format!("{b:02x}")).collect();
+    format!("=command:{hex}")
+}
+
+fn arg_pattern_matches(rule: &AllowRule, argv: &[String], cwd: Option<&str>) -> bool {
+    let Some(ap) = rule.arg_pattern.as_deref() else { return false };
+    if ap.starts_with("sha256:cwd-argv:v1:") {
+        return cwd.is_some_and(|cwd| cwd_bound_arg_pattern(cwd, argv) == ap);
+    }
+    if rule.source.as_deref() == Some("allow-always") || ap.starts_with("sha256:") {
+        return false;
+    }
+    let args = argv.get(1..).unwrap_or_default();
+    let subject = if ap.contains('\0') {
+        if args.is_empty() {
+            "\0\0".to_string()
+        } else {
+            format!("{}\0", args.join("\0"))
+        }
+    } else {
+        args.join(" ")
+    };
+    regex::Regex::new(ap).is_ok_and(|re| re.is_match(&subject))
+}
+
+fn pattern_matches(rule: &AllowRule, res: &Resolution, home: Option<&Path>) -> bool {
+    let pattern = rule.pattern.as_str();
+    if pattern.contains('/') || pattern.contains('\\') || pattern.starts_with('~') {
+        let expanded = match (pattern.strip_prefix('~'), home) {
+            (Some(rest), Some(home)) => format!("{}{rest}", home.display()),
+            _ => pattern.to_string(),
+        };
+        let target = res.resolved_real_path.as_ref().or(res.resolved_path.as_ref());
+        target.is_some_and(|t| glob_match(&expanded, &t.to_string_lossy()))
+    } else {
+        res.bare_name
+            && res.resolved_path.is_some()
+            && res.effective_argv.first().is_some_and(|exe| glob_match(pattern, basename(exe)))
+    }
+}
+
+/// The rule that allows this segment, if any (upstream's precedence: a bare `*` wins; then
+/// the first rule whose pattern and argPattern both match; then the first pattern-only rule).
+/// Allow-always rules without a generated argPattern are inactive.
+pub fn match_rule<'a>(
+    rules: &'a [AllowRule],
+    res: &Resolution,
+    cwd: Option<&str>,
+    home: Option<&Path>,
+) -> Option<&'a AllowRule> {
+    if res.policy_blocked || res.effective_argv.is_empty() {
+        return None;
+    }
+    let always = |r: &AllowRule| r.source.as_deref() == Some("allow-always");
+    if let Some(star) = rules.iter().find(|r| r.pattern == "*" && r.arg_pattern.is_none() && !always(r)) {
+        return Some(star);
+    }
+    rules
+        .iter()
+        .filter(|r| r.arg_pattern.is_some())
+        .find(|r| pattern_matches(r, res, home) && arg_pattern_matches(r, &res.effective_argv, cwd))
+        .or_else(|| {
+            rules.iter().filter(|r| r.arg_pattern.is_none() && !always(r)).find(|r| pattern_matches(r, res, home))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn rule(pattern: &str) -> AllowRule {
+        AllowRule { id: None, pattern: pattern.into(), arg_pattern: None, source: None }
+    }
+
+    const PATH: &str = "/usr/local/bin:/usr/bin:/bin";
+
+    fn real_ls() -> String {
+        std::fs::canonicalize("/usr/bin/ls")
+            .or_else(|_| std::fs::canonicalize("/bin/ls"))
+            .unwrap()
+            .to_string_lossy()
+            .into_owned()
+    }
+
+    /// Appendix B vectors.
+    #[test]
+    fn upstream_vectors() {
+        let ls = real_ls();
+        let nice = resolve(&v(&["nice", "ls"]), None, PATH, None);
+        assert_eq!(nice.effective_argv, ["ls"]);
+        assert!(match_rule(&[rule(&ls)], &nice, None, None).is_some());
+        let dot_git = resolve(&v(&["./git"]), Some(Path::new("/tmp")), PATH, None);
+        assert!(match_rule(&[rule("git")], &dot_git, None, None).is_none());
+        let plain = resolve(&v(&["ls"]), None, PATH, None);
+        assert!(match_rule(&[rule(&ls.to_uppercase())], &plain, None, None).is_none(), "case-sensitive");
+        assert!(match_rule(&[rule("/usr/*")], &plain, None, None).is_none() || !ls.starts_with("/usr/bin/"));
+        assert!(match_rule(&[rule("/**")], &plain, None, None).is_some());
+        let always = AllowRule { source: Some("allow-always".into()), ..rule("ls") };
+        assert!(match_rule(&[always], &plain, None, None).is_none(), "inactive without a generated argPattern");
+        assert_eq!(
+            cwd_bound_arg_pattern("/tmp", &v(&["ls", "-la"])),
+            "sha256:cwd-argv:v1:0eae1d4f905e0fa3d0dc518f8e6e1bfc17fe9dd1620d5e1889a3c3cab4ce85ce"
+        );
+        for blocked in [
+            &["env", "FOO=1", "ls"][..],
+            &["sudo", "ls"],
+            &["env", "-i", "ls"],
+            &["nice", "nice", "nice", "nice", "nice", "ls"],
+        ] {
+            assert!(resolve(&v(blocked), None, PATH, None).policy_blocked, "{blocked:?}");
+        }
+        assert!(!resolve(&v(&["timeout", "5", "ls"]), None, PATH, None).policy_blocked);
+    }
+
+    #[test]
+    fn globs_and_arg_patterns() {
+        assert!(glob_match("/usr/bin/*", "/usr/bin/ls"));
+        assert!(glob_match("/usr/**", "/usr/bin/ls"));
+        assert!(!glob_match("/usr/*", "/usr/bin/ls"));
+        assert!(glob_match("l?", "ls"));
+        assert!(!glob_match("l?", "l/"));
+        let plain = resolve(&v(&["ls", "-la"]), None, PATH, None);
+        let with_args = |ap: &str| AllowRule { arg_pattern: Some(ap.into()), ..rule("ls") };
+        assert!(match_rule(&[with_args("^-la$")], &plain, None, None).is_some());
+        let short = resolve(&v(&["ls", "-l"]), None, PATH, None);
+        assert!(match_rule(&[with_args("^-la$")], &short, None, None).is_none());
+        assert!(match_rule(&[with_args("(unclosed")], &plain, None, None).is_none(), "invalid regex never matches");
+        let hashed = AllowRule {
+            source: Some("allow-always".into()),
+            ..with_args(&cwd_bound_arg_pattern("/tmp", &v(&["ls", "-la"])))
+        };
+        assert!(match_rule(std::slice::from_ref(&hashed), &plain, Some("/tmp"), None).is_some());
+        assert!(match_rule(&[hashed], &plain, Some("/var"), None).is_none(), "bound to the cwd");
+        let star = rule("*");
+        let missing = resolve(&v(&["/nonexistent/x"]), None, PATH, None);
+        assert!(match_rule(&[star], &missing, None, None).is_some(), "a bare * matches anything resolvable or not");
+        assert_eq!(command_marker("ls -la").len(), "=command:".len() + 16);
+    }
+}

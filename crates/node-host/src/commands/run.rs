@@ -1,0 +1,621 @@
+//! `system.run` and `system.run.prepare` (`exec.md` §5, §6): parse, policy, execute.
+//!
+//! The order of checks is upstream's, because it decides which error a caller sees: request
+//! shape and approval fields first (INVALID_REQUEST, no event), then policy (an `exec.denied`
+//! event, then SYSTEM_RUN_DENIED), then execution (`exec.finished`, then the payload).
+//!
+//! What this version does not analyse fails closed: shell payloads (`sh -c '…'`) are never
+//! allowlist hits, and safe bins, skill bins, inline-eval detection and allow-always
+//! persistence are not implemented yet.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use openclaw_exec::allowlist::{self, command_marker};
+use openclaw_exec::approvals::{self, AllowRule, ResolvedApprovals};
+use openclaw_exec::command::{self, format_command, is_shell_wrapper, CommandRequest};
+use openclaw_exec::env;
+use openclaw_exec::policy::{self, Ask, Denial, PolicyInput, Security};
+use openclaw_exec::runner::{self, RunOutcome, RunSpec};
+use openclaw_protocol::node::{InvokeError, NodeEvent};
+use serde_json::{json, Map, Value};
+
+use crate::commands::approvals::read_snapshot;
+use crate::invoke::{CommandFuture, InvokeContext, NodeCommand, NodeServices, Outbound};
+
+/// Longest `output` tail in `exec.finished`.
+const EVENT_OUTPUT_LIMIT: usize = 20_000;
+
+fn bad(message: impl Into<String>) -> InvokeError {
+    InvokeError::new("INVALID_REQUEST", message)
+}
+
+fn trimmed(params: &Value, key: &str) -> Option<String> {
+    params.get(key).and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty()).map(String::from)
+}
+
+/// JavaScript `String(x)` for argv elements.
+fn js_string(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "null".into(),
+        other => other.to_string(),
+    }
+}
+
+/// `command` + `rawCommand` → the command request.
+fn parse_command(params: &Value) -> Result<CommandRequest, InvokeError> {
+    let raw = params.get("rawCommand").and_then(Value::as_str);
+    let argv: Vec<String> = match params.get("command").and_then(Value::as_array) {
+        Some(a) if !a.is_empty() => a.iter().map(js_string).collect(),
+        _ if raw.is_some_and(|r| !r.trim().is_empty()) => return Err(bad("rawCommand requires params.command")),
+        _ => return Err(bad("command required")),
+    };
+    command::resolve_command(argv, raw).map_err(|e| bad(e.to_string()))
+}
+
+/// Validates the env overrides; blocked `env NAME=…` assignments inside the argv are refused too.
+fn parse_env(params: &Value, argv: &[String]) -> Result<BTreeMap<String, String>, InvokeError> {
+    if argv.first().is_some_and(|a| a.rsplit('/').next() == Some("env")) {
+        let blocked: Vec<String> = argv[1..]
+            .iter()
+            .take_while(|a| a.contains('=') || a.starts_with('-'))
+            .filter_map(|a| a.split_once('=').map(|(k, _)| k.to_string()))
+            .filter(|k| env::is_blocked_override(k))
+            .map(|k| k.to_ascii_uppercase())
+            .collect();
+        if !blocked.is_empty() {
+            return Err(bad(format!(
+                "SYSTEM_RUN_DENIED: command env assignment rejected (blocked env assignment keys: {})",
+                blocked.join(", ")
+            )));
+        }
+    }
+    let overrides: BTreeMap<String, String> = params
+        .get("env")
+        .and_then(Value::as_object)
+        .map(|m| m.iter().filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string()))).collect())
+        .unwrap_or_default();
+    let accepted = env::validate_overrides(&overrides).map_err(|e| bad(e.to_string()))?;
+    Ok(if is_shell_wrapper(argv) { env::filter_for_shell_wrapper(accepted) } else { accepted })
+}
+
+/// The effective policy: the node's config layer, then the approvals document (min security,
+/// max ask). A malformed or unreadable document fails closed to deny.
+fn effective_policy(services: &NodeServices, agent_id: Option<&str>) -> (Security, Ask, ResolvedApprovals, Value) {
+    let (cfg_security, cfg_ask) = policy::config_policy(services.config.root(), agent_id);
+    match read_snapshot(services) {
+        Ok(snap) => {
+            let resolved = approvals::resolve(&snap.doc, agent_id, cfg_security, cfg_ask);
+            (cfg_security.min(resolved.security), cfg_ask.max(resolved.ask), resolved, snap.doc)
+        }
+        Err(e) => {
+            tracing::warn!("exec approvals unavailable, denying: {}", e.message);
+            let denied = ResolvedApprovals {
+                security: Security::Deny,
+                ask: Ask::Off,
+                ask_fallback: Security::Deny,
+                auto_allow_skills: false,
+                allowlist: Vec::new(),
+            };
+            (Security::Deny, Ask::Off, denied, Value::Null)
+        }
+    }
+}
+
+/// `policySnapshot`: the approvals policy alone (no config layer) and its rules, sorted.
+fn policy_snapshot(doc: &Value, agent_id: Option<&str>) -> Value {
+    let r = approvals::resolve(doc, agent_id, Security::Full, Ask::Off);
+    let mut rules: Vec<(String, Option<String>, Option<String>)> =
+        r.allowlist.iter().map(|a| (a.pattern.clone(), a.arg_pattern.clone(), a.source.clone())).collect();
+    rules.sort();
+    rules.dedup();
+    let rules: Vec<Value> = rules
+        .into_iter()
+        .map(|(pattern, arg, source)| {
+            let mut m = Map::new();
+            m.insert("pattern".into(), Value::String(pattern));
+            if let Some(a) = arg {
+                m.insert("argPattern".into(), Value::String(a));
+            }
+            if let Some(s) = source {
+                m.insert("source".into(), Value::String(s));
+            }
+            Value::Object(m)
+        })
+        .collect();
+    json!({"security": r.security, "ask": r.ask, "askFallback": r.ask_fallback, "autoAllowSkills": r.auto_allow_skills, "allowlistRules": rules})
+}
+
+/// Whether the current snapshot still covers the one an approval was given under.
+fn snapshot_covers(current: &Value, approved: &Value) -> bool {
+    let scalars = ["security", "ask", "askFallback", "autoAllowSkills"];
+    if scalars.iter().any(|k| current.get(*k) != approved.get(*k)) {
+        return false;
+    }
+    let key = |r: &Value| (r.get("pattern").cloned(), r.get("argPattern").cloned());
+    let now: Vec<&Value> = current["allowlistRules"].as_array().map(|a| a.iter().collect()).unwrap_or_default();
+    approved["allowlistRules"].as_array().into_iter().flatten().all(|expected| {
+        now.iter().any(|r| {
+            *r == expected
+                || (key(r) == key(expected) && r.get("source").and_then(Value::as_str) == Some("allow-always"))
+        })
+    })
+}
+
+/// `{argvIndex, path, sha256}` for a file the current user could modify between approval and
+/// execution (for root, every file); `None` when it is not writable by us.
+fn file_operand(index: usize, path: &Path) -> Option<Value> {
+    nix::unistd::access(path, nix::unistd::AccessFlags::W_OK).ok()?;
+    Some(json!({"argvIndex": index, "path": path.to_string_lossy(), "sha256": file_sha256(path)?}))
+}
+
+fn file_sha256(path: &Path) -> Option<String> {
+    use sha2::Digest;
+    let bytes = std::fs::read(path).ok()?;
+    Some(sha2::Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// A canonical working directory: it exists, is a directory, and is replaced by its real path.
+fn canonical_cwd(cwd: Option<&str>) -> Result<PathBuf, &'static str> {
+    let cwd = match cwd {
+        Some(c) => PathBuf::from(c),
+        None => {
+            std::env::current_dir().map_err(|_| "SYSTEM_RUN_DENIED: approval requires an existing canonical cwd")?
+        }
+    };
+    let real =
+        std::fs::canonicalize(&cwd).map_err(|_| "SYSTEM_RUN_DENIED: approval requires an existing canonical cwd")?;
+    if !real.is_dir() {
+        return Err("SYSTEM_RUN_DENIED: approval requires cwd to be a directory");
+    }
+    Ok(real)
+}
+
+/// Validates the shape of a forwarded plan.
+fn valid_plan(plan: &Value) -> bool {
+    let argv_ok = plan.get("argv").and_then(Value::as_array).is_some_and(|a| !a.is_empty());
+    let text_ok = plan
+        .get("commandText")
+        .or_else(|| plan.get("rawCommand"))
+        .and_then(Value::as_str)
+        .is_some_and(|t| !t.is_empty());
+    let operand_ok = plan.get("mutableFileOperand").is_none_or(|m| {
+        m.get("argvIndex").and_then(Value::as_u64).is_some()
+            && m.get("path").and_then(Value::as_str).is_some_and(|p| !p.is_empty())
+            && m.get("sha256").and_then(Value::as_str).is_some_and(|p| !p.is_empty())
+    });
+    let snapshot_ok = plan.get("policySnapshot").is_none_or(|s| {
+        s.get("security").and_then(Value::as_str).and_then(Security::parse).is_some()
+            && s.get("ask").and_then(Value::as_str).and_then(Ask::parse).is_some()
+            && s.get("askFallback").and_then(Value::as_str).and_then(Security::parse).is_some()
+            && s.get("autoAllowSkills").is_some_and(Value::is_boolean)
+            && s.get("allowlistRules").and_then(Value::as_array).is_some_and(|rules| {
+                rules.iter().all(|r| {
+                    r.get("pattern").is_some_and(Value::is_string)
+                        && r.get("argPattern").is_none_or(Value::is_string)
+                        && r.get("source").is_none_or(|s| s == "allow-always")
+                })
+            })
+    });
+    argv_ok && text_ok && operand_ok && snapshot_ok
+}
+
+fn same_trimmed(a: Option<&Value>, b: Option<&Value>) -> bool {
+    let norm = |v: Option<&Value>| v.and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty()).map(String::from);
+    norm(a) == norm(b)
+}
+
+/// The plan the approval was given for must describe exactly this request.
+fn plan_matches(plan: &Value, params: &Value, req: &CommandRequest) -> bool {
+    let argv: Vec<String> = plan["argv"].as_array().map(|a| a.iter().map(js_string).collect()).unwrap_or_default();
+    argv == req.argv
+        && plan.get("commandText").or_else(|| plan.get("rawCommand")).and_then(Value::as_str)
+            == Some(req.command_text.as_str())
+        && same_trimmed(plan.get("cwd"), params.get("cwd"))
+        && same_trimmed(plan.get("agentId"), params.get("agentId"))
+        && same_trimmed(plan.get("sessionKey"), params.get("sessionKey"))
+}
+
+/// Allowlist evaluation of the request: `(analysis_ok, satisfied, durable, planned argv)`.
+fn evaluate_allowlist(
+    req: &CommandRequest,
+    rules: &[AllowRule],
+    cwd: Option<&str>,
+    path: &str,
+) -> (bool, bool, bool, Option<Vec<String>>) {
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    let marker = command_marker(&req.command_text);
+    let durable = rules.iter().any(|r| r.pattern == marker && r.source.as_deref() == Some("allow-always"));
+    if req.shell_payload.is_some() {
+        // Shell payload analysis is not implemented: never an allowlist hit (fail closed).
+        return (false, false, durable, None);
+    }
+    let res = allowlist::resolve(&req.argv, cwd.map(Path::new), path, home.as_deref());
+    let mut hit = allowlist::match_rule(rules, &res, cwd, home.as_deref());
+    // A shell run directly (`bash script.sh`) is not allowed by a path-only rule for the shell.
+    if is_shell_wrapper(&req.argv) && hit.is_some_and(|r| r.arg_pattern.is_none() && r.pattern != "*") {
+        hit = None;
+    }
+    let durable = durable || hit.is_some_and(|r| r.source.as_deref() == Some("allow-always"));
+    let planned = match (&res.resolved_real_path, hit) {
+        (Some(real), Some(_)) => {
+            let mut argv = res.effective_argv.clone();
+            argv[0] = real.to_string_lossy().into_owned();
+            Some(argv)
+        }
+        _ => None,
+    };
+    (true, hit.is_some(), durable, planned)
+}
+
+/// Context shared by the events of one run.
+struct EventMeta {
+    session_key: String,
+    run_id: String,
+    command: String,
+    suppress: bool,
+}
+
+fn send_event(ctx: &InvokeContext, event: &str, payload: Value) {
+    let _ = ctx.outbound.send(Outbound {
+        method: openclaw_protocol::node::METHOD_NODE_EVENT,
+        params: serde_json::to_value(NodeEvent::new(event, &payload)).expect("serialises"),
+    });
+}
+
+fn deny(ctx: &InvokeContext, meta: &EventMeta, denial: Denial) -> InvokeError {
+    send_event(
+        ctx,
+        "exec.denied",
+        json!({"sessionKey": meta.session_key, "runId": meta.run_id, "host": "node", "command": meta.command,
+               "reason": denial.reason, "suppressNotifyOnExit": meta.suppress}),
+    );
+    InvokeError::new("SYSTEM_RUN_DENIED", denial.message)
+}
+
+/// `output` for `exec.finished`: stdout, stderr and error joined, trimmed, last 20,000 chars.
+fn event_output(result: &runner::RunResult) -> Option<String> {
+    let joined = [result.stdout.as_str(), result.stderr.as_str(), result.error.as_deref().unwrap_or("")]
+        .iter()
+        .filter(|s| !s.is_empty())
+        .copied()
+        .collect::<Vec<_>>()
+        .join("\n");
+    let trimmed = joined.trim();
+    if trimmed.is_empty() {
+        return None;
+    }
+    let count = trimmed.chars().count();
+    Some(if count > EVENT_OUTPUT_LIMIT {
+        let tail: String = trimmed.chars().skip(count - EVENT_OUTPUT_LIMIT).collect();
+        format!("... (truncated) {tail}")
+    } else {
+        trimmed.to_string()
+    })
+}
+
+/// `system.run`.
+pub struct SystemRun(pub Arc<NodeServices>);
+
+impl NodeCommand for SystemRun {
+    fn name(&self) -> &'static str {
+        "system.run"
+    }
+
+    fn cap(&self) -> &'static str {
+        "system"
+    }
+
+    fn run(&self, ctx: InvokeContext, params: Value) -> CommandFuture {
+        let services = self.0.clone();
+        Box::pin(async move { system_run(&services, ctx, params).await })
+    }
+}
+
+async fn system_run(services: &NodeServices, ctx: InvokeContext, params: Value) -> Result<Value, InvokeError> {
+    // A. Parse: INVALID_REQUEST, no event.
+    let req = parse_command(&params)?;
+    let plan = params.get("systemRunPlan").filter(|p| !p.is_null());
+    if plan.is_some_and(|p| !valid_plan(p)) {
+        return Err(bad("systemRunPlan invalid"));
+    }
+    let approval_source = match params.get("approvalSource") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if s == "ask-fallback" || s == "auto-review" => Some(s.clone()),
+        Some(_) => return Err(bad("approvalSource invalid")),
+    };
+    let decision = params
+        .get("approvalDecision")
+        .and_then(Value::as_str)
+        .filter(|d| *d == "allow-once" || *d == "allow-always")
+        .map(String::from);
+    let explicit = params.get("approved").and_then(Value::as_bool) == Some(true) || decision.is_some();
+    if approval_source.is_some() && explicit {
+        return Err(bad("approvalSource cannot be combined with explicit approval"));
+    }
+    // #8682: approval fields are honoured only with the exact plan they were given for.
+    if (explicit || approval_source.is_some()) && !plan.is_some_and(|p| plan_matches(p, &params, &req)) {
+        return Err(bad(if explicit {
+            "explicit approval requires matching systemRunPlan"
+        } else {
+            "approvalSource requires matching systemRunPlan"
+        }));
+    }
+    let auto_review = approval_source.as_deref() == Some("auto-review");
+    let fallback = approval_source.as_deref() == Some("ask-fallback");
+    if (explicit || auto_review) && plan.and_then(|p| p.get("policySnapshot")).is_none() {
+        return Err(bad("delayed approval requires a prepared policy snapshot"));
+    }
+    let overrides = parse_env(&params, &req.argv)?;
+
+    let agent_id = trimmed(&params, "agentId");
+    let meta = EventMeta {
+        session_key: trimmed(&params, "sessionKey").unwrap_or_else(|| "node".into()),
+        run_id: trimmed(&params, "runId").unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+        command: req.command_text.clone(),
+        suppress: params.get("suppressNotifyOnExit").and_then(Value::as_bool).unwrap_or(false),
+    };
+
+    // B. Policy.
+    let (mut security, mut ask, resolved, doc) = effective_policy(services, agent_id.as_deref());
+    if fallback {
+        security = security.min(resolved.ask_fallback);
+        ask = Ask::Off;
+    }
+    if explicit || auto_review {
+        let approved_under = plan.and_then(|p| p.get("policySnapshot")).cloned().unwrap_or(Value::Null);
+        if !snapshot_covers(&policy_snapshot(&doc, agent_id.as_deref()), &approved_under) {
+            return Err(deny(
+                &ctx,
+                &meta,
+                Denial::new(
+                    "approval-required",
+                    "SYSTEM_RUN_DENIED: exec approval policy changed; request approval again",
+                ),
+            ));
+        }
+    }
+    let cwd_param = trimmed(&params, "cwd");
+    let child_env = env::child_env(&std::env::vars().collect(), &overrides);
+    let child_path = child_env.get("PATH").cloned().unwrap_or_else(|| ctx.env.path.clone());
+    let (analysis_ok, satisfied, durable, planned) =
+        evaluate_allowlist(&req, &resolved.allowlist, cwd_param.as_deref(), &child_path);
+    let approved = explicit || fallback;
+    policy::evaluate(PolicyInput {
+        security,
+        ask,
+        analysis_ok,
+        allowlist_satisfied: satisfied,
+        durable_approval_satisfied: durable,
+        approved,
+    })
+    .map_err(|d| deny(&ctx, &meta, d))?;
+    let mentions_audit = req.command_text.contains("security.audit.suppressions");
+    let read_only_config = req.argv.first().is_some_and(|a| a.ends_with("openclaw"))
+        && req.argv.get(1).map(String::as_str) == Some("config")
+        && matches!(req.argv.get(2).map(String::as_str), Some("get" | "schema" | "validate"));
+    let unrestricted = security == Security::Full && ask == Ask::Off && !fallback;
+    if mentions_audit && !(read_only_config || unrestricted || explicit) {
+        return Err(deny(&ctx, &meta, Denial::new("approval-required", "SYSTEM_RUN_DENIED: approval required")));
+    }
+    // Path hardening for approved and allowlisted runs: the cwd is pinned to its real path.
+    let mut cwd = cwd_param.clone().map(PathBuf::from);
+    let mut argv = req.argv.clone();
+    if approved || security == Security::Allowlist {
+        match canonical_cwd(cwd_param.as_deref()) {
+            Ok(real) => cwd = Some(real),
+            Err(message) => return Err(deny(&ctx, &meta, Denial::new("approval-required", message))),
+        }
+        if approved && !is_shell_wrapper(&argv) {
+            let res = allowlist::resolve(&argv, cwd.as_deref(), &child_path, None);
+            if res.wrapper_chain.is_empty() {
+                match res.resolved_real_path {
+                    Some(real) => argv[0] = real.to_string_lossy().into_owned(),
+                    None => {
+                        return Err(deny(
+                            &ctx,
+                            &meta,
+                            Denial::new(
+                                "approval-required",
+                                "SYSTEM_RUN_DENIED: approval requires a stable executable path",
+                            ),
+                        ))
+                    }
+                }
+            }
+        }
+    }
+    if security == Security::Allowlist && !approved && !durable {
+        match planned {
+            Some(p) => argv = p,
+            None => {
+                return Err(deny(
+                    &ctx,
+                    &meta,
+                    Denial::new("execution-plan-miss", "SYSTEM_RUN_DENIED: execution plan mismatch"),
+                ))
+            }
+        }
+    }
+
+    // C. Execute: a file the approval was bound to must not have changed since.
+    if let Some(operand) = plan.and_then(|p| p.get("mutableFileOperand")) {
+        let path = operand.get("path").and_then(Value::as_str).map(Path::new);
+        let expected = operand.get("sha256").and_then(Value::as_str);
+        if path.and_then(file_sha256).as_deref() != expected {
+            return Err(deny(
+                &ctx,
+                &meta,
+                Denial::new("approval-required", "SYSTEM_RUN_DENIED: approval script operand changed before execution"),
+            ));
+        }
+    }
+    if params.get("needsScreenRecording").and_then(Value::as_bool) == Some(true) {
+        return Err(deny(
+            &ctx,
+            &meta,
+            Denial::new("permission:screenRecording", "PERMISSION_MISSING: screenRecording"),
+        ));
+    }
+    let timeout =
+        params.get("timeoutMs").and_then(Value::as_f64).filter(|t| *t > 0.0).map(|t| Duration::from_millis(t as u64));
+    let spec = RunSpec { argv, cwd, env: child_env, timeout };
+    match runner::run(spec, ctx.cancel.clone()).await {
+        RunOutcome::Cancelled => Err(InvokeError::new("UNAVAILABLE", "invocation cancelled")),
+        RunOutcome::Finished(result) => {
+            let mut event =
+                json!({"sessionKey": meta.session_key, "runId": meta.run_id, "host": "node", "command": meta.command});
+            if let Some(code) = result.exit_code {
+                event["exitCode"] = json!(code);
+            }
+            event["timedOut"] = json!(result.timed_out);
+            event["success"] = json!(result.success);
+            if let Some(output) = event_output(&result) {
+                event["output"] = json!(output);
+            }
+            event["suppressNotifyOnExit"] = json!(meta.suppress);
+            send_event(&ctx, "exec.finished", event);
+            Ok(serde_json::to_value(result).expect("serialises"))
+        }
+    }
+}
+
+/// `system.run.prepare`.
+pub struct SystemRunPrepare(pub Arc<NodeServices>);
+
+impl NodeCommand for SystemRunPrepare {
+    fn name(&self) -> &'static str {
+        "system.run.prepare"
+    }
+
+    fn cap(&self) -> &'static str {
+        "system"
+    }
+
+    fn run(&self, _ctx: InvokeContext, params: Value) -> CommandFuture {
+        let services = self.0.clone();
+        Box::pin(async move { prepare(&services, params) })
+    }
+}
+
+fn prepare(services: &NodeServices, params: Value) -> Result<Value, InvokeError> {
+    let req = parse_command(&params)?;
+    parse_env(&params, &req.argv)?;
+    let agent_id = trimmed(&params, "agentId");
+    let session_key = trimmed(&params, "sessionKey");
+    let (security, ask, _resolved, doc) = effective_policy(services, agent_id.as_deref());
+    let asked_security = params.get("security").and_then(Value::as_str).and_then(Security::parse);
+    let asked_ask = params.get("ask").and_then(Value::as_str).and_then(Ask::parse);
+    let strict = params.get("strictInlineEval").and_then(Value::as_bool) == Some(true);
+    let bind = match (asked_security, asked_ask) {
+        (Some(s), Some(a)) => security.min(s) != Security::Full || ask.max(a) != Ask::Off || strict,
+        _ => true,
+    };
+    let mut argv = req.argv.clone();
+    let mut operand = None;
+    let cwd = if bind {
+        if is_shell_wrapper(&argv) && req.shell_payload.is_none() && argv.len() > 1 {
+            return Err(bad("SYSTEM_RUN_DENIED: approval cannot safely bind this interpreter/runtime command\nNo approval request was created for this attempt; this is not a user denial. Retry a supported single executable with an absolute path through the normal approval flow. This node approval path cannot bind script/interpreter payloads nested in its shell wrapper."));
+        }
+        let cwd = canonical_cwd(trimmed(&params, "cwd").as_deref()).map_err(bad)?;
+        if !is_shell_wrapper(&argv) {
+            let res = allowlist::resolve(&argv, Some(&cwd), &std::env::var("PATH").unwrap_or_default(), None);
+            if res.wrapper_chain.is_empty() {
+                match res.resolved_real_path {
+                    Some(real) => {
+                        argv[0] = real.to_string_lossy().into_owned();
+                        operand = file_operand(0, &real);
+                    }
+                    None => return Err(bad("SYSTEM_RUN_DENIED: approval requires a stable executable path")),
+                }
+            }
+        }
+        cwd
+    } else {
+        let cwd =
+            trimmed(&params, "cwd").map(PathBuf::from).or_else(|| std::env::current_dir().ok()).unwrap_or_default();
+        std::fs::canonicalize(&cwd)
+            .map_err(|_| bad("SYSTEM_RUN_DENIED: working directory does not exist or is inaccessible"))?
+    };
+    let command_text = format_command(&argv);
+    let preview = req.shell_payload.as_deref().map(str::trim).filter(|p| *p != command_text).map(String::from);
+    let mut plan = json!({
+        "argv": argv,
+        "cwd": cwd.to_string_lossy(),
+        "commandText": command_text,
+        "commandPreview": preview,
+        "agentId": agent_id,
+        "sessionKey": session_key,
+    });
+    if let Some(operand) = operand {
+        plan["mutableFileOperand"] = operand;
+    }
+    if bind {
+        plan["policySnapshot"] = policy_snapshot(&doc, agent_id.as_deref());
+    }
+    Ok(json!({
+        "plan": plan,
+        "execPolicy": {"security": security, "ask": ask},
+        "allowAlwaysCoverage": {"complete": false, "patterns": []},
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_output_tail() {
+        let r = runner::RunResult {
+            exit_code: Some(0),
+            timed_out: false,
+            success: true,
+            stdout: "a\n".into(),
+            stderr: "".into(),
+            error: None,
+        };
+        assert_eq!(event_output(&r).as_deref(), Some("a"));
+        let big = runner::RunResult { stdout: "x".repeat(25_000), ..r.clone() };
+        let out = event_output(&big).unwrap();
+        assert!(out.starts_with("... (truncated) ") && out.len() == "... (truncated) ".len() + 20_000);
+        let empty = runner::RunResult { stdout: " \n".into(), ..r };
+        assert_eq!(event_output(&empty), None);
+    }
+
+    #[test]
+    fn plan_shape_and_match() {
+        let req = command::resolve_command(vec!["echo".into(), "hi".into()], None).unwrap();
+        let plan = json!({"argv": ["echo", "hi"], "commandText": "echo hi", "cwd": " /tmp ", "agentId": null, "sessionKey": "s"});
+        assert!(valid_plan(&plan));
+        assert!(plan_matches(&plan, &json!({"cwd": "/tmp", "sessionKey": " s "}), &req));
+        assert!(!plan_matches(&plan, &json!({"cwd": "/var", "sessionKey": "s"}), &req), "another cwd");
+        assert!(!plan_matches(&plan, &json!({"cwd": "/tmp"}), &req), "another session");
+        let tampered = json!({"argv": ["echo", "hi;rm"], "commandText": "echo hi", "cwd": "/tmp", "sessionKey": "s"});
+        assert!(!plan_matches(&tampered, &json!({"cwd": "/tmp", "sessionKey": "s"}), &req));
+        assert!(!valid_plan(&json!({"argv": [], "commandText": "x"})));
+        assert!(!valid_plan(&json!({"argv": ["x"], "commandText": "x", "policySnapshot": {"security": "sometimes"}})));
+    }
+
+    #[test]
+    fn snapshot_cover_rules() {
+        let doc = approvals::normalize(
+            &json!({"defaults": {"security": "allowlist"}, "agents": {"main": {"allowlist": ["/bin/ls"]}}}),
+        )
+        .unwrap();
+        let snap = policy_snapshot(&doc, Some("main"));
+        assert!(snapshot_covers(&snap, &snap));
+        let tighter = approvals::normalize(
+            &json!({"defaults": {"security": "deny"}, "agents": {"main": {"allowlist": ["/bin/ls"]}}}),
+        )
+        .unwrap();
+        assert!(!snapshot_covers(&policy_snapshot(&tighter, Some("main")), &snap));
+        let removed = approvals::normalize(&json!({"defaults": {"security": "allowlist"}})).unwrap();
+        assert!(
+            !snapshot_covers(&policy_snapshot(&removed, Some("main")), &snap),
+            "a rule the approval relied on is gone"
+        );
+    }
+}
