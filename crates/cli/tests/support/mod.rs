@@ -156,21 +156,28 @@ impl PeerGateway {
 
     /// `node.invoke` through the gateway (the CLI refuses some commands; `gateway call` does not).
     pub fn invoke(&self, node_id: &str, command: &str, params: Value) -> Value {
-        let params = serde_json::json!({
-            "nodeId": node_id, "command": command, "params": params,
-            "idempotencyKey": uuid::Uuid::new_v4().to_string(),
-        });
+        self.call(
+            "node.invoke",
+            serde_json::json!({
+                "nodeId": node_id, "command": command, "params": params,
+                "idempotencyKey": uuid::Uuid::new_v4().to_string(),
+            }),
+        )
+    }
+
+    /// Any gateway method through `gateway call`; returns the parsed JSON answer (or error).
+    pub fn call(&self, method: &str, params: Value) -> Value {
         let out = Command::new("bash")
             .arg(peer_scripts().join("cli.sh"))
             .arg(&self.name)
-            .args(["gateway", "call", "node.invoke", "--json", "--params", &params.to_string()])
+            .args(["gateway", "call", method, "--json", "--params", &params.to_string()])
             .stdin(Stdio::null())
             .output()
             .expect("run cli.sh");
         let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-        let start = text.find('{').unwrap_or_else(|| panic!("no JSON from node.invoke: {text}"));
+        let start = text.find('{').unwrap_or_else(|| panic!("no JSON from {method}: {text}"));
         let mut de = serde_json::Deserializer::from_str(&text[start..]).into_iter::<Value>();
-        de.next().and_then(Result::ok).unwrap_or_else(|| panic!("bad JSON from node.invoke: {text}"))
+        de.next().and_then(Result::ok).unwrap_or_else(|| panic!("bad JSON from {method}: {text}"))
     }
 
     /// Approves every pending node command-surface request of `node_id`.

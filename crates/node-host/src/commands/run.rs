@@ -553,13 +553,21 @@ fn prepare(services: &NodeServices, params: Value) -> Result<Value, InvokeError>
     if let Some(operand) = operand {
         plan["mutableFileOperand"] = operand;
     }
-    if bind {
-        plan["policySnapshot"] = policy_snapshot(&doc, agent_id.as_deref());
-    }
+    plan["policySnapshot"] = policy_snapshot(&doc, agent_id.as_deref());
+    // What an "allow always" of this plan would persist: the executable's real path bound to
+    // this cwd and these arguments. Only a single direct executable can be covered for now.
+    let coverage = if bind && !is_shell_wrapper(&argv) && Path::new(&argv[0]).is_absolute() {
+        json!({"complete": true, "patterns": [{
+            "pattern": argv[0],
+            "argPattern": allowlist::cwd_bound_arg_pattern(&cwd.to_string_lossy(), &argv),
+        }]})
+    } else {
+        json!({"complete": false, "patterns": []})
+    };
     Ok(json!({
         "plan": plan,
         "execPolicy": {"security": security, "ask": ask},
-        "allowAlwaysCoverage": {"complete": false, "patterns": []},
+        "allowAlwaysCoverage": coverage,
     }))
 }
 
