@@ -46,6 +46,15 @@ enum NodeCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Show the local exec audit trail (every system.run decision)
+    Audit {
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+        /// How many of the newest entries
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
     /// Install the node host service (systemd/launchd/schtasks, or the pidfile supervisor)
     Install(InstallArgs),
     /// Start the node host service
@@ -160,6 +169,7 @@ fn main() -> ExitCode {
             });
             match node.command {
                 NodeCommand::Identity { json } => node_identity(json),
+                NodeCommand::Audit { json, limit } => node_audit(json, limit),
                 NodeCommand::Run(args) => node_run(NodeRunOptions {
                     endpoint: args.endpoint_flags(),
                     node_id: args.node_id,
@@ -235,6 +245,50 @@ fn node_run(opts: NodeRunOptions) -> ExitCode {
         host.run(rx).await
     });
     ExitCode::from(exit.code() as u8)
+}
+
+fn node_audit(json: bool, limit: u32) -> ExitCode {
+    let paths = StatePaths::from_env();
+    let records = StateDb::open_existing_read_only(&paths).and_then(|db| match db {
+        Some(db) => db.audit_records(limit),
+        None => Ok(Vec::new()),
+    });
+    let records = match records {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("openclaw: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&records).expect("serialisable"));
+        return ExitCode::SUCCESS;
+    }
+    if records.is_empty() {
+        println!("No exec decisions recorded yet.");
+        return ExitCode::SUCCESS;
+    }
+    for r in records.iter().rev() {
+        let outcome = match (r.decision.as_str(), r.exit_code, &r.reason) {
+            ("allowed", Some(code), _) => {
+                format!("exit {code}{}", if r.timed_out == Some(true) { " (timed out)" } else { "" })
+            }
+            (_, _, Some(reason)) => reason.clone(),
+            _ => String::new(),
+        };
+        let who = r.requester.get("sessionKey").and_then(|v| v.as_str()).unwrap_or("-");
+        println!(
+            "{}  {:<8} {:>6} ms  {:<14} {}  [{}] {}",
+            openclaw_state::utc_timestamp(r.at_ms),
+            r.decision,
+            r.duration_ms.unwrap_or(0),
+            who,
+            r.argv.join(" "),
+            r.cwd.as_deref().unwrap_or("-"),
+            outcome
+        );
+    }
+    ExitCode::SUCCESS
 }
 
 fn node_identity(json: bool) -> ExitCode {

@@ -365,24 +365,8 @@ impl RotatingLog {
     }
 
     fn supervisor(&self, msg: &str) {
-        self.append(&format!("{} [supervisor] {msg}", utc_timestamp(openclaw_state::now_ms())));
+        self.append(&format!("{} [supervisor] {msg}", openclaw_state::utc_timestamp(openclaw_state::now_ms())));
     }
-}
-
-/// `YYYY-MM-DDTHH:MM:SSZ` for a ms timestamp (civil-from-days, proleptic Gregorian).
-fn utc_timestamp(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
 /// The supervisor process (`openclaw node supervise`): runs until told to stop or until the
@@ -607,13 +591,6 @@ async fn stop_child(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn timestamps() {
-        assert_eq!(utc_timestamp(0), "1970-01-01T00:00:00Z");
-        assert_eq!(utc_timestamp(1_795_240_139_172), "2026-11-21T05:48:59Z");
-        assert_eq!(utc_timestamp(951_782_400_000), "2000-02-29T00:00:00Z");
-    }
 
     #[test]
     fn log_rotation_keeps_three() {

@@ -311,7 +311,52 @@ impl NodeCommand for SystemRun {
 
     fn run(&self, ctx: InvokeContext, params: Value) -> CommandFuture {
         let services = self.0.clone();
-        Box::pin(async move { system_run(&services, ctx, params).await })
+        Box::pin(async move {
+            let started = std::time::Instant::now();
+            let result = system_run(&services, ctx.clone(), params.clone()).await;
+            audit(&services, &ctx, &params, &result, started.elapsed());
+            result
+        })
+    }
+}
+
+/// Records the decision in the local audit trail (never env values or output).
+fn audit(
+    services: &NodeServices,
+    ctx: &InvokeContext,
+    params: &Value,
+    result: &Result<Value, InvokeError>,
+    took: Duration,
+) {
+    let (decision, reason, exit_code, timed_out) = match result {
+        Ok(payload) => (
+            "allowed",
+            payload.get("error").and_then(Value::as_str).map(String::from),
+            payload.get("exitCode").and_then(Value::as_i64).map(|c| c as i32),
+            payload.get("timedOut").and_then(Value::as_bool),
+        ),
+        Err(e) if e.code == "SYSTEM_RUN_DENIED" => ("denied", Some(e.message.clone()), None, None),
+        Err(e) if e.code == "INVALID_REQUEST" => ("rejected", Some(e.message.clone()), None, None),
+        Err(e) => ("allowed", Some(e.message.clone()), None, None),
+    };
+    let record = openclaw_state::audit::AuditRecord {
+        at_ms: openclaw_state::now_ms(),
+        invoke_id: Some(ctx.invoke_id.clone()),
+        decision: decision.into(),
+        reason,
+        argv: params
+            .get("command")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().map(js_string).collect())
+            .unwrap_or_default(),
+        cwd: trimmed(params, "cwd"),
+        exit_code,
+        timed_out,
+        duration_ms: Some(took.as_millis() as i64),
+        requester: json!({"sessionKey": trimmed(params, "sessionKey"), "agentId": trimmed(params, "agentId"), "runId": trimmed(params, "runId")}),
+    };
+    if let Err(e) = services.db().append_audit(&record) {
+        tracing::warn!("node host could not record the exec audit entry: {e}");
     }
 }
 

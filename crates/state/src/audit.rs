@@ -1,0 +1,157 @@
+//! The local exec audit trail: one row per `system.run` decision, in our own table
+//! `node_exec_audit` of the state database (the TypeScript host ignores it).
+//!
+//! It records what was asked and what happened (decision, reason, argv, cwd, exit code,
+//! duration, requester), never environment values or output, and keeps only the newest
+//! [`MAX_ROWS`] rows so it cannot grow without bound.
+
+use rusqlite::params;
+use serde::Serialize;
+
+use crate::db::{StateDb, StateError};
+
+/// Rows kept; older ones are deleted as new ones arrive.
+pub const MAX_ROWS: i64 = 10_000;
+
+const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS node_exec_audit (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  at_ms INTEGER NOT NULL,
+  invoke_id TEXT,
+  decision TEXT NOT NULL,
+  reason TEXT,
+  argv_json TEXT NOT NULL,
+  cwd TEXT,
+  exit_code INTEGER,
+  timed_out INTEGER,
+  duration_ms INTEGER,
+  requester_json TEXT NOT NULL
+) STRICT;";
+
+/// One audit record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditRecord {
+    pub at_ms: i64,
+    pub invoke_id: Option<String>,
+    /// `allowed`, `denied` or `rejected` (malformed request).
+    pub decision: String,
+    pub reason: Option<String>,
+    pub argv: Vec<String>,
+    pub cwd: Option<String>,
+    pub exit_code: Option<i32>,
+    pub timed_out: Option<bool>,
+    pub duration_ms: Option<i64>,
+    /// `sessionKey`, `agentId`, `runId` as the gateway forwarded them.
+    pub requester: serde_json::Value,
+}
+
+impl StateDb {
+    /// Appends a record and trims the table to [`MAX_ROWS`].
+    pub fn append_audit(&mut self, r: &AuditRecord) -> Result<(), StateError> {
+        self.connection().execute_batch(SCHEMA).map_err(|e| self.sql_error(e))?;
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO node_exec_audit (at_ms, invoke_id, decision, reason, argv_json, cwd, exit_code, timed_out, duration_ms, requester_json)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                params![
+                    r.at_ms,
+                    r.invoke_id,
+                    r.decision,
+                    r.reason,
+                    serde_json::to_string(&r.argv).expect("serialisable"),
+                    r.cwd,
+                    r.exit_code,
+                    r.timed_out.map(i64::from),
+                    r.duration_ms,
+                    r.requester.to_string(),
+                ],
+            )
+            .map_err(|e| crate::db::sql(tx, e))?;
+            tx.execute(
+                "DELETE FROM node_exec_audit WHERE id <= (SELECT MAX(id) FROM node_exec_audit) - ?1",
+                [MAX_ROWS],
+            )
+            .map_err(|e| crate::db::sql(tx, e))?;
+            Ok(())
+        })
+    }
+
+    /// The newest `limit` records, newest first. An absent table is an empty trail.
+    pub fn audit_records(&self, limit: u32) -> Result<Vec<AuditRecord>, StateError> {
+        let exists: i64 = self
+            .connection()
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'node_exec_audit'",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.sql_error(e))?;
+        if exists == 0 {
+            return Ok(Vec::new());
+        }
+        let mut stmt = self
+            .connection()
+            .prepare(
+                "SELECT at_ms, invoke_id, decision, reason, argv_json, cwd, exit_code, timed_out, duration_ms, requester_json
+                 FROM node_exec_audit ORDER BY id DESC LIMIT ?1",
+            )
+            .map_err(|e| self.sql_error(e))?;
+        let rows = stmt
+            .query_map([limit], |row| {
+                let argv: String = row.get(4)?;
+                let requester: String = row.get(9)?;
+                Ok(AuditRecord {
+                    at_ms: row.get(0)?,
+                    invoke_id: row.get(1)?,
+                    decision: row.get(2)?,
+                    reason: row.get(3)?,
+                    argv: serde_json::from_str(&argv).unwrap_or_default(),
+                    cwd: row.get(5)?,
+                    exit_code: row.get(6)?,
+                    timed_out: row.get::<_, Option<i64>>(7)?.map(|v| v != 0),
+                    duration_ms: row.get(8)?,
+                    requester: serde_json::from_str(&requester).unwrap_or(serde_json::Value::Null),
+                })
+            })
+            .map_err(|e| self.sql_error(e))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.sql_error(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::StatePaths;
+
+    #[test]
+    fn appends_reads_newest_first_and_stays_bounded() {
+        let tmp = tempfile::tempdir().unwrap();
+        let paths = StatePaths { state_dir: tmp.path().join("oc"), config_path: tmp.path().join("oc/openclaw.json") };
+        let mut db = StateDb::open(&paths).unwrap();
+        assert!(db.audit_records(10).unwrap().is_empty());
+        let rec = |i: i64| AuditRecord {
+            at_ms: i,
+            invoke_id: Some(format!("inv-{i}")),
+            decision: if i % 2 == 0 { "allowed".into() } else { "denied".into() },
+            reason: None,
+            argv: vec!["echo".into(), i.to_string()],
+            cwd: Some("/tmp".into()),
+            exit_code: Some(0),
+            timed_out: Some(false),
+            duration_ms: Some(3),
+            requester: serde_json::json!({"sessionKey": "node"}),
+        };
+        for i in 0..5 {
+            db.append_audit(&rec(i)).unwrap();
+        }
+        let got = db.audit_records(3).unwrap();
+        assert_eq!(got.iter().map(|r| r.at_ms).collect::<Vec<_>>(), [4, 3, 2]);
+        assert_eq!(got[0], rec(4));
+        // The bound: ids beyond MAX_ROWS back are deleted.
+        db.connection()
+            .execute("UPDATE sqlite_sequence SET seq = seq + ?1 WHERE name = 'node_exec_audit'", [MAX_ROWS])
+            .unwrap();
+        db.append_audit(&rec(99)).unwrap();
+        assert_eq!(db.audit_records(100).unwrap().len(), 1);
+    }
+}
