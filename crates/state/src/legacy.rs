@@ -36,10 +36,11 @@ pub fn import_legacy_state(paths: &StatePaths, db: &mut StateDb) -> Result<Vec<I
     let node_json = paths.join("node.json");
     let device_json = paths.join("identity").join("device.json");
     let device_auth_json = paths.join("identity").join("device-auth.json");
+    let mut out: Vec<Imported> = import_exec_approvals(paths, db)?.into_iter().collect();
     let present: Vec<&PathBuf> =
         [&node_json, &device_json, &device_auth_json].into_iter().filter(|p| p.exists()).collect();
     if present.is_empty() {
-        return Ok(Vec::new());
+        return Ok(out);
     }
     // Parse everything before writing anything.
     let node = node_json.exists().then(|| parse_node_json(&node_json)).transpose()?;
@@ -79,23 +80,61 @@ pub fn import_legacy_state(paths: &StatePaths, db: &mut StateDb) -> Result<Vec<I
         Ok(wrote)
     })?;
 
-    let mut out = Vec::new();
     for (i, path) in [&node_json, &device_json, &device_auth_json].into_iter().enumerate() {
-        if !present.contains(&path) {
-            continue;
+        if present.contains(&path) {
+            out.push(Imported { from: path.clone(), backup: back_up(path)?, wrote_rows: wrote[i] });
         }
-        let backup = PathBuf::from(format!("{}.migrated", path.display()));
-        fs::rename(path, &backup).map_err(|source| StateError::Io { action: "rename", path: path.clone(), source })?;
-        // The backups hold private keys and tokens.
-        use std::os::unix::fs::PermissionsExt;
-        fs::set_permissions(&backup, fs::Permissions::from_mode(0o600)).map_err(|source| StateError::Io {
-            action: "restrict permissions of",
-            path: backup.clone(),
-            source,
-        })?;
-        out.push(Imported { from: path.clone(), backup, wrote_rows: wrote[i] });
     }
     Ok(out)
+}
+
+/// Renames an imported file to `<name>.migrated`, private (backups hold keys and tokens).
+fn back_up(path: &Path) -> Result<PathBuf, StateError> {
+    use std::os::unix::fs::PermissionsExt;
+    let backup = PathBuf::from(format!("{}.migrated", path.display()));
+    fs::rename(path, &backup).map_err(|source| StateError::Io {
+        action: "rename",
+        path: path.to_path_buf(),
+        source,
+    })?;
+    fs::set_permissions(&backup, fs::Permissions::from_mode(0o600)).map_err(|source| StateError::Io {
+        action: "restrict permissions of",
+        path: backup.clone(),
+        source,
+    })?;
+    Ok(backup)
+}
+
+/// `<stateDir>/exec-approvals.json` (the pre-SQLite approvals file) becomes the
+/// `exec_approvals_config` row when there is none yet. The file is refused if it is a symlink,
+/// larger than 4 MiB or not a version-1 document; legacy `null` usage fields are dropped.
+fn import_exec_approvals(paths: &StatePaths, db: &mut StateDb) -> Result<Option<Imported>, StateError> {
+    let path = paths.join("exec-approvals.json");
+    let Ok(meta) = fs::symlink_metadata(&path) else { return Ok(None) };
+    if !meta.is_file() || meta.len() > 4 * 1024 * 1024 {
+        return Err(legacy_err(&path, "must be a regular file of at most 4 MiB"));
+    }
+    let mut doc = read_json(&path)?;
+    if doc.get("version").and_then(Value::as_u64) != Some(1) {
+        return Err(legacy_err(&path, "expected an exec approvals document with version 1"));
+    }
+    for agent in doc.get_mut("agents").and_then(Value::as_object_mut).into_iter().flat_map(|a| a.values_mut()) {
+        for entry in agent.get_mut("allowlist").and_then(Value::as_array_mut).into_iter().flatten() {
+            if let Some(e) = entry.as_object_mut() {
+                e.retain(|k, v| !(v.is_null() && (k == "lastUsedAt" || k == "lastUsedCommand")));
+            }
+        }
+    }
+    let wrote = db.exec_approvals_raw()?.is_none();
+    if wrote {
+        let raw = format!("{}\n", serde_json::to_string_pretty(&doc).expect("JSON values serialise"));
+        match db.write_exec_approvals(&raw, &crate::exec_approvals::hash_of(None)) {
+            Ok(()) => {}
+            Err(crate::exec_approvals::CasError::Changed) => {}
+            Err(crate::exec_approvals::CasError::State(e)) => return Err(e),
+        }
+    }
+    Ok(Some(Imported { from: path.clone(), backup: back_up(&path)?, wrote_rows: wrote }))
 }
 
 fn legacy_err(path: &Path, reason: impl Into<String>) -> StateError {
@@ -274,6 +313,32 @@ mod tests {
         assert_eq!(db.device_token(&id.device_id(), "node").unwrap().unwrap().token, "devtok");
         // Idempotent: nothing left to import.
         assert!(import_legacy_state(&p, &mut db).unwrap().is_empty());
+    }
+
+    #[test]
+    fn exec_approvals_json_becomes_the_row() {
+        let (_tmp, p) = setup();
+        fs::write(
+            p.join("exec-approvals.json"),
+            r#"{"version":1,"defaults":{"security":"allowlist"},"agents":{"main":{"allowlist":[{"pattern":"/bin/ls","lastUsedAt":null}]}}}"#,
+        )
+        .unwrap();
+        let mut db = StateDb::open(&p).unwrap();
+        let imported = import_legacy_state(&p, &mut db).unwrap();
+        assert_eq!(imported.len(), 1);
+        assert!(imported[0].wrote_rows && p.join("exec-approvals.json.migrated").exists());
+        let raw = db.exec_approvals_raw().unwrap().unwrap();
+        assert!(
+            raw.contains("\"security\": \"allowlist\"") && !raw.contains("lastUsedAt") && raw.ends_with("}\n"),
+            "{raw}"
+        );
+        // A second file never overwrites the row.
+        fs::write(p.join("exec-approvals.json"), r#"{"version":1,"defaults":{"security":"full"}}"#).unwrap();
+        let again = import_legacy_state(&p, &mut db).unwrap();
+        assert!(!again[0].wrote_rows);
+        assert_eq!(db.exec_approvals_raw().unwrap().unwrap(), raw);
+        fs::write(p.join("exec-approvals.json"), r#"{"version":2}"#).unwrap();
+        assert!(import_legacy_state(&p, &mut db).is_err());
     }
 
     #[test]
