@@ -9,5 +9,7 @@ pub mod allowlist;
 pub mod approvals;
 pub mod command;
 pub mod env;
+pub mod inline_eval;
 pub mod policy;
 pub mod runner;
+pub mod safebins;

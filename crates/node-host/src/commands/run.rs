@@ -5,8 +5,7 @@
 //! event, then SYSTEM_RUN_DENIED), then execution (`exec.finished`, then the payload).
 //!
 //! What this version does not analyse fails closed: shell payloads (`sh -c '…'`) are never
-//! allowlist hits, and safe bins, skill bins, inline-eval detection and allow-always
-//! persistence are not implemented yet.
+//! allowlist hits; skill bins and allow-always persistence are not implemented yet.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -17,8 +16,10 @@ use openclaw_exec::allowlist::{self, command_marker};
 use openclaw_exec::approvals::{self, AllowRule, ResolvedApprovals};
 use openclaw_exec::command::{self, format_command, is_shell_wrapper, CommandRequest};
 use openclaw_exec::env;
+use openclaw_exec::inline_eval;
 use openclaw_exec::policy::{self, Ask, Denial, PolicyInput, Security};
 use openclaw_exec::runner::{self, RunOutcome, RunSpec};
+use openclaw_exec::safebins::SafeBins;
 use openclaw_protocol::node::{InvokeError, NodeEvent};
 use serde_json::{json, Map, Value};
 
@@ -223,6 +224,7 @@ fn plan_matches(plan: &Value, params: &Value, req: &CommandRequest) -> bool {
 fn evaluate_allowlist(
     req: &CommandRequest,
     rules: &[AllowRule],
+    safe_bins: &SafeBins,
     cwd: Option<&str>,
     path: &str,
 ) -> (bool, bool, bool, Option<Vec<String>>) {
@@ -240,15 +242,24 @@ fn evaluate_allowlist(
         hit = None;
     }
     let durable = durable || hit.is_some_and(|r| r.source.as_deref() == Some("allow-always"));
-    let planned = match (&res.resolved_real_path, hit) {
-        (Some(real), Some(_)) => {
+    // Then safe bins (stream filters from trusted dirs with harmless arguments).
+    let satisfied = hit.is_some() || safe_bins.allows(&res);
+    let planned = match &res.resolved_real_path {
+        Some(real) if satisfied => {
             let mut argv = res.effective_argv.clone();
             argv[0] = real.to_string_lossy().into_owned();
             Some(argv)
         }
         _ => None,
     };
-    (true, hit.is_some(), durable, planned)
+    (true, satisfied, durable, planned)
+}
+
+/// `tools.exec.strictInlineEval`, global or for the agent.
+fn strict_inline_eval(config: &Value, agent: Option<&str>) -> bool {
+    let agent_layer =
+        agent.and_then(|a| config.get("agents")?.get("entries")?.get(a)?.pointer("/tools/exec/strictInlineEval"));
+    [config.pointer("/tools/exec/strictInlineEval"), agent_layer].into_iter().flatten().any(|v| v == true)
 }
 
 /// Context shared by the events of one run.
@@ -426,8 +437,23 @@ async fn system_run(services: &NodeServices, ctx: InvokeContext, params: Value) 
     let cwd_param = trimmed(&params, "cwd");
     let child_env = env::child_env(&std::env::vars().collect(), &overrides);
     let child_path = child_env.get("PATH").cloned().unwrap_or_else(|| ctx.env.path.clone());
+    let safe_bins = SafeBins::from_config(services.config.root(), agent_id.as_deref());
     let (analysis_ok, satisfied, durable, planned) =
-        evaluate_allowlist(&req, &resolved.allowlist, cwd_param.as_deref(), &child_path);
+        evaluate_allowlist(&req, &resolved.allowlist, &safe_bins, cwd_param.as_deref(), &child_path);
+    // strictInlineEval: interpreter code in argv needs an explicit approval, whatever the
+    // allowlist says; this message takes precedence over the generic denials.
+    if strict_inline_eval(services.config.root(), agent_id.as_deref()) && !explicit && security != Security::Deny {
+        if let Some(desc) = inline_eval::detect(&req.argv) {
+            return Err(deny(
+                &ctx,
+                &meta,
+                Denial::new(
+                    "approval-required",
+                    format!("SYSTEM_RUN_DENIED: approval required ({desc} requires explicit approval in strictInlineEval mode)"),
+                ),
+            ));
+        }
+    }
     let approved = explicit || fallback;
     policy::evaluate(PolicyInput {
         security,
@@ -554,7 +580,8 @@ fn prepare(services: &NodeServices, params: Value) -> Result<Value, InvokeError>
     let (security, ask, _resolved, doc) = effective_policy(services, agent_id.as_deref());
     let asked_security = params.get("security").and_then(Value::as_str).and_then(Security::parse);
     let asked_ask = params.get("ask").and_then(Value::as_str).and_then(Ask::parse);
-    let strict = params.get("strictInlineEval").and_then(Value::as_bool) == Some(true);
+    let strict = params.get("strictInlineEval").and_then(Value::as_bool) == Some(true)
+        || strict_inline_eval(services.config.root(), agent_id.as_deref());
     let bind = match (asked_security, asked_ask) {
         (Some(s), Some(a)) => security.min(s) != Security::Full || ask.max(a) != Ask::Off || strict,
         _ => true,
