@@ -177,6 +177,11 @@ fn system_run_matches_the_typescript_node_host() {
     pair.set_approvals(json!({"version": 1, "defaults": {"security": "allowlist", "ask": "off"}, "agents": {"*": {"allowlist": [{"pattern": "/usr/bin/echo"}, {"pattern": "printf", "argPattern": "^ok$"}]}}}));
     for (name, params) in [
         ("allowlist miss", json!({"command": ["ls", "/"]})),
+        ("safe bin with a path operand", json!({"command": ["head", "-n", "1", "/etc/hostname"]})),
+        ("safe bin with a denied flag", json!({"command": ["tail", "-f"]})),
+        ("sed is never a safe bin", json!({"command": ["sed", "-n", "1p"]})),
+        ("safe bin (head -n 1)", json!({"command": ["head", "-n", "1"]})),
+        ("safe bin (tr a-z A-Z)", json!({"command": ["tr", "a-z", "A-Z"]})),
         ("allowlist argPattern miss", json!({"command": ["printf", "no"]})),
         ("allowlist policy-blocked wrapper", json!({"command": ["sudo", "echo", "x"]})),
     ] {
