@@ -182,6 +182,14 @@ fn system_run_matches_the_typescript_node_host() {
         ("sed is never a safe bin", json!({"command": ["sed", "-n", "1p"]})),
         ("safe bin (head -n 1)", json!({"command": ["head", "-n", "1"]})),
         ("safe bin (tr a-z A-Z)", json!({"command": ["tr", "a-z", "A-Z"]})),
+        ("shell: redirect is a miss", json!({"command": ["sh", "-c", "echo a > /tmp/openclaw-diff-x"]})),
+        ("shell: substitution is a miss", json!({"command": ["sh", "-c", "echo $(id)"]})),
+        ("shell: unlisted segment is a miss", json!({"command": ["sh", "-c", "head -n 1; ls /"]})),
+        ("shell: builtin + safe bin", json!({"command": ["sh", "-c", "cd /tmp && head -n 1"]})),
+        ("shell: pipeline of safe bins", json!({"command": ["sh", "-c", "head -n 1 | tr a b | wc -l"]})),
+        ("shell: assignment prefix is a miss", json!({"command": ["sh", "-c", "FOO=1 head -n 1"]})),
+        ("shell: background is a miss", json!({"command": ["sh", "-c", "head -n 1 &"]})),
+        ("shell: login form without rawCommand", json!({"command": ["bash", "-lc", "head -n 1"]})),
         ("allowlist argPattern miss", json!({"command": ["printf", "no"]})),
         ("allowlist policy-blocked wrapper", json!({"command": ["sudo", "echo", "x"]})),
     ] {
@@ -194,6 +202,7 @@ fn system_run_matches_the_typescript_node_host() {
         ("allowlist hit (bare name → real path)", json!({"command": ["echo", "listed"]}), "listed\n"),
         ("allowlist hit through nice", json!({"command": ["nice", "echo", "nice"]}), "nice\n"),
         ("allowlist argPattern hit", json!({"command": ["printf", "ok"]}), "ok"),
+        ("shell: allowlisted segments", json!({"command": ["sh", "-c", "echo a && echo b"]}), "a\nb\n"),
     ] {
         let (ours, theirs) = pair.both("system.run", params);
         tally.compared += 1;

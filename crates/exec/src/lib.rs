@@ -13,3 +13,4 @@ pub mod inline_eval;
 pub mod policy;
 pub mod runner;
 pub mod safebins;
+pub mod shell;

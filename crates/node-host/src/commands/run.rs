@@ -4,8 +4,9 @@
 //! shape and approval fields first (INVALID_REQUEST, no event), then policy (an `exec.denied`
 //! event, then SYSTEM_RUN_DENIED), then execution (`exec.finished`, then the payload).
 //!
-//! What this version does not analyse fails closed: shell payloads (`sh -c '…'`) are never
-//! allowlist hits; skill bins and allow-always persistence are not implemented yet.
+//! Shell payloads are analysed with tree-sitter-bash (`openclaw_exec::shell`); what the analysis
+//! does not understand is an allowlist miss. Skill bins and allow-always persistence are not
+//! implemented yet.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -20,6 +21,7 @@ use openclaw_exec::inline_eval;
 use openclaw_exec::policy::{self, Ask, Denial, PolicyInput, Security};
 use openclaw_exec::runner::{self, RunOutcome, RunSpec};
 use openclaw_exec::safebins::SafeBins;
+use openclaw_exec::shell;
 use openclaw_protocol::node::{InvokeError, NodeEvent};
 use serde_json::{json, Map, Value};
 
@@ -231,9 +233,52 @@ fn evaluate_allowlist(
     let home = std::env::var_os("HOME").map(PathBuf::from);
     let marker = command_marker(&req.command_text);
     let durable = rules.iter().any(|r| r.pattern == marker && r.source.as_deref() == Some("allow-always"));
-    if req.shell_payload.is_some() {
-        // Shell payload analysis is not implemented: never an allowlist hit (fail closed).
-        return (false, false, durable, None);
+    if let Some(payload) = &req.shell_payload {
+        let segments = match shell::analyze(payload) {
+            shell::Analysis::Segments(s) if !s.is_empty() => s,
+            _ => return (false, false, durable, None),
+        };
+        let mut satisfied = true;
+        let mut all_allow_always = true;
+        let mut plannable = true;
+        let mut replacements = Vec::new();
+        for seg in &segments {
+            if seg.has_assignments || seg.prompt_only() || seg.argv.is_empty() {
+                satisfied = false;
+                continue;
+            }
+            if seg.safe_builtin() {
+                continue;
+            }
+            let res = allowlist::resolve(&seg.argv, cwd.map(Path::new), path, home.as_deref());
+            if let Some(rule) = allowlist::match_rule(rules, &res, cwd, home.as_deref()) {
+                all_allow_always &= rule.source.as_deref() == Some("allow-always");
+                continue;
+            }
+            all_allow_always = false;
+            if safe_bins.allows(&res) {
+                // The shell must run the binary that was vetted, not whatever PATH finds first.
+                match (&seg.name_range, &res.resolved_real_path) {
+                    (Some(range), Some(real)) if res.wrapper_chain.is_empty() => {
+                        replacements.push((range.clone(), shell::shell_word(&real.to_string_lossy())))
+                    }
+                    _ => plannable = false,
+                }
+                continue;
+            }
+            satisfied = false;
+        }
+        let shell_name =
+            req.argv.iter().map(|a| a.rsplit('/').next().unwrap_or(a)).find(|a| command::POSIX_SHELLS.contains(a));
+        let opaque = !shell_name.is_some_and(|s| shell::PARSEABLE_SHELLS.contains(&s));
+        let planned = (satisfied && plannable && !opaque).then(|| {
+            let mut argv = req.argv.clone();
+            if let Some(slot) = argv.iter_mut().rev().find(|a| *a == payload) {
+                *slot = shell::rewrite(payload, &replacements);
+            }
+            argv
+        });
+        return (true, satisfied, durable || (satisfied && all_allow_always), planned);
     }
     let res = allowlist::resolve(&req.argv, cwd.map(Path::new), path, home.as_deref());
     let mut hit = allowlist::match_rule(rules, &res, cwd, home.as_deref());

@@ -1,0 +1,336 @@
+//! Shell payload analysis (`exec.md` §4.4): the inline script of `sh -c '…'` parsed with
+//! tree-sitter-bash, the grammar upstream uses, and split into simple commands.
+//!
+//! Only a small, fully static subset is understood: simple commands joined by `&&`, `||`, `;`,
+//! newlines and `|`, with literal words and quoted strings. Everything else (redirects,
+//! substitutions, expansions, control flow, subshells, background jobs, functions, syntax
+//! errors) makes the analysis fail, which policy treats as an allowlist miss.
+
+use std::ops::Range;
+
+use tree_sitter::{Node, Parser};
+
+/// POSIX shells whose payload is parsed; others are opaque.
+pub const PARSEABLE_SHELLS: &[&str] = &["ash", "bash", "dash", "fish", "ksh", "mksh", "sh", "yash", "zsh"];
+
+/// Builtins that are harmless by themselves (`cd /tmp && ls`).
+pub const SAFE_BUILTINS: &[&str] = &[":", "cd", "false", "pwd", "test", "true", "["];
+
+/// Segments that can never be allowlisted: they run code the analysis cannot see.
+const PROMPT_ONLY: &[&str] = &["eval", "source", ".", "alias", "command", "builtin", "exec"];
+
+/// One simple command of the payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Segment {
+    /// The words after quote removal.
+    pub argv: Vec<String>,
+    /// Byte range of the command name in the payload (for rewriting it to an absolute path).
+    pub name_range: Option<Range<usize>>,
+    /// `NAME=value` prefixes: such a segment is never satisfied by the allowlist.
+    pub has_assignments: bool,
+}
+
+impl Segment {
+    /// Whether policy may never allow this segment on its own (eval, source, nested shells, …).
+    pub fn prompt_only(&self) -> bool {
+        let Some(name) = self.argv.first() else { return true };
+        let base = name.rsplit('/').next().unwrap_or(name);
+        PROMPT_ONLY.contains(&base) || crate::command::POSIX_SHELLS.contains(&base)
+    }
+
+    /// Whether it is a harmless builtin.
+    pub fn safe_builtin(&self) -> bool {
+        !self.has_assignments && self.argv.first().is_some_and(|n| SAFE_BUILTINS.contains(&n.as_str()))
+    }
+}
+
+/// The result of analysing a payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Analysis {
+    /// Understood: every simple command, in order.
+    Segments(Vec<Segment>),
+    /// Not understood; the reason is upstream's risk/topology name.
+    Unsupported(&'static str),
+}
+
+/// Parses and splits a payload.
+pub fn analyze(payload: &str) -> Analysis {
+    if payload.contains("\\\n") {
+        return Analysis::Unsupported("line-continuation");
+    }
+    let mut parser = Parser::new();
+    if parser.set_language(&tree_sitter_bash::LANGUAGE.into()).is_err() {
+        return Analysis::Unsupported("syntax-error");
+    }
+    let Some(tree) = parser.parse(payload, None) else { return Analysis::Unsupported("syntax-error") };
+    let root = tree.root_node();
+    if root.has_error() {
+        return Analysis::Unsupported("syntax-error");
+    }
+    let mut segments = Vec::new();
+    match statements(root, payload.as_bytes(), &mut segments) {
+        Ok(()) => Analysis::Segments(segments),
+        Err(reason) => Analysis::Unsupported(reason),
+    }
+}
+
+fn text<'a>(node: Node, src: &'a [u8]) -> &'a str {
+    node.utf8_text(src).unwrap_or("")
+}
+
+/// A program or list: statements separated by `;`, newlines, `&&`, `||`; `&` is refused.
+fn statements(node: Node, src: &[u8], out: &mut Vec<Segment>) -> Result<(), &'static str> {
+    let mut cursor = node.walk();
+    for child in node.children(&mut cursor) {
+        if !child.is_named() {
+            match child.kind() {
+                ";" | "\n" | "&&" | "||" | ";;" => continue,
+                "&" => return Err("background"),
+                _ => return Err("syntax-error"),
+            }
+        }
+        statement(child, src, out)?;
+    }
+    Ok(())
+}
+
+fn statement(node: Node, src: &[u8], out: &mut Vec<Segment>) -> Result<(), &'static str> {
+    match node.kind() {
+        "comment" => Ok(()),
+        "command" => {
+            out.push(command(node, src)?);
+            Ok(())
+        }
+        "list" => statements(node, src, out),
+        "pipeline" => {
+            let mut cursor = node.walk();
+            for child in node.children(&mut cursor) {
+                if !child.is_named() {
+                    if child.kind() == "|" {
+                        continue;
+                    }
+                    return Err("redirect"); // `|&` pipes stderr too
+                }
+                statement(child, src, out)?;
+            }
+            Ok(())
+        }
+        "test_command" => {
+            reject_dynamic(node)?;
+            let words = text(node, src).trim();
+            let inner = words.trim_start_matches('[').trim_end_matches(']').trim();
+            let mut argv = vec!["[".to_string()];
+            argv.extend(inner.split_whitespace().map(String::from));
+            argv.push("]".into());
+            out.push(Segment { argv, name_range: None, has_assignments: false });
+            Ok(())
+        }
+        "variable_assignment" | "variable_assignments" => {
+            reject_dynamic(node)?;
+            out.push(Segment { argv: Vec::new(), name_range: None, has_assignments: true });
+            Ok(())
+        }
+        "redirected_statement" | "file_redirect" | "heredoc_redirect" | "herestring_redirect" => Err("redirect"),
+        "subshell" => Err("subshell"),
+        "compound_statement" => Err("group"),
+        "if_statement" => Err("if"),
+        "for_statement" | "c_style_for_statement" => Err("for"),
+        "while_statement" => Err("while"),
+        "case_statement" => Err("case"),
+        "function_definition" => Err("function-definition"),
+        _ => Err("syntax-error"),
+    }
+}
+
+/// Refuses substitutions and expansions anywhere below `node`.
+fn reject_dynamic(node: Node) -> Result<(), &'static str> {
+    match node.kind() {
+        "command_substitution" => return Err("command-substitution"),
+        "process_substitution" => return Err("process-substitution"),
+        "simple_expansion" | "expansion" | "arithmetic_expansion" => return Err("dynamic-argument"),
+        "heredoc_redirect" | "herestring_redirect" | "file_redirect" => return Err("redirect"),
+        _ => {}
+    }
+    let mut cursor = node.walk();
+    for child in node.children(&mut cursor) {
+        reject_dynamic(child)?;
+    }
+    Ok(())
+}
+
+fn command(node: Node, src: &[u8]) -> Result<Segment, &'static str> {
+    let mut seg = Segment { argv: Vec::new(), name_range: None, has_assignments: false };
+    let mut cursor = node.walk();
+    for child in node.children(&mut cursor) {
+        match child.kind() {
+            "variable_assignment" => {
+                reject_dynamic(child)?;
+                seg.has_assignments = true;
+            }
+            "command_name" => {
+                let word = child.named_child(0).ok_or("syntax-error")?;
+                let name =
+                    static_word(word, src)
+                        .map_err(|e| if e == "dynamic-argument" { "dynamic-executable" } else { e })?;
+                seg.name_range = Some(child.byte_range());
+                seg.argv.push(name);
+            }
+            "file_redirect" | "heredoc_redirect" | "herestring_redirect" => return Err("redirect"),
+            _ if child.is_named() => seg.argv.push(static_word(child, src)?),
+            _ => {}
+        }
+    }
+    Ok(seg)
+}
+
+/// The value of a word after quote removal, if it is fully static.
+fn static_word(node: Node, src: &[u8]) -> Result<String, &'static str> {
+    match node.kind() {
+        "word" | "number" => Ok(unescape(text(node, src))),
+        "raw_string" => {
+            let t = text(node, src);
+            Ok(t.strip_prefix('\'').and_then(|t| t.strip_suffix('\'')).unwrap_or(t).to_string())
+        }
+        "string" => {
+            let mut out = String::new();
+            let mut cursor = node.walk();
+            for child in node.children(&mut cursor) {
+                match child.kind() {
+                    "\"" => {}
+                    "string_content" => out.push_str(&unescape_double(text(child, src))),
+                    "command_substitution" => return Err("command-substitution"),
+                    _ => return Err("dynamic-argument"),
+                }
+            }
+            Ok(out)
+        }
+        "concatenation" => {
+            let mut out = String::new();
+            let mut cursor = node.walk();
+            for child in node.children(&mut cursor) {
+                out.push_str(&static_word(child, src)?);
+            }
+            Ok(out)
+        }
+        "command_substitution" => Err("command-substitution"),
+        "process_substitution" => Err("process-substitution"),
+        _ => Err("dynamic-argument"),
+    }
+}
+
+/// Backslash removal in an unquoted word.
+fn unescape(word: &str) -> String {
+    let mut out = String::new();
+    let mut chars = word.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            if let Some(n) = chars.next() {
+                out.push(n);
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Inside double quotes only `\"`, `\\`, `\$` and `` \` `` are escapes.
+fn unescape_double(s: &str) -> String {
+    let mut out = String::new();
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\\' && chars.peek().is_some_and(|n| matches!(n, '"' | '\\' | '$' | '`')) {
+            out.push(chars.next().expect("peeked"));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Replaces byte ranges of `payload` (sorted, non-overlapping) with new text.
+pub fn rewrite(payload: &str, replacements: &[(Range<usize>, String)]) -> String {
+    let mut out = String::new();
+    let mut at = 0;
+    for (range, with) in replacements {
+        out.push_str(&payload[at..range.start]);
+        out.push_str(with);
+        at = range.end;
+    }
+    out.push_str(&payload[at..]);
+    out
+}
+
+/// A path as a shell word: bare when it has only safe characters, else single-quoted.
+pub fn shell_word(s: &str) -> String {
+    if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "/._-+:@%".contains(c)) {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn argvs(payload: &str) -> Vec<Vec<String>> {
+        match analyze(payload) {
+            Analysis::Segments(s) => s.into_iter().map(|s| s.argv).collect(),
+            Analysis::Unsupported(r) => panic!("{payload}: unsupported ({r})"),
+        }
+    }
+
+    fn reason(payload: &str) -> &'static str {
+        match analyze(payload) {
+            Analysis::Unsupported(r) => r,
+            Analysis::Segments(s) => panic!("{payload}: understood as {s:?}"),
+        }
+    }
+
+    /// The [verified] outcomes of exec.md §4.4, for the analysis half.
+    #[test]
+    fn upstream_shapes() {
+        assert_eq!(argvs("ls -la && git status"), [vec!["ls", "-la"], vec!["git", "status"]]);
+        assert_eq!(argvs("ls | head -n 3"), [vec!["ls"], vec!["head", "-n", "3"]]);
+        assert_eq!(reason("ls > /tmp/x"), "redirect");
+        assert_eq!(reason("echo $(id)"), "command-substitution");
+        assert_eq!(reason("echo \"$(id)\""), "command-substitution");
+        assert_eq!(reason("echo `id`"), "command-substitution");
+        assert_eq!(argvs("ls; rm -rf /"), [vec!["ls"], vec!["rm", "-rf", "/"]]);
+        assert_eq!(argvs("cd /tmp && ls"), [vec!["cd", "/tmp"], vec!["ls"]]);
+        assert_eq!(reason("for i in 1 2; do echo $i; done"), "for");
+        assert_eq!(reason("ls &"), "background");
+        assert_eq!(reason("echo $HOME"), "dynamic-argument");
+        assert_eq!(reason("$CMD -x"), "dynamic-executable");
+        assert_eq!(reason("if true; then ls; fi"), "if");
+        assert_eq!(reason("(ls)"), "subshell");
+        assert_eq!(reason("{ ls; }"), "group");
+        assert_eq!(reason("f() { ls; }"), "function-definition");
+        assert_eq!(reason("cat <<EOF\nx\nEOF"), "redirect");
+        assert_eq!(reason("ls \\\n -la"), "line-continuation");
+        assert_eq!(reason("ls 'unterminated"), "syntax-error");
+        let seg = match analyze("FOO=1 ls") {
+            Analysis::Segments(s) => s,
+            other => panic!("{other:?}"),
+        };
+        assert!(seg[0].has_assignments, "ok but never satisfied");
+        assert_eq!(argvs("echo 'a b' \"c \\\"d\\\"\" e\\ f"), [vec!["echo", "a b", "c \"d\"", "e f"]]);
+    }
+
+    #[test]
+    fn rewriting_command_names() {
+        let payload = "ls | head -n 3";
+        let segs = match analyze(payload) {
+            Analysis::Segments(s) => s,
+            other => panic!("{other:?}"),
+        };
+        let range = segs[1].name_range.clone().unwrap();
+        assert_eq!(rewrite(payload, &[(range, shell_word("/usr/bin/head"))]), "ls | /usr/bin/head -n 3");
+        assert_eq!(shell_word("/opt/my bin/x"), "'/opt/my bin/x'");
+        assert!(
+            Segment { argv: vec!["eval".into(), "x".into()], name_range: None, has_assignments: false }.prompt_only()
+        );
+        assert!(Segment { argv: vec!["bash".into()], name_range: None, has_assignments: false }.prompt_only());
+    }
+}
