@@ -159,6 +159,36 @@ fn system_run_matches_the_typescript_node_host() {
             "system.run.prepare",
             json!({"command": ["echo", "hi"], "cwd": "/nonexistent-xyz", "security": "full", "ask": "off"}),
         ),
+        (
+            "prepare blocked login shell",
+            "system.run.prepare",
+            json!({"command": ["bash", "-lc", "echo hi"], "cwd": "/tmp"}),
+        ),
+        (
+            "prepare with agent and session",
+            "system.run.prepare",
+            json!({"command": ["true"], "cwd": "/tmp", "agentId": " main ", "sessionKey": "agent:main:main"}),
+        ),
+        ("signal-killed command", "system.run", json!({"command": ["sh", "-c", "kill -9 $$"]})),
+        (
+            "stderr over the cap",
+            "system.run",
+            json!({"command": ["sh", "-c", "head -c 250000 /dev/zero | tr '\\0' e >&2"]}),
+        ),
+        (
+            "output before a timeout",
+            "system.run",
+            json!({"command": ["sh", "-c", "echo early; sleep 5"], "timeoutMs": 400}),
+        ),
+        ("PAGER=cat normalised", "system.run", json!({"command": ["printenv", "PAGER"], "env": {"PAGER": "cat"}})),
+        ("env wrapper with a plain assignment", "system.run", json!({"command": ["env", "FOO=1", "printenv", "FOO"]})),
+        (
+            "rawCommand equal to the text",
+            "system.run",
+            json!({"command": ["echo", "a b"], "rawCommand": "echo \"a b\""}),
+        ),
+        ("non-string argv elements", "system.run", json!({"command": ["echo", 1, true]})),
+        ("zero timeout means none", "system.run", json!({"command": ["echo", "t"], "timeoutMs": 0})),
     ];
     let mut tally = Tally::default();
     for (name, command, params) in &full_cases {
