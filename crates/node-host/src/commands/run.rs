@@ -724,6 +724,31 @@ mod tests {
         assert!(!valid_plan(&json!({"argv": ["x"], "commandText": "x", "policySnapshot": {"security": "sometimes"}})));
     }
 
+    /// Appendix B's shell rows with `/usr/bin/ls` (its real path) allowlisted.
+    #[test]
+    fn shell_payload_satisfaction_vectors() {
+        let ls = std::fs::canonicalize("/usr/bin/ls").or_else(|_| std::fs::canonicalize("/bin/ls")).unwrap();
+        let rules =
+            vec![AllowRule { id: None, pattern: ls.to_string_lossy().into_owned(), arg_pattern: None, source: None }];
+        let safe = SafeBins::from_config(&json!({}), None);
+        let eval = |payload: &str| {
+            let req = command::resolve_command(vec!["/bin/sh".into(), "-c".into(), payload.into()], None).unwrap();
+            evaluate_allowlist(&req, &rules, &safe, Some("/tmp"), "/usr/bin:/bin")
+        };
+        let (ok, satisfied, _, planned) = eval("ls | head -n 3");
+        assert!(ok && satisfied, "[allowlist, safeBins]");
+        let head = std::fs::canonicalize("/usr/bin/head").unwrap();
+        assert_eq!(planned.unwrap()[2], format!("ls | {} -n 3", head.display()), "the safe bin is pinned");
+        let (ok, satisfied, _, planned) = eval("cd /tmp && ls");
+        assert!(ok && satisfied, "[safeBuiltins, allowlist]");
+        assert_eq!(planned.unwrap()[2], "cd /tmp && ls", "nothing to pin");
+        assert!(!eval("ls > /tmp/x").0, "redirect: analysis fails");
+        assert!(!eval("ls; rm -rf /").1, "ok but not satisfied");
+        assert!(!eval("FOO=1 ls").1);
+        assert!(!eval("cat /etc/passwd | head").1);
+        assert!(!eval("head /etc/passwd").1, "a path operand is not a safe-bin use");
+    }
+
     #[test]
     fn snapshot_cover_rules() {
         let doc = approvals::normalize(
