@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use crate::approvals::AllowRule;
 
 /// Wrappers that run their operand unchanged (policy looks at the inner command).
-const TRANSPARENT: &[&str] = &[
+pub(crate) const TRANSPARENT_WRAPPERS: &[&str] = &[
     "caffeinate",
     "env",
     "flock",
@@ -95,7 +95,7 @@ fn unwrap(argv: &[String]) -> (Vec<String>, Vec<String>, bool) {
         if BLOCKED_WRAPPERS.contains(&name.as_str()) {
             return (rest, chain, true);
         }
-        if !TRANSPARENT.contains(&name.as_str()) {
+        if !TRANSPARENT_WRAPPERS.contains(&name.as_str()) {
             return (rest, chain, false);
         }
         if depth == 4 {

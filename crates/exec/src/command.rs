@@ -4,22 +4,6 @@
 pub const POSIX_SHELLS: &[&str] =
     &["ash", "bash", "csh", "dash", "elvish", "fish", "ksh", "mksh", "nu", "osh", "sh", "tcsh", "xonsh", "yash", "zsh"];
 
-/// Dispatch wrappers that are transparent for classification (the inner command is what runs).
-const TRANSPARENT_WRAPPERS: &[&str] = &[
-    "caffeinate",
-    "env",
-    "flock",
-    "nice",
-    "nohup",
-    "sandbox-exec",
-    "stdbuf",
-    "time",
-    "timeout",
-    "command",
-    "builtin",
-    "exec",
-];
-
 /// `formatExecCommand`: arguments joined by spaces; an empty argument is `""`, an argument with
 /// whitespace or `"` is quoted with inner `"` escaped (backslashes are left alone).
 pub fn format_command(argv: &[String]) -> String {
@@ -49,7 +33,7 @@ fn skip_dispatch_wrappers(argv: &[String]) -> usize {
     for _ in 0..4 {
         let Some(first) = argv.get(i) else { return i };
         let name = basename(first);
-        if !TRANSPARENT_WRAPPERS.contains(&name) {
+        if !crate::allowlist::TRANSPARENT_WRAPPERS.contains(&name) {
             return i;
         }
         i += 1;
