@@ -196,6 +196,11 @@ fn system_run_matches_the_typescript_node_host() {
         tally.check(name, ours, theirs);
     }
 
+    // Deliberate difference (README): commands do not inherit the node's gateway token.
+    let leaked =
+        outcome(&gw.invoke(&pair.ours, "system.run", json!({"command": ["printenv", "OPENCLAW_GATEWAY_TOKEN"]})));
+    assert_eq!((&leaked["exitCode"], &leaked["stdout"]), (&json!(1), &json!("")), "the node's token reached a command");
+
     // Caller-supplied approval fields: the real Gateway itself refuses them unless they name a
     // pending approval (MISSING_RUN_ID / UNKNOWN_APPROVAL_ID), so both nodes see the same
     // refusal; the node-side plan binding is covered by unit tests and the scripted gateway.

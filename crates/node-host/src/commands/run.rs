@@ -28,6 +28,10 @@ use serde_json::{json, Map, Value};
 use crate::commands::approvals::read_snapshot;
 use crate::invoke::{CommandFuture, InvokeContext, NodeCommand, NodeServices, Outbound};
 
+/// The node's credentials, never passed on to the commands it runs.
+const NODE_SECRET_KEYS: &[&str] =
+    &["OPENCLAW_GATEWAY_TOKEN", "OPENCLAW_GATEWAY_PASSWORD", "CF_ACCESS_CLIENT_ID", "CF_ACCESS_CLIENT_SECRET"];
+
 /// Longest `output` tail in `exec.finished`.
 const EVENT_OUTPUT_LIMIT: usize = 20_000;
 
@@ -480,7 +484,10 @@ async fn system_run(services: &NodeServices, ctx: InvokeContext, params: Value) 
         }
     }
     let cwd_param = trimmed(&params, "cwd");
-    let child_env = env::child_env(&std::env::vars().collect(), &overrides);
+    // The node's own gateway credentials are not the command's business.
+    let inherited: BTreeMap<String, String> =
+        std::env::vars().filter(|(k, _)| !NODE_SECRET_KEYS.contains(&k.as_str())).collect();
+    let child_env = env::child_env(&inherited, &overrides);
     let child_path = child_env.get("PATH").cloned().unwrap_or_else(|| ctx.env.path.clone());
     let safe_bins = SafeBins::from_config(services.config.root(), agent_id.as_deref());
     let (analysis_ok, satisfied, durable, planned) =
