@@ -89,6 +89,29 @@ async fn long_command_concurrency_cancel_approval_plan_and_audit() {
     let (approved, _) = result_with_events(&mut ws, "a1").await;
     assert_eq!(payload(&approved)["stdout"], "approved\n", "{approved}");
 
+    // "Allow always" under an allowlist policy: the approved command is remembered for this
+    // cwd and these arguments, and then runs without asking; other arguments still ask.
+    send(&mut ws, invoke("g2", "system.execApprovals.get", Value::Null)).await;
+    let (got, _) = result_with_events(&mut ws, "g2").await;
+    let hash = payload(&got)["hash"].as_str().unwrap().to_string();
+    let set =
+        json!({"file": {"version": 1, "defaults": {"security": "allowlist", "ask": "on-miss"}}, "baseHash": hash});
+    send(&mut ws, invoke("s3", "system.execApprovals.set", json!(set.to_string()))).await;
+    assert_eq!(result_with_events(&mut ws, "s3").await.0["ok"], true);
+    let prep = json!({"command": ["echo", "again"], "cwd": cwd, "sessionKey": "s1"});
+    send(&mut ws, invoke("p2", "system.run.prepare", json!(prep.to_string()))).await;
+    let plan2 = payload(&result_with_events(&mut ws, "p2").await.0)["plan"].clone();
+    let always = json!({"command": plan2["argv"], "cwd": cwd, "sessionKey": "s1", "approvalDecision": "allow-always", "systemRunPlan": plan2});
+    send(&mut ws, invoke("aa", "system.run", json!(always.to_string()))).await;
+    assert_eq!(payload(&result_with_events(&mut ws, "aa").await.0)["stdout"], "again\n");
+    let repeat = json!({"command": plan2["argv"], "cwd": cwd});
+    send(&mut ws, invoke("rp", "system.run", json!(repeat.to_string()))).await;
+    let (rp, _) = result_with_events(&mut ws, "rp").await;
+    assert_eq!(payload(&rp)["stdout"], "again\n", "remembered: {rp}");
+    let other = json!({"command": [plan2["argv"][0], "other"], "cwd": cwd});
+    send(&mut ws, invoke("ot", "system.run", json!(other.to_string()))).await;
+    assert_eq!(result_with_events(&mut ws, "ot").await.0["error"]["message"], "SYSTEM_RUN_DENIED: approval required");
+
     // The #8682 shapes: approval fields without the exact plan are refused before policy.
     let tampered_plan = json!({"argv": ["echo", "other"], "commandText": "echo other", "cwd": cwd, "sessionKey": "s1", "policySnapshot": plan["policySnapshot"]});
     for (i, params) in [

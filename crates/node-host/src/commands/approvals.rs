@@ -46,7 +46,7 @@ fn display_path(services: &NodeServices) -> String {
     }
 }
 
-fn write(services: &NodeServices, doc: &Value, base_hash: &str) -> Result<String, CasError> {
+pub(crate) fn write(services: &NodeServices, doc: &Value, base_hash: &str) -> Result<String, CasError> {
     let raw = approvals::serialize(doc);
     services.db().write_exec_approvals(&raw, base_hash)?;
     Ok(raw)

@@ -585,6 +585,25 @@ async fn system_run(services: &NodeServices, ctx: InvokeContext, params: Value) 
     }
     let timeout =
         params.get("timeoutMs").and_then(Value::as_f64).filter(|t| *t > 0.0).map(|t| Duration::from_millis(t as u64));
+    // "Allow always": remember this exact executable, cwd and arguments, so the same command
+    // runs again without asking. Only a single direct executable can be bound this way.
+    if decision.as_deref() == Some("allow-always")
+        && explicit
+        && !is_shell_wrapper(&argv)
+        && Path::new(&argv[0]).is_absolute()
+    {
+        let cwd_text = cwd.as_deref().map(|c| c.to_string_lossy().into_owned()).unwrap_or_default();
+        if let Err(e) = persist_allow_always(services, agent_id.as_deref(), &argv, &cwd_text) {
+            return Err(deny(
+                &ctx,
+                &meta,
+                Denial::new(
+                    "approval-state-write-failed",
+                    format!("SYSTEM_RUN_DENIED: approval state could not be persisted ({e})"),
+                ),
+            ));
+        }
+    }
     let spec = RunSpec { argv, cwd, env: child_env, timeout };
     match runner::run(spec, ctx.cancel.clone()).await {
         RunOutcome::Cancelled => Err(InvokeError::new("UNAVAILABLE", "invocation cancelled")),
@@ -604,6 +623,39 @@ async fn system_run(services: &NodeServices, ctx: InvokeContext, params: Value) 
             Ok(serde_json::to_value(result).expect("serialises"))
         }
     }
+}
+
+/// Writes the allow-always rule for `argv` in `cwd` (compare-and-swap, retried once).
+fn persist_allow_always(
+    services: &NodeServices,
+    agent: Option<&str>,
+    argv: &[String],
+    cwd: &str,
+) -> Result<(), String> {
+    let pattern = allowlist::cwd_bound_arg_pattern(cwd, argv);
+    for _ in 0..2 {
+        let mut snap = read_snapshot(services).map_err(|e| e.message)?;
+        if !approvals::add_allow_always(
+            &mut snap.doc,
+            agent.unwrap_or("*"),
+            &argv[0],
+            &pattern,
+            openclaw_state::now_ms(),
+        ) {
+            return Ok(());
+        }
+        approvals::ensure_socket(&mut snap.doc, &services.paths.join("exec-approvals.sock").to_string_lossy());
+        match crate::commands::approvals::write(
+            services,
+            &snap.doc,
+            &openclaw_state::exec_approvals::hash_of(snap.raw.as_deref()),
+        ) {
+            Ok(_) => return Ok(()),
+            Err(openclaw_state::exec_approvals::CasError::Changed) => continue,
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    Err("the approvals document kept changing".into())
 }
 
 /// `system.run.prepare`.
