@@ -12,8 +12,7 @@ pub const LAUNCHD_LABEL: &str = "ai.openclaw.node";
 pub const WINDOWS_TASK: &str = "OpenClaw Node";
 
 /// Environment keys that carry secrets: never written inline into a unit or plist.
-pub const SECRET_KEYS: [&str; 4] =
-    ["OPENCLAW_GATEWAY_TOKEN", "OPENCLAW_GATEWAY_PASSWORD", "CF_ACCESS_CLIENT_ID", "CF_ACCESS_CLIENT_SECRET"];
+pub use openclaw_state::config::CREDENTIAL_ENV_KEYS as SECRET_KEYS;
 
 /// A complete, supervisor-independent service definition.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -15,6 +15,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+/// Environment variables that carry the node's gateway credentials: written only to private
+/// service env files, and never passed on to the commands the node runs.
+pub const CREDENTIAL_ENV_KEYS: [&str; 4] =
+    ["OPENCLAW_GATEWAY_TOKEN", "OPENCLAW_GATEWAY_PASSWORD", "CF_ACCESS_CLIENT_ID", "CF_ACCESS_CLIENT_SECRET"];
+
 /// A problem with the config file itself.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {

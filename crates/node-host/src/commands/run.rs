@@ -26,11 +26,9 @@ use openclaw_protocol::node::{InvokeError, NodeEvent};
 use serde_json::{json, Map, Value};
 
 use crate::commands::approvals::read_snapshot;
+use crate::commands::js_string;
 use crate::invoke::{CommandFuture, InvokeContext, NodeCommand, NodeServices, Outbound};
-
-/// The node's credentials, never passed on to the commands it runs.
-const NODE_SECRET_KEYS: &[&str] =
-    &["OPENCLAW_GATEWAY_TOKEN", "OPENCLAW_GATEWAY_PASSWORD", "CF_ACCESS_CLIENT_ID", "CF_ACCESS_CLIENT_SECRET"];
+use openclaw_state::config::CREDENTIAL_ENV_KEYS;
 
 /// Longest `output` tail in `exec.finished`.
 const EVENT_OUTPUT_LIMIT: usize = 20_000;
@@ -41,15 +39,6 @@ fn bad(message: impl Into<String>) -> InvokeError {
 
 fn trimmed(params: &Value, key: &str) -> Option<String> {
     params.get(key).and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty()).map(String::from)
-}
-
-/// JavaScript `String(x)` for argv elements.
-fn js_string(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Null => "null".into(),
-        other => other.to_string(),
-    }
 }
 
 /// `command` + `rawCommand` → the command request.
@@ -484,9 +473,9 @@ async fn system_run(services: &NodeServices, ctx: InvokeContext, params: Value) 
         }
     }
     let cwd_param = trimmed(&params, "cwd");
-    // The node's own gateway credentials are not the command's business.
+    // The node's own gateway credentials are not the commands' business.
     let inherited: BTreeMap<String, String> =
-        std::env::vars().filter(|(k, _)| !NODE_SECRET_KEYS.contains(&k.as_str())).collect();
+        std::env::vars().filter(|(k, _)| !CREDENTIAL_ENV_KEYS.contains(&k.as_str())).collect();
     let child_env = env::child_env(&inherited, &overrides);
     let child_path = child_env.get("PATH").cloned().unwrap_or_else(|| ctx.env.path.clone());
     let safe_bins = SafeBins::from_config(services.config.root(), agent_id.as_deref());

@@ -4,6 +4,7 @@ use std::path::Path;
 
 use serde_json::{Map, Value};
 
+use crate::commands::js_string;
 use crate::invoke::{invalid_request, CommandFuture, InvokeContext, NodeCommand, DEFAULT_PATH};
 
 /// Looks names up on the node's PATH; only found names appear in the reply.
@@ -25,19 +26,6 @@ impl NodeCommand for SystemWhich {
                 bins.iter().map(js_string).map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
             Ok(serde_json::json!({ "bins": which(&names, &ctx.env.path) }))
         })
-    }
-}
-
-/// JavaScript's `String(value)` for JSON values, which upstream applies to each entry.
-fn js_string(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Null => "null".into(),
-        Value::Array(a) => {
-            a.iter().map(|x| if x.is_null() { String::new() } else { js_string(x) }).collect::<Vec<_>>().join(",")
-        }
-        Value::Object(_) => "[object Object]".into(),
-        other => other.to_string(),
     }
 }
 
