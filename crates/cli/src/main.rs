@@ -1,6 +1,8 @@
 //! `openclaw`: the command-line surface. Parsing, wiring and printing only; the work is done
 //! by the library crates.
 
+mod gateway_cmd;
+mod operator_cmd;
 mod service_cmd;
 
 use std::process::ExitCode;
@@ -22,6 +24,27 @@ struct Cli {
 enum Command {
     /// Run and manage the headless node host service
     Node(NodeArgs),
+    /// Run the gateway (node side: pairing, node registry, invoke routing, exec approvals)
+    Gateway(GatewayArgs),
+    /// Device pairing: list, approve, reject
+    Devices(operator_cmd::DevicesArgs),
+    /// Nodes: status, pairing of command surfaces, invoke, run
+    Nodes(operator_cmd::NodesArgs),
+    /// A node's exec approvals: get, set, allowlist
+    #[command(alias = "exec-approvals")]
+    Approvals(operator_cmd::ApprovalsArgs),
+}
+
+#[derive(Args)]
+struct GatewayArgs {
+    #[command(subcommand)]
+    command: GatewayCommand,
+}
+
+#[derive(Subcommand)]
+enum GatewayCommand {
+    /// Run the gateway in the foreground
+    Run(gateway_cmd::GatewayRunArgs),
 }
 
 #[derive(Args)]
@@ -159,7 +182,18 @@ fn parse_command_ids(value: &str) -> Result<Vec<String>, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if matches!(cli.command, Command::Devices(_) | Command::Nodes(_) | Command::Approvals(_)) {
+        // Output piped into `head` should end the command quietly, as in any Unix tool.
+        // SAFETY: restoring the default disposition of SIGPIPE has no preconditions.
+        let _ = unsafe {
+            nix::sys::signal::signal(nix::sys::signal::Signal::SIGPIPE, nix::sys::signal::SigHandler::SigDfl)
+        };
+    }
     match cli.command {
+        Command::Gateway(GatewayArgs { command: GatewayCommand::Run(args) }) => gateway_cmd::run(args),
+        Command::Devices(args) => operator_cmd::devices(args),
+        Command::Nodes(args) => operator_cmd::nodes(args),
+        Command::Approvals(args) => operator_cmd::approvals(args),
         Command::Node(node) => {
             let allowlist = (!node.commands.is_empty()).then(|| {
                 let mut ids: Vec<String> = node.commands.into_iter().flatten().collect();
@@ -201,7 +235,8 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logging() {
+/// Logs to stderr: one plain line per event, or full records when RUST_LOG is set.
+pub(crate) fn init_logging() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let verbose = std::env::var_os("RUST_LOG").is_some();

@@ -98,7 +98,8 @@ enum Attempt {
     Shutdown(i32),
 }
 
-type Ws = WebSocketStream<Box<dyn Io>>;
+/// A WebSocket to the gateway over plain TCP or TLS.
+pub type Ws = WebSocketStream<Box<dyn Io>>;
 
 /// A byte stream we can run WebSocket over: plain TCP or TLS.
 pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
@@ -474,8 +475,9 @@ async fn close(ws: &mut Ws, code: u16, reason: &str) {
     let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(Some(frame))).await;
 }
 
-/// Opens TCP (+TLS) and performs the WebSocket upgrade.
-async fn dial(endpoint: &Endpoint) -> Result<Ws, String> {
+/// Opens TCP (+TLS, verified or pinned) and performs the WebSocket upgrade. Shared with the
+/// operator client, so both sides of the CLI trust a gateway the same way.
+pub async fn dial(endpoint: &Endpoint) -> Result<Ws, String> {
     let tcp = TcpStream::connect((crate::endpoint::bare_host(&endpoint.host), endpoint.port))
         .await
         .map_err(|e| format!("{}: {e}", endpoint.url()))?;

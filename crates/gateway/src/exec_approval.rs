@@ -1,0 +1,624 @@
+//! Exec approval records: how an operator approves one `system.run` plan on a node.
+//!
+//! The caller prepares a plan on the node (`system.run.prepare`), registers it here with
+//! `exec.approval.request`, an operator resolves it (`exec.approval.resolve`), and the caller
+//! then invokes `system.run` with `runId` = the approval id. The gateway, never the caller,
+//! attaches `approved`/`approvalDecision` and replaces the command with the approved plan
+//! ([`ApprovalBook::authorize_system_run`]), which closes upstream's #8682 bypass class.
+//! An `allow-once` approval is consumed by its first run; resolved records are dropped
+//! [`RESOLVED_GRACE_MS`] after resolution, pending ones at their expiry.
+
+use std::collections::HashMap;
+
+use serde_json::{json, Map, Value};
+use sha2::Digest;
+use tokio::sync::watch;
+
+/// Default lifetime of a pending approval (30 minutes).
+pub const DEFAULT_TIMEOUT_MS: i64 = 1_800_000;
+/// How long a resolved record stays usable.
+pub const RESOLVED_GRACE_MS: i64 = 15_000;
+/// The decisions an operator can take.
+pub const DECISIONS: &[&str] = &["allow-once", "allow-always", "deny"];
+
+/// A refusal of an approval operation: `INVALID_REQUEST` with a message and details.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApprovalError {
+    pub message: String,
+    pub details: Option<Value>,
+}
+
+impl ApprovalError {
+    fn new(message: &str, details: Option<Value>) -> Self {
+        ApprovalError { message: message.into(), details }
+    }
+
+    fn guard(code: &str, message: &str, run_id: Option<&str>) -> Self {
+        let mut d = json!({"code": code});
+        if let Some(r) = run_id {
+            d["runId"] = json!(r);
+        }
+        ApprovalError::new(message, Some(d))
+    }
+
+    fn not_found() -> Self {
+        ApprovalError::new(
+            "unknown or expired approval id",
+            Some(json!({
+                "reason": "APPROVAL_NOT_FOUND",
+                "remediation": "Re-request the action; pending approvals are cleared after expiry or restart.",
+            })),
+        )
+    }
+}
+
+/// One approval record.
+#[derive(Debug, Clone)]
+pub struct ApprovalRecord {
+    pub id: String,
+    /// The `request` object operators see.
+    pub request: Value,
+    pub node_id: String,
+    pub plan: Value,
+    pub env_hash: Option<String>,
+    pub created_at_ms: i64,
+    pub expires_at_ms: i64,
+    /// Who asked: their device, else their connection.
+    pub requested_by_device: Option<String>,
+    pub requested_by_conn: String,
+    pub decision: Option<String>,
+    pub resolved_at_ms: Option<i64>,
+    /// `user` or `timeout` once decided.
+    pub terminal_reason: Option<&'static str>,
+    pub consumed: bool,
+    /// Wakes waiters when the record is decided.
+    pub decided: watch::Sender<bool>,
+}
+
+impl ApprovalRecord {
+    /// `{id, decision, createdAtMs, expiresAtMs}` (the final answer of `exec.approval.request`).
+    pub fn decision_payload(&self) -> Value {
+        json!({"id": self.id, "decision": self.decision, "createdAtMs": self.created_at_ms, "expiresAtMs": self.expires_at_ms})
+    }
+
+    /// The `exec.approval.waitDecision` answer.
+    pub fn wait_payload(&self) -> Value {
+        json!({
+            "id": self.id,
+            "decision": self.decision,
+            "createdAtMs": self.created_at_ms,
+            "expiresAtMs": self.expires_at_ms,
+            "terminalReason": self.terminal_reason,
+        })
+    }
+
+    /// Whether a caller may see this record (admins see all).
+    pub fn visible_to(&self, caller: &Caller) -> bool {
+        caller.admin
+            || match &self.requested_by_device {
+                Some(d) => caller.device_id.as_deref() == Some(d.as_str()),
+                None => caller.conn_id == self.requested_by_conn,
+            }
+    }
+}
+
+/// The operator calling an approval method.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub conn_id: String,
+    pub device_id: Option<String>,
+    pub admin: bool,
+    /// Shown as `resolvedBy`.
+    pub name: String,
+}
+
+/// All approval records of this gateway run (they do not survive a restart, as upstream).
+#[derive(Default)]
+pub struct ApprovalBook {
+    records: HashMap<String, ApprovalRecord>,
+}
+
+/// sha256 hex of the sorted `[key, value]` pairs of an env override map, `None` when empty.
+pub fn env_hash(env: Option<&Value>) -> Option<String> {
+    let map = env?.as_object()?;
+    let mut entries: Vec<(String, String)> =
+        map.iter().filter_map(|(k, v)| v.as_str().map(|v| (k.trim().to_string(), v.to_string()))).collect();
+    if entries.is_empty() {
+        return None;
+    }
+    entries.sort();
+    let text = serde_json::to_string(&entries).expect("pairs serialise");
+    Some(openclaw_protocol::device_auth::hex(&sha2::Sha256::digest(text.as_bytes())))
+}
+
+fn valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 128
+        && id != "."
+        && id != ".."
+        && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-'))
+}
+
+fn str_or_null(v: Option<&Value>) -> Value {
+    match v.and_then(Value::as_str) {
+        Some(s) => json!(s),
+        None => Value::Null,
+    }
+}
+
+impl ApprovalBook {
+    /// Drops expired pending records (deciding them `null`/timeout) and stale resolved ones.
+    pub fn sweep(&mut self, now: i64) -> Vec<ApprovalRecord> {
+        let mut expired = Vec::new();
+        for r in self.records.values_mut() {
+            if r.decision.is_none() && r.terminal_reason.is_none() && now >= r.expires_at_ms {
+                r.terminal_reason = Some("timeout");
+                r.resolved_at_ms = Some(now);
+                let _ = r.decided.send(true);
+                expired.push(r.clone());
+            }
+        }
+        self.records.retain(|_, r| r.resolved_at_ms.is_none_or(|t| now - t <= RESOLVED_GRACE_MS));
+        expired
+    }
+
+    /// Registers a `host:"node"` request. `params` were schema-checked by the caller.
+    pub fn request(
+        &mut self,
+        params: &Map<String, Value>,
+        caller: &Caller,
+        now: i64,
+    ) -> Result<ApprovalRecord, ApprovalError> {
+        self.sweep(now);
+        let host = params.get("host").and_then(Value::as_str).unwrap_or("node");
+        if host != "node" {
+            return Err(ApprovalError::new("only host=node approvals are supported by this gateway", None));
+        }
+        let node_id = params.get("nodeId").and_then(Value::as_str).filter(|s| !s.trim().is_empty());
+        let node_id = node_id.ok_or_else(|| ApprovalError::new("nodeId is required for host=node", None))?;
+        let plan = params
+            .get("systemRunPlan")
+            .filter(|p| p.is_object())
+            .ok_or_else(|| ApprovalError::new("systemRunPlan is required for host=node", None))?;
+        let argv = plan.get("argv").and_then(Value::as_array).filter(|a| !a.is_empty());
+        let command_text = plan.get("commandText").and_then(Value::as_str).filter(|s| !s.is_empty());
+        let (Some(argv), Some(command_text)) = (argv, command_text) else {
+            return Err(ApprovalError::new("command is required", None));
+        };
+        let id = match params.get("id").and_then(Value::as_str) {
+            Some(id) if id.starts_with("plugin:") => {
+                return Err(ApprovalError::new("approval ids starting with plugin: are reserved", None))
+            }
+            Some(id) if !valid_id(id) => {
+                return Err(ApprovalError::new(
+                    "invalid approval id",
+                    Some(json!({"code": "EXEC_APPROVAL_ID_INVALID", "reason": "INVALID_APPROVAL_ID"})),
+                ))
+            }
+            Some(id) => id.to_string(),
+            None => uuid::Uuid::new_v4().to_string(),
+        };
+        if self.records.contains_key(&id) {
+            return Err(ApprovalError::new("approval id already pending", None));
+        }
+        let timeout = params.get("timeoutMs").and_then(Value::as_i64).unwrap_or(DEFAULT_TIMEOUT_MS);
+        let pick = |key: &str| match plan.get(key).filter(|v| !v.is_null()) {
+            Some(v) => v.clone(),
+            None => str_or_null(params.get(key)),
+        };
+        let (cwd, agent_id, session_key) = (pick("cwd"), pick("agentId"), pick("sessionKey"));
+        let env_hash = env_hash(params.get("env"));
+        let ask = params.get("ask").and_then(Value::as_str);
+        let mut allowed: Vec<&str> = DECISIONS.to_vec();
+        let unavailable = params.get("unavailableDecisions").and_then(Value::as_array);
+        if ask == Some("always") || unavailable.is_some_and(|u| u.iter().any(|d| d == "allow-always")) {
+            allowed.retain(|d| *d != "allow-always");
+        }
+        let request = json!({
+            "command": command_text,
+            "systemRunBinding": {"argv": argv, "cwd": cwd, "agentId": agent_id, "sessionKey": session_key, "envHash": env_hash},
+            "systemRunPlan": plan,
+            "cwd": cwd,
+            "nodeId": node_id,
+            "host": "node",
+            "security": str_or_null(params.get("security")),
+            "ask": str_or_null(params.get("ask")),
+            "allowedDecisions": allowed,
+            "agentId": agent_id,
+            "sessionKey": session_key,
+            "runId": str_or_null(params.get("runId")),
+        });
+        let record = ApprovalRecord {
+            id: id.clone(),
+            request,
+            node_id: node_id.to_string(),
+            plan: plan.clone(),
+            env_hash,
+            created_at_ms: now,
+            expires_at_ms: now + timeout,
+            requested_by_device: caller.device_id.clone(),
+            requested_by_conn: caller.conn_id.clone(),
+            decision: None,
+            resolved_at_ms: None,
+            terminal_reason: None,
+            consumed: false,
+            decided: watch::channel(false).0,
+        };
+        self.records.insert(id, record.clone());
+        Ok(record)
+    }
+
+    /// A record the caller may see, by exact id or a unique prefix of a pending id.
+    pub fn find(&mut self, id: &str, caller: &Caller, now: i64) -> Result<ApprovalRecord, ApprovalError> {
+        self.sweep(now);
+        if let Some(r) = self.records.get(id).filter(|r| r.visible_to(caller)) {
+            return Ok(r.clone());
+        }
+        let matches: Vec<&ApprovalRecord> = self
+            .records
+            .values()
+            .filter(|r| r.decision.is_none() && r.id.starts_with(id) && r.visible_to(caller))
+            .collect();
+        match matches.as_slice() {
+            [one] => Ok((*one).clone()),
+            [] => Err(ApprovalError::not_found()),
+            _ => Err(ApprovalError::new("ambiguous approval id prefix; use the full id", None)),
+        }
+    }
+
+    /// Pending records the caller may see.
+    pub fn pending(&mut self, caller: &Caller, now: i64) -> Vec<ApprovalRecord> {
+        self.sweep(now);
+        let mut v: Vec<ApprovalRecord> = self
+            .records
+            .values()
+            .filter(|r| r.decision.is_none() && r.terminal_reason.is_none() && r.visible_to(caller))
+            .cloned()
+            .collect();
+        v.sort_by_key(|r| r.created_at_ms);
+        v
+    }
+
+    /// Records an operator's decision.
+    pub fn resolve(
+        &mut self,
+        id: &str,
+        decision: &str,
+        caller: &Caller,
+        now: i64,
+    ) -> Result<ApprovalRecord, ApprovalError> {
+        if !DECISIONS.contains(&decision) {
+            return Err(ApprovalError::new("invalid decision", None));
+        }
+        let found = self.find(id, caller, now)?;
+        let r = self.records.get_mut(&found.id).expect("found above");
+        if let Some(previous) = &r.decision {
+            if previous == decision {
+                return Ok(r.clone());
+            }
+            return Err(ApprovalError::new(
+                "approval already resolved",
+                Some(json!({"reason": "APPROVAL_ALREADY_RESOLVED"})),
+            ));
+        }
+        if r.terminal_reason == Some("timeout") {
+            return Err(ApprovalError::new(
+                "approval already resolved",
+                Some(json!({"reason": "APPROVAL_ALREADY_RESOLVED"})),
+            ));
+        }
+        let allowed = r.request["allowedDecisions"].as_array().is_some_and(|a| a.iter().any(|d| d == decision));
+        if !allowed {
+            return Err(ApprovalError::new(
+                "allow-always is unavailable for this command",
+                Some(json!({"reason": "APPROVAL_ALLOW_ALWAYS_UNAVAILABLE"})),
+            ));
+        }
+        r.decision = Some(decision.to_string());
+        r.resolved_at_ms = Some(now);
+        r.terminal_reason = Some("user");
+        let _ = r.decided.send(true);
+        Ok(r.clone())
+    }
+
+    /// The #8682 guard: turns a caller's `system.run` params into what may be forwarded to the
+    /// node. Approval fields from the caller are never trusted; with a `runId` naming a
+    /// resolved approval for this node and caller, the approved plan replaces the command and
+    /// the gateway sets `approved` and `approvalDecision` itself.
+    pub fn authorize_system_run(
+        &mut self,
+        params: &Map<String, Value>,
+        node_id: &str,
+        caller: &Caller,
+        now: i64,
+    ) -> Result<Map<String, Value>, ApprovalError> {
+        const FORWARDED: &[&str] = &[
+            "command",
+            "rawCommand",
+            "systemRunPlan",
+            "cwd",
+            "env",
+            "timeoutMs",
+            "needsScreenRecording",
+            "agentId",
+            "sessionKey",
+            "runId",
+            "suppressNotifyOnExit",
+        ];
+        let mut out: Map<String, Value> = params
+            .iter()
+            .filter(|(k, _)| FORWARDED.contains(&k.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let source = params.get("approvalSource").filter(|v| !v.is_null());
+        let approved = params.get("approved") == Some(&Value::Bool(true));
+        let decision = params
+            .get("approvalDecision")
+            .and_then(Value::as_str)
+            .filter(|d| *d == "allow-once" || *d == "allow-always");
+        if let Some(s) = source {
+            if s != "ask-fallback" {
+                return Err(ApprovalError::guard("INVALID_APPROVAL_SOURCE", "approval source invalid", None));
+            }
+            if approved || decision.is_some() {
+                return Err(ApprovalError::guard(
+                    "APPROVAL_SOURCE_MISMATCH",
+                    "approval source cannot be combined with explicit approval",
+                    None,
+                ));
+            }
+            // Ask-fallback needs an expired record and a policy this gateway does not run.
+            return Err(ApprovalError::guard("APPROVAL_REQUIRED", "approval required", None));
+        }
+        if !approved && decision.is_none() {
+            return Ok(out);
+        }
+        let run_id = params.get("runId").and_then(Value::as_str).filter(|s| !s.trim().is_empty());
+        let run_id = run_id
+            .ok_or_else(|| ApprovalError::guard("MISSING_RUN_ID", "approval override requires params.runId", None))?;
+        self.sweep(now);
+        let Some(record) = self.records.get(run_id) else {
+            return Err(ApprovalError::guard("UNKNOWN_APPROVAL_ID", "unknown or expired approval id", Some(run_id)));
+        };
+        if record.decision.is_none() && now >= record.expires_at_ms {
+            return Err(ApprovalError::guard("APPROVAL_EXPIRED", "approval expired", Some(run_id)));
+        }
+        if record.node_id != node_id {
+            return Err(ApprovalError::guard(
+                "APPROVAL_NODE_MISMATCH",
+                "approval id not valid for this node",
+                Some(run_id),
+            ));
+        }
+        match &record.requested_by_device {
+            Some(d) if caller.device_id.as_deref() != Some(d.as_str()) => {
+                return Err(ApprovalError::guard(
+                    "APPROVAL_DEVICE_MISMATCH",
+                    "approval id not valid for this device",
+                    Some(run_id),
+                ))
+            }
+            None if caller.conn_id != record.requested_by_conn => {
+                return Err(ApprovalError::guard(
+                    "APPROVAL_CLIENT_MISMATCH",
+                    "approval id not valid for this client",
+                    Some(run_id),
+                ))
+            }
+            _ => {}
+        }
+        let plan = record.plan.clone();
+        out.insert("command".into(), plan.get("argv").cloned().unwrap_or(Value::Null));
+        out.insert("systemRunPlan".into(), plan.clone());
+        out.insert("rawCommand".into(), plan.get("commandText").cloned().unwrap_or(Value::Null));
+        for key in ["cwd", "agentId", "sessionKey"] {
+            match plan.get(key).filter(|v| !v.is_null()) {
+                Some(v) => {
+                    out.insert(key.into(), v.clone());
+                }
+                None => {
+                    out.remove(key);
+                }
+            }
+        }
+        let binding = &record.request["systemRunBinding"];
+        let same = |key: &str| {
+            let runtime = out.get(key).cloned().unwrap_or(Value::Null);
+            binding.get(key).cloned().unwrap_or(Value::Null) == runtime
+        };
+        if !(same("cwd") && same("agentId") && same("sessionKey")) {
+            return Err(ApprovalError::guard(
+                "APPROVAL_REQUEST_MISMATCH",
+                "approval id does not match request",
+                Some(run_id),
+            ));
+        }
+        let requested_env = env_hash(params.get("env"));
+        let env_keys: Vec<String> =
+            params.get("env").and_then(Value::as_object).map(|m| m.keys().cloned().collect()).unwrap_or_default();
+        match (&record.env_hash, &requested_env) {
+            (None, Some(_)) => {
+                let mut e = ApprovalError::guard(
+                    "APPROVAL_ENV_BINDING_MISSING",
+                    "approval id missing env binding for requested env overrides",
+                    Some(run_id),
+                );
+                e.details.as_mut().unwrap()["envKeys"] = json!(env_keys);
+                return Err(e);
+            }
+            (Some(expected), actual) if Some(expected) != actual.as_ref() => {
+                let mut e =
+                    ApprovalError::guard("APPROVAL_ENV_MISMATCH", "approval id env binding mismatch", Some(run_id));
+                let d = e.details.as_mut().unwrap();
+                d["envKeys"] = json!(env_keys);
+                d["expectedEnvHash"] = json!(expected);
+                d["actualEnvHash"] = json!(actual);
+                return Err(e);
+            }
+            _ => {}
+        }
+        let record = self.records.get_mut(run_id).expect("looked up above");
+        let granted = match record.decision.as_deref() {
+            Some("allow-once")
+                if !record.consumed && record.resolved_at_ms.is_some_and(|t| now - t <= RESOLVED_GRACE_MS) =>
+            {
+                record.consumed = true;
+                "allow-once"
+            }
+            Some("allow-always") => "allow-always",
+            _ => return Err(ApprovalError::guard("APPROVAL_REQUIRED", "approval required", Some(run_id))),
+        };
+        out.insert("approved".into(), Value::Bool(true));
+        out.insert("approvalDecision".into(), json!(granted));
+        out.insert("runId".into(), json!(run_id));
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn caller(dev: &str) -> Caller {
+        Caller { conn_id: format!("c-{dev}"), device_id: Some(dev.into()), admin: false, name: "cli".into() }
+    }
+
+    fn plan() -> Value {
+        json!({"argv": ["/usr/bin/echo", "hi"], "cwd": "/tmp", "commandText": "/usr/bin/echo hi", "agentId": null, "sessionKey": null})
+    }
+
+    fn request(book: &mut ApprovalBook, id: &str) -> ApprovalRecord {
+        let params = json!({"id": id, "host": "node", "nodeId": "n1", "systemRunPlan": plan(), "timeoutMs": 60_000});
+        book.request(params.as_object().unwrap(), &caller("d1"), 1_000).unwrap()
+    }
+
+    fn run_params(extra: Value) -> Map<String, Value> {
+        let mut p = json!({"command": ["/bin/echo", "CHANGED"], "cwd": "/"});
+        for (k, v) in extra.as_object().unwrap() {
+            p[k] = v.clone();
+        }
+        p.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn caller_supplied_approval_fields_are_never_trusted() {
+        let mut book = ApprovalBook::default();
+        let c = caller("d1");
+        // No approval fields: forwarded as is, minus keys that are not forwarded.
+        let out = book.authorize_system_run(&run_params(json!({"bogus": 1})), "n1", &c, 1_000).unwrap();
+        assert!(!out.contains_key("bogus") && !out.contains_key("approved"));
+        // approved:false is not an override and is dropped.
+        let out = book.authorize_system_run(&run_params(json!({"approved": false})), "n1", &c, 1_000).unwrap();
+        assert!(!out.contains_key("approved"));
+        let code = |r: Result<Map<String, Value>, ApprovalError>| r.unwrap_err().details.unwrap()["code"].clone();
+        assert_eq!(
+            code(book.authorize_system_run(&run_params(json!({"approved": true})), "n1", &c, 1_000)),
+            "MISSING_RUN_ID"
+        );
+        assert_eq!(
+            code(book.authorize_system_run(
+                &run_params(json!({"approvalDecision": "allow-once", "runId": "nope"})),
+                "n1",
+                &c,
+                1_000
+            )),
+            "UNKNOWN_APPROVAL_ID"
+        );
+        assert_eq!(
+            code(book.authorize_system_run(&run_params(json!({"approvalSource": "auto-review"})), "n1", &c, 1_000)),
+            "INVALID_APPROVAL_SOURCE"
+        );
+        assert_eq!(
+            code(book.authorize_system_run(
+                &run_params(json!({"approvalSource": "ask-fallback", "approved": true})),
+                "n1",
+                &c,
+                1_000
+            )),
+            "APPROVAL_SOURCE_MISMATCH"
+        );
+        request(&mut book, "a1");
+        // Pending (not yet resolved): refused.
+        assert_eq!(
+            code(book.authorize_system_run(&run_params(json!({"approved": true, "runId": "a1"})), "n1", &c, 2_000)),
+            "APPROVAL_REQUIRED"
+        );
+        book.resolve("a1", "allow-once", &c, 3_000).unwrap();
+        assert_eq!(
+            code(book.authorize_system_run(&run_params(json!({"approved": true, "runId": "a1"})), "n2", &c, 3_000)),
+            "APPROVAL_NODE_MISMATCH"
+        );
+        assert_eq!(
+            code(book.authorize_system_run(
+                &run_params(json!({"approved": true, "runId": "a1"})),
+                "n1",
+                &caller("d2"),
+                3_000
+            )),
+            "APPROVAL_DEVICE_MISMATCH"
+        );
+        assert_eq!(
+            code(book.authorize_system_run(
+                &run_params(json!({"approved": true, "runId": "a1", "env": {"FOO": "1"}})),
+                "n1",
+                &c,
+                3_000
+            )),
+            "APPROVAL_ENV_BINDING_MISSING"
+        );
+        // The approved plan replaces the caller's command and cwd; the record's decision wins.
+        let out = book
+            .authorize_system_run(
+                &run_params(json!({"approved": true, "approvalDecision": "allow-always", "runId": "a1"})),
+                "n1",
+                &c,
+                3_000,
+            )
+            .unwrap();
+        assert_eq!(out["command"], json!(["/usr/bin/echo", "hi"]));
+        assert_eq!(out["cwd"], "/tmp");
+        assert_eq!(out["approvalDecision"], "allow-once");
+        assert_eq!(out["approved"], true);
+        // allow-once is single use.
+        assert_eq!(
+            code(book.authorize_system_run(&run_params(json!({"approved": true, "runId": "a1"})), "n1", &c, 3_100)),
+            "APPROVAL_REQUIRED"
+        );
+        // Gone after the grace period.
+        assert_eq!(
+            code(book.authorize_system_run(
+                &run_params(json!({"approved": true, "runId": "a1"})),
+                "n1",
+                &c,
+                3_000 + RESOLVED_GRACE_MS + 1
+            )),
+            "UNKNOWN_APPROVAL_ID"
+        );
+    }
+
+    #[test]
+    fn resolve_rules_and_expiry() {
+        let mut book = ApprovalBook::default();
+        let c = caller("d1");
+        request(&mut book, "b1");
+        assert!(
+            matches!(book.request(json!({"id":"b1","nodeId":"n1","systemRunPlan":plan()}).as_object().unwrap(), &c, 1_000), Err(e) if e.message == "approval id already pending")
+        );
+        assert_eq!(book.resolve("b1", "maybe", &c, 1_500).unwrap_err().message, "invalid decision");
+        assert_eq!(
+            book.resolve("b1", "allow-always", &caller("d9"), 1_500).unwrap_err().message,
+            "unknown or expired approval id"
+        );
+        // Unique prefix works for pending records.
+        assert_eq!(book.find("b", &c, 1_500).unwrap().id, "b1");
+        book.resolve("b1", "deny", &c, 2_000).unwrap();
+        book.resolve("b1", "deny", &c, 2_001).unwrap();
+        assert_eq!(book.resolve("b1", "allow-once", &c, 2_002).unwrap_err().message, "approval already resolved");
+        request(&mut book, "b2");
+        let expired = book.sweep(1_000 + 60_000);
+        assert_eq!(expired.len(), 1);
+        assert_eq!(book.find("b2", &c, 61_001).unwrap().terminal_reason, Some("timeout"));
+        assert!(env_hash(Some(&json!({}))).is_none());
+        assert_eq!(env_hash(Some(&json!({"B":"2","A":"1"}))), env_hash(Some(&json!({"A":"1","B":"2"}))));
+    }
+}

@@ -1,0 +1,541 @@
+//! Admission of a `connect` request, in the real Gateway's order of checks (`protocol.md` §4.7):
+//! schema → protocol range → role → device identity → device proof → shared secret or device
+//! token (rate limited) → device pairing → node surface. The first failing check decides the
+//! error the client sees, so the order is part of the contract.
+
+use std::net::IpAddr;
+use std::sync::LazyLock;
+use std::time::Instant;
+
+use openclaw_protocol::connect::{ConnectParams, CLIENT_IDS, CLIENT_MODES};
+use openclaw_protocol::device_auth::{
+    decode_public_key, device_id_for_public_key, verify_signature, DeviceAuthPayload,
+};
+use openclaw_protocol::{ErrorCode, ErrorShape, PROTOCOL_VERSION};
+use serde_json::{json, Value};
+
+use crate::config::AuthMode;
+use crate::pairing::{allowlisted_commands, DeviceCheck, DeviceClaim, NodeClaim, PairingReason, SCOPE_PAIRING};
+use crate::schema::{array, non_empty, opt, req, string, Shape};
+use crate::Shared;
+
+/// Oldest protocol a node may speak (a v3 node is still served).
+const MIN_NODE_PROTOCOL: u32 = 3;
+/// Allowed clock skew of `device.signedAt`.
+const MAX_SIGNATURE_SKEW_MS: i64 = 120_000;
+
+/// Who is on the other end of the socket, as far as the transport can tell.
+#[derive(Debug, Clone, Copy)]
+pub struct Peer {
+    /// The TCP peer address.
+    pub ip: IpAddr,
+    /// Direct loopback TCP with no forwarding headers: eligible for silent local pairing.
+    pub direct_local: bool,
+}
+
+/// A broadcast to operators caused by a connect attempt (pairing requests and supersessions).
+#[derive(Debug, Clone)]
+pub struct Notice {
+    pub event: &'static str,
+    pub payload: Value,
+}
+
+/// A successful admission.
+#[derive(Debug)]
+pub struct Admission {
+    pub params: ConnectParams,
+    pub role: String,
+    pub scopes: Vec<String>,
+    pub device_id: Option<String>,
+    /// `hello-ok.auth`.
+    pub hello_auth: Value,
+    /// For nodes: the effective command list.
+    pub node_commands: Option<Vec<String>>,
+    pub notices: Vec<Notice>,
+}
+
+/// A refused connect: the error response, then a close frame.
+#[derive(Debug)]
+pub struct Refusal {
+    pub error: ErrorShape,
+    pub close_code: u16,
+    pub close_reason: String,
+    pub notices: Vec<Notice>,
+}
+
+impl Refusal {
+    fn new(error: ErrorShape) -> Self {
+        let close_reason = truncate_utf8(&error.message, 120);
+        Refusal { error, close_code: 1008, close_reason, notices: Vec::new() }
+    }
+}
+
+/// Truncates to at most `max` bytes on a character boundary (close reasons are bounded).
+pub fn truncate_utf8(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_string()
+}
+
+fn invalid(message: impl Into<String>, details: Option<Value>) -> ErrorShape {
+    let mut e = ErrorShape::new(ErrorCode::InvalidRequest, message);
+    e.details = details;
+    e
+}
+
+static CONNECT_SCHEMA: LazyLock<Shape> = LazyLock::new(|| {
+    let strings = || array(non_empty());
+    Shape::Object(vec![
+        req("minProtocol", Shape::Int { min: 1 }),
+        req("maxProtocol", Shape::Int { min: 1 }),
+        req(
+            "client",
+            Shape::Object(vec![
+                req("id", Shape::Enum(CLIENT_IDS)),
+                opt("displayName", non_empty()),
+                req("version", non_empty()),
+                opt("buildId", Shape::Str { min: 1, max: Some(96) }),
+                req("platform", non_empty()),
+                opt("deviceFamily", non_empty()),
+                opt("modelIdentifier", non_empty()),
+                opt("timeZone", Shape::Str { min: 1, max: Some(64) }),
+                req("mode", Shape::Enum(CLIENT_MODES)),
+                opt("instanceId", non_empty()),
+            ]),
+        ),
+        opt("caps", strings()),
+        opt("commands", array(string())),
+        opt("computerUse", Shape::Any),
+        opt("workerRuns", Shape::Any),
+        opt("permissions", Shape::Record(Box::new(Shape::Bool))),
+        opt("pathEnv", string()),
+        opt("role", string()),
+        opt("scopes", array(string())),
+        opt("modelCatalog", Shape::Any),
+        opt(
+            "device",
+            Shape::Object(vec![
+                req("id", string()),
+                req("publicKey", string()),
+                req("signature", string()),
+                req("signedAt", Shape::Int { min: 0 }),
+                req("nonce", string()),
+            ]),
+        ),
+        opt(
+            "auth",
+            Shape::Object(vec![
+                opt("token", string()),
+                opt("bootstrapToken", string()),
+                opt("deviceToken", string()),
+                opt("password", string()),
+                opt("approvalRuntimeToken", string()),
+                opt("agentRuntimeIdentityToken", string()),
+            ]),
+        ),
+        opt("locale", string()),
+        opt("userAgent", string()),
+    ])
+});
+
+/// The challenge this connection was sent.
+#[derive(Debug, Clone)]
+pub struct Challenge {
+    pub nonce: String,
+    pub ts: i64,
+}
+
+/// Runs every check on a `connect` request's params.
+pub fn admit(shared: &Shared, raw: &Value, challenge: &Challenge, peer: Peer) -> Result<Admission, Refusal> {
+    CONNECT_SCHEMA.check(raw).map_err(|m| Refusal::new(invalid(format!("invalid connect params: {m}"), None)))?;
+    let params: ConnectParams = serde_json::from_value(raw.clone())
+        .map_err(|e| Refusal::new(invalid(format!("invalid connect params: {e}"), None)))?;
+
+    let role = params.role.clone().unwrap_or_else(|| "operator".into());
+    let is_node_client = role == "node" && params.client.mode == "node";
+    let current = params.max_protocol >= PROTOCOL_VERSION && params.min_protocol <= PROTOCOL_VERSION;
+    let legacy_node =
+        is_node_client && params.max_protocol >= MIN_NODE_PROTOCOL && params.min_protocol <= MIN_NODE_PROTOCOL;
+    if !current && !legacy_node {
+        let mut r = Refusal::new(invalid(
+            "protocol mismatch",
+            Some(json!({
+                "code": "PROTOCOL_MISMATCH",
+                "clientMinProtocol": params.min_protocol,
+                "clientMaxProtocol": params.max_protocol,
+                "expectedProtocol": PROTOCOL_VERSION,
+                "minimumProbeProtocol": 3,
+            })),
+        ));
+        r.close_code = 1002;
+        return Err(r);
+    }
+    if role != "node" && role != "operator" {
+        return Err(Refusal::new(invalid("invalid role", None)));
+    }
+
+    let auth = params.auth.clone().unwrap_or_default();
+    let shared_secret_sent = auth.token.is_some() || auth.password.is_some();
+    let device_id = match &params.device {
+        None if role == "node" || !shared_secret_sent || shared.config.auth == AuthMode::None => {
+            return Err(Refusal::new(not_paired(
+                "device identity required",
+                json!({"code": "DEVICE_IDENTITY_REQUIRED"}),
+            )))
+        }
+        None => None,
+        Some(device) => {
+            let key = decode_public_key(&device.public_key).map_err(|_| {
+                device_auth("device public key invalid", "DEVICE_AUTH_PUBLIC_KEY_INVALID", "device-public-key-invalid")
+            })?;
+            if device_id_for_public_key(&key) != device.id {
+                return Err(device_auth(
+                    "device identity mismatch",
+                    "DEVICE_AUTH_DEVICE_ID_MISMATCH",
+                    "device-id-mismatch",
+                ));
+            }
+            if (openclaw_state::now_ms() - device.signed_at as i64).abs() > MAX_SIGNATURE_SKEW_MS {
+                return Err(device_auth(
+                    "device signature expired",
+                    "DEVICE_AUTH_SIGNATURE_EXPIRED",
+                    "device-signature-stale",
+                ));
+            }
+            if device.nonce.trim().is_empty() {
+                return Err(device_auth("device nonce required", "DEVICE_AUTH_NONCE_REQUIRED", "device-nonce-missing"));
+            }
+            if device.nonce != challenge.nonce {
+                return Err(device_auth(
+                    "device nonce mismatch",
+                    "DEVICE_AUTH_NONCE_MISMATCH",
+                    "device-nonce-mismatch",
+                ));
+            }
+            let scopes = params.scopes.clone().unwrap_or_default();
+            let payload = DeviceAuthPayload {
+                device_id: &device.id,
+                client_id: &params.client.id,
+                client_mode: &params.client.mode,
+                role: &role,
+                scopes: &scopes,
+                signed_at_ms: device.signed_at,
+                token: auth.signature_token(),
+                nonce: &device.nonce,
+                platform: Some(&params.client.platform),
+                device_family: params.client.device_family.as_deref(),
+            };
+            let valid = verify_signature(&key, &payload.to_v3_string(), &device.signature)
+                || verify_signature(&key, &payload.to_v2_string(), &device.signature);
+            if !valid {
+                return Err(device_auth(
+                    "device signature invalid",
+                    "DEVICE_AUTH_SIGNATURE_INVALID",
+                    "device-signature",
+                ));
+            }
+            Some(device.id.clone())
+        }
+    };
+
+    let method = authenticate(shared, &auth, device_id.as_deref(), &role, peer)?;
+    let requested_scopes = if role == "node" { Vec::new() } else { params.scopes.clone().unwrap_or_default() };
+
+    let Some(device_id) = device_id else {
+        // An operator with a valid shared secret and no device identity keeps its scopes only
+        // as the local `openclaw` CLI; any other such client gets none (as upstream).
+        let local_cli = peer.direct_local && params.client.id == "cli" && params.client.mode == "cli";
+        let requested_scopes = if local_cli { requested_scopes } else { Vec::new() };
+        return Ok(Admission {
+            hello_auth: json!({"method": method, "role": role, "scopes": requested_scopes}),
+            params,
+            role,
+            scopes: requested_scopes,
+            device_id: None,
+            node_commands: None,
+            notices: Vec::new(),
+        });
+    };
+
+    let now = openclaw_state::now_ms();
+    let claim = DeviceClaim {
+        device_id: device_id.clone(),
+        public_key: params.device.as_ref().map(|d| d.public_key.clone()).unwrap_or_default(),
+        role: role.clone(),
+        scopes: requested_scopes.clone(),
+        display_name: params.client.display_name.clone(),
+        platform: Some(params.client.platform.clone()),
+        device_family: params.client.device_family.clone(),
+        client_id: Some(params.client.id.clone()),
+        client_mode: Some(params.client.mode.clone()),
+        remote_ip: reported_ip(peer),
+    };
+    let mut notices = Vec::new();
+    let mut pairing = shared.pairing.lock().expect("pairing lock");
+    let check = pairing.check_device(&claim, now).map_err(|e| Refusal::new(unavailable(&e.to_string())))?;
+    if let DeviceCheck::Required { reason, request, superseded } = check {
+        if let Some(old) = superseded {
+            notices.push(Notice {
+                event: "device.pair.resolved",
+                payload: json!({"requestId": old.request_id, "deviceId": old.device_id, "decision": "rejected", "ts": now}),
+            });
+        }
+        let auto = auto_approval(shared, peer, &claim, reason);
+        match auto {
+            Some(via) => {
+                pairing
+                    .approve_device(&request.request_id, via, now)
+                    .map_err(|e| Refusal::new(unavailable(&e.to_string())))?;
+                tracing::info!("device pairing auto-approved device={} role={} via={via}", claim.device_id, claim.role);
+            }
+            None => {
+                notices
+                    .push(Notice { event: "device.pair.requested", payload: serde_json::to_value(&request).unwrap() });
+                let mut details = json!({
+                    "code": "PAIRING_REQUIRED",
+                    "reason": reason.as_str(),
+                    "requestId": request.request_id,
+                    "remediationHint": "Approve this device from the pending pairing requests.",
+                    "deviceId": claim.device_id,
+                    "requestedRole": claim.role,
+                });
+                if !claim.scopes.is_empty() {
+                    details["requestedScopes"] = json!(claim.scopes);
+                }
+                let message = format!("pairing required: {}", reason.requirement());
+                let mut r = Refusal::new(not_paired(&message, details));
+                r.close_reason = truncate_utf8(&format!("{message} (requestId: {})", request.request_id), 120);
+                r.notices = notices;
+                return Err(r);
+            }
+        }
+    }
+    let token = pairing.ensure_token(&device_id, &role, now).map_err(|e| Refusal::new(unavailable(&e.to_string())))?;
+    let granted_scopes = if role == "node" { Vec::new() } else { requested_scopes };
+    let hello_auth = json!({
+        "method": method,
+        "role": role,
+        "scopes": granted_scopes,
+        "deviceToken": token.token,
+        "issuedAtMs": token.created_at_ms,
+    });
+
+    let node_commands = if role == "node" {
+        let declared = params.commands.clone().unwrap_or_default();
+        let allowed = allowlisted_commands(&params.client.platform, params.client.device_family.as_deref(), &declared);
+        let withheld: Vec<&String> = declared.iter().filter(|c| !allowed.contains(c)).collect();
+        if !withheld.is_empty() {
+            tracing::info!("node command surface withheld node={device_id} commands={withheld:?}");
+        }
+        let mut caps = params.caps.clone().unwrap_or_default();
+        caps.sort();
+        let surface = pairing
+            .reconcile_node(
+                &NodeClaim {
+                    node_id: device_id.clone(),
+                    client_id: Some(params.client.id.clone()),
+                    client_mode: Some(params.client.mode.clone()),
+                    display_name: params.client.display_name.clone(),
+                    platform: Some(params.client.platform.clone()),
+                    version: Some(params.client.version.clone()),
+                    device_family: params.client.device_family.clone(),
+                    caps,
+                    commands: allowed,
+                    remote_ip: reported_ip(peer),
+                },
+                now,
+            )
+            .map_err(|e| Refusal::new(unavailable(&e.to_string())))?;
+        if let Some(old) = surface.superseded {
+            notices.push(Notice {
+                event: "node.pair.resolved",
+                payload: json!({"requestId": old.request_id, "nodeId": old.node_id, "decision": "rejected", "ts": now}),
+            });
+        }
+        if let Some((request, true)) = surface.pending {
+            notices.push(Notice { event: "node.pair.requested", payload: serde_json::to_value(&request).unwrap() });
+        }
+        Some(surface.effective)
+    } else {
+        None
+    };
+    Ok(Admission {
+        params,
+        role,
+        scopes: granted_scopes,
+        device_id: Some(device_id),
+        hello_auth,
+        node_commands,
+        notices,
+    })
+}
+
+/// The address reported to operators: none for loopback clients, as upstream.
+pub fn reported_ip(peer: Peer) -> Option<String> {
+    (!peer.ip.is_loopback() && !peer.ip.to_canonical().is_loopback()).then(|| peer.ip.to_canonical().to_string())
+}
+
+fn auto_approval(shared: &Shared, peer: Peer, claim: &DeviceClaim, reason: PairingReason) -> Option<&'static str> {
+    if peer.direct_local && shared.config.auto_approve_local {
+        return Some("silent");
+    }
+    let fresh_scopeless_node = reason == PairingReason::NotPaired && claim.role == "node" && claim.scopes.is_empty();
+    if fresh_scopeless_node && shared.config.auto_approve_cidrs.iter().any(|c| c.contains(peer.ip)) {
+        return Some("trusted-cidr");
+    }
+    None
+}
+
+fn not_paired(message: &str, details: Value) -> ErrorShape {
+    let mut e = ErrorShape::new(ErrorCode::NotPaired, message);
+    e.details = Some(details);
+    e
+}
+
+fn unavailable(message: &str) -> ErrorShape {
+    tracing::error!("connect failed on gateway state: {message}");
+    let mut e = ErrorShape::new(ErrorCode::Unavailable, "gateway state unavailable; retry shortly");
+    e.retryable = Some(true);
+    e
+}
+
+fn device_auth(message: &str, code: &str, reason: &str) -> Refusal {
+    Refusal::new(invalid(message, Some(json!({"code": code, "reason": reason}))))
+}
+
+/// What went wrong with the presented credentials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AuthFailure {
+    TokenMissing,
+    TokenMismatch,
+    PasswordMissing,
+    PasswordMismatch,
+    DeviceTokenMismatch,
+}
+
+impl AuthFailure {
+    fn parts(self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            AuthFailure::TokenMissing => (
+                "unauthorized: gateway token missing (provide gateway auth token)",
+                "AUTH_TOKEN_MISSING",
+                "token_missing",
+            ),
+            AuthFailure::TokenMismatch => (
+                "unauthorized: gateway token mismatch (provide gateway auth token)",
+                "AUTH_TOKEN_MISMATCH",
+                "token_mismatch",
+            ),
+            AuthFailure::PasswordMissing => (
+                "unauthorized: gateway password missing (provide gateway auth password)",
+                "AUTH_PASSWORD_MISSING",
+                "password_missing",
+            ),
+            AuthFailure::PasswordMismatch => (
+                "unauthorized: gateway password mismatch (provide gateway auth password)",
+                "AUTH_PASSWORD_MISMATCH",
+                "password_mismatch",
+            ),
+            AuthFailure::DeviceTokenMismatch => (
+                "unauthorized: device token mismatch (rotate/reissue device token)",
+                "AUTH_DEVICE_TOKEN_MISMATCH",
+                "device_token_mismatch",
+            ),
+        }
+    }
+}
+
+/// Checks the shared secret or device token. Returns `hello-ok.auth.method`.
+fn authenticate(
+    shared: &Shared,
+    auth: &openclaw_protocol::connect::ConnectAuth,
+    device_id: Option<&str>,
+    role: &str,
+    peer: Peer,
+) -> Result<&'static str, Refusal> {
+    let now = Instant::now();
+    let rate_limited = |retry: std::time::Duration| {
+        let ms = retry.as_millis() as u64;
+        let mut e = invalid(
+            "unauthorized: too many failed authentication attempts (retry later)",
+            Some(
+                json!({"code": "AUTH_RATE_LIMITED", "authReason": "rate_limited", "canRetryWithDeviceToken": false, "recommendedNextStep": "wait_then_retry"}),
+            ),
+        );
+        // Upstream leaves the retry hint out when the client sent a device identity.
+        if device_id.is_none() {
+            e.retryable = Some(true);
+            e.retry_after_ms = Some(ms);
+        }
+        Refusal::new(e)
+    };
+    let limited = !(peer.ip.is_loopback() && shared.config.rate_limit_exempt_loopback);
+    if limited {
+        if let Some(retry) = shared.limiter.lock().expect("limiter lock").locked(peer.ip, now) {
+            return Err(rate_limited(retry));
+        }
+    }
+    let device_token_ok = |t: &str| {
+        device_id.is_some_and(|d| shared.pairing.lock().expect("pairing lock").device_token_matches(d, role, t))
+    };
+    let outcome: Result<&'static str, AuthFailure> = match &shared.config.auth {
+        AuthMode::None => Ok("none"),
+        // Either secret field carries the shared secret, whatever the mode (as upstream).
+        AuthMode::Token(secret) => match (auth.token.as_ref().or(auth.password.as_ref()), &auth.device_token) {
+            (Some(t), _) if crate::pairing::secrets_equal(t, secret) => Ok("token"),
+            (Some(_), Some(dt)) if device_token_ok(dt) => Ok("device-token"),
+            (Some(_), _) => Err(AuthFailure::TokenMismatch),
+            (None, Some(dt)) if device_token_ok(dt) => Ok("device-token"),
+            (None, Some(_)) => Err(AuthFailure::DeviceTokenMismatch),
+            (None, None) => Err(AuthFailure::TokenMissing),
+        },
+        AuthMode::Password(secret) => match (auth.password.as_ref().or(auth.token.as_ref()), &auth.device_token) {
+            (Some(p), _) if crate::pairing::secrets_equal(p, secret) => Ok("password"),
+            (Some(_), Some(dt)) if device_token_ok(dt) => Ok("device-token"),
+            (Some(_), _) => Err(AuthFailure::PasswordMismatch),
+            (None, Some(dt)) if device_token_ok(dt) => Ok("device-token"),
+            (None, Some(_)) => Err(AuthFailure::DeviceTokenMismatch),
+            (None, None) => Err(AuthFailure::PasswordMissing),
+        },
+    };
+    match outcome {
+        Ok(method) => {
+            shared.limiter.lock().expect("limiter lock").succeed(peer.ip);
+            Ok(method)
+        }
+        Err(failure) => {
+            let missing = matches!(failure, AuthFailure::TokenMissing | AuthFailure::PasswordMissing);
+            if !missing && limited {
+                if let Some(retry) = shared.limiter.lock().expect("limiter lock").fail(peer.ip, now) {
+                    return Err(rate_limited(retry));
+                }
+            }
+            let (message, code, reason) = failure.parts();
+            let retry_with_device_token = failure == AuthFailure::TokenMismatch && device_id.is_some();
+            let next = if missing {
+                "update_auth_configuration"
+            } else if retry_with_device_token {
+                "retry_with_device_token"
+            } else {
+                "update_auth_credentials"
+            };
+            Err(Refusal::new(invalid(
+                message,
+                Some(json!({
+                    "code": code,
+                    "authReason": reason,
+                    "canRetryWithDeviceToken": retry_with_device_token,
+                    "recommendedNextStep": next,
+                })),
+            )))
+        }
+    }
+}
+
+/// Operators that may see a pending device request.
+pub const PAIRING_NOTICE_SCOPE: &str = SCOPE_PAIRING;

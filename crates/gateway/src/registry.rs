@@ -1,0 +1,311 @@
+//! Connected clients: their outboxes, the node registry, broadcasts, and invoke routing.
+//!
+//! Each connection owns a writer task fed by an [`Outbox`]. Everything else (handlers of other
+//! connections, the tick timer, invoke timeouts) talks to a client only through its outbox, so
+//! no lock is held across an await. Broadcast events carry a per-connection `seq` starting at 1;
+//! events addressed to one client carry none (`protocol.md` §2.3).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use openclaw_protocol::{EventFrame, Frame};
+use serde_json::{json, Value};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::pairing::has_scope;
+
+/// Past this many queued outbound bytes a client is closed 1008 "slow consumer".
+pub const MAX_BUFFERED_BYTES: usize = 50 * 1024 * 1024;
+
+/// What the writer task of a connection sends.
+#[derive(Debug)]
+pub enum Outgoing {
+    /// A text frame.
+    Text(String),
+    /// A WebSocket ping.
+    Ping,
+    /// A close frame; the writer stops after it.
+    Close(u16, String),
+}
+
+/// The sending half of a connection's writer queue.
+#[derive(Debug, Clone)]
+pub struct Outbox {
+    tx: mpsc::UnboundedSender<Outgoing>,
+    queued: Arc<AtomicUsize>,
+    seq: Arc<AtomicU64>,
+    closed: Arc<AtomicBool>,
+}
+
+impl Outbox {
+    /// A new outbox and the receiver its writer task drains (with the shared byte counter).
+    pub fn new() -> (Outbox, mpsc::UnboundedReceiver<Outgoing>, Arc<AtomicUsize>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let queued = Arc::new(AtomicUsize::new(0));
+        let outbox = Outbox {
+            tx,
+            queued: queued.clone(),
+            seq: Arc::new(AtomicU64::new(0)),
+            closed: Arc::new(AtomicBool::new(false)),
+        };
+        (outbox, rx, queued)
+    }
+
+    /// Queues a frame; a client that stopped reading is closed instead of growing the queue.
+    pub fn send_frame(&self, frame: &Frame) {
+        self.send_text(frame.to_text());
+    }
+
+    fn send_text(&self, text: String) {
+        if self.closed.load(Ordering::Relaxed) {
+            return;
+        }
+        let n = text.len();
+        if self.queued.fetch_add(n, Ordering::Relaxed) + n > MAX_BUFFERED_BYTES {
+            self.close(1008, "slow consumer");
+            return;
+        }
+        let _ = self.tx.send(Outgoing::Text(text));
+    }
+
+    /// An event addressed to this client alone (no `seq`).
+    pub fn send_event(&self, event: &str, payload: Value) {
+        self.send_frame(&Frame::Event(EventFrame::new(event, payload)));
+    }
+
+    /// A broadcast event (numbered with this connection's `seq`).
+    pub fn send_broadcast(&self, event: &str, payload: Value) {
+        let mut e = EventFrame::new(event, payload);
+        e.seq = Some(self.seq.fetch_add(1, Ordering::Relaxed) + 1);
+        self.send_frame(&Frame::Event(e));
+    }
+
+    /// Asks the writer for a ping.
+    pub fn ping(&self) {
+        let _ = self.tx.send(Outgoing::Ping);
+    }
+
+    /// Closes the connection with `code` and `reason` (once).
+    pub fn close(&self, code: u16, reason: &str) {
+        if !self.closed.swap(true, Ordering::Relaxed) {
+            let _ = self.tx.send(Outgoing::Close(code, reason.to_string()));
+        }
+    }
+
+    /// Whether a close was requested.
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Relaxed) || self.tx.is_closed()
+    }
+}
+
+/// What the gateway knows about a connected node beyond its pairing records.
+#[derive(Debug, Clone)]
+pub struct NodeSession {
+    pub display_name: Option<String>,
+    pub platform: String,
+    pub version: String,
+    pub device_family: Option<String>,
+    pub model_identifier: Option<String>,
+    pub client_id: String,
+    pub client_mode: String,
+    pub caps: Vec<String>,
+    pub declared_commands: Vec<String>,
+    /// Declared, allowlisted and approved: what the gateway routes.
+    pub commands: Vec<String>,
+    pub path_env: Option<String>,
+    pub connected_at_ms: i64,
+    pub host_stats: Option<Value>,
+}
+
+/// One authenticated connection.
+#[derive(Debug, Clone)]
+pub struct Client {
+    pub conn_id: String,
+    pub role: String,
+    pub device_id: Option<String>,
+    pub scopes: Vec<String>,
+    /// The client's address, `None` for loopback (as upstream reports it).
+    pub remote_ip: Option<String>,
+    pub outbox: Outbox,
+    pub node: Option<NodeSession>,
+}
+
+/// How an invoke ended, as the node reported it (or as the gateway decided).
+#[derive(Debug)]
+pub enum InvokeOutcome {
+    /// `ok:true` with the payload (`payloadJSON` parsed, or `payload`).
+    Ok { payload: Value, payload_json: Option<String> },
+    /// `ok:false` with the node's error.
+    NodeError { code: String, message: String },
+    /// The node disconnected before answering.
+    Disconnected,
+}
+
+struct PendingInvoke {
+    node_id: String,
+    node_conn: String,
+    caller_conn: Option<String>,
+    reply: oneshot::Sender<InvokeOutcome>,
+}
+
+/// Every connection and in-flight invoke.
+#[derive(Default)]
+pub struct Registry {
+    clients: HashMap<String, Client>,
+    /// deviceId → connId of its live node connection.
+    nodes: HashMap<String, String>,
+    invokes: HashMap<String, PendingInvoke>,
+    /// Bumped whenever the set of connected clients changes.
+    pub presence_version: u64,
+}
+
+impl Registry {
+    /// Adds a client. A node replaces an older connection of the same device, which is closed.
+    pub fn add(&mut self, client: Client) {
+        if let (Some(device), Some(_)) = (&client.device_id, &client.node) {
+            if let Some(old) = self.nodes.insert(device.clone(), client.conn_id.clone()) {
+                if let Some(c) = self.clients.get(&old) {
+                    c.outbox.close(1000, "replaced by a newer connection");
+                }
+            }
+        }
+        self.clients.insert(client.conn_id.clone(), client);
+        self.presence_version += 1;
+    }
+
+    /// Removes a client; in-flight invokes to it end as [`InvokeOutcome::Disconnected`], and
+    /// invokes it started are cancelled on their nodes. Returns the removed client.
+    pub fn remove(&mut self, conn_id: &str) -> Option<Client> {
+        let client = self.clients.remove(conn_id)?;
+        if let Some(device) = &client.device_id {
+            if self.nodes.get(device).map(String::as_str) == Some(conn_id) {
+                self.nodes.remove(device);
+            }
+        }
+        let ids: Vec<String> = self
+            .invokes
+            .iter()
+            .filter(|(_, p)| p.node_conn == conn_id || p.caller_conn.as_deref() == Some(conn_id))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in ids {
+            let p = self.invokes.remove(&id).expect("listed above");
+            if p.node_conn == conn_id {
+                let _ = p.reply.send(InvokeOutcome::Disconnected);
+            } else {
+                self.send_cancel(&id, &p.node_id, &p.node_conn);
+            }
+        }
+        self.presence_version += 1;
+        Some(client)
+    }
+
+    fn send_cancel(&self, invoke_id: &str, node_id: &str, node_conn: &str) {
+        if let Some(node) = self.clients.get(node_conn) {
+            node.outbox.send_event("node.invoke.cancel", json!({"invokeId": invoke_id, "nodeId": node_id}));
+        }
+    }
+
+    /// A client by connection id.
+    pub fn client(&self, conn_id: &str) -> Option<&Client> {
+        self.clients.get(conn_id)
+    }
+
+    /// The live connection of a node.
+    pub fn node(&self, node_id: &str) -> Option<&Client> {
+        self.nodes.get(node_id).and_then(|c| self.clients.get(c))
+    }
+
+    /// The live connection of a node, mutably (surface updates after approval).
+    pub fn node_mut(&mut self, node_id: &str) -> Option<&mut Client> {
+        let conn = self.nodes.get(node_id)?;
+        self.clients.get_mut(conn)
+    }
+
+    /// Every connected node.
+    pub fn nodes(&self) -> impl Iterator<Item = &Client> {
+        self.nodes.values().filter_map(|c| self.clients.get(c))
+    }
+
+    /// Every connection (nodes and operators).
+    pub fn clients(&self) -> impl Iterator<Item = &Client> {
+        self.clients.values()
+    }
+
+    /// Number of connections.
+    pub fn len(&self) -> usize {
+        self.clients.len()
+    }
+
+    /// Whether nothing is connected.
+    pub fn is_empty(&self) -> bool {
+        self.clients.is_empty()
+    }
+
+    /// Closes every connection of a device (pairing removed) with `code`/`reason`.
+    pub fn close_device(&self, device_id: &str, code: u16, reason: &str) {
+        for c in self.clients.values().filter(|c| c.device_id.as_deref() == Some(device_id)) {
+            c.outbox.close(code, reason);
+        }
+    }
+
+    /// Sends a broadcast event to operators holding `scope` (every operator when `None`).
+    pub fn broadcast_operators(&self, event: &str, payload: &Value, scope: Option<&str>) {
+        for c in self.clients.values().filter(|c| c.role == "operator") {
+            if scope.is_none_or(|s| has_scope(&c.scopes, s)) {
+                c.outbox.send_broadcast(event, payload.clone());
+            }
+        }
+    }
+
+    /// Sends a broadcast event to every connection.
+    pub fn broadcast_all(&self, event: &str, payload: &Value) {
+        for c in self.clients.values() {
+            c.outbox.send_broadcast(event, payload.clone());
+        }
+    }
+
+    /// Registers an invoke and sends `node.invoke.request` to the node.
+    pub fn start_invoke(
+        &mut self,
+        invoke_id: &str,
+        node_id: &str,
+        caller_conn: Option<&str>,
+        request: Value,
+    ) -> Option<oneshot::Receiver<InvokeOutcome>> {
+        let node_conn = self.nodes.get(node_id)?.clone();
+        let (tx, rx) = oneshot::channel();
+        self.invokes.insert(
+            invoke_id.to_string(),
+            PendingInvoke {
+                node_id: node_id.to_string(),
+                node_conn: node_conn.clone(),
+                caller_conn: caller_conn.map(String::from),
+                reply: tx,
+            },
+        );
+        self.clients.get(&node_conn)?.outbox.send_event("node.invoke.request", request);
+        Some(rx)
+    }
+
+    /// Gives up on an invoke (deadline passed) and tells the node to cancel it.
+    pub fn abandon_invoke(&mut self, invoke_id: &str) {
+        if let Some(p) = self.invokes.remove(invoke_id) {
+            self.send_cancel(invoke_id, &p.node_id, &p.node_conn);
+        }
+    }
+
+    /// Delivers a node's `node.invoke.result`. `false` when the invoke is unknown or belongs
+    /// to another node (the result is then ignored).
+    pub fn finish_invoke(&mut self, invoke_id: &str, from_node: &str, outcome: InvokeOutcome) -> bool {
+        match self.invokes.get(invoke_id) {
+            Some(p) if p.node_id == from_node => {
+                let p = self.invokes.remove(invoke_id).expect("present");
+                let _ = p.reply.send(outcome);
+                true
+            }
+            _ => false,
+        }
+    }
+}

@@ -1,0 +1,179 @@
+//! Strict validation of request params, with the error text the real Gateway produces.
+//!
+//! Upstream validates every method's params against closed TypeBox objects: unknown fields are
+//! refused, `null` is not an "optional string", and the first failure becomes
+//! `invalid <method> params: at <path>: <message>` (`protocol.md` §2). Clients branch on those
+//! messages in logs and tests, so we reproduce them from a small declarative schema instead of
+//! serde's own wording.
+
+use serde_json::{Map, Value};
+
+/// A JSON shape. Objects are closed: only the listed fields are allowed.
+#[derive(Debug, Clone)]
+pub enum Shape {
+    /// Any JSON value (including null).
+    Any,
+    /// A string of at least `min` characters (and at most `max` when set).
+    Str { min: usize, max: Option<usize> },
+    /// An integer `>= min`.
+    Int { min: i64 },
+    /// `true` or `false`.
+    Bool,
+    /// One of a fixed set of strings.
+    Enum(&'static [&'static str]),
+    /// An array whose items all have one shape.
+    Array(Box<Shape>),
+    /// An object with string keys and values of one shape.
+    Record(Box<Shape>),
+    /// A closed object.
+    Object(Vec<Field>),
+}
+
+/// One field of a closed object.
+#[derive(Debug, Clone)]
+pub struct Field {
+    /// JSON name.
+    pub name: &'static str,
+    /// Whether it must be present.
+    pub required: bool,
+    /// Its shape.
+    pub shape: Shape,
+}
+
+/// A required field.
+pub fn req(name: &'static str, shape: Shape) -> Field {
+    Field { name, required: true, shape }
+}
+
+/// An optional field (absent is fine; `null` is not, unless the shape is [`Shape::Any`]).
+pub fn opt(name: &'static str, shape: Shape) -> Field {
+    Field { name, required: false, shape }
+}
+
+/// Any string, possibly empty.
+pub fn string() -> Shape {
+    Shape::Str { min: 0, max: None }
+}
+
+/// A non-empty string.
+pub fn non_empty() -> Shape {
+    Shape::Str { min: 1, max: None }
+}
+
+/// An array of `item`.
+pub fn array(item: Shape) -> Shape {
+    Shape::Array(Box::new(item))
+}
+
+impl Shape {
+    /// Checks `value`; the error is `at <path>: <message>` for the first violation found.
+    pub fn check(&self, value: &Value) -> Result<(), String> {
+        let mut path = String::new();
+        self.check_at(value, &mut path).map_err(|msg| {
+            let at = if path.is_empty() { "/".to_string() } else { path.clone() };
+            format!("at {at}: {msg}")
+        })
+    }
+
+    fn check_at(&self, value: &Value, path: &mut String) -> Result<(), String> {
+        match self {
+            Shape::Any => Ok(()),
+            Shape::Str { min, max } => {
+                let s = value.as_str().ok_or("must be string")?;
+                let n = s.chars().count();
+                if n < *min {
+                    return Err(format!("must NOT have fewer than {min} characters"));
+                }
+                match max {
+                    Some(max) if n > *max => Err(format!("must NOT have more than {max} characters")),
+                    _ => Ok(()),
+                }
+            }
+            Shape::Int { min } => match value.as_i64().or_else(|| value.as_u64().map(|_| i64::MAX)) {
+                Some(v) if v >= *min => Ok(()),
+                Some(_) => Err(format!("must be >= {min}")),
+                None => Err("must be integer".into()),
+            },
+            Shape::Bool => value.as_bool().map(|_| ()).ok_or_else(|| "must be boolean".into()),
+            Shape::Enum(allowed) => match value.as_str() {
+                Some(s) if allowed.contains(&s) => Ok(()),
+                _ => Err("must be equal to one of the allowed values".into()),
+            },
+            Shape::Array(item) => {
+                let items = value.as_array().ok_or("must be array")?;
+                for (i, v) in items.iter().enumerate() {
+                    let len = path.len();
+                    path.push_str(&format!("/{i}"));
+                    item.check_at(v, path)?;
+                    path.truncate(len);
+                }
+                Ok(())
+            }
+            Shape::Record(item) => {
+                let map = value.as_object().ok_or("must be object")?;
+                for (k, v) in map {
+                    let len = path.len();
+                    path.push('/');
+                    path.push_str(k);
+                    item.check_at(v, path)?;
+                    path.truncate(len);
+                }
+                Ok(())
+            }
+            Shape::Object(fields) => check_object(fields, value, path),
+        }
+    }
+}
+
+fn check_object(fields: &[Field], value: &Value, path: &mut String) -> Result<(), String> {
+    let map: &Map<String, Value> = value.as_object().ok_or("must be object")?;
+    if let Some(f) = fields.iter().find(|f| f.required && !map.contains_key(f.name)) {
+        return Err(format!("must have required property '{}'", f.name));
+    }
+    if let Some(k) = map.keys().find(|k| !fields.iter().any(|f| f.name == k.as_str())) {
+        return Err(format!("unexpected property '{k}'"));
+    }
+    for f in fields {
+        if let Some(v) = map.get(f.name) {
+            let len = path.len();
+            path.push('/');
+            path.push_str(f.name);
+            f.shape.check_at(v, path)?;
+            path.truncate(len);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn client() -> Shape {
+        Shape::Object(vec![req("id", non_empty()), opt("displayName", non_empty())])
+    }
+
+    #[test]
+    fn messages_match_the_gateway() {
+        let s = Shape::Object(vec![req("client", client()), opt("payloadJSON", string())]);
+        assert_eq!(
+            s.check(&json!({"client":{"id":"x","bogus":1}})).unwrap_err(),
+            "at /client: unexpected property 'bogus'"
+        );
+        assert_eq!(
+            s.check(&json!({"client":{"id":"x"},"payloadJSON":null})).unwrap_err(),
+            "at /payloadJSON: must be string"
+        );
+        assert_eq!(s.check(&json!({})).unwrap_err(), "at /: must have required property 'client'");
+        assert_eq!(
+            s.check(&json!({"client":{"id":""}})).unwrap_err(),
+            "at /client/id: must NOT have fewer than 1 characters"
+        );
+        assert!(s.check(&json!({"client":{"id":"x"}})).is_ok());
+        let a = array(non_empty());
+        assert_eq!(a.check(&json!(["a", ""])).unwrap_err(), "at /1: must NOT have fewer than 1 characters");
+        assert_eq!(Shape::Int { min: 1 }.check(&json!(0)).unwrap_err(), "at /: must be >= 1");
+        assert_eq!(Shape::Int { min: 1 }.check(&json!(1.5)).unwrap_err(), "at /: must be integer");
+    }
+}

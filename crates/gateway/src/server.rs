@@ -1,0 +1,496 @@
+//! Sockets: accept, TLS, WebSocket upgrade, and the life of one connection.
+//!
+//! A connection is a reader loop (this module) plus a writer task fed by its
+//! [`Outbox`](crate::registry::Outbox). Before `hello-ok` the reader enforces the pre-auth
+//! rules: the challenge goes out at once, the first frame must be `connect` and at most 64 KiB
+//! (else close 1009), and a client that has not connected within the handshake timeout is
+//! closed 1000 with an empty reason. After `hello-ok` every request runs in its own task, so a
+//! slow `node.invoke` never holds up the socket, and the server pings every 25 s.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use openclaw_protocol::{ErrorCode, ErrorShape, Frame, ResponseFrame, COMPAT_VERSION, PROTOCOL_VERSION};
+use serde_json::{json, Value};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, watch};
+use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
+use tokio_tungstenite::tungstenite::Message;
+use tracing::{debug, info, warn};
+
+use crate::handshake::{admit, Challenge, Peer};
+use crate::methods::{self, ConnCtx};
+use crate::pairing::{Pairing, SCOPE_PAIRING};
+use crate::registry::{Client, NodeSession, Outbox, Outgoing};
+use crate::store::GatewayStore;
+use crate::tls::TlsMaterial;
+use crate::{GatewayConfig, Shared};
+
+/// Largest frame accepted before `hello-ok`.
+pub const MAX_PREAUTH_PAYLOAD: usize = 64 * 1024;
+/// Largest frame accepted after `hello-ok` (advertised as `policy.maxPayload`).
+pub const MAX_PAYLOAD: usize = 25 * 1024 * 1024;
+/// Connections served at once; more are refused at accept (they would only queue memory).
+pub const MAX_CONNECTIONS: usize = 20_000;
+
+/// Why a gateway could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    /// The state database could not be opened.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    /// The TLS certificate could not be loaded or generated.
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
+    /// The port is taken or the address is not ours.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+/// A bound gateway, ready to [`run`](Gateway::run).
+pub struct Gateway {
+    shared: Arc<Shared>,
+    listener: TcpListener,
+    tls: Option<(tokio_rustls::TlsAcceptor, String)>,
+}
+
+impl Gateway {
+    /// Opens the state, prepares TLS and binds the listener.
+    pub async fn bind(config: GatewayConfig) -> Result<Gateway, GatewayError> {
+        let store = GatewayStore::open(&config.state_dir)?;
+        let pairing = Pairing::load(store)?;
+        let tls = match &config.tls {
+            Some(source) => {
+                let material = TlsMaterial::load(source, &config.state_dir)?;
+                let acceptor = tokio_rustls::TlsAcceptor::from(material.server_config()?);
+                Some((acceptor, material.fingerprint()))
+            }
+            None => None,
+        };
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| GatewayError::Listen { addr: config.listen, source })?;
+        let shared = Arc::new(Shared {
+            config,
+            pairing: Mutex::new(pairing),
+            limiter: Mutex::new(crate::auth::RateLimiter::default()),
+            registry: Mutex::new(Default::default()),
+            approvals: Mutex::new(Default::default()),
+            boot_id: uuid::Uuid::new_v4().to_string(),
+            started: Instant::now(),
+        });
+        Ok(Gateway { shared, listener, tls })
+    }
+
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("bound listener has an address")
+    }
+
+    /// SHA-256 of the TLS certificate, when TLS is on.
+    pub fn tls_fingerprint(&self) -> Option<&str> {
+        self.tls.as_ref().map(|(_, f)| f.as_str())
+    }
+
+    /// The shared state (for tests and embedding).
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// Serves until `shutdown` turns true, then says `shutdown` to every client and closes
+    /// them 1012 "service restart".
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let shared = self.shared.clone();
+        let active = Arc::new(AtomicUsize::new(0));
+        let ticker = tokio::spawn(tick_loop(shared.clone()));
+        loop {
+            let accepted = tokio::select! {
+                r = self.listener.accept() => r,
+                _ = shutdown.changed() => break,
+            };
+            let (stream, addr) = match accepted {
+                Ok(x) => x,
+                Err(e) => {
+                    // EMFILE and friends: back off briefly instead of spinning.
+                    warn!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            if active.load(Ordering::Relaxed) >= MAX_CONNECTIONS {
+                debug!("refusing {addr}: {MAX_CONNECTIONS} connections open");
+                continue;
+            }
+            let _ = stream.set_nodelay(true);
+            let (shared, tls, active) = (shared.clone(), self.tls.as_ref().map(|(a, _)| a.clone()), active.clone());
+            active.fetch_add(1, Ordering::Relaxed);
+            tokio::spawn(async move {
+                serve_connection(shared, stream, addr, tls).await;
+                active.fetch_sub(1, Ordering::Relaxed);
+            });
+        }
+        ticker.abort();
+        for c in shared.registry.lock().expect("registry lock").clients() {
+            c.outbox.send_broadcast("shutdown", json!({"reason": "gateway stopping"}));
+            c.outbox.close(1012, "service restart");
+        }
+        // Let writers flush the close frames.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn tick_loop(shared: Arc<Shared>) {
+    let mut interval = tokio::time::interval(shared.config.tick_interval);
+    interval.tick().await;
+    loop {
+        interval.tick().await;
+        let now = openclaw_state::now_ms();
+        shared.registry.lock().expect("registry lock").broadcast_all("tick", &json!({"ts": now}));
+        let expired = shared.approvals.lock().expect("approvals lock").sweep(now);
+        methods::publish_expired_approvals(&shared, &expired);
+    }
+}
+
+async fn serve_connection(
+    shared: Arc<Shared>,
+    stream: TcpStream,
+    addr: SocketAddr,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) {
+    let deadline = Instant::now() + shared.config.handshake_timeout;
+    let io: Box<dyn Io> = match tls {
+        Some(acceptor) => match tokio::time::timeout_at(deadline.into(), acceptor.accept(stream)).await {
+            Ok(Ok(s)) => Box::new(s),
+            Ok(Err(e)) => {
+                debug!("TLS handshake with {addr} failed: {e}");
+                return;
+            }
+            Err(_) => return,
+        },
+        None => Box::new(stream),
+    };
+    let forwarded = Arc::new(AtomicBool::new(false));
+    let seen = forwarded.clone();
+    let callback = move |req: &Request, resp: Response| {
+        let h = req.headers();
+        let proxied =
+            ["x-forwarded-for", "forwarded", "x-real-ip", "x-forwarded-host"].iter().any(|k| h.contains_key(*k));
+        seen.store(proxied, Ordering::Relaxed);
+        Ok(resp)
+    };
+    let config = WebSocketConfig::default()
+        .max_message_size(Some(MAX_PAYLOAD))
+        .max_frame_size(Some(MAX_PAYLOAD))
+        .read_buffer_size(4096)
+        .write_buffer_size(0)
+        .accept_unmasked_frames(false);
+    let upgrade = tokio_tungstenite::accept_hdr_async_with_config(io, callback, Some(config));
+    let ws = match tokio::time::timeout_at(deadline.into(), upgrade).await {
+        Ok(Ok(ws)) => ws,
+        Ok(Err(e)) => {
+            debug!("WebSocket upgrade from {addr} failed: {e}");
+            return;
+        }
+        Err(_) => return,
+    };
+    let peer = Peer {
+        ip: addr.ip().to_canonical(),
+        direct_local: addr.ip().to_canonical().is_loopback() && !forwarded.load(Ordering::Relaxed),
+    };
+    let (sink, mut stream) = ws.split();
+    let (outbox, rx, queued) = Outbox::new();
+    let writer = tokio::spawn(write_loop(sink, rx, queued));
+
+    let challenge = Challenge { nonce: uuid::Uuid::new_v4().to_string(), ts: openclaw_state::now_ms() };
+    outbox.send_event("connect.challenge", json!({"nonce": challenge.nonce, "ts": challenge.ts, "capabilities": []}));
+    let ctx = match preauth(&shared, &mut stream, &outbox, &challenge, peer, deadline).await {
+        Some(ctx) => ctx,
+        None => {
+            finish_writer(writer).await;
+            return;
+        }
+    };
+    serve_authenticated(&shared, &mut stream, &outbox, &ctx).await;
+    let removed = shared.registry.lock().expect("registry lock").remove(&ctx.conn_id);
+    if let Some(client) = removed {
+        if client.node.is_some() {
+            info!("node disconnected node={}", client.device_id.as_deref().unwrap_or("?"));
+            methods::touch_node_seen(&shared, client.device_id.as_deref().unwrap_or(""), "disconnect");
+        }
+    }
+    outbox.close(1000, "");
+    finish_writer(writer).await;
+}
+
+async fn finish_writer(writer: tokio::task::JoinHandle<()>) {
+    let abort = writer.abort_handle();
+    if tokio::time::timeout(Duration::from_secs(2), writer).await.is_err() {
+        abort.abort();
+    }
+}
+
+type WsStream = futures_util::stream::SplitStream<tokio_tungstenite::WebSocketStream<Box<dyn Io>>>;
+type WsSink = futures_util::stream::SplitSink<tokio_tungstenite::WebSocketStream<Box<dyn Io>>, Message>;
+
+async fn write_loop(mut sink: WsSink, mut rx: mpsc::UnboundedReceiver<Outgoing>, queued: Arc<AtomicUsize>) {
+    while let Some(item) = rx.recv().await {
+        let result = match item {
+            Outgoing::Text(text) => {
+                let n = text.len();
+                let r = sink.send(Message::text(text)).await;
+                queued.fetch_sub(n, Ordering::Relaxed);
+                r
+            }
+            Outgoing::Ping => sink.send(Message::Ping(Default::default())).await,
+            Outgoing::Close(code, reason) => {
+                let frame = CloseFrame { code: CloseCode::from(code), reason: reason.into() };
+                let _ = tokio::time::timeout(Duration::from_secs(1), sink.send(Message::Close(Some(frame)))).await;
+                break;
+            }
+        };
+        if result.is_err() {
+            break;
+        }
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(1), sink.close()).await;
+}
+
+/// Challenge → connect → hello-ok. `None` when the client was refused or went away.
+async fn preauth(
+    shared: &Arc<Shared>,
+    stream: &mut WsStream,
+    outbox: &Outbox,
+    challenge: &Challenge,
+    peer: Peer,
+    deadline: Instant,
+) -> Option<ConnCtx> {
+    loop {
+        let msg = match tokio::time::timeout_at(deadline.into(), stream.next()).await {
+            Err(_) => {
+                outbox.close(1000, "");
+                return None;
+            }
+            Ok(None) | Ok(Some(Err(_))) => return None,
+            Ok(Some(Ok(m))) => m,
+        };
+        let text = match msg {
+            Message::Text(t) => t,
+            Message::Binary(b) if b.len() > MAX_PREAUTH_PAYLOAD => {
+                outbox.close(1009, "preauth payload too large");
+                return None;
+            }
+            Message::Binary(_) => {
+                outbox.close(1008, "invalid handshake frame");
+                return None;
+            }
+            Message::Close(_) => return None,
+            _ => continue,
+        };
+        if text.len() > MAX_PREAUTH_PAYLOAD {
+            outbox.close(1009, "preauth payload too large");
+            return None;
+        }
+        let req = match Frame::parse(text.as_str()) {
+            Ok(Frame::Req(r)) => r,
+            Ok(_) => {
+                outbox.close(1008, "invalid request frame");
+                return None;
+            }
+            Err(_) => {
+                outbox.close(1000, "");
+                return None;
+            }
+        };
+        if req.method != "connect" {
+            let e = ErrorShape::new(ErrorCode::InvalidRequest, "invalid handshake: first request must be connect");
+            outbox.send_frame(&Frame::Res(ResponseFrame::err(&req.id, e)));
+            outbox.close(1008, "invalid handshake: first request must be connect");
+            return None;
+        }
+        let params = req.params.clone().unwrap_or(Value::Null);
+        return match admit(shared, &params, challenge, peer) {
+            Err(refusal) => {
+                notify_operators(shared, &refusal.notices);
+                debug!("connect refused from {}: {}", peer.ip, refusal.error.message);
+                outbox.send_frame(&Frame::Res(ResponseFrame::err(&req.id, refusal.error)));
+                outbox.close(refusal.close_code, &refusal.close_reason);
+                None
+            }
+            Ok(admission) => Some(register(shared, admission, outbox, peer, &req.id)),
+        };
+    }
+}
+
+fn notify_operators(shared: &Shared, notices: &[crate::handshake::Notice]) {
+    if notices.is_empty() {
+        return;
+    }
+    let registry = shared.registry.lock().expect("registry lock");
+    for n in notices {
+        registry.broadcast_operators(n.event, &n.payload, Some(SCOPE_PAIRING));
+    }
+}
+
+fn register(
+    shared: &Arc<Shared>,
+    a: crate::handshake::Admission,
+    outbox: &Outbox,
+    peer: Peer,
+    req_id: &str,
+) -> ConnCtx {
+    let conn_id = uuid::Uuid::new_v4().to_string();
+    let now = openclaw_state::now_ms();
+    let p = &a.params;
+    let node = a.node_commands.clone().map(|commands| NodeSession {
+        display_name: p.client.display_name.clone(),
+        platform: p.client.platform.clone(),
+        version: p.client.version.clone(),
+        device_family: p.client.device_family.clone(),
+        model_identifier: p.client.model_identifier.clone(),
+        client_id: p.client.id.clone(),
+        client_mode: p.client.mode.clone(),
+        caps: p.caps.clone().unwrap_or_default(),
+        declared_commands: p.commands.clone().unwrap_or_default(),
+        commands,
+        path_env: p.path_env.clone(),
+        connected_at_ms: now,
+        host_stats: None,
+    });
+    let ctx = ConnCtx {
+        conn_id: conn_id.clone(),
+        role: a.role.clone(),
+        device_id: a.device_id.clone(),
+        scopes: a.scopes.clone(),
+        name: p.client.display_name.clone().unwrap_or_else(|| p.client.id.clone()),
+        remote_ip: crate::handshake::reported_ip(peer),
+    };
+    let client = Client {
+        conn_id: conn_id.clone(),
+        role: a.role.clone(),
+        device_id: a.device_id.clone(),
+        scopes: a.scopes.clone(),
+        remote_ip: ctx.remote_ip.clone(),
+        outbox: outbox.clone(),
+        node: node.clone(),
+    };
+    let mut registry = shared.registry.lock().expect("registry lock");
+    registry.add(client);
+    let presence = methods::presence(&registry);
+    let hello = json!({
+        "type": "hello-ok",
+        "protocol": PROTOCOL_VERSION,
+        "server": {"version": COMPAT_VERSION, "bootId": shared.boot_id, "connId": conn_id},
+        "features": {"methods": *methods::METHODS, "events": methods::EVENTS},
+        "snapshot": {
+            "presence": presence,
+            "health": {"ok": true, "ts": now},
+            "stateVersion": {"presence": registry.presence_version, "health": 1},
+            "uptimeMs": shared.started.elapsed().as_millis() as u64,
+            "authMode": shared.config.auth.name(),
+        },
+        "auth": a.hello_auth,
+        "policy": {
+            "maxPayload": MAX_PAYLOAD,
+            "maxBufferedBytes": crate::registry::MAX_BUFFERED_BYTES,
+            "tickIntervalMs": shared.config.tick_interval.as_millis() as u64,
+        },
+    });
+    outbox.send_frame(&Frame::Res(ResponseFrame::ok(req_id, hello)));
+    if node.is_some() {
+        outbox.send_event("voicewake.changed", json!({"triggers": []}));
+        info!(
+            "node connected node={} name={} commands={}",
+            a.device_id.as_deref().unwrap_or("?"),
+            ctx.name,
+            a.node_commands.as_ref().map(|c| c.len()).unwrap_or(0)
+        );
+    }
+    for n in &a.notices {
+        registry.broadcast_operators(n.event, &n.payload, Some(SCOPE_PAIRING));
+    }
+    drop(registry);
+    ctx
+}
+
+/// After hello-ok: requests, pings, until the socket closes.
+async fn serve_authenticated(shared: &Arc<Shared>, stream: &mut WsStream, outbox: &Outbox, ctx: &ConnCtx) {
+    let ctx = Arc::new(ctx.clone());
+    let ping_every = shared.config.ping_interval;
+    let mut ping = tokio::time::interval(ping_every);
+    ping.tick().await;
+    let mut awaiting_pong: Option<Instant> = None;
+    let mut unauthorized_streak = 0u32;
+    loop {
+        let msg = tokio::select! {
+            m = stream.next() => m,
+            _ = ping.tick() => {
+                if awaiting_pong.is_some_and(|since| since.elapsed() >= ping_every) {
+                    debug!("no pong from {} in {ping_every:?}; terminating", ctx.conn_id);
+                    return;
+                }
+                if awaiting_pong.is_none() {
+                    awaiting_pong = Some(Instant::now());
+                }
+                outbox.ping();
+                continue;
+            }
+        };
+        let msg = match msg {
+            None | Some(Err(_)) => return,
+            Some(Ok(m)) => m,
+        };
+        if outbox.is_closed() {
+            return;
+        }
+        match msg {
+            Message::Text(text) => {
+                let req = match Frame::parse(text.as_str()) {
+                    Ok(Frame::Req(r)) => r,
+                    _ => {
+                        debug!("ignoring a non-request frame from {}", ctx.conn_id);
+                        continue;
+                    }
+                };
+                match methods::authorize(&ctx, &req.method) {
+                    Ok(()) => {
+                        unauthorized_streak = 0;
+                        let (shared, ctx, outbox) = (shared.clone(), ctx.clone(), outbox.clone());
+                        tokio::spawn(async move {
+                            let res = methods::handle(&shared, &ctx, &outbox, req).await;
+                            outbox.send_frame(&Frame::Res(res));
+                        });
+                    }
+                    Err(error) => {
+                        let role_refusal = error.message.starts_with("unauthorized role");
+                        outbox.send_frame(&Frame::Res(ResponseFrame::err(&req.id, error)));
+                        if role_refusal {
+                            unauthorized_streak += 1;
+                            if unauthorized_streak > 10 {
+                                outbox.close(1008, "repeated unauthorized calls");
+                                return;
+                            }
+                        } else {
+                            unauthorized_streak = 0;
+                        }
+                    }
+                }
+            }
+            Message::Pong(_) => awaiting_pong = None,
+            Message::Close(_) => return,
+            _ => {}
+        }
+    }
+}

@@ -1,0 +1,249 @@
+//! The gateway's SQLite database, `<stateDir>/state/gateway.sqlite`.
+//!
+//! Pairing state is small and read on every connect, so it lives in memory
+//! ([`crate::pairing::Pairing`]) and this store is its write-through journal: one JSON row
+//! per record, keyed by kind and id, reloaded at start. Exec events reported by nodes are
+//! appended to a bounded audit table. The file is 0600 in 0700 directories because it holds
+//! device tokens.
+
+use std::fs;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use rusqlite::{params, Connection};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::Value;
+
+/// Most exec events kept; older ones are dropped as new ones arrive.
+pub const MAX_EXEC_EVENTS: i64 = 10_000;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS gateway_records (
+  kind TEXT NOT NULL,
+  record_key TEXT NOT NULL,
+  value_json TEXT NOT NULL,
+  updated_at_ms INTEGER NOT NULL,
+  PRIMARY KEY (kind, record_key)
+) STRICT;
+CREATE TABLE IF NOT EXISTS gateway_exec_events (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  ts_ms INTEGER NOT NULL,
+  node_id TEXT NOT NULL,
+  event TEXT NOT NULL,
+  payload_json TEXT NOT NULL
+) STRICT;
+";
+
+/// Record kinds in `gateway_records`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A paired device (with its device tokens).
+    Device,
+    /// A pending device-pairing request.
+    DeviceRequest,
+    /// A node's approved command surface.
+    Node,
+    /// A pending node command-surface request.
+    NodeRequest,
+}
+
+impl Kind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Kind::Device => "device",
+            Kind::DeviceRequest => "device-request",
+            Kind::Node => "node",
+            Kind::NodeRequest => "node-request",
+        }
+    }
+}
+
+/// A store operation failed; the message names the database file.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The state directory or file could not be created.
+    #[error("gateway state {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// SQLite refused.
+    #[error("gateway database {path}: {source}")]
+    Sqlite {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// A row could not be decoded (the database was edited or written by a newer version).
+    #[error("gateway database {path}: invalid {kind} record {key}: {reason}")]
+    InvalidRecord { path: PathBuf, kind: &'static str, key: String, reason: String },
+}
+
+/// One exec event as stored in the audit table.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExecEventRecord {
+    /// When the gateway received it.
+    pub ts_ms: i64,
+    /// The reporting node.
+    pub node_id: String,
+    /// `exec.finished`, `exec.denied`, …
+    pub event: String,
+    /// The event payload as the node sent it.
+    pub payload: Value,
+}
+
+/// The open database.
+pub struct GatewayStore {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl GatewayStore {
+    /// Opens (creating) `<stateDir>/state/gateway.sqlite`.
+    pub fn open(state_dir: &Path) -> Result<Self, StoreError> {
+        let dir = state_dir.join("state");
+        for d in [state_dir, dir.as_path()] {
+            openclaw_state::db::create_private_dir(d)
+                .map_err(|e| StoreError::Io { path: d.to_path_buf(), source: std::io::Error::other(e.to_string()) })?;
+        }
+        let path = dir.join("gateway.sqlite");
+        fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|source| StoreError::Io { path: path.clone(), source })?;
+        let conn = Connection::open(&path).map_err(|source| StoreError::Sqlite { path: path.clone(), source })?;
+        let store = GatewayStore { conn, path };
+        store.init()?;
+        Ok(store)
+    }
+
+    fn init(&self) -> Result<(), StoreError> {
+        let c = &self.conn;
+        c.busy_timeout(std::time::Duration::from_secs(5)).map_err(|e| self.err(e))?;
+        c.pragma_update(None, "journal_mode", "wal").map_err(|e| self.err(e))?;
+        // WAL + NORMAL: a power cut can lose the last commits, never corrupt the file.
+        c.pragma_update(None, "synchronous", "normal").map_err(|e| self.err(e))?;
+        c.execute_batch(SCHEMA).map_err(|e| self.err(e))
+    }
+
+    fn err(&self, source: rusqlite::Error) -> StoreError {
+        StoreError::Sqlite { path: self.path.clone(), source }
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Every record of one kind.
+    pub fn load<T: DeserializeOwned>(&self, kind: Kind) -> Result<Vec<T>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT record_key, value_json FROM gateway_records WHERE kind = ?1 ORDER BY updated_at_ms")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![kind.as_str()], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+            .map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (key, json) = row.map_err(|e| self.err(e))?;
+            let value = serde_json::from_str(&json).map_err(|e| StoreError::InvalidRecord {
+                path: self.path.clone(),
+                kind: kind.as_str(),
+                key,
+                reason: e.to_string(),
+            })?;
+            out.push(value);
+        }
+        Ok(out)
+    }
+
+    /// Inserts or replaces one record.
+    pub fn put<T: Serialize>(&self, kind: Kind, key: &str, value: &T) -> Result<(), StoreError> {
+        let json = serde_json::to_string(value).expect("records serialise");
+        self.conn
+            .execute(
+                "INSERT INTO gateway_records (kind, record_key, value_json, updated_at_ms) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (kind, record_key) DO UPDATE SET value_json = excluded.value_json, updated_at_ms = excluded.updated_at_ms",
+                params![kind.as_str(), key, json, openclaw_state::now_ms()],
+            )
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
+    /// Deletes one record (absent is fine).
+    pub fn delete(&self, kind: Kind, key: &str) -> Result<(), StoreError> {
+        self.conn
+            .execute("DELETE FROM gateway_records WHERE kind = ?1 AND record_key = ?2", params![kind.as_str(), key])
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
+    /// Appends an exec event, dropping the oldest beyond [`MAX_EXEC_EVENTS`].
+    pub fn append_exec_event(&self, node_id: &str, event: &str, payload: &Value) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "INSERT INTO gateway_exec_events (ts_ms, node_id, event, payload_json) VALUES (?1, ?2, ?3, ?4)",
+                params![openclaw_state::now_ms(), node_id, event, payload.to_string()],
+            )
+            .map_err(|e| self.err(e))?;
+        self.conn
+            .execute(
+                "DELETE FROM gateway_exec_events WHERE id <= (SELECT MAX(id) FROM gateway_exec_events) - ?1",
+                params![MAX_EXEC_EVENTS],
+            )
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
+    /// The newest `limit` exec events, newest first.
+    pub fn exec_events(&self, limit: u32) -> Result<Vec<ExecEventRecord>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT ts_ms, node_id, event, payload_json FROM gateway_exec_events ORDER BY id DESC LIMIT ?1")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![limit], |r| {
+                Ok(ExecEventRecord {
+                    ts_ms: r.get(0)?,
+                    node_id: r.get(1)?,
+                    event: r.get(2)?,
+                    payload: serde_json::from_str(&r.get::<_, String>(3)?).unwrap_or(Value::Null),
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn records_round_trip_and_events_are_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("s");
+        let store = GatewayStore::open(&state).unwrap();
+        assert_eq!(fs::metadata(store.path()).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(fs::metadata(&state).unwrap().permissions().mode() & 0o777, 0o700);
+        store.put(Kind::Device, "a", &serde_json::json!({"x":1})).unwrap();
+        store.put(Kind::Device, "a", &serde_json::json!({"x":2})).unwrap();
+        store.put(Kind::Node, "a", &serde_json::json!({"y":1})).unwrap();
+        let devices: Vec<Value> = store.load(Kind::Device).unwrap();
+        assert_eq!(devices, vec![serde_json::json!({"x":2})]);
+        store.delete(Kind::Device, "a").unwrap();
+        assert!(store.load::<Value>(Kind::Device).unwrap().is_empty());
+        store.append_exec_event("n", "exec.finished", &serde_json::json!({"exitCode":0})).unwrap();
+        let events = store.exec_events(10).unwrap();
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].payload["exitCode"], 0);
+    }
+}

@@ -1,0 +1,242 @@
+//! `openclaw nodes run`: run one command on a node under its exec approvals.
+//!
+//! 1. `system.run.prepare` on the node returns the canonical plan (argv, cwd, command text)
+//!    and the node's effective policy.
+//! 2. Unless the policy always asks, the plan runs as is; a node that needs approval answers
+//!    `SYSTEM_RUN_DENIED: approval required` without running anything.
+//! 3. Then an approval record is registered on the gateway (`exec.approval.request`, two-phase),
+//!    the operator decides (allow once / allow always / deny) through an [`Approver`], the
+//!    decision is resolved on the gateway, and the plan runs with `runId` = the approval id.
+//!    The gateway, not this client, attaches the approval to the forwarded `system.run`.
+
+use std::time::Duration;
+
+use serde_json::{json, Map, Value};
+
+use crate::client::{ClientError, OperatorClient};
+
+/// An operator's answer to an approval prompt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    AllowOnce,
+    AllowAlways,
+    Deny,
+}
+
+impl Decision {
+    /// The decision string on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decision::AllowOnce => "allow-once",
+            Decision::AllowAlways => "allow-always",
+            Decision::Deny => "deny",
+        }
+    }
+}
+
+/// Asks a human. `None` means nobody can be asked (no terminal), which fails the run.
+pub trait Approver {
+    /// `allowed` lists the decisions the gateway accepts for this plan.
+    fn decide(&mut self, node: &str, plan: &Value, allowed: &[String]) -> Option<Decision>;
+}
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct RunRequest {
+    pub node_id: String,
+    pub node_name: String,
+    pub argv: Vec<String>,
+    pub cwd: Option<String>,
+    pub env: Map<String, Value>,
+    /// The command's own timeout on the node (`--command-timeout`).
+    pub command_timeout_ms: Option<u64>,
+}
+
+/// How a run ended short of producing a result.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The node's policy refused the command (no approval could help).
+    #[error("denied by the node's exec policy: {0}")]
+    Denied(String),
+    /// Approval was required and nobody could be asked.
+    #[error("approval required on node {node} for `{command}`, and there is no terminal to ask on.\nRun `openclaw nodes run` interactively, or allowlist the command: openclaw approvals allowlist add --node {node} <pattern>")]
+    NoApprover { node: String, command: String },
+    /// The operator said no.
+    #[error("denied by operator: `{0}` was not run")]
+    DeniedByOperator(String),
+    /// The approval expired before a decision.
+    #[error("approval expired before a decision; `{0}` was not run")]
+    Expired(String),
+    /// A gateway or transport failure.
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    /// The node answered something this client does not understand.
+    #[error("unexpected answer from the node: {0}")]
+    Protocol(String),
+}
+
+/// The `system.run` result payload.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunResult {
+    pub exit_code: Option<i32>,
+    pub timed_out: bool,
+    pub success: bool,
+    pub stdout: String,
+    pub stderr: String,
+    pub error: Option<String>,
+    /// The decision that let it run, when one was needed.
+    pub approval: Option<Decision>,
+}
+
+impl RunResult {
+    fn from_payload(v: &Value, approval: Option<Decision>) -> Result<Self, RunError> {
+        if !v.is_object() {
+            return Err(RunError::Protocol(v.to_string()));
+        }
+        Ok(RunResult {
+            exit_code: v.get("exitCode").and_then(Value::as_i64).map(|c| c as i32),
+            timed_out: v.get("timedOut").and_then(Value::as_bool).unwrap_or(false),
+            success: v.get("success").and_then(Value::as_bool).unwrap_or(false),
+            stdout: v.get("stdout").and_then(Value::as_str).unwrap_or("").to_string(),
+            stderr: v.get("stderr").and_then(Value::as_str).unwrap_or("").to_string(),
+            error: v.get("error").and_then(Value::as_str).map(String::from),
+            approval,
+        })
+    }
+}
+
+fn node_error_message(e: &ClientError) -> Option<String> {
+    let shape = e.shape()?;
+    let node_error = shape.details.as_ref()?.get("nodeError")?;
+    (node_error.get("code")?.as_str()? == "SYSTEM_RUN_DENIED")
+        .then(|| node_error.get("message")?.as_str().map(String::from))?
+}
+
+fn invoke_params(req: &RunRequest, command: &str, params: Value, timeout_ms: u64) -> Value {
+    json!({
+        "nodeId": req.node_id,
+        "command": command,
+        "params": params,
+        "timeoutMs": timeout_ms,
+        "idempotencyKey": uuid::Uuid::new_v4().to_string(),
+    })
+}
+
+/// Runs `req` through `client`, asking `approver` when the node requires approval.
+pub async fn run(
+    client: &OperatorClient,
+    req: &RunRequest,
+    approver: &mut dyn Approver,
+) -> Result<RunResult, RunError> {
+    let mut prepare = json!({"command": req.argv});
+    if let Some(cwd) = &req.cwd {
+        prepare["cwd"] = json!(cwd);
+    }
+    if !req.env.is_empty() {
+        prepare["env"] = Value::Object(req.env.clone());
+    }
+    let prepared = client
+        .request_with_timeout(
+            "node.invoke",
+            invoke_params(req, "system.run.prepare", prepare, 15_000),
+            Duration::from_secs(20),
+        )
+        .await?;
+    let payload = &prepared["payload"];
+    let plan =
+        payload.get("plan").filter(|p| p.is_object()).ok_or_else(|| RunError::Protocol(prepared.to_string()))?.clone();
+    let policy = payload.get("execPolicy").cloned().unwrap_or(Value::Null);
+    let command_text = plan.get("commandText").and_then(Value::as_str).unwrap_or_default().to_string();
+    if policy.get("security").and_then(Value::as_str) == Some("deny") {
+        return Err(RunError::Denied("security=deny".into()));
+    }
+    // The node's deadline plus slack for the round trip.
+    let invoke_timeout = req.command_timeout_ms.map(|t| t + 10_000).unwrap_or(30 * 60 * 1000);
+    let mut params = json!({
+        "command": plan["argv"],
+        "rawCommand": plan["commandText"],
+        "systemRunPlan": plan,
+    });
+    if let Some(cwd) = plan.get("cwd").and_then(Value::as_str) {
+        params["cwd"] = json!(cwd);
+    }
+    if !req.env.is_empty() {
+        params["env"] = Value::Object(req.env.clone());
+    }
+    if let Some(t) = req.command_timeout_ms {
+        params["timeoutMs"] = json!(t);
+    }
+    let always_asks = policy.get("ask").and_then(Value::as_str) == Some("always");
+    if !always_asks {
+        let direct = client
+            .request_with_timeout(
+                "node.invoke",
+                invoke_params(req, "system.run", params.clone(), invoke_timeout),
+                Duration::from_millis(invoke_timeout + 5_000),
+            )
+            .await;
+        match direct {
+            Ok(v) => return RunResult::from_payload(&v["payload"], None),
+            Err(e) => match node_error_message(&e) {
+                Some(m) if m.contains("approval required") => {}
+                Some(m) => return Err(RunError::Denied(m)),
+                None => return Err(e.into()),
+            },
+        }
+    }
+    let approval_id = uuid::Uuid::new_v4().to_string();
+    let mut request = json!({
+        "id": approval_id,
+        "host": "node",
+        "nodeId": req.node_id,
+        "systemRunPlan": plan,
+        "security": policy.get("security").cloned().unwrap_or(Value::Null),
+        "ask": policy.get("ask").cloned().unwrap_or(Value::Null),
+        "timeoutMs": 300_000,
+        "twoPhase": true,
+        "requireDeliveryRoute": false,
+    });
+    if let Some(cwd) = plan.get("cwd").and_then(Value::as_str) {
+        request["cwd"] = json!(cwd);
+    }
+    if !req.env.is_empty() {
+        request["env"] = Value::Object(req.env.clone());
+    }
+    let (_accepted, final_answer) = client.request_two_phase("exec.approval.request", request).await?;
+    let allowed: Vec<String> = client
+        .request("exec.approval.get", json!({"id": approval_id}))
+        .await
+        .ok()
+        .and_then(|v| v.get("allowedDecisions").and_then(Value::as_array).cloned())
+        .map(|a| a.iter().filter_map(|d| d.as_str().map(String::from)).collect())
+        .unwrap_or_else(|| vec!["allow-once".into(), "deny".into()]);
+    let decision = match approver.decide(&req.node_name, &plan, &allowed) {
+        Some(d) => d,
+        None => {
+            let _ = client.request("exec.approval.resolve", json!({"id": approval_id, "decision": "deny"})).await;
+            return Err(RunError::NoApprover { node: req.node_name.clone(), command: command_text });
+        }
+    };
+    client.request("exec.approval.resolve", json!({"id": approval_id, "decision": decision.as_str()})).await?;
+    let decided = final_answer.wait(Duration::from_secs(30)).await?;
+    match decided.get("decision").and_then(Value::as_str) {
+        Some("allow-once") | Some("allow-always") => {}
+        Some(_) => return Err(RunError::DeniedByOperator(command_text)),
+        None => return Err(RunError::Expired(command_text)),
+    }
+    params["runId"] = json!(approval_id);
+    params["approved"] = json!(true);
+    params["approvalDecision"] = json!(decision.as_str());
+    let v = client
+        .request_with_timeout(
+            "node.invoke",
+            invoke_params(req, "system.run", params, invoke_timeout),
+            Duration::from_millis(invoke_timeout + 5_000),
+        )
+        .await
+        .map_err(|e| match node_error_message(&e) {
+            Some(m) => RunError::Denied(m),
+            None => e.into(),
+        })?;
+    RunResult::from_payload(&v["payload"], Some(decision))
+}
