@@ -403,3 +403,159 @@ impl Drop for TsNode {
         self.stop();
     }
 }
+
+/// Our gateway (`openclaw gateway run`) as a child process on a free loopback port, stopped
+/// on drop. Its stdout (the "listening" line) and stderr (the log) go to files.
+pub struct OurGateway {
+    child: Option<Child>,
+    pub port: u16,
+    pub token: String,
+    pub state_dir: PathBuf,
+    pub log: PathBuf,
+    args: Vec<String>,
+}
+
+impl OurGateway {
+    /// Starts a gateway with token auth on a free port; `args` are extra `gateway run` flags.
+    pub fn start(state_dir: &Path, args: &[&str]) -> OurGateway {
+        let mut gw = OurGateway {
+            child: None,
+            port: 0,
+            token: format!("tok-{}", uuid::Uuid::new_v4().simple()),
+            state_dir: state_dir.to_path_buf(),
+            log: state_dir.with_extension("gateway.log"),
+            args: args.iter().map(|s| s.to_string()).collect(),
+        };
+        gw.spawn();
+        gw
+    }
+
+    fn spawn(&mut self) {
+        std::fs::create_dir_all(&self.state_dir).unwrap();
+        let out_path = self.state_dir.with_extension(format!("{}.out", uuid::Uuid::new_v4().simple()));
+        let stdout = std::fs::File::create(&out_path).unwrap();
+        let stderr = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).unwrap();
+        let child = Command::new(openclaw_bin())
+            .args(["gateway", "run", "--port", &self.port.to_string(), "--token", &self.token])
+            .args(&self.args)
+            .env("OPENCLAW_STATE_DIR", &self.state_dir)
+            .env_remove("OPENCLAW_GATEWAY_TOKEN")
+            .env_remove("OPENCLAW_GATEWAY_PASSWORD")
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(stderr)
+            .spawn()
+            .expect("spawn our gateway");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let text = std::fs::read_to_string(&out_path).unwrap_or_default();
+            let port = text
+                .lines()
+                .find(|l| l.starts_with("gateway listening on "))
+                .and_then(|l| l.split(':').nth(2)?.split_whitespace().next()?.parse::<u16>().ok());
+            if let Some(port) = port {
+                self.port = port;
+                return;
+            }
+            assert!(Instant::now() < deadline, "our gateway did not start:\n{}", self.log_text());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// `ws://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("ws://127.0.0.1:{}", self.port)
+    }
+
+    /// The log so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGTERM and wait; returns the exit code.
+    pub fn stop(&mut self) -> Option<i32> {
+        let mut child = self.child.take()?;
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), Signal::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = child.try_wait() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        child.wait().ok().and_then(|s| s.code())
+    }
+
+    /// Stops it and starts it again on the same port with the same state.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn();
+    }
+
+    /// Runs our operator CLI against this gateway with `--url` and `--token`.
+    pub fn cli(&self, state_dir: &Path, args: &[&str]) -> std::process::Output {
+        // Gateway flags go right after the command group, so they never land after a `--`.
+        Command::new(openclaw_bin())
+            .args(&args[..1])
+            .args(["--url", &self.url(), "--token", &self.token])
+            .args(&args[1..])
+            .env("OPENCLAW_STATE_DIR", state_dir)
+            .env_remove("OPENCLAW_GATEWAY_TOKEN")
+            .stdin(Stdio::null())
+            .output()
+            .expect("run our CLI")
+    }
+
+    /// Like [`cli`](Self::cli) with `--json`, asserting success and parsing stdout.
+    pub fn cli_json(&self, state_dir: &Path, args: &[&str]) -> Value {
+        let mut all: Vec<&str> = vec![args[0], "--json"];
+        all.extend_from_slice(&args[1..]);
+        let out = self.cli(state_dir, &all);
+        assert!(
+            out.status.success(),
+            "openclaw {args:?} failed: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{args:?}: not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+    }
+}
+
+impl Drop for OurGateway {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// The real TypeScript node host pointed at any gateway by port and token (here: ours),
+/// started through `ts-node.sh` via a run dir that names that port and token.
+pub fn ts_node_against(port: u16, token: &str, name: &str, display: &str) -> Result<TsNode, String> {
+    let peer_dir = std::env::var_os("OPENCLAW_PEER_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var("HOME").expect("HOME")).join(".cache/openclaw-peer"));
+    let gw_name = format!("ours-{name}");
+    let gw_dir = peer_dir.join("run").join(&gw_name);
+    std::fs::create_dir_all(&gw_dir).map_err(|e| e.to_string())?;
+    std::fs::write(gw_dir.join("port"), port.to_string()).map_err(|e| e.to_string())?;
+    std::fs::write(gw_dir.join("token"), token).map_err(|e| e.to_string())?;
+    let node_home = peer_dir.join("run").join(format!("node-{name}")).join("home");
+    let _ = std::fs::remove_dir_all(&node_home);
+    let out = Command::new("bash")
+        .arg(peer_scripts().join("ts-node.sh"))
+        .args(["start", name, &gw_name, display])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run ts-node.sh");
+    let node = TsNode { name: name.to_string(), home: node_home };
+    if out.status.success() {
+        Ok(node)
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).to_string())
+    }
+}
