@@ -76,7 +76,10 @@ fn our_node_through_our_gateway_end_to_end() {
     assert_eq!(nodes[0]["connected"], true);
     assert_eq!(nodes[0]["approvalState"], "pending-approval");
     assert_eq!(nodes[0]["commands"], json!([]));
-    let out = gw.cli(&op, &["nodes", "invoke", "--node", "ours-box", "--command", "system.which", "--params", r#"{"bins":["sh"]}"#]);
+    let out = gw.cli(
+        &op,
+        &["nodes", "invoke", "--node", "ours-box", "--command", "system.which", "--params", r#"{"bins":["sh"]}"#],
+    );
     assert!(!out.status.success(), "{}", text(&out));
     assert!(String::from_utf8_lossy(&out.stderr).contains("pending approval"), "{}", text(&out));
 
@@ -90,7 +93,19 @@ fn our_node_through_our_gateway_end_to_end() {
     assert!(described["commands"].as_array().unwrap().contains(&json!("system.run")), "{described}");
 
     // Invoke by display name.
-    let which = gw.cli_json(&op, &["nodes", "invoke", "--node", "OURS-BOX", "--command", "system.which", "--params", r#"{"bins":["sh","no-such-bin-x"]}"#]);
+    let which = gw.cli_json(
+        &op,
+        &[
+            "nodes",
+            "invoke",
+            "--node",
+            "OURS-BOX",
+            "--command",
+            "system.which",
+            "--params",
+            r#"{"bins":["sh","no-such-bin-x"]}"#,
+        ],
+    );
     assert_eq!(which["ok"], true);
     assert!(which["payload"]["bins"]["sh"].as_str().unwrap().ends_with("/sh"), "{which}");
 
@@ -122,7 +137,10 @@ fn our_node_through_our_gateway_end_to_end() {
     assert!(got["file"]["socket"].get("token").is_none(), "socket token must be redacted: {got}");
 
     // Without a terminal, a command that needs approval fails clearly and does not run.
-    let out = gw.cli(&op, &["nodes", "run", "--node", "ours-box", "--", "/usr/bin/touch", dir.path().join("never").to_str().unwrap()]);
+    let out = gw.cli(
+        &op,
+        &["nodes", "run", "--node", "ours-box", "--", "/usr/bin/touch", dir.path().join("never").to_str().unwrap()],
+    );
     assert_eq!(out.status.code(), Some(126), "{}", text(&out));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no terminal to ask on"), "{}", text(&out));
     assert!(!dir.path().join("never").exists());
@@ -146,18 +164,23 @@ fn our_node_through_our_gateway_end_to_end() {
         let client = operator(&gw).await;
         // #8682: approval fields from a caller are never trusted.
         let err = client
-            .request("node.invoke", json!({"nodeId": node_id, "command": "system.run", "idempotencyKey": "k1",
-                "params": {"command": ["/usr/bin/touch", "/tmp/x-8682"], "approved": true}}))
+            .request(
+                "node.invoke",
+                json!({"nodeId": node_id, "command": "system.run", "idempotencyKey": "k1",
+                "params": {"command": ["/usr/bin/touch", "/tmp/x-8682"], "approved": true}}),
+            )
             .await
             .unwrap_err();
         assert_eq!(err.shape().unwrap().details.as_ref().unwrap()["code"], "MISSING_RUN_ID", "{err}");
         let err = client
-            .request("node.invoke", json!({"nodeId": node_id, "command": "system.run", "idempotencyKey": "k2",
-                "params": {"command": ["/usr/bin/true"], "approvalDecision": "allow-once", "runId": "made-up"}}))
+            .request(
+                "node.invoke",
+                json!({"nodeId": node_id, "command": "system.run", "idempotencyKey": "k2",
+                "params": {"command": ["/usr/bin/true"], "approvalDecision": "allow-once", "runId": "made-up"}}),
+            )
             .await
             .unwrap_err();
         assert_eq!(err.shape().unwrap().details.as_ref().unwrap()["code"], "UNKNOWN_APPROVAL_ID", "{err}");
-
     });
     let added = gw.cli(&op, &["approvals", "allowlist", "add", "/usr/bin/sleep", "--node", "ours-box"]);
     assert!(added.status.success(), "{}", text(&added));
@@ -177,7 +200,9 @@ fn our_node_through_our_gateway_end_to_end() {
         let shape = err.shape().unwrap();
         assert_eq!(shape.message, "TIMEOUT: node invoke timed out", "{err}");
         assert!(started.elapsed() < Duration::from_secs(5));
-        wait_until(Duration::from_secs(5), "sleep killed after the gateway deadline", || !sleeper_running("sleep 31.5"));
+        wait_until(Duration::from_secs(5), "sleep killed after the gateway deadline", || {
+            !sleeper_running("sleep 31.5")
+        });
 
         // The caller going away cancels its invoke on the node.
         let slow = operator(&gw).await;
@@ -212,7 +237,10 @@ fn our_node_through_our_gateway_end_to_end() {
     // Gateway restart on the same port: the node reconnects by itself, state survives.
     gw.restart();
     node.wait_for_log("gateway connected", 2, Duration::from_secs(20));
-    let which = gw.cli_json(&op, &["nodes", "invoke", "--node", "ours-box", "--command", "system.which", "--params", r#"{"bins":["sh"]}"#]);
+    let which = gw.cli_json(
+        &op,
+        &["nodes", "invoke", "--node", "ours-box", "--command", "system.which", "--params", r#"{"bins":["sh"]}"#],
+    );
     assert_eq!(which["ok"], true, "{which}");
     assert_eq!(gw.stop(), Some(0));
 }
