@@ -21,23 +21,8 @@ fn node_status(gw: &OurGateway, op: &Path) -> Vec<Value> {
     gw.cli_json(op, &["nodes", "status"])["nodes"].as_array().cloned().unwrap_or_default()
 }
 
-/// Runs `openclaw nodes run` under `script`, so it has a terminal, typing `answer`.
 fn nodes_run_on_tty(gw: &OurGateway, op: &Path, node: &str, answer: &str, argv: &str) -> Output {
-    let bin = openclaw_bin();
-    let cmd = format!("{} nodes run --node {node} --url {} --token {} -- {argv}", bin.display(), gw.url(), gw.token);
-    let mut child = Command::new("script")
-        .args(["-qec", &cmd, "/dev/null"])
-        .env("OPENCLAW_STATE_DIR", op)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("script(1) is needed for the terminal approval test");
-    use std::io::Write;
-    // Type the answer once the prompt is up.
-    std::thread::sleep(Duration::from_millis(1500));
-    child.stdin.take().unwrap().write_all(answer.as_bytes()).unwrap();
-    child.wait_with_output().unwrap()
+    support::our_nodes_run_on_tty(&gw.url(), &gw.token, op, node, answer, argv)
 }
 
 async fn operator(gw: &OurGateway) -> OperatorClient {

@@ -122,60 +122,78 @@ fn invoke_params(req: &RunRequest, command: &str, params: Value, timeout_ms: u64
     })
 }
 
+/// The node's answer to `system.run.prepare`.
+struct Prepared {
+    plan: Value,
+    policy: Value,
+}
+
+async fn prepare(client: &OperatorClient, req: &RunRequest) -> Result<Result<Prepared, String>, RunError> {
+    let mut params = json!({"command": req.argv});
+    if let Some(cwd) = &req.cwd {
+        params["cwd"] = json!(cwd);
+    }
+    if !req.env.is_empty() {
+        params["env"] = Value::Object(req.env.clone());
+    }
+    let answer = client
+        .request_with_timeout(
+            "node.invoke",
+            invoke_params(req, "system.run.prepare", params, 15_000),
+            Duration::from_secs(20),
+        )
+        .await;
+    let prepared = match answer {
+        Ok(v) => v,
+        // The node refused to prepare (e.g. a payload it cannot bind to an approval): a plain
+        // run may still be allowed by its policy.
+        Err(e) if e.shape().is_some_and(|s| s.details.as_ref().is_some_and(|d| d.get("nodeError").is_some())) => {
+            return Ok(Err(e.to_string()))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let payload = &prepared["payload"];
+    let plan = payload.get("plan").filter(|p| p.is_object()).ok_or_else(|| RunError::Protocol(prepared.to_string()))?;
+    Ok(Ok(Prepared { plan: plan.clone(), policy: payload.get("execPolicy").cloned().unwrap_or(Value::Null) }))
+}
+
 /// Runs `req` through `client`, asking `approver` when the node requires approval.
 pub async fn run(
     client: &OperatorClient,
     req: &RunRequest,
     approver: &mut dyn Approver,
 ) -> Result<RunResult, RunError> {
-    let mut prepare = json!({"command": req.argv});
-    if let Some(cwd) = &req.cwd {
-        prepare["cwd"] = json!(cwd);
-    }
-    if !req.env.is_empty() {
-        prepare["env"] = Value::Object(req.env.clone());
-    }
-    let prepared = client
-        .request_with_timeout(
-            "node.invoke",
-            invoke_params(req, "system.run.prepare", prepare, 15_000),
-            Duration::from_secs(20),
-        )
-        .await?;
-    let payload = &prepared["payload"];
-    let plan =
-        payload.get("plan").filter(|p| p.is_object()).ok_or_else(|| RunError::Protocol(prepared.to_string()))?.clone();
-    let policy = payload.get("execPolicy").cloned().unwrap_or(Value::Null);
-    let command_text = plan.get("commandText").and_then(Value::as_str).unwrap_or_default().to_string();
+    let prepared = prepare(client, req).await?;
+    let policy = prepared.as_ref().map(|p| p.policy.clone()).unwrap_or(Value::Null);
     if policy.get("security").and_then(Value::as_str) == Some("deny") {
         return Err(RunError::Denied("security=deny".into()));
     }
     // The node's deadline plus slack for the round trip.
     let invoke_timeout = req.command_timeout_ms.map(|t| t + 10_000).unwrap_or(30 * 60 * 1000);
-    let mut params = json!({
-        "command": plan["argv"],
-        "rawCommand": plan["commandText"],
-        "systemRunPlan": plan,
-    });
-    if let Some(cwd) = plan.get("cwd").and_then(Value::as_str) {
-        params["cwd"] = json!(cwd);
-    }
+    let call_timeout = Duration::from_millis(invoke_timeout + 5_000);
+    let mut common = Map::new();
     if !req.env.is_empty() {
-        params["env"] = Value::Object(req.env.clone());
+        common.insert("env".into(), Value::Object(req.env.clone()));
     }
     if let Some(t) = req.command_timeout_ms {
-        params["timeoutMs"] = json!(t);
+        common.insert("timeoutMs".into(), json!(t));
     }
-    let always_asks = policy.get("ask").and_then(Value::as_str) == Some("always");
-    if !always_asks {
-        let direct = client
+    if policy.get("ask").and_then(Value::as_str) != Some("always") {
+        // A plain run, as any caller would send it: no plan (a plan without approval only
+        // tightens the node's checks, and some hosts refuse plans they cannot bind).
+        let mut direct = common.clone();
+        direct.insert("command".into(), json!(req.argv));
+        if let Some(cwd) = &req.cwd {
+            direct.insert("cwd".into(), json!(cwd));
+        }
+        let answer = client
             .request_with_timeout(
                 "node.invoke",
-                invoke_params(req, "system.run", params.clone(), invoke_timeout),
-                Duration::from_millis(invoke_timeout + 5_000),
+                invoke_params(req, "system.run", Value::Object(direct), invoke_timeout),
+                call_timeout,
             )
             .await;
-        match direct {
+        match answer {
             Ok(v) => return RunResult::from_payload(&v["payload"], None),
             Err(e) => match node_error_message(&e) {
                 Some(m) if m.contains("approval required") => {}
@@ -184,6 +202,9 @@ pub async fn run(
             },
         }
     }
+    let Prepared { plan, policy } =
+        prepared.map_err(|why| RunError::Denied(format!("approval required, but {why}")))?;
+    let command_text = plan.get("commandText").and_then(Value::as_str).unwrap_or_default().to_string();
     let approval_id = uuid::Uuid::new_v4().to_string();
     let mut request = json!({
         "id": approval_id,
@@ -224,14 +245,23 @@ pub async fn run(
         Some(_) => return Err(RunError::DeniedByOperator(command_text)),
         None => return Err(RunError::Expired(command_text)),
     }
-    params["runId"] = json!(approval_id);
-    params["approved"] = json!(true);
-    params["approvalDecision"] = json!(decision.as_str());
+    // The gateway swaps in the approved plan and attaches the decision; these fields only
+    // name the approval.
+    let mut params = common;
+    params.insert("command".into(), plan["argv"].clone());
+    params.insert("rawCommand".into(), plan["commandText"].clone());
+    params.insert("systemRunPlan".into(), plan.clone());
+    if let Some(cwd) = plan.get("cwd").and_then(Value::as_str) {
+        params.insert("cwd".into(), json!(cwd));
+    }
+    params.insert("runId".into(), json!(approval_id));
+    params.insert("approved".into(), json!(true));
+    params.insert("approvalDecision".into(), json!(decision.as_str()));
     let v = client
         .request_with_timeout(
             "node.invoke",
-            invoke_params(req, "system.run", params, invoke_timeout),
-            Duration::from_millis(invoke_timeout + 5_000),
+            invoke_params(req, "system.run", Value::Object(params), invoke_timeout),
+            call_timeout,
         )
         .await
         .map_err(|e| match node_error_message(&e) {

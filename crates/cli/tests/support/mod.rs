@@ -497,32 +497,68 @@ impl OurGateway {
 
     /// Runs our operator CLI against this gateway with `--url` and `--token`.
     pub fn cli(&self, state_dir: &Path, args: &[&str]) -> std::process::Output {
-        // Gateway flags go right after the command group, so they never land after a `--`.
-        Command::new(openclaw_bin())
-            .args(&args[..1])
-            .args(["--url", &self.url(), "--token", &self.token])
-            .args(&args[1..])
-            .env("OPENCLAW_STATE_DIR", state_dir)
-            .env_remove("OPENCLAW_GATEWAY_TOKEN")
-            .stdin(Stdio::null())
-            .output()
-            .expect("run our CLI")
+        our_cli(&self.url(), &self.token, state_dir, args)
     }
 
     /// Like [`cli`](Self::cli) with `--json`, asserting success and parsing stdout.
     pub fn cli_json(&self, state_dir: &Path, args: &[&str]) -> Value {
-        let mut all: Vec<&str> = vec![args[0], "--json"];
-        all.extend_from_slice(&args[1..]);
-        let out = self.cli(state_dir, &all);
-        assert!(
-            out.status.success(),
-            "openclaw {args:?} failed: {}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout)
-            .unwrap_or_else(|e| panic!("{args:?}: not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+        our_cli_json(&self.url(), &self.token, state_dir, args)
     }
+}
+
+/// Runs our operator CLI against any gateway. The gateway flags go right after the command
+/// group, so they never land after a `--`.
+pub fn our_cli(url: &str, token: &str, state_dir: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(openclaw_bin())
+        .args(&args[..1])
+        .args(["--url", url, "--token", token])
+        .args(&args[1..])
+        .env("OPENCLAW_STATE_DIR", state_dir)
+        .env_remove("OPENCLAW_GATEWAY_TOKEN")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run our CLI")
+}
+
+/// [`our_cli`] with `--json`, asserting success and parsing stdout.
+pub fn our_cli_json(url: &str, token: &str, state_dir: &Path, args: &[&str]) -> Value {
+    let mut all: Vec<&str> = vec![args[0], "--json"];
+    all.extend_from_slice(&args[1..]);
+    let out = our_cli(url, token, state_dir, &all);
+    assert!(
+        out.status.success(),
+        "openclaw {args:?} failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{args:?}: not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+/// Runs `openclaw nodes run` under `script(1)`, so it has a terminal, and types `answer` at
+/// the approval prompt.
+pub fn our_nodes_run_on_tty(
+    url: &str,
+    token: &str,
+    state_dir: &Path,
+    node: &str,
+    answer: &str,
+    argv: &str,
+) -> std::process::Output {
+    use std::io::Write;
+    let cmd = format!("{} nodes run --node '{node}' --url {url} --token {token} -- {argv}", openclaw_bin().display());
+    let mut child = Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .env("OPENCLAW_STATE_DIR", state_dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("script(1) is needed for the terminal approval tests");
+    // Type the answer once the prompt is up.
+    std::thread::sleep(Duration::from_millis(1500));
+    child.stdin.take().unwrap().write_all(answer.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
 }
 
 impl Drop for OurGateway {
