@@ -261,3 +261,54 @@ fn pairing_waits_for_an_operator_without_local_auto_approve() {
     assert_eq!(listed["paired"][0]["approvedVia"], "owner");
     assert!(!listed.to_string().contains("\"token\":"), "device tokens never leave the gateway: {listed}");
 }
+
+#[test]
+fn tls_gateway_prints_a_pin_that_nodes_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = OurGateway::start(&dir.path().join("gw"), &["--tls"]);
+    let printed = std::fs::read_to_string(&gw.stdout).unwrap();
+    assert!(printed.contains("gateway listening on wss://127.0.0.1:"), "{printed}");
+    let fingerprint = printed
+        .lines()
+        .find_map(|l| l.strip_prefix("tls fingerprint (sha256): "))
+        .unwrap_or_else(|| panic!("no fingerprint printed: {printed}"))
+        .to_string();
+    assert_eq!(fingerprint.len(), 64);
+    let key = dir.path().join("gw/gateway/tls/gateway-key.pem");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
+    let port = gw.port.to_string();
+
+    // The right pin connects; the CLI can pin it too.
+    let mut node = OurNode::spawn(
+        &dir.path().join("node"),
+        &[
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--tls",
+            "--tls-fingerprint",
+            &fingerprint,
+            "--display-name",
+            "tls-box",
+        ],
+        &[("OPENCLAW_GATEWAY_TOKEN", gw.token.as_str())],
+    );
+    node.wait_for_log("gateway connected", 1, Duration::from_secs(15));
+    let url = format!("wss://127.0.0.1:{port}");
+    let op = dir.path().join("op");
+    let status = support::our_cli_json(&url, &gw.token, &op, &["nodes", "status", "--tls-fingerprint", &fingerprint]);
+    assert_eq!(status["nodes"][0]["displayName"], "tls-box", "{status}");
+    // A wrong pin never connects.
+    let wrong = "00".repeat(32);
+    let out = support::our_cli(&url, &gw.token, &op, &["nodes", "status", "--tls-fingerprint", &wrong]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("fingerprint mismatch"), "{}", text(&out));
+
+    // The certificate is generated once: a restart serves the same pin.
+    let mut gw = gw;
+    gw.restart();
+    let again = std::fs::read_to_string(&gw.stdout).unwrap();
+    assert!(again.contains(&fingerprint), "{again}");
+}

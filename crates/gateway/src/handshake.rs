@@ -285,7 +285,7 @@ pub fn admit(shared: &Shared, raw: &Value, challenge: &Challenge, peer: Peer) ->
                 payload: json!({"requestId": old.request_id, "deviceId": old.device_id, "decision": "rejected", "ts": now}),
             });
         }
-        let auto = auto_approval(shared, peer, &claim, reason);
+        let auto = auto_approval(&shared.config, peer, &claim, reason);
         match auto {
             Some(via) => {
                 pairing
@@ -380,12 +380,20 @@ pub fn reported_ip(peer: Peer) -> Option<String> {
     (!peer.ip.is_loopback() && !peer.ip.to_canonical().is_loopback()).then(|| peer.ip.to_canonical().to_string())
 }
 
-fn auto_approval(shared: &Shared, peer: Peer, claim: &DeviceClaim, reason: PairingReason) -> Option<&'static str> {
-    if peer.direct_local && shared.config.auto_approve_local {
+/// Who approves a pairing request without an operator: direct loopback clients (`silent`,
+/// unless turned off) and fresh, scopeless node requests from a trusted network
+/// (`trusted-cidr`). Never a role or scope upgrade from a network.
+fn auto_approval(
+    config: &crate::GatewayConfig,
+    peer: Peer,
+    claim: &DeviceClaim,
+    reason: PairingReason,
+) -> Option<&'static str> {
+    if peer.direct_local && config.auto_approve_local {
         return Some("silent");
     }
     let fresh_scopeless_node = reason == PairingReason::NotPaired && claim.role == "node" && claim.scopes.is_empty();
-    if fresh_scopeless_node && shared.config.auto_approve_cidrs.iter().any(|c| c.contains(peer.ip)) {
+    if fresh_scopeless_node && !peer.ip.is_loopback() && config.auto_approve_cidrs.iter().any(|c| c.contains(peer.ip)) {
         return Some("trusted-cidr");
     }
     None
@@ -539,3 +547,39 @@ fn authenticate(
 
 /// Operators that may see a pending device request.
 pub const PAIRING_NOTICE_SCOPE: &str = SCOPE_PAIRING;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{AuthMode, GatewayConfig};
+
+    #[test]
+    fn who_is_approved_without_an_operator() {
+        let mut config = GatewayConfig::new("/nonexistent".into(), AuthMode::None);
+        config.auto_approve_cidrs = vec!["10.1.0.0/16".parse().unwrap()];
+        let node = DeviceClaim { role: "node".into(), ..Default::default() };
+        let lan = |ip: &str| Peer { ip: ip.parse().unwrap(), direct_local: false };
+        let local = Peer { ip: "127.0.0.1".parse().unwrap(), direct_local: true };
+        assert_eq!(auto_approval(&config, local, &node, PairingReason::NotPaired), Some("silent"));
+        assert_eq!(auto_approval(&config, lan("10.1.2.3"), &node, PairingReason::NotPaired), Some("trusted-cidr"));
+        assert_eq!(auto_approval(&config, lan("10.2.0.1"), &node, PairingReason::NotPaired), None);
+        // Only fresh, scopeless node requests qualify.
+        assert_eq!(auto_approval(&config, lan("10.1.2.3"), &node, PairingReason::MetadataUpgrade), None);
+        let operator =
+            DeviceClaim { role: "operator".into(), scopes: vec!["operator.read".into()], ..Default::default() };
+        assert_eq!(auto_approval(&config, lan("10.1.2.3"), &operator, PairingReason::NotPaired), None);
+        // Proxied loopback traffic is not "local".
+        let proxied = Peer { ip: "127.0.0.1".parse().unwrap(), direct_local: false };
+        assert_eq!(auto_approval(&config, proxied, &node, PairingReason::NotPaired), None);
+        config.auto_approve_local = false;
+        assert_eq!(auto_approval(&config, local, &node, PairingReason::NotPaired), None);
+    }
+
+    #[test]
+    fn close_reasons_are_bounded_on_char_boundaries() {
+        assert_eq!(truncate_utf8("abc", 120), "abc");
+        let long = "é".repeat(100);
+        let cut = truncate_utf8(&long, 120);
+        assert!(cut.len() <= 120 && cut.chars().all(|c| c == 'é'));
+    }
+}

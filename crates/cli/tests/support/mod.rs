@@ -412,6 +412,8 @@ pub struct OurGateway {
     pub token: String,
     pub state_dir: PathBuf,
     pub log: PathBuf,
+    /// What it printed on stdout (the listening line, the TLS fingerprint).
+    pub stdout: PathBuf,
     args: Vec<String>,
 }
 
@@ -424,6 +426,7 @@ impl OurGateway {
             token: format!("tok-{}", uuid::Uuid::new_v4().simple()),
             state_dir: state_dir.to_path_buf(),
             log: state_dir.with_extension("gateway.log"),
+            stdout: PathBuf::new(),
             args: args.iter().map(|s| s.to_string()).collect(),
         };
         gw.spawn();
@@ -433,6 +436,7 @@ impl OurGateway {
     fn spawn(&mut self) {
         std::fs::create_dir_all(&self.state_dir).unwrap();
         let out_path = self.state_dir.with_extension(format!("{}.out", uuid::Uuid::new_v4().simple()));
+        self.stdout = out_path.clone();
         let stdout = std::fs::File::create(&out_path).unwrap();
         let stderr = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).unwrap();
         let child = Command::new(openclaw_bin())
