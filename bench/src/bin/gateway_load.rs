@@ -92,7 +92,17 @@ struct Stats {
     served: AtomicUsize,
     result_errors: AtomicUsize,
     dropped: AtomicUsize,
+    /// Text bytes nodes received (handshake included), and the largest single message.
+    rx_bytes: AtomicUsize,
+    rx_max: AtomicUsize,
     drop_reasons: Mutex<Vec<String>>,
+}
+
+impl Stats {
+    fn count_rx(&self, len: usize) {
+        self.rx_bytes.fetch_add(len, Ordering::Relaxed);
+        self.rx_max.fetch_max(len, Ordering::Relaxed);
+    }
 }
 
 /// What every node task needs to dial.
@@ -197,12 +207,13 @@ fn connect_params(
     }
 }
 
-async fn next_frame(ws: &mut Ws) -> Result<Frame, String> {
+async fn next_frame(ws: &mut Ws, stats: &Stats) -> Result<Frame, String> {
     loop {
         match ws.next().await {
             None => return Err("connection closed".into()),
             Some(Err(e)) => return Err(e.to_string()),
             Some(Ok(Message::Text(t))) => {
+                stats.count_rx(t.len());
                 if let Ok(f) = Frame::parse(t.as_str()) {
                     return Ok(f);
                 }
@@ -216,14 +227,20 @@ async fn next_frame(ws: &mut Ws) -> Result<Frame, String> {
 }
 
 /// Dial, answer the challenge with a signed `connect`, and wait for hello-ok.
-async fn handshake(cfg: &NodeCfg, identity: &DeviceIdentity, device_id: &str, index: usize) -> Result<Ws, String> {
+async fn handshake(
+    cfg: &NodeCfg,
+    stats: &Stats,
+    identity: &DeviceIdentity,
+    device_id: &str,
+    index: usize,
+) -> Result<Ws, String> {
     let tcp = TcpStream::connect(&cfg.addr).await.map_err(|e| format!("tcp connect: {e}"))?;
     let _ = tcp.set_nodelay(true);
     let (mut ws, _) = tokio_tungstenite::client_async_with_config(cfg.url.as_str(), tcp, Some(ws_config()))
         .await
         .map_err(|e| format!("upgrade: {e}"))?;
     let challenge = loop {
-        if let Frame::Event(e) = next_frame(&mut ws).await? {
+        if let Frame::Event(e) = next_frame(&mut ws, stats).await? {
             if e.event == EVENT_CONNECT_CHALLENGE {
                 break serde_json::from_value::<ConnectChallenge>(e.payload.unwrap_or(Value::Null))
                     .map_err(|e| format!("bad connect.challenge: {e}"))?;
@@ -234,7 +251,7 @@ async fn handshake(cfg: &NodeCfg, identity: &DeviceIdentity, device_id: &str, in
     let req = Frame::Req(RequestFrame::new("c1", "connect", serde_json::to_value(&params).expect("serialises")));
     ws.send(Message::text(req.to_text())).await.map_err(|e| format!("send connect: {e}"))?;
     loop {
-        if let Frame::Res(res) = next_frame(&mut ws).await? {
+        if let Frame::Res(res) = next_frame(&mut ws, stats).await? {
             if res.id != "c1" {
                 continue;
             }
@@ -262,7 +279,9 @@ async fn node_task(
     let mut attempt = 0;
     let ws = loop {
         attempt += 1;
-        let err = match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake(&cfg, &identity, &device_id, index)).await {
+        let err = match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake(&cfg, &stats, &identity, &device_id, index))
+            .await
+        {
             Ok(Ok(ws)) => break ws,
             Ok(Err(e)) => e,
             Err(_) => format!("handshake timed out after {} s", HANDSHAKE_TIMEOUT.as_secs()),
@@ -296,6 +315,7 @@ async fn serve(mut ws: Ws, stats: &Stats, mut stop: watch::Receiver<bool>) {
                     Some(Err(e)) => return dropped(stats, &stop, e.to_string()),
                     Some(Ok(_)) => continue,
                 };
+                stats.count_rx(text.len());
                 let s = text.as_str();
                 if !(s.contains(EVENT_INVOKE_REQUEST) || s.contains(EVENT_PAIR_RESOLVED) || s.contains("\"res\"")) {
                     continue; // tick, health, …
@@ -576,12 +596,14 @@ async fn run(args: Args) -> Result<()> {
     }
     let connect_time = started.elapsed();
     eprintln!(
-        "gateway-load[{}]: {} of {} nodes connected in {:.2} s ({} connect retries)",
+        "gateway-load[{}]: {} of {} nodes connected in {:.2} s ({} connect retries; nodes received {:.1} MiB, largest message {} B)",
         args.label,
         ids.len(),
         args.nodes,
         connect_time.as_secs_f64(),
-        stats.connect_retries.load(Ordering::Relaxed)
+        stats.connect_retries.load(Ordering::Relaxed),
+        stats.rx_bytes.load(Ordering::Relaxed) as f64 / 1048576.0,
+        stats.rx_max.load(Ordering::Relaxed),
     );
     let result = measure(&args, &stats, ids, &failures, connect_time, rss_idle, &gw_rss, &self_rss).await;
 

@@ -165,19 +165,10 @@ impl PeerGateway {
         )
     }
 
-    /// Any gateway method through `gateway call`; returns the parsed JSON answer (or error).
+    /// Any gateway method, through our Rust operator client (milliseconds, where the peer's
+    /// `gateway call` takes seconds). Returns the payload, or `{"ok":false,"error":…}`.
     pub fn call(&self, method: &str, params: Value) -> Value {
-        let out = Command::new("bash")
-            .arg(peer_scripts().join("cli.sh"))
-            .arg(&self.name)
-            .args(["gateway", "call", method, "--json", "--params", &params.to_string()])
-            .stdin(Stdio::null())
-            .output()
-            .expect("run cli.sh");
-        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-        let start = text.find('{').unwrap_or_else(|| panic!("no JSON from {method}: {text}"));
-        let mut de = serde_json::Deserializer::from_str(&text[start..]).into_iter::<Value>();
-        de.next().and_then(Result::ok).unwrap_or_else(|| panic!("bad JSON from {method}: {text}"))
+        operator_call(self.port, &self.token, method, params)
     }
 
     /// Approves every pending node command-surface request of `node_id`.
@@ -599,4 +590,30 @@ pub fn ts_node_against(port: u16, token: &str, name: &str, display: &str) -> Res
     } else {
         Err(String::from_utf8_lossy(&out.stderr).to_string())
     }
+}
+
+/// One operator request to the gateway on `port` (loopback, shared token, no device identity:
+/// the local CLI's way in). Returns the payload, or `{"ok":false,"error":<ErrorShape>}`.
+pub fn operator_call(port: u16, token: &str, method: &str, params: Value) -> Value {
+    use openclaw_operator::{ClientError, ConnectOptions, OperatorClient, OPERATOR_SCOPES};
+    let opts = ConnectOptions {
+        endpoint: openclaw_operator::client::endpoint_from_url(&format!("ws://127.0.0.1:{port}"), None).unwrap(),
+        token: Some(token.to_string()),
+        password: None,
+        device_token: None,
+        identity: None,
+        scopes: OPERATOR_SCOPES.iter().map(|s| s.to_string()).collect(),
+        timeout: Duration::from_secs(20),
+    };
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let client = OperatorClient::connect(&opts).await.unwrap_or_else(|e| panic!("operator connect: {e}"));
+        let answer = client.request_with_timeout(method, params, Duration::from_secs(90)).await;
+        client.close().await;
+        match answer {
+            Ok(v) => v,
+            Err(ClientError::Gateway(e)) => serde_json::json!({"ok": false, "error": *e}),
+            Err(e) => panic!("{method}: {e}"),
+        }
+    })
 }
