@@ -69,6 +69,8 @@ pub fn openclaw_bin() -> PathBuf {
 /// A real Gateway started by `gateway.sh`, stopped on drop.
 pub struct PeerGateway {
     pub name: String,
+    /// Started with `--tls`.
+    pub tls: bool,
     pub port: u16,
     pub token: String,
     pub home: PathBuf,
@@ -94,6 +96,7 @@ impl PeerGateway {
         PeerGateway {
             run_dir: home.parent().expect("run dir").to_path_buf(),
             name,
+            tls: flags.contains(&"--tls"),
             port: fields[0].parse().expect("port"),
             token: fields[1].to_string(),
             home,
@@ -168,7 +171,12 @@ impl PeerGateway {
     /// Any gateway method, through our Rust operator client (milliseconds, where the peer's
     /// `gateway call` takes seconds). Returns the payload, or `{"ok":false,"error":…}`.
     pub fn call(&self, method: &str, params: Value) -> Value {
-        operator_call(self.port, &self.token, method, params)
+        if self.tls {
+            let url = format!("wss://127.0.0.1:{}", self.port);
+            operator_call(&url, Some(&self.tls_fingerprint()), &self.token, method, params)
+        } else {
+            operator_call(&format!("ws://127.0.0.1:{}", self.port), None, &self.token, method, params)
+        }
     }
 
     /// Approves every pending node command-surface request of `node_id`.
@@ -592,12 +600,12 @@ pub fn ts_node_against(port: u16, token: &str, name: &str, display: &str) -> Res
     }
 }
 
-/// One operator request to the gateway on `port` (loopback, shared token, no device identity:
+/// One operator request to the gateway at `url` (loopback, shared token, no device identity:
 /// the local CLI's way in). Returns the payload, or `{"ok":false,"error":<ErrorShape>}`.
-pub fn operator_call(port: u16, token: &str, method: &str, params: Value) -> Value {
+pub fn operator_call(url: &str, pin: Option<&str>, token: &str, method: &str, params: Value) -> Value {
     use openclaw_operator::{ClientError, ConnectOptions, OperatorClient, OPERATOR_SCOPES};
     let opts = ConnectOptions {
-        endpoint: openclaw_operator::client::endpoint_from_url(&format!("ws://127.0.0.1:{port}"), None).unwrap(),
+        endpoint: openclaw_operator::client::endpoint_from_url(url, pin).unwrap(),
         token: Some(token.to_string()),
         password: None,
         device_token: None,
