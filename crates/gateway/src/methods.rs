@@ -878,8 +878,8 @@ async fn approvals_node_set(shared: &Arc<Shared>, ctx: &ConnCtx, p: &Value) -> R
 
 fn approval_visible_operators(registry: &Registry, record: &ApprovalRecord, exclude_conn: Option<&str>) -> Vec<Outbox> {
     registry
-        .clients()
-        .filter(|c| c.role == "operator" && Some(c.conn_id.as_str()) != exclude_conn)
+        .operators()
+        .filter(|c| Some(c.conn_id.as_str()) != exclude_conn)
         .filter(|c| {
             has_scope(&c.scopes, SCOPE_ADMIN)
                 || (has_scope(&c.scopes, SCOPE_APPROVALS)

@@ -349,7 +349,10 @@ pub struct Pairing {
     devices: HashMap<String, PairedDevice>,
     device_requests: HashMap<String, PendingDevice>,
     nodes: HashMap<String, NodeRecord>,
+    /// Pending node requests by node id (a node has at most one).
     node_requests: HashMap<String, PendingNode>,
+    /// requestId → node id, so operator actions find a request without a scan.
+    node_request_ids: HashMap<String, String>,
 }
 
 fn new_request_id() -> String {
@@ -399,9 +402,19 @@ impl Pairing {
         let device_requests =
             store.load::<PendingDevice>(Kind::DeviceRequest)?.into_iter().map(|r| (r.request_id.clone(), r)).collect();
         let nodes = store.load::<NodeRecord>(Kind::Node)?.into_iter().map(|n| (n.node_id.clone(), n)).collect();
-        let node_requests =
-            store.load::<PendingNode>(Kind::NodeRequest)?.into_iter().map(|r| (r.request_id.clone(), r)).collect();
-        Ok(Pairing { store, devices, device_requests, nodes, node_requests })
+        let mut pairing = Pairing {
+            store,
+            devices,
+            device_requests,
+            nodes,
+            node_requests: HashMap::new(),
+            node_request_ids: HashMap::new(),
+        };
+        for r in pairing.store.load::<PendingNode>(Kind::NodeRequest)? {
+            pairing.node_request_ids.insert(r.request_id.clone(), r.node_id.clone());
+            pairing.node_requests.insert(r.node_id.clone(), r);
+        }
+        Ok(pairing)
     }
 
     /// The underlying store (for the exec-event journal).
@@ -602,7 +615,19 @@ impl Pairing {
 
     /// The pending request of a node, if any.
     pub fn node_request_for(&self, node_id: &str) -> Option<&PendingNode> {
-        self.node_requests.values().find(|r| r.node_id == node_id)
+        self.node_requests.get(node_id)
+    }
+
+    fn insert_node_request(&mut self, r: PendingNode) {
+        self.node_request_ids.insert(r.request_id.clone(), r.node_id.clone());
+        if let Some(old) = self.node_requests.insert(r.node_id.clone(), r) {
+            self.node_request_ids.remove(&old.request_id);
+        }
+    }
+
+    fn take_node_request(&mut self, request_id: &str) -> Option<PendingNode> {
+        let node_id = self.node_request_ids.remove(request_id)?;
+        self.node_requests.remove(&node_id)
     }
 
     /// Compares a connecting node's declared surface with the approved one.
@@ -631,7 +656,7 @@ impl Pairing {
             if r.commands == claim.commands && r.caps == claim.caps {
                 return Ok(NodeSurface { effective, pending: Some((r.clone(), false)), superseded: None });
             }
-            self.node_requests.remove(&r.request_id);
+            self.take_node_request(&r.request_id);
             self.store.delete(Kind::NodeRequest, &r.request_id)?;
         }
         let request = PendingNode {
@@ -650,18 +675,18 @@ impl Pairing {
             ts: now,
         };
         self.store.put(Kind::NodeRequest, &request.request_id, &request)?;
-        self.node_requests.insert(request.request_id.clone(), request.clone());
+        self.insert_node_request(request.clone());
         Ok(NodeSurface { effective, pending: Some((request, true)), superseded: existing })
     }
 
     /// Looks up a pending node request.
     pub fn node_request(&self, request_id: &str) -> Option<&PendingNode> {
-        self.node_requests.get(request_id)
+        self.node_request_ids.get(request_id).and_then(|n| self.node_requests.get(n))
     }
 
     /// Approves a pending node surface.
     pub fn approve_node(&mut self, request_id: &str, now: i64) -> Result<NodeRecord, PairingError> {
-        let req = self.node_requests.get(request_id).cloned().ok_or(PairingError::UnknownRequest)?;
+        let req = self.node_request(request_id).cloned().ok_or(PairingError::UnknownRequest)?;
         let previous = self.nodes.get(&req.node_id);
         let record = NodeRecord {
             node_id: req.node_id.clone(),
@@ -681,16 +706,16 @@ impl Pairing {
         };
         self.store.put(Kind::Node, &record.node_id, &record)?;
         self.store.delete(Kind::NodeRequest, request_id)?;
-        self.node_requests.remove(request_id);
+        self.take_node_request(request_id);
         self.nodes.insert(record.node_id.clone(), record.clone());
         Ok(record)
     }
 
     /// Rejects a pending node surface.
     pub fn reject_node(&mut self, request_id: &str) -> Result<PendingNode, PairingError> {
-        let req = self.node_requests.get(request_id).cloned().ok_or(PairingError::UnknownRequest)?;
+        let req = self.node_request(request_id).cloned().ok_or(PairingError::UnknownRequest)?;
         self.store.delete(Kind::NodeRequest, request_id)?;
-        self.node_requests.remove(request_id);
+        self.take_node_request(request_id);
         Ok(req)
     }
 
@@ -698,10 +723,9 @@ impl Pairing {
     pub fn remove_node(&mut self, node_id: &str) -> Result<(), PairingError> {
         let had_node = self.nodes.remove(node_id).is_some();
         self.store.delete(Kind::Node, node_id)?;
-        let pending: Vec<String> =
-            self.node_requests.values().filter(|r| r.node_id == node_id).map(|r| r.request_id.clone()).collect();
+        let pending: Vec<String> = self.node_requests.get(node_id).map(|r| r.request_id.clone()).into_iter().collect();
         for id in &pending {
-            self.node_requests.remove(id);
+            self.take_node_request(id);
             self.store.delete(Kind::NodeRequest, id)?;
         }
         let mut had_role = false;

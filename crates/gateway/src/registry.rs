@@ -155,6 +155,8 @@ pub struct Registry {
     clients: HashMap<String, Client>,
     /// deviceId → connId of its live node connection.
     nodes: HashMap<String, String>,
+    /// connIds of operators (broadcast targets; a handful among thousands of nodes).
+    operators: std::collections::HashSet<String>,
     invokes: HashMap<String, PendingInvoke>,
     /// Bumped whenever the set of connected clients changes.
     pub presence_version: u64,
@@ -170,6 +172,9 @@ impl Registry {
                 }
             }
         }
+        if client.role == "operator" {
+            self.operators.insert(client.conn_id.clone());
+        }
         self.clients.insert(client.conn_id.clone(), client);
         self.presence_version += 1;
     }
@@ -178,6 +183,7 @@ impl Registry {
     /// invokes it started are cancelled on their nodes. Returns the removed client.
     pub fn remove(&mut self, conn_id: &str) -> Option<Client> {
         let client = self.clients.remove(conn_id)?;
+        self.operators.remove(conn_id);
         if let Some(device) = &client.device_id {
             if self.nodes.get(device).map(String::as_str) == Some(conn_id) {
                 self.nodes.remove(device);
@@ -233,6 +239,11 @@ impl Registry {
         self.clients.values()
     }
 
+    /// Every operator connection.
+    pub fn operators(&self) -> impl Iterator<Item = &Client> {
+        self.operators.iter().filter_map(|id| self.clients.get(id))
+    }
+
     /// Number of connections.
     pub fn len(&self) -> usize {
         self.clients.len()
@@ -252,7 +263,7 @@ impl Registry {
 
     /// Sends a broadcast event to operators holding `scope` (every operator when `None`).
     pub fn broadcast_operators(&self, event: &str, payload: &Value, scope: Option<&str>) {
-        for c in self.clients.values().filter(|c| c.role == "operator") {
+        for c in self.operators.iter().filter_map(|id| self.clients.get(id)) {
             if scope.is_none_or(|s| has_scope(&c.scopes, s)) {
                 c.outbox.send_broadcast(event, payload.clone());
             }

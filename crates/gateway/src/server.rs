@@ -388,7 +388,9 @@ fn register(
     };
     let mut registry = shared.registry.lock().expect("registry lock");
     registry.add(client);
-    let presence = methods::presence(&registry);
+    // Operators get the presence list; nodes do not need it, and with thousands of nodes it
+    // would make every node's hello-ok as large as the fleet.
+    let presence = if node.is_some() { Vec::new() } else { methods::presence(&registry) };
     let hello = json!({
         "type": "hello-ok",
         "protocol": PROTOCOL_VERSION,
