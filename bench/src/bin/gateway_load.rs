@@ -9,8 +9,11 @@
 //! (`scripts/gateway-load` starts our gateway and runs it at 1,000 and 10,000 nodes).
 
 use std::collections::HashSet;
+use std::io;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context as TaskContext, Poll};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -28,11 +31,13 @@ use openclaw_protocol::node::{
 };
 use openclaw_protocol::{Frame, RequestFrame, COMPAT_VERSION, PROTOCOL_VERSION};
 use rand::Rng;
+use serde::Deserialize;
 use serde_json::{json, Value};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch, Semaphore};
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use tokio_tungstenite::WebSocketStream;
 
 /// Commands our node host advertises; a simulated node only ever answers `system.which`.
@@ -112,7 +117,160 @@ struct NodeCfg {
     token: String,
 }
 
-type Ws = WebSocketStream<TcpStream>;
+type Ws = WebSocketStream<Gate>;
+
+/// The node's TCP stream, with a gate that never hands tungstenite bytes past the end of the
+/// HTTP upgrade response or of the current WebSocket frame while the handshake runs.
+///
+/// Why: hello-ok can be large (our gateway puts one presence entry per connection in it, so it
+/// reaches ~2 MB at 10,000 nodes), and tungstenite's read buffer keeps the capacity of the
+/// largest frame it has read for the life of the connection. With the gate, no bytes beyond
+/// hello-ok are buffered inside tungstenite when the handshake ends, so the stream can move to
+/// a fresh `WebSocketStream` (4 KiB buffer) and the big one is freed.
+struct Gate {
+    /// `None` only in the husk left behind when the stream moves to a fresh WebSocket.
+    tcp: Option<TcpStream>,
+    pending: Vec<u8>,
+    pos: usize,
+    phase: Phase,
+}
+
+enum Phase {
+    /// In the HTTP response; how many bytes of the final CRLFCRLF we have seen.
+    Http(u8),
+    /// In WebSocket frames: header bytes so far, then payload bytes left.
+    Frames { hdr: [u8; 14], have: usize, left: u64 },
+    /// Handshake over: pass everything through.
+    Open,
+}
+
+impl Phase {
+    /// How many of `bytes` (at most `max`) may be handed out without crossing a boundary.
+    fn allow(&mut self, bytes: &[u8], max: usize) -> usize {
+        let limit = bytes.len().min(max);
+        let mut i = 0;
+        while i < limit {
+            match self {
+                Phase::Open => return limit,
+                Phase::Http(m) => {
+                    let b = bytes[i];
+                    i += 1;
+                    *m = match (*m, b) {
+                        (0, b'\r') | (2, b'\r') | (1, b'\n') | (3, b'\n') => *m + 1,
+                        (_, b'\r') => 1,
+                        _ => 0,
+                    };
+                    if *m == 4 {
+                        *self = Phase::Frames { hdr: [0; 14], have: 0, left: 0 };
+                        return i;
+                    }
+                }
+                Phase::Frames { hdr, have, left } => {
+                    if *left > 0 {
+                        let k = ((limit - i) as u64).min(*left) as usize;
+                        i += k;
+                        *left -= k as u64;
+                        if *left == 0 {
+                            *have = 0;
+                            return i;
+                        }
+                        continue;
+                    }
+                    hdr[*have] = bytes[i];
+                    *have += 1;
+                    i += 1;
+                    if *have < 2 {
+                        continue;
+                    }
+                    let len7 = hdr[1] & 0x7f;
+                    let ext = match len7 {
+                        126 => 2,
+                        127 => 8,
+                        _ => 0,
+                    };
+                    let need = 2 + ext + if hdr[1] & 0x80 != 0 { 4 } else { 0 };
+                    if *have == need {
+                        let len = match len7 {
+                            126 => u16::from_be_bytes([hdr[2], hdr[3]]) as u64,
+                            127 => u64::from_be_bytes(hdr[2..10].try_into().expect("8 bytes")),
+                            n => n as u64,
+                        };
+                        if len == 0 {
+                            *have = 0;
+                            return i;
+                        }
+                        *left = len;
+                    }
+                }
+            }
+        }
+        i
+    }
+}
+
+impl Gate {
+    fn tcp(&mut self) -> io::Result<Pin<&mut TcpStream>> {
+        self.tcp.as_mut().map(Pin::new).ok_or_else(|| io::Error::new(io::ErrorKind::NotConnected, "stream moved"))
+    }
+}
+
+impl AsyncRead for Gate {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut TaskContext<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if this.pos >= this.pending.len() {
+            if matches!(this.phase, Phase::Open) {
+                if this.pending.capacity() > 0 {
+                    this.pending = Vec::new();
+                    this.pos = 0;
+                }
+                return this.tcp()?.poll_read(cx, buf);
+            }
+            this.pending.resize(4096, 0);
+            this.pos = 0;
+            let mut rb = ReadBuf::new(&mut this.pending);
+            let tcp = match this.tcp.as_mut() {
+                Some(t) => Pin::new(t),
+                None => return Poll::Ready(Err(io::Error::new(io::ErrorKind::NotConnected, "stream moved"))),
+            };
+            let r = tcp.poll_read(cx, &mut rb);
+            let n = rb.filled().len();
+            this.pending.truncate(n);
+            match r {
+                Poll::Ready(Ok(())) if n > 0 => {}
+                other => return other, // EOF, error or pending
+            }
+        }
+        let n = this.phase.allow(&this.pending[this.pos..], buf.remaining());
+        buf.put_slice(&this.pending[this.pos..this.pos + n]);
+        this.pos += n;
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl AsyncWrite for Gate {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut TaskContext<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        self.get_mut().tcp()?.poll_write(cx, buf)
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<io::Result<()>> {
+        self.get_mut().tcp()?.poll_flush(cx)
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<io::Result<()>> {
+        self.get_mut().tcp()?.poll_shutdown(cx)
+    }
+}
+
+/// Just enough of a frame to route it without building the (possibly large) payload.
+#[derive(Deserialize)]
+struct Envelope {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    ok: Option<bool>,
+    #[serde(default)]
+    error: Option<Value>,
+}
 
 fn ws_config() -> WebSocketConfig {
     // Small buffers: the read buffer is allocated eagerly per connection (default 128 KiB).
@@ -207,16 +365,14 @@ fn connect_params(
     }
 }
 
-async fn next_frame(ws: &mut Ws, stats: &Stats) -> Result<Frame, String> {
+async fn next_text(ws: &mut Ws, stats: &Stats) -> Result<Utf8Bytes, String> {
     loop {
         match ws.next().await {
             None => return Err("connection closed".into()),
             Some(Err(e)) => return Err(e.to_string()),
             Some(Ok(Message::Text(t))) => {
                 stats.count_rx(t.len());
-                if let Ok(f) = Frame::parse(t.as_str()) {
-                    return Ok(f);
-                }
+                return Ok(t);
             }
             Some(Ok(Message::Close(c))) => {
                 return Err(c.map(|c| format!("closed {} {}", u16::from(c.code), c.reason)).unwrap_or("closed".into()))
@@ -236,11 +392,13 @@ async fn handshake(
 ) -> Result<Ws, String> {
     let tcp = TcpStream::connect(&cfg.addr).await.map_err(|e| format!("tcp connect: {e}"))?;
     let _ = tcp.set_nodelay(true);
-    let (mut ws, _) = tokio_tungstenite::client_async_with_config(cfg.url.as_str(), tcp, Some(ws_config()))
+    let gate = Gate { tcp: Some(tcp), pending: Vec::new(), pos: 0, phase: Phase::Http(0) };
+    let (mut ws, _) = tokio_tungstenite::client_async_with_config(cfg.url.as_str(), gate, Some(ws_config()))
         .await
         .map_err(|e| format!("upgrade: {e}"))?;
     let challenge = loop {
-        if let Frame::Event(e) = next_frame(&mut ws, stats).await? {
+        let text = next_text(&mut ws, stats).await?;
+        if let Ok(Frame::Event(e)) = Frame::parse(text.as_str()) {
             if e.event == EVENT_CONNECT_CHALLENGE {
                 break serde_json::from_value::<ConnectChallenge>(e.payload.unwrap_or(Value::Null))
                     .map_err(|e| format!("bad connect.challenge: {e}"))?;
@@ -251,16 +409,20 @@ async fn handshake(
     let req = Frame::Req(RequestFrame::new("c1", "connect", serde_json::to_value(&params).expect("serialises")));
     ws.send(Message::text(req.to_text())).await.map_err(|e| format!("send connect: {e}"))?;
     loop {
-        if let Frame::Res(res) = next_frame(&mut ws, stats).await? {
-            if res.id != "c1" {
-                continue;
-            }
-            if res.ok {
-                return Ok(ws);
-            }
-            let e = res.error.map(|e| format!("{}: {} {:?}", e.code, e.message, e.details)).unwrap_or_default();
-            return Err(format!("connect refused: {e}"));
+        let text = next_text(&mut ws, stats).await?;
+        let Ok(env) = serde_json::from_str::<Envelope>(text.as_str()) else { continue };
+        if env.kind != "res" || env.id.as_deref() != Some("c1") {
+            continue;
         }
+        if env.ok != Some(true) {
+            return Err(format!("connect refused: {}", env.error.unwrap_or(Value::Null)));
+        }
+        drop(text);
+        // hello-ok was the last byte tungstenite saw: move the stream to a fresh, small WebSocket.
+        let g = ws.get_mut();
+        let gate = Gate { tcp: g.tcp.take(), pending: std::mem::take(&mut g.pending), pos: g.pos, phase: Phase::Open };
+        drop(ws);
+        return Ok(WebSocketStream::from_raw_socket(gate, Role::Client, Some(ws_config())).await);
     }
 }
 
@@ -286,7 +448,9 @@ async fn node_task(
             Ok(Err(e)) => e,
             Err(_) => format!("handshake timed out after {} s", HANDSHAKE_TIMEOUT.as_secs()),
         };
-        if attempt >= CONNECT_ATTEMPTS {
+        // A refusal that is not marked retryable (bad token, bad signature) will not change.
+        let final_refusal = err.starts_with("connect refused") && !err.contains("\"retryable\":true");
+        if attempt >= CONNECT_ATTEMPTS || final_refusal {
             let _ = ready.send(Err(format!("node {index}: {err} (after {attempt} attempts)")));
             return;
         }
