@@ -162,6 +162,15 @@ impl ApprovalBook {
         expired
     }
 
+    /// Ends a pending record undecided now (no one can answer it): waiters get `decision: null`.
+    pub fn expire(&mut self, id: &str, now: i64) {
+        if let Some(r) = self.records.get_mut(id).filter(|r| r.decision.is_none() && r.terminal_reason.is_none()) {
+            r.terminal_reason = Some("no-approval-route");
+            r.resolved_at_ms = Some(now);
+            let _ = r.decided.send(true);
+        }
+    }
+
     /// Registers a `host:"node"` request. `params` were schema-checked by the caller.
     pub fn request(
         &mut self,
@@ -618,6 +627,10 @@ mod tests {
         let expired = book.sweep(1_000 + 60_000);
         assert_eq!(expired.len(), 1);
         assert_eq!(book.find("b2", &c, 61_001).unwrap().terminal_reason, Some("timeout"));
+        request(&mut book, "b3");
+        book.expire("b3", 2_000);
+        let r = book.find("b3", &c, 2_001).unwrap();
+        assert_eq!((r.decision, r.terminal_reason), (None, Some("no-approval-route")));
         assert!(env_hash(Some(&json!({}))).is_none());
         assert_eq!(env_hash(Some(&json!({"B":"2","A":"1"}))), env_hash(Some(&json!({"A":"1","B":"2"}))));
     }

@@ -15,7 +15,7 @@ use openclaw_protocol::{ErrorCode, ErrorShape, PROTOCOL_VERSION};
 use serde_json::{json, Value};
 
 use crate::config::AuthMode;
-use crate::pairing::{allowlisted_commands, DeviceCheck, DeviceClaim, NodeClaim, PairingReason, SCOPE_PAIRING};
+use crate::pairing::{allowlisted_commands, DeviceCheck, DeviceClaim, NodeClaim, PairingReason};
 use crate::schema::{array, non_empty, opt, req, string, Shape};
 use crate::Shared;
 
@@ -544,9 +544,6 @@ fn authenticate(
         }
     }
 }
-
-/// Operators that may see a pending device request.
-pub const PAIRING_NOTICE_SCOPE: &str = SCOPE_PAIRING;
 
 #[cfg(test)]
 mod tests {

@@ -353,9 +353,12 @@ fn node_event(shared: &Shared, ctx: &ConnCtx, p: &Value) -> Result<Value, ErrorS
     }
 }
 
-/// Records when a node was last seen (connect/disconnect), for `node.list`.
+/// Records when a node was last seen and why (`node.list`'s `lastSeenAtMs`/`lastSeenReason`).
 pub fn touch_node_seen(shared: &Shared, node_id: &str, reason: &str) {
-    let _ = (shared, node_id, reason);
+    let now = openclaw_state::now_ms();
+    if let Err(e) = shared.pairing.lock().expect("pairing lock").touch_node(node_id, reason, now) {
+        tracing::warn!("could not record last-seen of node {node_id}: {e}");
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -974,10 +977,7 @@ async fn approval_request(
     let require_route = !map.get("requireDeliveryRoute").is_some_and(|v| v == &json!(false));
     if routes == 0 && require_route {
         // Nobody could ever answer: decide it now (null), as upstream does.
-        let mut book = shared.approvals.lock().expect("approvals lock");
-        let expired = book.sweep(record.expires_at_ms);
-        drop(book);
-        let _ = expired;
+        shared.approvals.lock().expect("approvals lock").expire(&record.id, openclaw_state::now_ms());
     }
     if map.get("twoPhase").is_some_and(|v| v == &json!(true)) {
         let route = if routes > 0 { "approval-client" } else { "none" };

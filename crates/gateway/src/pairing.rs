@@ -748,6 +748,15 @@ impl Pairing {
         }
     }
 
+    /// Records that a node with an approved surface was just seen (connect, disconnect).
+    pub fn touch_node(&mut self, node_id: &str, reason: &str, now: i64) -> Result<(), StoreError> {
+        let Some(n) = self.nodes.get_mut(node_id) else { return Ok(()) };
+        n.last_seen_at_ms = Some(now);
+        n.last_seen_reason = Some(reason.to_string());
+        let n = n.clone();
+        self.store.put(Kind::Node, node_id, &n)
+    }
+
     /// Sets a node's display name (kept across reconnects).
     pub fn rename_node(&mut self, node_id: &str, display_name: &str) -> Result<(), PairingError> {
         let n = self.nodes.get_mut(node_id).ok_or(PairingError::UnknownNode)?;

@@ -129,8 +129,23 @@ async fn next_frame(ws: &mut Ws, deadline: Instant) -> Result<Frame, ClientError
 }
 
 impl OperatorClient {
-    /// Dials, answers the challenge, and returns the session once `hello-ok` arrives.
+    /// Dials, answers the challenge, and returns the session once `hello-ok` arrives. A
+    /// refusal the gateway marks retryable (it is still starting, 1013) is retried after its
+    /// `retryAfterMs` until the timeout.
     pub async fn connect(opts: &ConnectOptions) -> Result<OperatorClient, ClientError> {
+        let deadline = Instant::now() + opts.timeout;
+        loop {
+            match Self::connect_once(opts).await {
+                Err(ClientError::Refused(e)) if e.retryable == Some(true) && Instant::now() < deadline => {
+                    let wait = Duration::from_millis(e.retry_after_ms.unwrap_or(500).clamp(100, 2000));
+                    tokio::time::sleep(wait.min(deadline.saturating_duration_since(Instant::now()))).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn connect_once(opts: &ConnectOptions) -> Result<OperatorClient, ClientError> {
         let url = opts.endpoint.url();
         let mut ws = tokio::time::timeout(opts.timeout, dial(&opts.endpoint))
             .await
