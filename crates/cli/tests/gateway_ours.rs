@@ -143,6 +143,14 @@ fn our_node_through_our_gateway_end_to_end() {
     assert!(added.status.success(), "{}", text(&added));
     let out = gw.cli(&op, &["nodes", "run", "--node", "ours-box", "--", "/usr/bin/id", "-u"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    // The matched entry carries its usage metadata.
+    let got = gw.cli_json(&op, &["approvals", "get", "--node", "ours-box"]);
+    let entry = &got["file"]["agents"]["*"]["allowlist"][0];
+    assert_eq!(entry["lastUsedCommand"], "/usr/bin/id -u", "{got}");
+    assert!(
+        entry["lastUsedAt"].as_i64().is_some() && entry["lastResolvedPath"].as_str().unwrap().ends_with("/id"),
+        "{got}"
+    );
 
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {

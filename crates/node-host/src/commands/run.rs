@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
+use tracing::warn;
 
 use openclaw_exec::allowlist::{self, command_marker};
 use openclaw_exec::approvals::{self, AllowRule, ResolvedApprovals};
@@ -215,26 +216,53 @@ fn plan_matches(plan: &Value, params: &Value, req: &CommandRequest) -> bool {
         && same_trimmed(plan.get("sessionKey"), params.get("sessionKey"))
 }
 
-/// Allowlist evaluation of the request: `(analysis_ok, satisfied, durable, planned argv)`.
+/// An allowlist entry that matched, for its usage metadata.
+#[derive(Debug, Clone, PartialEq)]
+struct RuleUse {
+    id: String,
+    resolved_path: Option<String>,
+}
+
+/// Allowlist evaluation of the request: whether the analysis understood it, whether the
+/// allowlist (or safe bins) satisfy it, whether that rests on allow-always rules only, the argv
+/// to run (paths pinned), and the entries that matched.
+struct AllowlistEval {
+    analysis_ok: bool,
+    satisfied: bool,
+    durable: bool,
+    planned: Option<Vec<String>>,
+    used: Vec<RuleUse>,
+}
+
+fn rule_use(rule: &AllowRule, res: &allowlist::Resolution) -> Option<RuleUse> {
+    Some(RuleUse {
+        id: rule.id.clone()?,
+        resolved_path: res.resolved_real_path.as_ref().map(|p| p.to_string_lossy().into_owned()),
+    })
+}
+
 fn evaluate_allowlist(
     req: &CommandRequest,
     rules: &[AllowRule],
     safe_bins: &SafeBins,
     cwd: Option<&str>,
     path: &str,
-) -> (bool, bool, bool, Option<Vec<String>>) {
+) -> AllowlistEval {
     let home = std::env::var_os("HOME").map(PathBuf::from);
     let marker = command_marker(&req.command_text);
     let durable = rules.iter().any(|r| r.pattern == marker && r.source.as_deref() == Some("allow-always"));
     if let Some(payload) = &req.shell_payload {
         let segments = match shell::analyze(payload) {
             shell::Analysis::Segments(s) if !s.is_empty() => s,
-            _ => return (false, false, durable, None),
+            _ => {
+                return AllowlistEval { analysis_ok: false, satisfied: false, durable, planned: None, used: Vec::new() }
+            }
         };
         let mut satisfied = true;
         let mut all_allow_always = true;
         let mut plannable = true;
         let mut replacements = Vec::new();
+        let mut used = Vec::new();
         for seg in &segments {
             if seg.has_assignments || seg.prompt_only() || seg.argv.is_empty() {
                 satisfied = false;
@@ -246,6 +274,7 @@ fn evaluate_allowlist(
             let res = allowlist::resolve(&seg.argv, cwd.map(Path::new), path, home.as_deref());
             if let Some(rule) = allowlist::match_rule(rules, &res, cwd, home.as_deref()) {
                 all_allow_always &= rule.source.as_deref() == Some("allow-always");
+                used.extend(rule_use(rule, &res));
                 continue;
             }
             all_allow_always = false;
@@ -271,7 +300,13 @@ fn evaluate_allowlist(
             }
             argv
         });
-        return (true, satisfied, durable || (satisfied && all_allow_always), planned);
+        return AllowlistEval {
+            analysis_ok: true,
+            satisfied,
+            durable: durable || (satisfied && all_allow_always),
+            planned,
+            used: if satisfied { used } else { Vec::new() },
+        };
     }
     let res = allowlist::resolve(&req.argv, cwd.map(Path::new), path, home.as_deref());
     let mut hit = allowlist::match_rule(rules, &res, cwd, home.as_deref());
@@ -290,7 +325,8 @@ fn evaluate_allowlist(
         }
         _ => None,
     };
-    (true, satisfied, durable, planned)
+    let used = hit.and_then(|r| rule_use(r, &res)).into_iter().collect();
+    AllowlistEval { analysis_ok: true, satisfied, durable, planned, used }
 }
 
 /// `tools.exec.strictInlineEval`, global or for the agent.
@@ -479,7 +515,7 @@ async fn system_run(services: &NodeServices, ctx: InvokeContext, params: Value) 
     let child_env = env::child_env(&inherited, &overrides);
     let child_path = child_env.get("PATH").cloned().unwrap_or_else(|| ctx.env.path.clone());
     let safe_bins = SafeBins::from_config(services.config.root(), agent_id.as_deref());
-    let (analysis_ok, satisfied, durable, planned) =
+    let AllowlistEval { analysis_ok, satisfied, durable, planned, used } =
         evaluate_allowlist(&req, &resolved.allowlist, &safe_bins, cwd_param.as_deref(), &child_path);
     // strictInlineEval: interpreter code in argv needs an explicit approval, whatever the
     // allowlist says; this message takes precedence over the generic denials.
@@ -593,6 +629,12 @@ async fn system_run(services: &NodeServices, ctx: InvokeContext, params: Value) 
             ));
         }
     }
+    if !used.is_empty() {
+        // Usage metadata only: a failed write must not stop an allowed command.
+        if let Err(e) = record_allowlist_use(services, &used, &req.command_text) {
+            warn!("system.run could not record allowlist usage: {e}");
+        }
+    }
     let spec = RunSpec { argv, cwd, env: child_env, timeout };
     match runner::run(spec, ctx.cancel.clone()).await {
         RunOutcome::Cancelled => Err(InvokeError::new("UNAVAILABLE", "invocation cancelled")),
@@ -634,6 +676,43 @@ fn persist_allow_always(
             return Ok(());
         }
         approvals::ensure_socket(&mut snap.doc, &services.paths.join("exec-approvals.sock").to_string_lossy());
+        match crate::commands::approvals::write(
+            services,
+            &snap.doc,
+            &openclaw_state::exec_approvals::hash_of(snap.raw.as_deref()),
+        ) {
+            Ok(_) => return Ok(()),
+            Err(openclaw_state::exec_approvals::CasError::Changed) => continue,
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    Err("the approvals document kept changing".into())
+}
+
+/// Stamps `lastUsedAt`, `lastUsedCommand` and `lastResolvedPath` on the allowlist entries a run
+/// matched (compare-and-swap, retried once), as upstream's node does.
+fn record_allowlist_use(services: &NodeServices, used: &[RuleUse], command_text: &str) -> Result<(), String> {
+    for _ in 0..2 {
+        let mut snap = read_snapshot(services).map_err(|e| e.message)?;
+        let now = openclaw_state::now_ms();
+        let mut changed = false;
+        let agents = snap.doc.get_mut("agents").and_then(Value::as_object_mut);
+        for agent in agents.into_iter().flat_map(|a| a.values_mut()) {
+            let Some(list) = agent.get_mut("allowlist").and_then(Value::as_array_mut) else { continue };
+            for entry in list.iter_mut() {
+                let id = entry.get("id").and_then(Value::as_str).map(String::from);
+                let Some(u) = id.and_then(|id| used.iter().find(|u| u.id == id)) else { continue };
+                entry["lastUsedAt"] = json!(now);
+                entry["lastUsedCommand"] = json!(command_text);
+                if let Some(p) = &u.resolved_path {
+                    entry["lastResolvedPath"] = json!(p);
+                }
+                changed = true;
+            }
+        }
+        if !changed {
+            return Ok(());
+        }
         match crate::commands::approvals::write(
             services,
             &snap.doc,
@@ -783,18 +862,20 @@ mod tests {
             let req = command::resolve_command(vec!["/bin/sh".into(), "-c".into(), payload.into()], None).unwrap();
             evaluate_allowlist(&req, &rules, &safe, Some("/tmp"), "/usr/bin:/bin")
         };
-        let (ok, satisfied, _, planned) = eval("ls | head -n 3");
+        let e = eval("ls | head -n 3");
+        let (ok, satisfied, planned) = (e.analysis_ok, e.satisfied, e.planned);
         assert!(ok && satisfied, "[allowlist, safeBins]");
         let head = std::fs::canonicalize("/usr/bin/head").unwrap();
         assert_eq!(planned.unwrap()[2], format!("ls | {} -n 3", head.display()), "the safe bin is pinned");
-        let (ok, satisfied, _, planned) = eval("cd /tmp && ls");
+        let e = eval("cd /tmp && ls");
+        let (ok, satisfied, planned) = (e.analysis_ok, e.satisfied, e.planned);
         assert!(ok && satisfied, "[safeBuiltins, allowlist]");
         assert_eq!(planned.unwrap()[2], "cd /tmp && ls", "nothing to pin");
-        assert!(!eval("ls > /tmp/x").0, "redirect: analysis fails");
-        assert!(!eval("ls; rm -rf /").1, "ok but not satisfied");
-        assert!(!eval("FOO=1 ls").1);
-        assert!(!eval("cat /etc/passwd | head").1);
-        assert!(!eval("head /etc/passwd").1, "a path operand is not a safe-bin use");
+        assert!(!eval("ls > /tmp/x").analysis_ok, "redirect: analysis fails");
+        assert!(!eval("ls; rm -rf /").satisfied, "ok but not satisfied");
+        assert!(!eval("FOO=1 ls").satisfied);
+        assert!(!eval("cat /etc/passwd | head").satisfied);
+        assert!(!eval("head /etc/passwd").satisfied, "a path operand is not a safe-bin use");
     }
 
     #[test]
