@@ -46,6 +46,8 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(15);
 const DIAL_TIMEOUT: Duration = Duration::from_secs(15);
 /// Cadence of `node.host.stats`.
 const STATS_INTERVAL: Duration = Duration::from_secs(60);
+/// How long a `skills.bins` answer is trusted.
+const SKILL_BINS_INTERVAL: Duration = Duration::from_secs(90);
 
 /// Why the node host stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,6 +84,8 @@ pub struct NodeHost {
     pub env: Arc<NodeEnv>,
     /// Where the connection state is published for `node status`.
     pub status: StatusReporter,
+    /// The gateway's skill binaries, refreshed by each session.
+    pub skill_bins: Arc<crate::invoke::SkillBins>,
 }
 
 /// How one connection attempt ended.
@@ -520,18 +524,54 @@ struct Session<'a> {
     running: Running,
     /// Invoke tasks of this session (finished ones are pruned as new ones start).
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// The id of the `skills.bins` request in flight.
+    skills_request: Option<String>,
 }
 
 impl<'a> Session<'a> {
     fn new(host: &'a NodeHost, ws: Ws, hello: &HelloOk) -> Self {
         let tick_interval = Duration::from_millis(hello.policy.tick_interval_ms.max(1000));
-        Session { host, ws, tick_interval, next_request: 1, running: Arc::default(), tasks: Vec::new() }
+        // A new session starts without the previous gateway's skill list.
+        host.skill_bins.set(Vec::new());
+        Session {
+            host,
+            ws,
+            tick_interval,
+            next_request: 1,
+            running: Arc::default(),
+            tasks: Vec::new(),
+            skills_request: None,
+        }
     }
 
     fn request(&mut self, method: &str, params: Value) -> Message {
+        self.request_with_id(method, params).1
+    }
+
+    fn request_with_id(&mut self, method: &str, params: Value) -> (String, Message) {
         self.next_request += 1;
         let id = format!("{}:{}", self.next_request, uuid::Uuid::new_v4());
-        Message::text(Frame::Req(RequestFrame::new(id, method, params)).to_text())
+        let msg = Message::text(Frame::Req(RequestFrame::new(&id, method, params)).to_text());
+        (id, msg)
+    }
+
+    /// Answers to our own requests: only `skills.bins` carries data we keep.
+    fn on_response(&mut self, res: ResponseFrame) {
+        if self.skills_request.as_deref() == Some(res.id.as_str()) {
+            self.skills_request = None;
+            match (res.ok, res.payload.as_ref().and_then(|p| p.get("bins")).and_then(Value::as_array)) {
+                (true, Some(bins)) => {
+                    self.host.skill_bins.set(bins.iter().filter_map(|b| b.as_str().map(String::from)).collect())
+                }
+                // A failed refresh keeps the previous list.
+                _ => debug!("skills.bins refresh failed: {:?}", res.error.map(|e| e.message)),
+            }
+            return;
+        }
+        if let Some(err) = res.error {
+            // e.g. a transient PAIRING_CHANGED right after hello; the next cycle retries.
+            debug!("gateway answered {} with {}: {}", res.id, err.code, err.message);
+        }
     }
 
     async fn serve(mut self, shutdown: &mut watch::Receiver<Option<i32>>) -> Attempt {
@@ -540,6 +580,7 @@ impl<'a> Session<'a> {
         let mut watchdog = tokio::time::interval(self.tick_interval);
         watchdog.tick().await;
         let mut stats = tokio::time::interval(STATS_INTERVAL);
+        let mut skills = tokio::time::interval(SKILL_BINS_INTERVAL);
         let outcome = loop {
             tokio::select! {
                 msg = self.ws.next() => {
@@ -553,7 +594,7 @@ impl<'a> Session<'a> {
                         }
                         Some(Ok(Message::Text(text))) => match Frame::parse(&text) {
                             Ok(Frame::Event(event)) => self.on_event(event, &out_tx),
-                            Ok(Frame::Res(res)) => on_response(res),
+                            Ok(Frame::Res(res)) => self.on_response(res),
                             Ok(Frame::Req(req)) => debug!("ignoring request frame {} from the gateway", req.method),
                             Err(e) => warn!("node host ignored a malformed frame: {e}"),
                         },
@@ -569,6 +610,13 @@ impl<'a> Session<'a> {
                 _ = stats.tick() => {
                     let event = NodeEvent::new("node.host.stats", &crate::stats::collect());
                     let msg = self.request(wire::METHOD_NODE_EVENT, serde_json::to_value(event).expect("serialises"));
+                    if let Err(e) = self.ws.send(msg).await {
+                        break Attempt::Closed { code: None, reason: format!("send failed: {e}") };
+                    }
+                }
+                _ = skills.tick() => {
+                    let (id, msg) = self.request_with_id("skills.bins", serde_json::json!({}));
+                    self.skills_request = Some(id);
                     if let Err(e) = self.ws.send(msg).await {
                         break Attempt::Closed { code: None, reason: format!("send failed: {e}") };
                     }
@@ -681,12 +729,5 @@ impl<'a> Session<'a> {
                 params: serde_json::to_value(result).expect("serialises"),
             });
         }));
-    }
-}
-
-fn on_response(res: ResponseFrame) {
-    if let Some(err) = res.error {
-        // e.g. a transient PAIRING_CHANGED right after hello; the next cycle retries.
-        debug!("gateway answered {} with {}: {}", res.id, err.code, err.message);
     }
 }

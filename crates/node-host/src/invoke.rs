@@ -118,12 +118,34 @@ pub struct EmptyAllowlist {
     pub unknown: Vec<String>,
 }
 
-/// What the built-in commands share: the state database, the state paths and the node's
-/// own `openclaw.json`.
+/// What the built-in commands share: the state database, the state paths, the node's own
+/// `openclaw.json`, and the gateway's skill binaries.
 pub struct NodeServices {
     pub db: Arc<std::sync::Mutex<openclaw_state::StateDb>>,
     pub paths: openclaw_state::StatePaths,
     pub config: openclaw_state::config::OpenClawConfig,
+    pub skill_bins: Arc<SkillBins>,
+}
+
+/// The binary names of the gateway's installed skills (`skills.bins`), which `autoAllowSkills`
+/// lets run by bare name. The session refreshes them on connect and every 90 s; the list is
+/// emptied on reconnect, and a failed refresh keeps the previous one.
+#[derive(Debug, Default)]
+pub struct SkillBins {
+    names: std::sync::Mutex<Vec<String>>,
+}
+
+impl SkillBins {
+    /// The current names (lower-cased).
+    pub fn names(&self) -> Vec<String> {
+        self.names.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Replaces the list.
+    pub fn set(&self, names: Vec<String>) {
+        let names = names.into_iter().map(|n| n.trim().to_ascii_lowercase()).filter(|n| !n.is_empty()).collect();
+        *self.names.lock().unwrap_or_else(|p| p.into_inner()) = names;
+    }
 }
 
 impl NodeServices {

@@ -101,7 +101,13 @@ pub fn prepare(
     let identity = db.load_or_create_identity()?;
     let has_device_token = db.device_token(&identity.device_id(), ROLE_NODE)?.is_some();
     let db = Arc::new(std::sync::Mutex::new(db));
-    let services = Arc::new(NodeServices { db: db.clone(), paths: paths.clone(), config: config.clone() });
+    let skill_bins = Arc::new(crate::invoke::SkillBins::default());
+    let services = Arc::new(NodeServices {
+        db: db.clone(),
+        paths: paths.clone(),
+        config: config.clone(),
+        skill_bins: skill_bins.clone(),
+    });
     let builtin = CommandRegistry::with_builtin_commands(&services);
     let registry = match &cfg.commands {
         Some(list) => builtin.restrict_to(list)?,
@@ -135,5 +141,6 @@ pub fn prepare(
         advertise_path: cfg.commands.is_none(),
         registry: Arc::new(registry),
         env: Arc::new(NodeEnv::from_process()),
+        skill_bins,
     })
 }

@@ -162,3 +162,53 @@ async fn long_command_concurrency_cancel_approval_plan_and_audit() {
     );
     assert_eq!(r1.requester["runId"], "run-1");
 }
+
+/// autoAllowSkills: the node asks the gateway for `skills.bins` after hello; a skill binary then
+/// runs by bare name under an allowlist policy, but not by path, and not without the flag.
+#[tokio::test(flavor = "current_thread")]
+async fn skill_bins_from_the_gateway_are_auto_allowed() {
+    let h = start_node().await;
+    let mut ws = accept(&h.listener).await;
+    handshake(&mut ws, |id| hello(id, 30_000)).await;
+    // Answer the node's skills.bins request.
+    loop {
+        let frame = recv(&mut ws, Duration::from_secs(5)).await.expect("skills.bins after hello");
+        if frame["method"] == "skills.bins" {
+            let answer = json!({"type": "res", "id": frame["id"], "ok": true, "payload": {"bins": ["uname"]}});
+            send(&mut ws, answer).await;
+            break;
+        }
+    }
+    let set_policy = |auto: bool| json!({"file": {"version": 1, "defaults": {"security": "allowlist", "ask": "off", "autoAllowSkills": auto}}});
+    send(&mut ws, invoke("g", "system.execApprovals.get", Value::Null)).await;
+    let (got, _) = result_with_events(&mut ws, "g").await;
+    let mut set = set_policy(true);
+    set["baseHash"] = payload(&got)["hash"].clone();
+    send(&mut ws, invoke("s", "system.execApprovals.set", json!(set.to_string()))).await;
+    let (set_result, _) = result_with_events(&mut ws, "s").await;
+    assert_eq!(set_result["ok"], true, "{set_result}");
+
+    send(&mut ws, invoke("bare", "system.run", json!(json!({"command": ["uname", "-s"]}).to_string()))).await;
+    let (bare, _) = result_with_events(&mut ws, "bare").await;
+    assert_eq!(payload(&bare)["stdout"], "Linux\n", "{bare}");
+    send(&mut ws, invoke("path", "system.run", json!(json!({"command": ["/usr/bin/uname", "-s"]}).to_string()))).await;
+    let (by_path, _) = result_with_events(&mut ws, "path").await;
+    assert_eq!(by_path["error"]["code"], "SYSTEM_RUN_DENIED", "{by_path}");
+    send(&mut ws, invoke("other", "system.run", json!(json!({"command": ["id", "-u"]}).to_string()))).await;
+    let (other, _) = result_with_events(&mut ws, "other").await;
+    assert_eq!(other["error"]["code"], "SYSTEM_RUN_DENIED", "{other}");
+
+    // Without autoAllowSkills the same bare name is an allowlist miss.
+    send(&mut ws, invoke("g2", "system.execApprovals.get", Value::Null)).await;
+    let (got, _) = result_with_events(&mut ws, "g2").await;
+    let mut set = set_policy(false);
+    set["baseHash"] = payload(&got)["hash"].clone();
+    send(&mut ws, invoke("s2", "system.execApprovals.set", json!(set.to_string()))).await;
+    result_with_events(&mut ws, "s2").await;
+    send(&mut ws, invoke("bare2", "system.run", json!(json!({"command": ["uname", "-s"]}).to_string()))).await;
+    let (bare2, _) = result_with_events(&mut ws, "bare2").await;
+    assert_eq!(bare2["error"]["code"], "SYSTEM_RUN_DENIED", "{bare2}");
+
+    h.shutdown.send(Some(143)).unwrap();
+    h.node.await.unwrap();
+}

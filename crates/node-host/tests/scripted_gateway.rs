@@ -95,7 +95,17 @@ async fn silence_trips_the_tick_watchdog_and_stats_are_published() {
     let h = start_node().await;
     let mut ws = accept(&h.listener).await;
     handshake(&mut ws, |id| hello(id, 1000)).await;
-    let stats = recv(&mut ws, Duration::from_secs(5)).await.expect("stats after hello");
+    // Right after hello: host stats, and a skills.bins request (in either order).
+    let mut stats = Value::Null;
+    let mut asked_skills = false;
+    while stats.is_null() || !asked_skills {
+        let frame = recv(&mut ws, Duration::from_secs(5)).await.expect("stats and skills.bins after hello");
+        match frame["method"].as_str() {
+            Some("skills.bins") => asked_skills = true,
+            Some("node.event") => stats = frame,
+            _ => {}
+        }
+    }
     assert_eq!(stats["method"], "node.event");
     assert_eq!(stats["params"]["event"], "node.host.stats");
     // Stats go out after hello, so by now the connected state is on disk.

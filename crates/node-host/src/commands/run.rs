@@ -241,10 +241,40 @@ fn rule_use(rule: &AllowRule, res: &allowlist::Resolution) -> Option<RuleUse> {
     })
 }
 
+/// A skill binary the gateway vouches for (`autoAllowSkills`), resolved on this node.
+#[derive(Debug, Clone, PartialEq)]
+struct SkillTrust {
+    /// Lower-cased bare name.
+    name: String,
+    /// Where that name resolves on the node's PATH.
+    real_path: PathBuf,
+}
+
+/// Resolves the gateway's skill bin names through `path` (names that resolve nowhere are dropped).
+fn skill_trust(names: &[String], path: &str) -> Vec<SkillTrust> {
+    names
+        .iter()
+        .filter(|n| !n.contains('/'))
+        .filter_map(|n| {
+            let res = allowlist::resolve(std::slice::from_ref(n), None, path, None);
+            Some(SkillTrust { name: n.clone(), real_path: res.resolved_real_path? })
+        })
+        .collect()
+}
+
+/// A segment invoked by bare name whose name and real path match a skill binary.
+fn skill_allowed(argv0: &str, res: &allowlist::Resolution, skills: &[SkillTrust]) -> bool {
+    !argv0.contains('/')
+        && skills
+            .iter()
+            .any(|s| s.name == argv0.to_ascii_lowercase() && res.resolved_real_path.as_ref() == Some(&s.real_path))
+}
+
 fn evaluate_allowlist(
     req: &CommandRequest,
     rules: &[AllowRule],
     safe_bins: &SafeBins,
+    skills: &[SkillTrust],
     cwd: Option<&str>,
     path: &str,
 ) -> AllowlistEval {
@@ -278,7 +308,7 @@ fn evaluate_allowlist(
                 continue;
             }
             all_allow_always = false;
-            if safe_bins.allows(&res) {
+            if safe_bins.allows(&res) || skill_allowed(&seg.argv[0], &res, skills) {
                 // The shell must run the binary that was vetted, not whatever PATH finds first.
                 match (&seg.name_range, &res.resolved_real_path) {
                     (Some(range), Some(real)) if res.wrapper_chain.is_empty() => {
@@ -315,8 +345,8 @@ fn evaluate_allowlist(
         hit = None;
     }
     let durable = durable || hit.is_some_and(|r| r.source.as_deref() == Some("allow-always"));
-    // Then safe bins (stream filters from trusted dirs with harmless arguments).
-    let satisfied = hit.is_some() || safe_bins.allows(&res);
+    // Then safe bins (stream filters from trusted dirs with harmless arguments) and skill bins.
+    let satisfied = hit.is_some() || safe_bins.allows(&res) || skill_allowed(&req.argv[0], &res, skills);
     let planned = match &res.resolved_real_path {
         Some(real) if satisfied => {
             let mut argv = res.effective_argv.clone();
@@ -515,8 +545,10 @@ async fn system_run(services: &NodeServices, ctx: InvokeContext, params: Value) 
     let child_env = env::child_env(&inherited, &overrides);
     let child_path = child_env.get("PATH").cloned().unwrap_or_else(|| ctx.env.path.clone());
     let safe_bins = SafeBins::from_config(services.config.root(), agent_id.as_deref());
+    let skills =
+        if resolved.auto_allow_skills { skill_trust(&services.skill_bins.names(), &child_path) } else { Vec::new() };
     let AllowlistEval { analysis_ok, satisfied, durable, planned, used } =
-        evaluate_allowlist(&req, &resolved.allowlist, &safe_bins, cwd_param.as_deref(), &child_path);
+        evaluate_allowlist(&req, &resolved.allowlist, &safe_bins, &skills, cwd_param.as_deref(), &child_path);
     // strictInlineEval: interpreter code in argv needs an explicit approval, whatever the
     // allowlist says; this message takes precedence over the generic denials.
     if strict_inline_eval(services.config.root(), agent_id.as_deref()) && !explicit && security != Security::Deny {
@@ -851,6 +883,35 @@ mod tests {
         assert!(!valid_plan(&json!({"argv": ["x"], "commandText": "x", "policySnapshot": {"security": "sometimes"}})));
     }
 
+    /// autoAllowSkills: a skill bin runs by bare name when it resolves where the node expects,
+    /// never by path, never as another binary of the same name.
+    #[test]
+    fn skill_bins_allow_bare_names_only() {
+        let safe = SafeBins::from_config(&json!({}), None);
+        let path = "/usr/bin:/bin";
+        let skills = skill_trust(&["uname".into(), "no-such-skill-bin".into()], path);
+        assert_eq!(skills.len(), 1, "{skills:?}");
+        let eval = |argv: &[&str]| {
+            let req = command::resolve_command(argv.iter().map(|a| a.to_string()).collect(), None).unwrap();
+            evaluate_allowlist(&req, &[], &safe, &skills, Some("/tmp"), path)
+        };
+        assert!(eval(&["uname", "-a"]).satisfied);
+        assert!(!eval(&["/usr/bin/uname", "-a"]).satisfied, "a path is not a skill invocation");
+        assert!(!eval(&["id"]).satisfied);
+        assert!(eval(&["/bin/sh", "-c", "uname -s"]).satisfied, "inside a shell payload too");
+        assert!(
+            !evaluate_allowlist(
+                &command::resolve_command(vec!["uname".into()], None).unwrap(),
+                &[],
+                &safe,
+                &[],
+                Some("/tmp"),
+                path
+            )
+            .satisfied
+        );
+    }
+
     /// Appendix B's shell rows with `/usr/bin/ls` (its real path) allowlisted.
     #[test]
     fn shell_payload_satisfaction_vectors() {
@@ -860,7 +921,7 @@ mod tests {
         let safe = SafeBins::from_config(&json!({}), None);
         let eval = |payload: &str| {
             let req = command::resolve_command(vec!["/bin/sh".into(), "-c".into(), payload.into()], None).unwrap();
-            evaluate_allowlist(&req, &rules, &safe, Some("/tmp"), "/usr/bin:/bin")
+            evaluate_allowlist(&req, &rules, &safe, &[], Some("/tmp"), "/usr/bin:/bin")
         };
         let e = eval("ls | head -n 3");
         let (ok, satisfied, planned) = (e.analysis_ok, e.satisfied, e.planned);
