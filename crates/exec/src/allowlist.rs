@@ -220,6 +220,14 @@ pub fn command_marker(command_text: &str) -> String {
     format!("=command:{hex}")
 }
 
+/// `=node-command:<first 16 hex of sha256(trimmed commandText)>`: the marker an allow-always
+/// decision writes when it covered the whole command (gateways read it to skip re-asking).
+pub fn node_command_marker(command_text: &str) -> String {
+    let hex: String =
+        Sha256::digest(command_text.trim().as_bytes()).iter().take(8).map(|b| format!("{b:02x}")).collect();
+    format!("=node-command:{hex}")
+}
+
 fn arg_pattern_matches(rule: &AllowRule, argv: &[String], cwd: Option<&str>) -> bool {
     let Some(ap) = rule.arg_pattern.as_deref() else { return false };
     if ap.starts_with("sha256:cwd-argv:v1:") {

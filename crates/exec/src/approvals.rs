@@ -284,6 +284,25 @@ pub fn add_allow_always(doc: &mut Value, agent: &str, pattern: &str, arg_pattern
     true
 }
 
+/// Adds an allow-always marker entry (`=node-command:…`, no argPattern) unless it is there.
+pub fn add_allow_always_marker(doc: &mut Value, agent: &str, marker: &str, now_ms: i64) -> bool {
+    let agents = doc.as_object_mut().expect("normalised").entry("agents").or_insert_with(|| json!({}));
+    let agent =
+        agents.as_object_mut().expect("agents is an object").entry(agent.to_string()).or_insert_with(|| json!({}));
+    let list = agent.as_object_mut().expect("agent is an object").entry("allowlist").or_insert_with(|| json!([]));
+    let list = list.as_array_mut().expect("allowlist is an array");
+    if list.iter().any(|e| e.get("pattern").and_then(Value::as_str) == Some(marker)) {
+        return false;
+    }
+    list.push(json!({
+        "id": uuid::Uuid::new_v4().to_string(),
+        "pattern": marker,
+        "source": "allow-always",
+        "lastUsedAt": now_ms,
+    }));
+    true
+}
+
 /// A fresh socket token: 24 random bytes, base64url.
 pub fn new_socket_token() -> String {
     let bytes: [u8; 24] = rand::random();

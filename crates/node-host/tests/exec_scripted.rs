@@ -112,6 +112,37 @@ async fn long_command_concurrency_cancel_approval_plan_and_audit() {
     send(&mut ws, invoke("ot", "system.run", json!(other.to_string()))).await;
     assert_eq!(result_with_events(&mut ws, "ot").await.0["error"]["message"], "SYSTEM_RUN_DENIED: approval required");
 
+    // "Allow always" for a shell payload persists each inner executable (cwd-bound) plus the
+    // command's =node-command: marker; the same payload then runs without asking.
+    let shell_cmd = json!(["/bin/sh", "-c", "uname -s && id -u"]);
+    let prep = json!({"command": shell_cmd, "cwd": cwd, "sessionKey": "s1"});
+    send(&mut ws, invoke("p3", "system.run.prepare", json!(prep.to_string()))).await;
+    let plan3 = payload(&result_with_events(&mut ws, "p3").await.0)["plan"].clone();
+    let always = json!({"command": plan3["argv"], "cwd": cwd, "sessionKey": "s1", "approvalDecision": "allow-always", "systemRunPlan": plan3});
+    send(&mut ws, invoke("sa", "system.run", json!(always.to_string()))).await;
+    let (sa, _) = result_with_events(&mut ws, "sa").await;
+    assert!(payload(&sa)["stdout"].as_str().unwrap().starts_with("Linux\n"), "{sa}");
+    send(&mut ws, invoke("g3", "system.execApprovals.get", Value::Null)).await;
+    let doc = payload(&result_with_events(&mut ws, "g3").await.0)["file"].clone();
+    let patterns: Vec<String> = doc["agents"]["*"]["allowlist"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["pattern"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        patterns.iter().any(|p| p.ends_with("/uname")) && patterns.iter().any(|p| p.ends_with("/id")),
+        "{patterns:?}"
+    );
+    assert!(patterns.iter().any(|p| p.starts_with("=node-command:")), "{patterns:?}");
+    let repeat = json!({"command": shell_cmd, "cwd": cwd});
+    send(&mut ws, invoke("sr", "system.run", json!(repeat.to_string()))).await;
+    let (sr, _) = result_with_events(&mut ws, "sr").await;
+    assert!(payload(&sr)["stdout"].as_str().is_some_and(|o| o.starts_with("Linux\n")), "remembered: {sr}");
+    let changed = json!({"command": ["/bin/sh", "-c", "uname -a && id -u"], "cwd": cwd});
+    send(&mut ws, invoke("sc", "system.run", json!(changed.to_string()))).await;
+    assert_eq!(result_with_events(&mut ws, "sc").await.0["error"]["message"], "SYSTEM_RUN_DENIED: approval required");
+
     // The #8682 shapes: approval fields without the exact plan are refused before policy.
     let tampered_plan = json!({"argv": ["echo", "other"], "commandText": "echo other", "cwd": cwd, "sessionKey": "s1", "policySnapshot": plan["policySnapshot"]});
     for (i, params) in [

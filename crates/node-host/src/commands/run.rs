@@ -149,6 +149,47 @@ fn file_operand(index: usize, path: &Path) -> Option<Value> {
     Some(json!({"argvIndex": index, "path": path.to_string_lossy(), "sha256": file_sha256(path)?}))
 }
 
+/// Script interpreters whose first operand is a file the approval must be bound to.
+const SCRIPT_INTERPRETERS: &[&str] =
+    &["python", "node", "nodejs", "ruby", "perl", "php", "bun", "deno", "lua", "tsx", "ts-node", "rscript"];
+/// Interpreter options that take the program from argv (inline eval) or run a module instead
+/// of a file: then there is no script operand to bind.
+const NO_SCRIPT_FLAGS: &[&str] = &["-c", "-e", "-E", "-m", "-p", "-r", "--eval", "--print", "--command"];
+
+/// The script an interpreter invocation runs (`python3 tool.py …` → index 1 and its real path),
+/// so the approval can be bound to the file's contents. `Ok(None)` for anything that is not an
+/// interpreter running a script file; an error when the script does not exist.
+fn script_operand(argv: &[String], cwd: &Path) -> Result<Option<(usize, PathBuf)>, &'static str> {
+    let name = argv[0].rsplit('/').next().unwrap_or(&argv[0]).to_ascii_lowercase();
+    let base = name.trim_end_matches(|c: char| c.is_ascii_digit() || c == '.');
+    if !SCRIPT_INTERPRETERS.contains(&base) {
+        return Ok(None);
+    }
+    let mut i = 1;
+    if base == "deno" && argv.get(1).map(String::as_str) == Some("run") {
+        i = 2;
+    }
+    while let Some(arg) = argv.get(i) {
+        if arg == "--" {
+            i += 1;
+            break;
+        }
+        if !arg.starts_with('-') || arg == "-" {
+            break;
+        }
+        if NO_SCRIPT_FLAGS.iter().any(|f| arg == f || (f.len() == 2 && arg.starts_with(f) && !arg.starts_with("--"))) {
+            return Ok(None);
+        }
+        i += 1;
+    }
+    let Some(operand) = argv.get(i).filter(|a| *a != "-") else { return Ok(None) };
+    let real = std::fs::canonicalize(cwd.join(operand))
+        .ok()
+        .filter(|p| p.is_file())
+        .ok_or("SYSTEM_RUN_DENIED: approval requires an existing script operand")?;
+    Ok(Some((i, real)))
+}
+
 fn file_sha256(path: &Path) -> Option<String> {
     use sha2::Digest;
     let bytes = std::fs::read(path).ok()?;
@@ -642,15 +683,17 @@ async fn system_run(services: &NodeServices, ctx: InvokeContext, params: Value) 
     }
     let timeout =
         params.get("timeoutMs").and_then(Value::as_f64).filter(|t| *t > 0.0).map(|t| Duration::from_millis(t as u64));
-    // "Allow always": remember this exact executable, cwd and arguments, so the same command
-    // runs again without asking. Only a single direct executable can be bound this way.
-    if decision.as_deref() == Some("allow-always")
-        && explicit
-        && !is_shell_wrapper(&argv)
-        && Path::new(&argv[0]).is_absolute()
-    {
-        let cwd_text = cwd.as_deref().map(|c| c.to_string_lossy().into_owned()).unwrap_or_default();
-        if let Err(e) = persist_allow_always(services, agent_id.as_deref(), &argv, &cwd_text) {
+    // "Allow always": remember each executable of the command with this cwd and these
+    // arguments (and a marker for the whole command text), so the same command runs again
+    // without asking. What cannot be bound that way is allowed once and nothing is written.
+    let always_entries = (decision.as_deref() == Some("allow-always") && explicit)
+        .then(|| {
+            let cwd_text = cwd.as_deref().map(|c| c.to_string_lossy().into_owned()).unwrap_or_default();
+            allow_always_entries(&req, &argv, &cwd_text, &child_path).map(|e| (e, cwd_text))
+        })
+        .flatten();
+    if let Some((entries, _cwd)) = always_entries {
+        if let Err(e) = persist_allow_always(services, agent_id.as_deref(), &entries, &req.command_text) {
             return Err(deny(
                 &ctx,
                 &meta,
@@ -688,23 +731,66 @@ async fn system_run(services: &NodeServices, ctx: InvokeContext, params: Value) 
     }
 }
 
-/// Writes the allow-always rule for `argv` in `cwd` (compare-and-swap, retried once).
+/// The `(pattern, argPattern)` entries an allow-always decision persists: the real path of every
+/// executable with a cwd-bound hash of its arguments. `None` (allow once only) when any part
+/// cannot be bound: inline eval, a login or interactive shell, a payload the analysis does not
+/// understand, a prompt-only segment, or an executable that does not resolve to a real path.
+fn allow_always_entries(req: &CommandRequest, argv: &[String], cwd: &str, path: &str) -> Option<Vec<(String, String)>> {
+    if inline_eval::detect(&req.argv).is_some() {
+        return None;
+    }
+    let Some(payload) = &req.shell_payload else {
+        if is_shell_wrapper(argv) || !Path::new(&argv[0]).is_absolute() {
+            return None;
+        }
+        return Some(vec![(argv[0].clone(), allowlist::cwd_bound_arg_pattern(cwd, argv))]);
+    };
+    // Wrapper flags before the payload: -l/--login/-i make the shell read profiles first.
+    let flags = argv.iter().skip(1).take_while(|a| *a != payload);
+    if flags
+        .into_iter()
+        .any(|f| f == "--login" || (f.starts_with('-') && !f.starts_with("--") && (f.contains('l') || f.contains('i'))))
+    {
+        return None;
+    }
+    let shell::Analysis::Segments(segments) = shell::analyze(payload) else { return None };
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    let mut entries = Vec::new();
+    for seg in &segments {
+        if seg.has_assignments || seg.prompt_only() || seg.argv.is_empty() || inline_eval::detect(&seg.argv).is_some() {
+            return None;
+        }
+        if seg.safe_builtin() {
+            continue;
+        }
+        let res = allowlist::resolve(&seg.argv, Some(Path::new(cwd)), path, home.as_deref());
+        let real = res.resolved_real_path?.to_string_lossy().into_owned();
+        entries.push((real, allowlist::cwd_bound_arg_pattern(cwd, &res.effective_argv)));
+    }
+    (!entries.is_empty()).then_some(entries)
+}
+
+/// Writes allow-always entries and the command's `=node-command:` marker (compare-and-swap,
+/// retried once).
 fn persist_allow_always(
     services: &NodeServices,
     agent: Option<&str>,
-    argv: &[String],
-    cwd: &str,
+    entries: &[(String, String)],
+    command_text: &str,
 ) -> Result<(), String> {
-    let pattern = allowlist::cwd_bound_arg_pattern(cwd, argv);
+    let marker = allowlist::node_command_marker(command_text);
     for _ in 0..2 {
         let mut snap = read_snapshot(services).map_err(|e| e.message)?;
-        if !approvals::add_allow_always(
-            &mut snap.doc,
-            agent.unwrap_or("*"),
-            &argv[0],
-            &pattern,
-            openclaw_state::now_ms(),
-        ) {
+        let now = openclaw_state::now_ms();
+        let agent = agent.unwrap_or("*");
+        let mut changed = false;
+        for (pattern, arg_pattern) in entries {
+            changed |= approvals::add_allow_always(&mut snap.doc, agent, pattern, arg_pattern, now);
+        }
+        if !command_text.trim().is_empty() {
+            changed |= approvals::add_allow_always_marker(&mut snap.doc, agent, &marker, now);
+        }
+        if !changed {
             return Ok(());
         }
         approvals::ensure_socket(&mut snap.doc, &services.paths.join("exec-approvals.sock").to_string_lossy());
@@ -803,7 +889,14 @@ fn prepare(services: &NodeServices, params: Value) -> Result<Value, InvokeError>
                 match res.resolved_real_path {
                     Some(real) => {
                         argv[0] = real.to_string_lossy().into_owned();
-                        operand = file_operand(0, &real);
+                        // One mutable operand per plan: the interpreter's script, else the
+                        // executable itself when it is writable.
+                        operand = match script_operand(&argv, &cwd).map_err(bad)? {
+                            Some((index, script)) => file_sha256(&script).map(
+                                |sha| json!({"argvIndex": index, "path": script.to_string_lossy(), "sha256": sha}),
+                            ),
+                            None => file_operand(0, &real),
+                        };
                     }
                     None => return Err(bad("SYSTEM_RUN_DENIED: approval requires a stable executable path")),
                 }
@@ -830,15 +923,15 @@ fn prepare(services: &NodeServices, params: Value) -> Result<Value, InvokeError>
         plan["mutableFileOperand"] = operand;
     }
     plan["policySnapshot"] = policy_snapshot(&doc, agent_id.as_deref());
-    // What an "allow always" of this plan would persist: the executable's real path bound to
-    // this cwd and these arguments. Only a single direct executable can be covered for now.
-    let coverage = if bind && !is_shell_wrapper(&argv) && Path::new(&argv[0]).is_absolute() {
-        json!({"complete": true, "patterns": [{
-            "pattern": argv[0],
-            "argPattern": allowlist::cwd_bound_arg_pattern(&cwd.to_string_lossy(), &argv),
-        }]})
-    } else {
-        json!({"complete": false, "patterns": []})
+    // What an "allow always" of this plan would persist (the same entries `system.run` writes).
+    let path = std::env::var("PATH").unwrap_or_default();
+    let entries = bind.then(|| allow_always_entries(&req, &argv, &cwd.to_string_lossy(), &path)).flatten();
+    let coverage = match entries {
+        Some(entries) => json!({"complete": true, "patterns": entries
+            .iter()
+            .map(|(pattern, arg_pattern)| json!({"pattern": pattern, "argPattern": arg_pattern}))
+            .collect::<Vec<_>>()}),
+        None => json!({"complete": false, "patterns": []}),
     };
     Ok(json!({
         "plan": plan,
@@ -850,6 +943,25 @@ fn prepare(services: &NodeServices, params: Value) -> Result<Value, InvokeError>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn interpreter_scripts_are_bound_operands() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("tool.py"), "print(1)\n").unwrap();
+        let argv = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let real = std::fs::canonicalize(dir.path().join("tool.py")).unwrap();
+        assert_eq!(
+            script_operand(&argv(&["/usr/bin/python3.12", "-u", "tool.py", "x"]), dir.path()),
+            Ok(Some((2, real.clone())))
+        );
+        assert_eq!(script_operand(&argv(&["/usr/bin/node", "--", "tool.py"]), dir.path()), Ok(Some((2, real.clone()))));
+        assert_eq!(script_operand(&argv(&["deno", "run", "tool.py"]), dir.path()), Ok(Some((2, real))));
+        assert_eq!(script_operand(&argv(&["/usr/bin/python3", "-c", "print(1)"]), dir.path()), Ok(None));
+        assert_eq!(script_operand(&argv(&["/usr/bin/python3", "-m", "http.server"]), dir.path()), Ok(None));
+        assert_eq!(script_operand(&argv(&["/usr/bin/python3"]), dir.path()), Ok(None));
+        assert_eq!(script_operand(&argv(&["/usr/bin/ls", "tool.py"]), dir.path()), Ok(None));
+        assert!(script_operand(&argv(&["/usr/bin/perl", "missing.pl"]), dir.path()).is_err());
+    }
 
     #[test]
     fn event_output_tail() {
