@@ -12,8 +12,8 @@ use openclaw_protocol::{ErrorCode, ErrorShape, RequestFrame, ResponseFrame};
 use serde_json::{json, Map, Value};
 
 use crate::exec_approval::{ApprovalError, ApprovalRecord, Caller};
-use crate::pairing::{has_scope, PairingError, SCOPE_ADMIN, SCOPE_PAIRING, SCOPE_WRITE};
-use crate::registry::{InvokeOutcome, Outbox, Registry};
+use crate::pairing::{has_scope, NodeRecord, PairingError, PendingNode, SCOPE_ADMIN, SCOPE_PAIRING, SCOPE_WRITE};
+use crate::registry::{InvokeOutcome, NodeSession, Outbox, Registry};
 use crate::schema::{non_empty, opt, req, string, Shape};
 use crate::Shared;
 
@@ -388,65 +388,36 @@ fn node_entry(shared: &Shared, registry: &Registry, node_id: &str) -> Option<Val
         return None;
     }
     let session = live.and_then(|c| c.node.as_ref());
-    let pick = |live: Option<&String>, rec: Option<&String>, pend: Option<&String>| {
-        live.or(rec).or(pend).cloned().map(Value::String).unwrap_or(Value::Null)
-    };
     let mut e = Map::new();
     e.insert("nodeId".into(), json!(node_id));
-    let display = pick(
-        record.and_then(|r| r.display_name.as_ref()),
-        session.and_then(|s| s.display_name.as_ref()),
-        pending.and_then(|p| p.display_name.as_ref()).or(device.and_then(|d| d.display_name.as_ref())),
-    );
-    let fields = [
-        ("displayName", display),
-        (
-            "platform",
-            pick(
-                session.map(|s| &s.platform),
-                record.and_then(|r| r.platform.as_ref()),
-                pending.and_then(|p| p.platform.as_ref()),
-            ),
-        ),
-        (
-            "version",
-            pick(
-                session.map(|s| &s.version),
-                record.and_then(|r| r.version.as_ref()),
-                pending.and_then(|p| p.version.as_ref()),
-            ),
-        ),
-        (
-            "clientId",
-            pick(
-                session.map(|s| &s.client_id),
-                record.and_then(|r| r.client_id.as_ref()),
-                pending.and_then(|p| p.client_id.as_ref()),
-            ),
-        ),
-        (
-            "clientMode",
-            pick(
-                session.map(|s| &s.client_mode),
-                record.and_then(|r| r.client_mode.as_ref()),
-                pending.and_then(|p| p.client_mode.as_ref()),
-            ),
-        ),
-        (
-            "deviceFamily",
-            pick(
-                session.and_then(|s| s.device_family.as_ref()),
-                record.and_then(|r| r.device_family.as_ref()),
-                pending.and_then(|p| p.device_family.as_ref()),
-            ),
-        ),
-        ("modelIdentifier", pick(session.and_then(|s| s.model_identifier.as_ref()), None, None)),
-        ("remoteIp", pick(live.and_then(|c| c.remote_ip.as_ref()), record.and_then(|r| r.remote_ip.as_ref()), None)),
+    // A rename (on the record) wins over what the node says about itself.
+    let display = record
+        .and_then(|r| r.display_name.as_ref())
+        .or(session.and_then(|s| s.display_name.as_ref()))
+        .or(pending.and_then(|p| p.display_name.as_ref()))
+        .or(device.and_then(|d| d.display_name.as_ref()));
+    if let Some(name) = display {
+        e.insert("displayName".into(), json!(name));
+    }
+    // Everything else: what the live session says, else the approved record, else the request.
+    type Get<T> = fn(&T) -> Option<&String>;
+    type Sources = (Get<NodeSession>, Get<NodeRecord>, Get<PendingNode>);
+    let fields: [(&str, Sources); 6] = [
+        ("platform", (|s| Some(&s.platform), |r| r.platform.as_ref(), |p| p.platform.as_ref())),
+        ("version", (|s| Some(&s.version), |r| r.version.as_ref(), |p| p.version.as_ref())),
+        ("clientId", (|s| Some(&s.client_id), |r| r.client_id.as_ref(), |p| p.client_id.as_ref())),
+        ("clientMode", (|s| Some(&s.client_mode), |r| r.client_mode.as_ref(), |p| p.client_mode.as_ref())),
+        ("deviceFamily", (|s| s.device_family.as_ref(), |r| r.device_family.as_ref(), |p| p.device_family.as_ref())),
+        ("modelIdentifier", (|s| s.model_identifier.as_ref(), |_| None, |_| None)),
     ];
-    for (k, v) in fields {
-        if !v.is_null() {
-            e.insert(k.into(), v);
+    for (key, (from_session, from_record, from_pending)) in fields {
+        let value = session.and_then(from_session).or(record.and_then(from_record)).or(pending.and_then(from_pending));
+        if let Some(v) = value {
+            e.insert(key.into(), json!(v));
         }
+    }
+    if let Some(ip) = live.and_then(|c| c.remote_ip.as_ref()).or(record.and_then(|r| r.remote_ip.as_ref())) {
+        e.insert("remoteIp".into(), json!(ip));
     }
     let caps = session.map(|s| s.caps.clone()).or(record.map(|r| r.caps.clone())).unwrap_or_default();
     let commands = session.map(|s| s.commands.clone()).or(record.map(|r| r.commands.clone())).unwrap_or_default();

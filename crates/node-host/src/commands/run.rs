@@ -770,35 +770,17 @@ fn allow_always_entries(req: &CommandRequest, argv: &[String], cwd: &str, path: 
     (!entries.is_empty()).then_some(entries)
 }
 
-/// Writes allow-always entries and the command's `=node-command:` marker (compare-and-swap,
-/// retried once).
-fn persist_allow_always(
-    services: &NodeServices,
-    agent: Option<&str>,
-    entries: &[(String, String)],
-    command_text: &str,
-) -> Result<(), String> {
-    let marker = allowlist::node_command_marker(command_text);
+/// Applies `edit` to the current approvals document and writes it back (compare-and-swap,
+/// retried once when another writer got there first). `edit` says whether it changed anything.
+fn edit_approvals(services: &NodeServices, mut edit: impl FnMut(&mut Value) -> bool) -> Result<(), String> {
     for _ in 0..2 {
         let mut snap = read_snapshot(services).map_err(|e| e.message)?;
-        let now = openclaw_state::now_ms();
-        let agent = agent.unwrap_or("*");
-        let mut changed = false;
-        for (pattern, arg_pattern) in entries {
-            changed |= approvals::add_allow_always(&mut snap.doc, agent, pattern, arg_pattern, now);
-        }
-        if !command_text.trim().is_empty() {
-            changed |= approvals::add_allow_always_marker(&mut snap.doc, agent, &marker, now);
-        }
-        if !changed {
+        if !edit(&mut snap.doc) {
             return Ok(());
         }
         approvals::ensure_socket(&mut snap.doc, &services.paths.join("exec-approvals.sock").to_string_lossy());
-        match crate::commands::approvals::write(
-            services,
-            &snap.doc,
-            &openclaw_state::exec_approvals::hash_of(snap.raw.as_deref()),
-        ) {
+        let expected = openclaw_state::exec_approvals::hash_of(snap.raw.as_deref());
+        match crate::commands::approvals::write(services, &snap.doc, &expected) {
             Ok(_) => return Ok(()),
             Err(openclaw_state::exec_approvals::CasError::Changed) => continue,
             Err(e) => return Err(e.to_string()),
@@ -807,14 +789,35 @@ fn persist_allow_always(
     Err("the approvals document kept changing".into())
 }
 
-/// Stamps `lastUsedAt`, `lastUsedCommand` and `lastResolvedPath` on the allowlist entries a run
-/// matched (compare-and-swap, retried once), as upstream's node does.
-fn record_allowlist_use(services: &NodeServices, used: &[RuleUse], command_text: &str) -> Result<(), String> {
-    for _ in 0..2 {
-        let mut snap = read_snapshot(services).map_err(|e| e.message)?;
+/// Writes allow-always entries and the command's `=node-command:` marker.
+fn persist_allow_always(
+    services: &NodeServices,
+    agent: Option<&str>,
+    entries: &[(String, String)],
+    command_text: &str,
+) -> Result<(), String> {
+    let marker = allowlist::node_command_marker(command_text);
+    let agent = agent.unwrap_or("*");
+    edit_approvals(services, |doc| {
         let now = openclaw_state::now_ms();
         let mut changed = false;
-        let agents = snap.doc.get_mut("agents").and_then(Value::as_object_mut);
+        for (pattern, arg_pattern) in entries {
+            changed |= approvals::add_allow_always(doc, agent, pattern, arg_pattern, now);
+        }
+        if !command_text.trim().is_empty() {
+            changed |= approvals::add_allow_always_marker(doc, agent, &marker, now);
+        }
+        changed
+    })
+}
+
+/// Stamps `lastUsedAt`, `lastUsedCommand` and `lastResolvedPath` on the allowlist entries a run
+/// matched, as upstream's node does.
+fn record_allowlist_use(services: &NodeServices, used: &[RuleUse], command_text: &str) -> Result<(), String> {
+    edit_approvals(services, |doc| {
+        let now = openclaw_state::now_ms();
+        let mut changed = false;
+        let agents = doc.get_mut("agents").and_then(Value::as_object_mut);
         for agent in agents.into_iter().flat_map(|a| a.values_mut()) {
             let Some(list) = agent.get_mut("allowlist").and_then(Value::as_array_mut) else { continue };
             for entry in list.iter_mut() {
@@ -828,20 +831,8 @@ fn record_allowlist_use(services: &NodeServices, used: &[RuleUse], command_text:
                 changed = true;
             }
         }
-        if !changed {
-            return Ok(());
-        }
-        match crate::commands::approvals::write(
-            services,
-            &snap.doc,
-            &openclaw_state::exec_approvals::hash_of(snap.raw.as_deref()),
-        ) {
-            Ok(_) => return Ok(()),
-            Err(openclaw_state::exec_approvals::CasError::Changed) => continue,
-            Err(e) => return Err(e.to_string()),
-        }
-    }
-    Err("the approvals document kept changing".into())
+        changed
+    })
 }
 
 /// `system.run.prepare`.
