@@ -235,6 +235,15 @@ fn our_node_through_our_gateway_end_to_end() {
         &["nodes", "invoke", "--node", "ours-box", "--command", "system.which", "--params", r#"{"bins":["sh"]}"#],
     );
     assert_eq!(which["ok"], true, "{which}");
+
+    // Rename sticks (the record wins over what the node says); allowlist entries can be removed.
+    let renamed = gw.cli_json(&op, &["nodes", "rename", "--node", "ours-box", "--name", "renamed-box"]);
+    assert_eq!(renamed, json!({"nodeId": node_id, "displayName": "renamed-box"}));
+    assert_eq!(node_status(&gw, &op)[0]["displayName"], "renamed-box");
+    let out = gw.cli(&op, &["approvals", "allowlist", "remove", "/usr/bin/id", "--node", "renamed-box"]);
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("Removed /usr/bin/id"), "{}", text(&out));
+    let out = gw.cli(&op, &["approvals", "allowlist", "remove", "/usr/bin/id", "--node", "renamed-box"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Pattern not found."), "{}", text(&out));
     assert_eq!(gw.stop(), Some(0));
 }
 
@@ -268,6 +277,24 @@ fn pairing_waits_for_an_operator_without_local_auto_approve() {
     let listed = gw.cli_json(&op, &["devices", "list"]);
     assert_eq!(listed["paired"][0]["approvedVia"], "owner");
     assert!(!listed.to_string().contains("\"token\":"), "device tokens never leave the gateway: {listed}");
+
+    // A second device is rejected: its request is gone and it stays unpaired.
+    let mut other = OurNode::spawn(
+        &dir.path().join("other"),
+        &["--host", "127.0.0.1", "--port", &port],
+        &[("OPENCLAW_GATEWAY_TOKEN", gw.token.as_str())],
+    );
+    other.wait_for_log("openclaw devices approve", 1, Duration::from_secs(15));
+    let pending = gw.cli_json(&op, &["devices", "list"])["pending"].clone();
+    let request_id = pending[0]["requestId"].as_str().unwrap().to_string();
+    let rejected = gw.cli_json(&op, &["devices", "reject", &request_id]);
+    assert_eq!(rejected["requestId"], request_id.as_str());
+    let listed = gw.cli_json(&op, &["devices", "list"]);
+    assert_eq!(
+        listed["pending"].as_array().unwrap().iter().filter(|p| p["requestId"] == request_id.as_str()).count(),
+        0
+    );
+    assert_eq!(listed["paired"].as_array().unwrap().len(), 1, "{listed}");
 }
 
 #[test]
