@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use futures_util::{SinkExt, StreamExt};
+use openclaw_bench::procfs;
 use openclaw_operator::client::{endpoint_from_url, ClientError};
 use openclaw_operator::{ConnectOptions, OperatorClient, OPERATOR_SCOPES};
 use openclaw_protocol::connect::{
@@ -45,8 +46,6 @@ const COMMANDS: &[&str] =
     &["system.execApprovals.get", "system.execApprovals.set", "system.run", "system.run.prepare", "system.which"];
 /// Per-attempt budget for TCP + upgrade + challenge + hello.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
-/// Connect attempts per node before it counts as failed.
-const CONNECT_ATTEMPTS: u32 = 3;
 /// `timeoutMs` of each `node.invoke`.
 const INVOKE_TIMEOUT_MS: u64 = 30_000;
 
@@ -68,16 +67,21 @@ struct Args {
     /// Invokes in flight.
     #[arg(long, default_value_t = 32)]
     concurrency: usize,
-    /// Node handshakes in flight.
+    /// Node handshakes in flight (the real Gateway answers 503 to more than 32 unauthenticated
+    /// connections per IP: use at most 16 there).
     #[arg(long, default_value_t = 200)]
     connect_parallel: usize,
+    /// Connect attempts per node before it counts as failed.
+    #[arg(long, default_value_t = 3)]
+    connect_attempts: u32,
     /// Operator connections the invokes are spread over.
     #[arg(long, default_value_t = 4)]
     operators: usize,
     /// Untimed invokes before the timed ones.
     #[arg(long, default_value_t = 100)]
     warmup: usize,
-    /// Gateway process id, for its RSS (VmRSS).
+    /// Gateway process id, for its RSS (VmRSS summed over its process tree: the real Gateway
+    /// forks worker processes).
     #[arg(long)]
     gateway_pid: Option<u32>,
     /// Row label (e.g. `ours`, `upstream`).
@@ -115,6 +119,7 @@ struct NodeCfg {
     addr: String,
     url: String,
     token: String,
+    attempts: u32,
 }
 
 type Ws = WebSocketStream<Gate>;
@@ -450,7 +455,7 @@ async fn node_task(
         };
         // A refusal that is not marked retryable (bad token, bad signature) will not change.
         let final_refusal = err.starts_with("connect refused") && !err.contains("\"retryable\":true");
-        if attempt >= CONNECT_ATTEMPTS || final_refusal {
+        if attempt >= cfg.attempts || final_refusal {
             let _ = ready.send(Err(format!("node {index}: {err} (after {attempt} attempts)")));
             return;
         }
@@ -699,12 +704,13 @@ async fn run(args: Args) -> Result<()> {
     if endpoint.tls {
         bail!("only ws:// is supported");
     }
-    let gw_pid = args.gateway_pid.map(|p| p.to_string());
-    let gw_rss = || gw_pid.as_deref().and_then(rss_kib);
+    let gw_pid = args.gateway_pid.map(|p| p as i32);
+    let gw_rss = || gw_pid.and_then(procfs::tree_rss_kib).map(|(kib, _)| kib);
     let self_rss = || rss_kib("self").unwrap_or(0);
-    if let Some(pid) = &gw_pid {
-        if rss_kib(pid).is_none() {
-            bail!("cannot read /proc/{pid}/status (is --gateway-pid right?)");
+    if let Some(pid) = gw_pid {
+        match procfs::tree_rss_kib(pid) {
+            Some((_, n)) => eprintln!("gateway-load[{}]: gateway pid {pid}: {n} processes", args.label),
+            None => bail!("cannot read /proc/{pid}/status (is --gateway-pid right?)"),
         }
     }
     let rss_idle = gw_rss();
@@ -713,6 +719,7 @@ async fn run(args: Args) -> Result<()> {
         addr: format!("{}:{}", endpoint.host.trim_start_matches('[').trim_end_matches(']'), endpoint.port),
         url: args.url.clone(),
         token: args.token.clone(),
+        attempts: args.connect_attempts.max(1),
     });
     let stats = Arc::new(Stats::default());
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -846,6 +853,7 @@ async fn measure(
     let invoke_time = t.elapsed();
     let rss_after = gw_rss();
     let self_after = self_rss();
+    let gw_procs = args.gateway_pid.and_then(|p| procfs::tree_rss_kib(p as i32)).map(|(_, n)| n);
     let still = args.nodes - stats.dropped.load(Ordering::Relaxed);
 
     let (p50, p99) = (percentile(&inv.latencies, 50.0), percentile(&inv.latencies, 99.0));
@@ -867,6 +875,7 @@ async fn measure(
                 "connectSecs": connect_time.as_secs_f64(),
                 "connectRetries": stats.connect_retries.load(Ordering::Relaxed),
                 "approveSecs": approve_time.as_secs_f64(),
+                "gatewayProcesses": gw_procs,
                 "gatewayRssIdleKiB": rss_idle,
                 "gatewayRssAtNKiB": rss_at_n,
                 "gatewayRssAfterInvokesKiB": rss_after,

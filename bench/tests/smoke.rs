@@ -1,0 +1,49 @@
+//! Runs `openclaw-bench --smoke` (a few seconds: our gateway and our node host, tiny counts)
+//! so the benchmark harness cannot rot. The full benchmark stays manual (`scripts/bench`).
+
+use std::path::PathBuf;
+use std::process::Command;
+
+#[test]
+fn smoke_run_prints_the_tables() {
+    let bench = PathBuf::from(env!("CARGO_BIN_EXE_openclaw-bench"));
+    // Our `openclaw` binary sits next to it when the workspace was built (`cargo test
+    // --workspace` / `cargo nextest run --workspace` build every package's binaries).
+    let openclaw = bench.with_file_name(format!("openclaw{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        openclaw.exists(),
+        "{} is missing: this test needs our binary built in the same profile; run it with \
+         `cargo test --workspace` (or `cargo build -p openclaw-cli` first)",
+        openclaw.display()
+    );
+    let out = Command::new(&bench)
+        .arg("--smoke")
+        .arg("--openclaw")
+        .arg(&openclaw)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run openclaw-bench");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "openclaw-bench --smoke failed ({}):\n{stdout}\n{stderr}", out.status);
+    for needle in [
+        "| start → connected, median of 2 (ms) |",
+        "| idle RSS after 1 s, all processes (MiB) |",
+        "`system.which` round trip p99",
+        "`system.run echo` throughput",
+        "MB output: peak RSS of the host (MiB) |",
+        "| reconnect after gateway restart, from gateway ready (ms) |",
+        "| ours | 20 |",
+        "Dependencies: ",
+    ] {
+        assert!(stdout.contains(needle), "missing {needle:?} in:\n{stdout}\n{stderr}");
+    }
+    // Every node-host row has a number for ours.
+    for line in stdout.lines().filter(|l| l.starts_with("| ") && l.contains("| – | – |")) {
+        let ours = line.split('|').nth(2).unwrap_or("").trim();
+        assert!(
+            ours.split_whitespace().next().is_some_and(|v| v.parse::<f64>().is_ok_and(f64::is_finite)),
+            "no value for ours in {line:?}"
+        );
+    }
+}
