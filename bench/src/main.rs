@@ -62,6 +62,10 @@ struct Args {
     /// Skip the gateway rows.
     #[arg(long)]
     no_gateways: bool,
+    /// Measure both node hosts through our gateway instead of the real one (takes the real
+    /// Gateway's own limits out of the node-host rows).
+    #[arg(long)]
+    nodes_via_ours: bool,
     /// Our `openclaw` binary (default: next to this program).
     #[arg(long)]
     openclaw: Option<PathBuf>,
@@ -82,6 +86,7 @@ struct Plan {
     real_gw_nodes: Vec<usize>,
     gw_invokes: usize,
     gateways: bool,
+    nodes_via_ours: bool,
 }
 
 impl Plan {
@@ -108,6 +113,7 @@ impl Plan {
             real_gw_nodes: if s { Vec::new() } else { counts(&a.real_gateway_nodes, "1000", "")? },
             gw_invokes: a.gateway_invokes.unwrap_or(if s { 50 } else { 2000 }).max(1),
             gateways: !a.no_gateways,
+            nodes_via_ours: a.nodes_via_ours,
         })
     }
 }
@@ -206,11 +212,11 @@ fn run(
         hosts.push(Host { label: "typescript", kind: HostKind::Ts { peer: peer.clone(), home } });
     }
     let mut gw = match &peer {
-        Some(peer) => {
+        Some(peer) if !plan.nodes_via_ours => {
             eprintln!("bench: starting the real Gateway ({tag}-nodes)");
             Gateway::start_real(peer, &format!("{tag}-nodes"))?
         }
-        None => Gateway::start_ours(ours, &work.join("gw-nodes"))?,
+        _ => Gateway::start_ours(ours, &work.join("gw-nodes"))?,
     };
     eprintln!("bench: node-host gateway ({}) at {} (pid {:?})", gw.label, gw.url(), gw.pid());
     if !plan.settle.is_zero() {
@@ -521,7 +527,11 @@ fn report(
     ];
     println!(
         "Node hosts against the same {} (ratio > 1: ours is better; TS ÷ ours, or ours ÷ TS for throughput):",
-        if plan.smoke { "gateway (ours, smoke)" } else { "real Gateway" }
+        match (plan.smoke, plan.nodes_via_ours) {
+            (true, _) => "gateway (ours, smoke)",
+            (false, true) => "gateway (ours: --nodes-via-ours)",
+            (false, false) => "real Gateway",
+        }
     );
     println!();
     println!("| metric | ours (Rust) | TypeScript node host | ratio |");
