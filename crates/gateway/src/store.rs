@@ -6,8 +6,6 @@
 //! appended to a bounded audit table. The file is 0600 in 0700 directories because it holds
 //! device tokens.
 
-use std::fs;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use rusqlite::{params, Connection};
@@ -62,13 +60,9 @@ impl Kind {
 /// A store operation failed; the message names the database file.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// The state directory or file could not be created.
-    #[error("gateway state {path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    /// The state directory or database could not be created or opened.
+    #[error(transparent)]
+    State(#[from] openclaw_state::StateError),
     /// SQLite refused.
     #[error("gateway database {path}: {source}")]
     Sqlite {
@@ -102,34 +96,14 @@ pub struct GatewayStore {
 }
 
 impl GatewayStore {
-    /// Opens (creating) `<stateDir>/state/gateway.sqlite`.
+    /// Opens (creating) `<stateDir>/state/gateway.sqlite`, private like the node's database.
     pub fn open(state_dir: &Path) -> Result<Self, StoreError> {
-        let dir = state_dir.join("state");
-        for d in [state_dir, dir.as_path()] {
-            openclaw_state::db::create_private_dir(d)
-                .map_err(|e| StoreError::Io { path: d.to_path_buf(), source: std::io::Error::other(e.to_string()) })?;
-        }
-        let path = dir.join("gateway.sqlite");
-        fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(&path)
-            .map_err(|source| StoreError::Io { path: path.clone(), source })?;
-        let conn = Connection::open(&path).map_err(|source| StoreError::Sqlite { path: path.clone(), source })?;
+        openclaw_state::db::create_private_dir(state_dir)?;
+        let path = state_dir.join("state").join("gateway.sqlite");
+        let conn = openclaw_state::db::open_private_database(&path)?;
         let store = GatewayStore { conn, path };
-        store.init()?;
+        store.conn.execute_batch(SCHEMA).map_err(|e| store.err(e))?;
         Ok(store)
-    }
-
-    fn init(&self) -> Result<(), StoreError> {
-        let c = &self.conn;
-        c.busy_timeout(std::time::Duration::from_secs(5)).map_err(|e| self.err(e))?;
-        c.pragma_update(None, "journal_mode", "wal").map_err(|e| self.err(e))?;
-        // WAL + NORMAL: a power cut can lose the last commits, never corrupt the file.
-        c.pragma_update(None, "synchronous", "normal").map_err(|e| self.err(e))?;
-        c.execute_batch(SCHEMA).map_err(|e| self.err(e))
     }
 
     fn err(&self, source: rusqlite::Error) -> StoreError {
@@ -225,6 +199,7 @@ impl GatewayStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
     use std::os::unix::fs::PermissionsExt;
 
     #[test]
@@ -234,6 +209,10 @@ mod tests {
         let store = GatewayStore::open(&state).unwrap();
         assert_eq!(fs::metadata(store.path()).unwrap().permissions().mode() & 0o777, 0o600);
         assert_eq!(fs::metadata(&state).unwrap().permissions().mode() & 0o777, 0o700);
+        // A database someone loosened is tightened again on open.
+        fs::set_permissions(store.path(), fs::Permissions::from_mode(0o644)).unwrap();
+        let store = GatewayStore::open(&state).unwrap();
+        assert_eq!(fs::metadata(store.path()).unwrap().permissions().mode() & 0o777, 0o600);
         store.put(Kind::Device, "a", &serde_json::json!({"x":1})).unwrap();
         store.put(Kind::Device, "a", &serde_json::json!({"x":2})).unwrap();
         store.put(Kind::Node, "a", &serde_json::json!({"y":1})).unwrap();

@@ -211,31 +211,9 @@ impl StateDb {
     /// Opens (creating if needed) the database: dirs 0700, file 0600, node-host tables present.
     pub fn open(paths: &StatePaths) -> Result<Self, StateError> {
         let path = paths.database();
-        let state_sub = path.parent().expect("database path has a parent");
         create_private_dir(&paths.state_dir)?;
-        create_private_dir(state_sub)?;
-        if let Ok(meta) = fs::metadata(&path) {
-            if meta.permissions().mode() & 0o077 != 0 {
-                fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).map_err(|source| StateError::Io {
-                    action: "restrict permissions of",
-                    path: path.clone(),
-                    source,
-                })?;
-            }
-        } else {
-            // Create the file ourselves so it is 0600 from its first byte; SQLite gives the
-            // -wal and -shm files the same mode.
-            fs::OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .mode(0o600)
-                .open(&path)
-                .map_err(|source| StateError::Io { action: "create", path: path.clone(), source })?;
-        }
-        let conn = Connection::open(&path).map_err(|source| StateError::Sqlite { path: path.clone(), source })?;
+        let conn = open_private_database(&path)?;
         let db = StateDb { conn, path };
-        db.configure()?;
         db.conn.execute_batch(SCHEMA).map_err(|e| db.err(e))?;
         Ok(db)
     }
@@ -252,16 +230,6 @@ impl StateDb {
         let db = StateDb { conn, path };
         db.conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(|e| db.err(e))?;
         Ok(Some(db))
-    }
-
-    fn configure(&self) -> Result<(), StateError> {
-        self.conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(|e| self.err(e))?;
-        self.conn.pragma_update(None, "journal_mode", "wal").map_err(|e| self.err(e))?;
-        // In WAL mode NORMAL never corrupts the database; a power cut can only roll back the
-        // last commits (a re-issued device token, a config row rewritten on the next run), and
-        // it saves an fsync per commit on every start.
-        self.conn.pragma_update(None, "synchronous", "normal").map_err(|e| self.err(e))?;
-        Ok(())
     }
 
     fn err(&self, source: rusqlite::Error) -> StateError {
@@ -475,6 +443,39 @@ pub(crate) fn device_token_exists(tx: &rusqlite::Transaction, device_id: &str, r
         )
         .map_err(|e| sql(tx, e))?;
     Ok(n > 0)
+}
+
+/// Opens (creating) an SQLite database that holds secrets: its directory 0700, the file 0600
+/// from its first byte (a looser existing file is tightened; SQLite gives the -wal and -shm
+/// files the same mode), WAL journal, a 5 s busy timeout. Shared by every store in the state dir.
+pub fn open_private_database(path: &Path) -> Result<Connection, StateError> {
+    create_private_dir(path.parent().expect("database path has a parent"))?;
+    if let Ok(meta) = fs::metadata(path) {
+        if meta.permissions().mode() & 0o077 != 0 {
+            fs::set_permissions(path, fs::Permissions::from_mode(0o600)).map_err(|source| StateError::Io {
+                action: "restrict permissions of",
+                path: path.to_path_buf(),
+                source,
+            })?;
+        }
+    } else {
+        fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(path)
+            .map_err(|source| StateError::Io { action: "create", path: path.to_path_buf(), source })?;
+    }
+    let sql = |source| StateError::Sqlite { path: path.to_path_buf(), source };
+    let conn = Connection::open(path).map_err(sql)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(sql)?;
+    conn.pragma_update(None, "journal_mode", "wal").map_err(sql)?;
+    // In WAL mode NORMAL never corrupts the database; a power cut can only roll back the last
+    // commits (a re-issued device token, a config row rewritten on the next run), and it saves an
+    // fsync per commit on every start.
+    conn.pragma_update(None, "synchronous", "normal").map_err(sql)?;
+    Ok(conn)
 }
 
 /// Creates a directory (and parents) and makes sure the leaf is 0700.
