@@ -15,7 +15,7 @@ use openclaw_protocol::{ErrorCode, ErrorShape, PROTOCOL_VERSION};
 use serde_json::{json, Value};
 
 use crate::config::AuthMode;
-use crate::pairing::{allowlisted_commands, DeviceCheck, DeviceClaim, NodeClaim, PairingReason};
+use crate::pairing::{allowlisted_commands, DeviceCheck, DeviceClaim, NodeClaim, PairingNotice, PairingReason};
 use crate::schema::{array, non_empty, opt, req, string, Shape};
 use crate::Shared;
 
@@ -33,13 +33,6 @@ pub struct Peer {
     pub direct_local: bool,
 }
 
-/// A broadcast to operators caused by a connect attempt (pairing requests and supersessions).
-#[derive(Debug, Clone)]
-pub struct Notice {
-    pub event: &'static str,
-    pub payload: Value,
-}
-
 /// A successful admission.
 #[derive(Debug)]
 pub struct Admission {
@@ -51,7 +44,7 @@ pub struct Admission {
     pub hello_auth: Value,
     /// For nodes: the effective command list.
     pub node_commands: Option<Vec<String>>,
-    pub notices: Vec<Notice>,
+    pub notices: Vec<PairingNotice>,
 }
 
 /// A refused connect: the error response, then a close frame.
@@ -60,7 +53,7 @@ pub struct Refusal {
     pub error: ErrorShape,
     pub close_code: u16,
     pub close_reason: String,
-    pub notices: Vec<Notice>,
+    pub notices: Vec<PairingNotice>,
 }
 
 impl Refusal {
@@ -280,10 +273,7 @@ pub fn admit(shared: &Shared, raw: &Value, challenge: &Challenge, peer: Peer) ->
     let check = pairing.check_device(&claim, now).map_err(|e| Refusal::new(unavailable(&e.to_string())))?;
     if let DeviceCheck::Required { reason, request, superseded } = check {
         if let Some(old) = superseded {
-            notices.push(Notice {
-                event: "device.pair.resolved",
-                payload: json!({"requestId": old.request_id, "deviceId": old.device_id, "decision": "rejected", "ts": now}),
-            });
+            notices.push(PairingNotice::device_resolved(&old.request_id, &old.device_id, "rejected", now));
         }
         let auto = auto_approval(&shared.config, peer, &claim, reason);
         match auto {
@@ -294,8 +284,7 @@ pub fn admit(shared: &Shared, raw: &Value, challenge: &Challenge, peer: Peer) ->
                 tracing::info!("device pairing auto-approved device={} role={} via={via}", claim.device_id, claim.role);
             }
             None => {
-                notices
-                    .push(Notice { event: "device.pair.requested", payload: serde_json::to_value(&request).unwrap() });
+                notices.push(PairingNotice::device_requested(&request));
                 let mut details = json!({
                     "code": "PAIRING_REQUIRED",
                     "reason": reason.as_str(),
@@ -352,13 +341,10 @@ pub fn admit(shared: &Shared, raw: &Value, challenge: &Challenge, peer: Peer) ->
             )
             .map_err(|e| Refusal::new(unavailable(&e.to_string())))?;
         if let Some(old) = surface.superseded {
-            notices.push(Notice {
-                event: "node.pair.resolved",
-                payload: json!({"requestId": old.request_id, "nodeId": old.node_id, "decision": "rejected", "ts": now}),
-            });
+            notices.push(PairingNotice::node_resolved(&old.request_id, &old.node_id, "rejected", now));
         }
         if let Some((request, true)) = surface.pending {
-            notices.push(Notice { event: "node.pair.requested", payload: serde_json::to_value(&request).unwrap() });
+            notices.push(PairingNotice::node_requested(&request));
         }
         Some(surface.effective)
     } else {

@@ -12,7 +12,9 @@ use openclaw_protocol::{ErrorCode, ErrorShape, RequestFrame, ResponseFrame};
 use serde_json::{json, Map, Value};
 
 use crate::exec_approval::{ApprovalError, ApprovalRecord, Caller};
-use crate::pairing::{has_scope, NodeRecord, PairingError, PendingNode, SCOPE_ADMIN, SCOPE_PAIRING, SCOPE_WRITE};
+use crate::pairing::{
+    has_scope, NodeRecord, PairingError, PairingNotice, PendingNode, SCOPE_ADMIN, SCOPE_PAIRING, SCOPE_WRITE,
+};
 use crate::registry::{InvokeOutcome, NodeSession, Outbox, Registry};
 use crate::schema::{non_empty, opt, req, string, Shape};
 use crate::Shared;
@@ -703,7 +705,7 @@ fn node_pair_approve(shared: &Shared, ctx: &ConnCtx, p: &Value) -> Result<Value,
     let record = pairing.approve_node(&request_id, now).map_err(pairing_error)?;
     drop(pairing);
     let mut registry = shared.registry.lock().expect("registry lock");
-    let event = json!({"requestId": request_id, "nodeId": record.node_id, "decision": "approved", "ts": now});
+    let notice = PairingNotice::node_resolved(&request_id, &record.node_id, "approved", now);
     if let Some(client) = registry.node_mut(&record.node_id) {
         if let Some(session) = client.node.as_mut() {
             let allowed = crate::pairing::allowlisted_commands(
@@ -713,22 +715,18 @@ fn node_pair_approve(shared: &Shared, ctx: &ConnCtx, p: &Value) -> Result<Value,
             );
             session.commands = allowed.into_iter().filter(|c| record.commands.contains(c)).collect();
         }
-        client.outbox.send_event("node.pair.resolved", event.clone());
+        // The node itself is told directly (no seq), as upstream.
+        client.outbox.send_event(notice.event, notice.payload.clone());
     }
-    registry.broadcast_operators("node.pair.resolved", &event, Some(SCOPE_PAIRING));
+    registry.notify_pairing(&notice);
     Ok(json!({"requestId": request_id, "node": record}))
 }
 
 fn node_pair_reject(shared: &Shared, p: &Value) -> Result<Value, ErrorShape> {
     let request_id = request_id_param("node.pair.reject", p)?;
     let req = shared.pairing.lock().expect("pairing lock").reject_node(&request_id).map_err(pairing_error)?;
-    let now = openclaw_state::now_ms();
-    let event = json!({"requestId": request_id, "nodeId": req.node_id, "decision": "rejected", "ts": now});
-    shared.registry.lock().expect("registry lock").broadcast_operators(
-        "node.pair.resolved",
-        &event,
-        Some(SCOPE_PAIRING),
-    );
+    let notice = PairingNotice::node_resolved(&request_id, &req.node_id, "rejected", openclaw_state::now_ms());
+    shared.registry.lock().expect("registry lock").notify_pairing(&notice);
     Ok(json!({"requestId": request_id, "nodeId": req.node_id}))
 }
 
@@ -740,8 +738,7 @@ fn node_pair_remove(shared: &Shared, p: &Value) -> Result<Value, ErrorShape> {
     if let Some(c) = registry.node(&node_id) {
         c.outbox.close(4001, "device removed");
     }
-    let event = json!({"requestId": "", "nodeId": node_id, "decision": "removed", "ts": now});
-    registry.broadcast_operators("node.pair.resolved", &event, Some(SCOPE_PAIRING));
+    registry.notify_pairing(&PairingNotice::node_resolved("", &node_id, "removed", now));
     Ok(json!({"nodeId": node_id}))
 }
 
@@ -758,8 +755,7 @@ fn device_pair_approve(shared: &Shared, ctx: &ConnCtx, p: &Value) -> Result<Valu
     let request_id = request_id_param("device.pair.approve", p)?;
     let now = openclaw_state::now_ms();
     let mut pairing = shared.pairing.lock().expect("pairing lock");
-    let pending = pairing.device_requests(now);
-    let req = pending.iter().find(|r| r.request_id == request_id).ok_or_else(|| invalid("unknown requestId"))?;
+    let req = pairing.device_request(&request_id, now).ok_or_else(|| invalid("unknown requestId"))?;
     let non_operator = req.roles.iter().any(|r| r != "operator");
     let escalates = req.scopes.iter().any(|s| !has_scope(&ctx.scopes, s));
     if (non_operator || escalates) && !has_scope(&ctx.scopes, SCOPE_ADMIN) {
@@ -767,12 +763,8 @@ fn device_pair_approve(shared: &Shared, ctx: &ConnCtx, p: &Value) -> Result<Valu
     }
     let device = pairing.approve_device(&request_id, "owner", now).map_err(pairing_error)?;
     drop(pairing);
-    let event = json!({"requestId": request_id, "deviceId": device.device_id, "decision": "approved", "ts": now});
-    shared.registry.lock().expect("registry lock").broadcast_operators(
-        "device.pair.resolved",
-        &event,
-        Some(SCOPE_PAIRING),
-    );
+    let notice = PairingNotice::device_resolved(&request_id, &device.device_id, "approved", now);
+    shared.registry.lock().expect("registry lock").notify_pairing(&notice);
     tracing::info!("device pairing approved device={} roles={:?}", device.device_id, device.roles);
     Ok(json!({"requestId": request_id, "device": device.redacted()}))
 }
@@ -780,12 +772,8 @@ fn device_pair_approve(shared: &Shared, ctx: &ConnCtx, p: &Value) -> Result<Valu
 fn device_pair_reject(shared: &Shared, p: &Value) -> Result<Value, ErrorShape> {
     let request_id = request_id_param("device.pair.reject", p)?;
     let req = shared.pairing.lock().expect("pairing lock").reject_device(&request_id).map_err(pairing_error)?;
-    let event = json!({"requestId": request_id, "deviceId": req.device_id, "decision": "rejected", "ts": openclaw_state::now_ms()});
-    shared.registry.lock().expect("registry lock").broadcast_operators(
-        "device.pair.resolved",
-        &event,
-        Some(SCOPE_PAIRING),
-    );
+    let notice = PairingNotice::device_resolved(&request_id, &req.device_id, "rejected", openclaw_state::now_ms());
+    shared.registry.lock().expect("registry lock").notify_pairing(&notice);
     Ok(json!({"requestId": request_id, "deviceId": req.device_id}))
 }
 

@@ -29,6 +29,37 @@ pub const SCOPE_PAIRING: &str = "operator.pairing";
 /// Scope for ordinary writes (invoking non-privileged node commands).
 pub const SCOPE_WRITE: &str = "operator.write";
 
+/// A pairing event for operators holding `operator.pairing`: a request was made, or decided.
+#[derive(Debug, Clone)]
+pub struct PairingNotice {
+    pub event: &'static str,
+    pub payload: Value,
+}
+
+impl PairingNotice {
+    /// `device.pair.requested`.
+    pub fn device_requested(request: &PendingDevice) -> Self {
+        PairingNotice { event: "device.pair.requested", payload: serde_json::to_value(request).expect("serialises") }
+    }
+
+    /// `node.pair.requested`.
+    pub fn node_requested(request: &PendingNode) -> Self {
+        PairingNotice { event: "node.pair.requested", payload: serde_json::to_value(request).expect("serialises") }
+    }
+
+    /// `device.pair.resolved` (`approved`, `rejected`).
+    pub fn device_resolved(request_id: &str, device_id: &str, decision: &str, now: i64) -> Self {
+        let payload = json!({"requestId": request_id, "deviceId": device_id, "decision": decision, "ts": now});
+        PairingNotice { event: "device.pair.resolved", payload }
+    }
+
+    /// `node.pair.resolved` (`approved`, `rejected`, `removed` with an empty requestId).
+    pub fn node_resolved(request_id: &str, node_id: &str, decision: &str, now: i64) -> Self {
+        let payload = json!({"requestId": request_id, "nodeId": node_id, "decision": decision, "ts": now});
+        PairingNotice { event: "node.pair.resolved", payload }
+    }
+}
+
 /// Commands whose approval on a node needs `operator.admin` (`src/infra/node-pairing-authz.ts`).
 const ADMIN_COMMANDS: &[&str] = &[
     "system.run",
@@ -155,7 +186,7 @@ pub struct PairedDevice {
     pub remote_ip: Option<String>,
     pub created_at_ms: i64,
     pub approved_at_ms: i64,
-    /// `owner` (an operator), `silent` (loopback), `cidr` (trusted network).
+    /// `owner` (an operator), `silent` (loopback), `trusted-cidr` (a trusted network).
     pub approved_via: String,
     /// Device tokens by role.
     #[serde(default)]
@@ -438,6 +469,12 @@ impl Pairing {
         let mut v: Vec<PendingDevice> = self.device_requests.values().cloned().collect();
         v.sort_by_key(|r| r.ts);
         v
+    }
+
+    /// One pending device request, unless it has expired.
+    pub fn device_request(&mut self, request_id: &str, now: i64) -> Option<&PendingDevice> {
+        self.expire_device_requests(now);
+        self.device_requests.get(request_id)
     }
 
     fn expire_device_requests(&mut self, now: i64) {

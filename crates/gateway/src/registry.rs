@@ -270,6 +270,11 @@ impl Registry {
         }
     }
 
+    /// Tells the operators who handle pairing (`operator.pairing`).
+    pub fn notify_pairing(&self, notice: &crate::pairing::PairingNotice) {
+        self.broadcast_operators(notice.event, &notice.payload, Some(crate::pairing::SCOPE_PAIRING));
+    }
+
     /// Sends a broadcast event to every connection.
     pub fn broadcast_all(&self, event: &str, payload: &Value) {
         for c in self.clients.values() {

@@ -26,7 +26,7 @@ use tracing::{debug, info, warn};
 
 use crate::handshake::{admit, Challenge, Peer};
 use crate::methods::{self, ConnCtx};
-use crate::pairing::{Pairing, SCOPE_PAIRING};
+use crate::pairing::Pairing;
 use crate::registry::{Client, NodeSession, Outbox, Outgoing};
 use crate::store::GatewayStore;
 use crate::tls::TlsMaterial;
@@ -334,13 +334,13 @@ async fn preauth(
     }
 }
 
-fn notify_operators(shared: &Shared, notices: &[crate::handshake::Notice]) {
+fn notify_operators(shared: &Shared, notices: &[crate::pairing::PairingNotice]) {
     if notices.is_empty() {
         return;
     }
     let registry = shared.registry.lock().expect("registry lock");
     for n in notices {
-        registry.broadcast_operators(n.event, &n.payload, Some(SCOPE_PAIRING));
+        registry.notify_pairing(n);
     }
 }
 
@@ -421,7 +421,7 @@ fn register(
         );
     }
     for n in &a.notices {
-        registry.broadcast_operators(n.event, &n.payload, Some(SCOPE_PAIRING));
+        registry.notify_pairing(n);
     }
     drop(registry);
     ctx
