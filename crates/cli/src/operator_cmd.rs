@@ -653,6 +653,8 @@ async fn nodes_inner(args: NodesArgs) -> Result<ExitCode, Failure> {
                 RunError::Client(e) => Failure(e.to_string(), 1),
                 other => Failure(other.to_string(), 126),
             })?;
+            let approval = result.approval;
+            let result = result.output;
             if json_mode {
                 print_json(&json!({
                     "exitCode": result.exit_code,
@@ -661,7 +663,7 @@ async fn nodes_inner(args: NodesArgs) -> Result<ExitCode, Failure> {
                     "stdout": result.stdout,
                     "stderr": result.stderr,
                     "error": result.error,
-                    "approval": result.approval.map(Decision::as_str),
+                    "approval": approval.map(Decision::as_str),
                 }));
             } else {
                 let _ = std::io::stdout().write_all(result.stdout.as_bytes());

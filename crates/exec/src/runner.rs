@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::io::AsyncReadExt;
 use tokio::sync::{mpsc, watch};
 
@@ -36,9 +36,10 @@ pub struct RunSpec {
     pub timeout: Option<Duration>,
 }
 
-/// The `system.run` success payload, field order as upstream serialises it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
+/// The `system.run` success payload, field order as upstream serialises it. Operators read it
+/// back leniently (absent fields take their defaults).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
 pub struct RunResult {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exit_code: Option<i32>,

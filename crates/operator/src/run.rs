@@ -75,33 +75,18 @@ pub enum RunError {
     Protocol(String),
 }
 
-/// The `system.run` result payload.
+/// A finished run: the node's `system.run` payload, and the decision that let it run when one
+/// was needed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunResult {
-    pub exit_code: Option<i32>,
-    pub timed_out: bool,
-    pub success: bool,
-    pub stdout: String,
-    pub stderr: String,
-    pub error: Option<String>,
-    /// The decision that let it run, when one was needed.
+    pub output: openclaw_exec::runner::RunResult,
     pub approval: Option<Decision>,
 }
 
 impl RunResult {
     fn from_payload(v: &Value, approval: Option<Decision>) -> Result<Self, RunError> {
-        if !v.is_object() {
-            return Err(RunError::Protocol(v.to_string()));
-        }
-        Ok(RunResult {
-            exit_code: v.get("exitCode").and_then(Value::as_i64).map(|c| c as i32),
-            timed_out: v.get("timedOut").and_then(Value::as_bool).unwrap_or(false),
-            success: v.get("success").and_then(Value::as_bool).unwrap_or(false),
-            stdout: v.get("stdout").and_then(Value::as_str).unwrap_or("").to_string(),
-            stderr: v.get("stderr").and_then(Value::as_str).unwrap_or("").to_string(),
-            error: v.get("error").and_then(Value::as_str).map(String::from),
-            approval,
-        })
+        let output = serde_json::from_value(v.clone()).map_err(|_| RunError::Protocol(v.to_string()))?;
+        Ok(RunResult { output, approval })
     }
 }
 
