@@ -1,8 +1,8 @@
 //! The connection supervisor: dial, handshake, serve, and decide what happens next.
 //!
-//! One [`NodeHost::run`] call owns the node's lifetime. Each iteration dials the gateway,
-//! waits for `connect.challenge`, signs and sends `connect`, and on `hello-ok` serves the
-//! session until it closes; then [`crate::reconnect`] decides between retrying (with backoff),
+//! One [`NodeHost::run`] call owns the node's lifetime. Each iteration dials the gateway and
+//! runs the signed handshake (both from `openclaw-client`, shared with the operator), and on
+//! `hello-ok` serves the session until it closes; then [`crate::reconnect`] decides between retrying (with backoff),
 //! waiting for pairing approval, or exiting. The session loop never blocks: every invoke
 //! runs in its own task and results flow back through a channel, while reading, pings,
 //! ticks and stats continue.
@@ -12,34 +12,25 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
-use openclaw_protocol::connect::{
-    ClientInfo, ConnectAuth, ConnectParams, DeviceProof, HelloOk, CLIENT_ID_NODE_HOST, MODE_NODE, ROLE_NODE,
-};
-use openclaw_protocol::device_auth::{DeviceAuthPayload, DeviceIdentity};
-use openclaw_protocol::node::{
-    self as wire, ConnectChallenge, InvokeCancel, InvokeRequest, InvokeResult, NodeEvent, PairResolved,
-};
-use openclaw_protocol::{ErrorShape, EventFrame, Frame, RequestFrame, ResponseFrame, COMPAT_VERSION, PROTOCOL_VERSION};
+use openclaw_client::connection::{close, dial, next_frame, DialError, FrameError, Ws};
+use openclaw_client::credentials::GatewayCredentials;
+use openclaw_client::endpoint::Endpoint;
+use openclaw_client::handshake::{handshake, ConnectRequest, HandshakeError, Timeouts};
+use openclaw_protocol::connect::{ConnectAuth, HelloOk, ROLE_NODE};
+use openclaw_protocol::device_auth::DeviceIdentity;
+use openclaw_protocol::node::{self as wire, InvokeCancel, InvokeRequest, InvokeResult, NodeEvent, PairResolved};
+use openclaw_protocol::{ErrorShape, EventFrame, Frame, RequestFrame, ResponseFrame};
 use openclaw_state::StateDb;
 use serde_json::Value;
-use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::WebSocketStream;
 use tracing::{debug, info, warn};
 
-use crate::credentials::GatewayCredentials;
-use crate::endpoint::Endpoint;
 use crate::invoke::{dispatch, CommandRegistry, InvokeContext, NodeEnv, Outbound};
 use crate::reconnect::{classify, Backoff, Rejection, PAIRING_RETRY};
 use crate::status::StatusReporter;
 use openclaw_state::node_status::ConnectionState;
 
-/// Largest frame we accept, matching the gateway's post-hello `maxPayload`.
-const MAX_PAYLOAD: usize = 25 * 1024 * 1024;
 /// How long to wait for `connect.challenge`, and then for the `connect` answer.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(15);
 /// TCP + TLS + upgrade budget.
@@ -101,13 +92,6 @@ enum Attempt {
     /// A signal asked us to stop.
     Shutdown(i32),
 }
-
-/// A WebSocket to the gateway over plain TCP or TLS.
-pub type Ws = WebSocketStream<Box<dyn Io>>;
-
-/// A byte stream we can run WebSocket over: plain TCP or TLS.
-pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
-impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
 impl NodeHost {
     /// Runs until a signal (via `shutdown`, which carries the exit code) or a terminal error.
@@ -242,7 +226,7 @@ impl NodeHost {
     /// The device-token retry is only safe towards an endpoint we trust not to be an impostor
     /// collecting tokens: loopback, or TLS with a pinned certificate.
     fn may_retry_with_device_token(&self) -> bool {
-        let trusted = crate::endpoint::is_loopback(&self.endpoint.host)
+        let trusted = openclaw_client::endpoint::is_loopback(&self.endpoint.host)
             || (self.endpoint.tls && self.endpoint.tls_fingerprint.is_some());
         let stored = matches!(self.state().device_token(&self.identity.device_id(), ROLE_NODE), Ok(Some(_)));
         trusted && stored && self.credentials.token.is_some()
@@ -268,56 +252,16 @@ impl NodeHost {
         auth
     }
 
-    fn connect_params(&self, challenge: &ConnectChallenge, auth: ConnectAuth) -> ConnectParams {
-        let device_id = self.identity.device_id();
-        let client = ClientInfo {
-            id: CLIENT_ID_NODE_HOST.into(),
+    /// What this node says about itself in `connect`; the handshake signs it.
+    fn connect_request(&self, auth: ConnectAuth) -> ConnectRequest<'_> {
+        ConnectRequest {
             display_name: Some(self.display_name.clone()),
-            version: COMPAT_VERSION.into(),
-            build_id: None,
-            platform: crate::platform::PLATFORM.into(),
-            device_family: crate::platform::DEVICE_FAMILY.map(String::from),
-            model_identifier: crate::platform::model_identifier(),
-            time_zone: None,
-            mode: MODE_NODE.into(),
             instance_id: Some(self.node_id.clone()),
-        };
-        let payload = DeviceAuthPayload {
-            device_id: &device_id,
-            client_id: &client.id,
-            client_mode: &client.mode,
-            role: ROLE_NODE,
-            scopes: &[],
-            signed_at_ms: challenge.ts,
-            token: auth.signature_token(),
-            nonce: &challenge.nonce,
-            platform: Some(&client.platform),
-            device_family: client.device_family.as_deref(),
-        };
-        let signature = self.identity.sign(&payload.to_v3_string());
-        ConnectParams {
-            min_protocol: PROTOCOL_VERSION,
-            max_protocol: PROTOCOL_VERSION,
-            client,
+            model_identifier: crate::platform::model_identifier(),
             caps: Some(self.registry.caps()),
             commands: Some(self.registry.command_names()),
-            computer_use: None,
-            worker_runs: None,
-            permissions: None,
             path_env: self.advertise_path.then(|| self.env.path.clone()),
-            role: Some(ROLE_NODE.into()),
-            scopes: Some(Vec::new()),
-            model_catalog: None,
-            device: Some(DeviceProof {
-                id: device_id.clone(),
-                public_key: self.identity.public_key_b64url(),
-                signature,
-                signed_at: challenge.ts,
-                nonce: challenge.nonce.clone(),
-            }),
-            auth: (!auth.is_empty()).then_some(auth),
-            locale: None,
-            user_agent: None,
+            ..ConnectRequest::node(&self.identity, auth)
         }
     }
 
@@ -326,7 +270,7 @@ impl NodeHost {
         let mut ws = tokio::select! {
             r = dial => match r {
                 Ok(Ok(ws)) => ws,
-                Ok(Err(msg)) => return Attempt::DialFailed(msg),
+                Ok(Err(e)) => return Attempt::DialFailed(dial_failure(&e)),
                 Err(_) => return Attempt::DialFailed(format!("timed out after {} s", DIAL_TIMEOUT.as_secs())),
             },
             _ = shutdown.changed() => return Attempt::Shutdown(shutdown.borrow().unwrap_or(143)),
@@ -367,72 +311,40 @@ impl NodeHost {
 
     /// challenge → connect → hello-ok (or the rejection and the close that follows it).
     async fn handshake(&self, ws: &mut Ws, with_device_token: bool) -> Result<HelloOk, Attempt> {
-        let deadline = Instant::now() + HANDSHAKE_TIMEOUT;
-        let challenge = loop {
-            match next_frame(ws, deadline).await {
-                Ok(Frame::Event(e)) if e.event == wire::EVENT_CONNECT_CHALLENGE => {
-                    match e.payload.map(serde_json::from_value::<ConnectChallenge>) {
-                        Some(Ok(c)) if !c.nonce.is_empty() => break c,
-                        _ => {
-                            close(ws, 1008, "connect challenge missing nonce").await;
-                            return Err(Attempt::HandshakeFailed(
-                                "gateway connect challenge timestamp invalid or nonce missing".into(),
-                            ));
-                        }
-                    }
-                }
-                Ok(_) => continue,
-                Err(FrameWait::Timeout) => {
-                    close(ws, 1008, "connect challenge timeout").await;
-                    return Err(Attempt::HandshakeFailed("connect challenge timeout".into()));
-                }
-                Err(FrameWait::Closed(code, reason)) => {
-                    return Err(Attempt::HandshakeFailed(format!("closed before challenge ({code}): {reason}")))
-                }
-                Err(FrameWait::Error(e)) => return Err(Attempt::HandshakeFailed(e)),
-            }
-        };
-        let params = self.connect_params(&challenge, self.connect_auth(with_device_token));
+        let request = self.connect_request(self.connect_auth(with_device_token));
         let id = format!("1:{}", uuid::Uuid::new_v4());
-        let req = Frame::Req(RequestFrame::new(
-            &id,
-            "connect",
-            serde_json::to_value(&params).expect("connect params serialise"),
-        ));
-        if let Err(e) = ws.send(Message::text(req.to_text())).await {
-            return Err(Attempt::HandshakeFailed(format!("send connect: {e}")));
-        }
-        let deadline = Instant::now() + HANDSHAKE_TIMEOUT;
-        loop {
-            match next_frame(ws, deadline).await {
-                Ok(Frame::Res(res)) if res.id == id => {
-                    if res.ok {
-                        let payload = res.payload.unwrap_or(Value::Null);
-                        return serde_json::from_value::<HelloOk>(payload)
-                            .map_err(|e| Attempt::HandshakeFailed(format!("invalid hello-ok: {e}")));
+        match handshake(ws, &request, &id, Timeouts::PerStep(HANDSHAKE_TIMEOUT)).await {
+            Ok(hello) => Ok(hello),
+            Err(HandshakeError::Refused(error)) => {
+                // The gateway closes right after a refusal; its close reason goes into the log.
+                let close = match next_frame(ws, Instant::now() + Duration::from_secs(2)).await {
+                    Err(e @ (FrameError::Lost | FrameError::Closed(_))) => e.close_code_and_reason(),
+                    _ => None,
+                };
+                Err(Attempt::Rejected { error: *error, close })
+            }
+            Err(e) => {
+                match &e {
+                    HandshakeError::ChallengeWait(FrameError::Timeout) => {
+                        close(ws, 1008, "connect challenge timeout").await
                     }
-                    let error = res.error.unwrap_or_else(|| {
-                        ErrorShape::new(openclaw_protocol::ErrorCode::Unavailable, "connect refused")
-                    });
-                    // The gateway closes right after a refusal; its close reason goes into the log.
-                    let close = match next_frame(ws, Instant::now() + Duration::from_secs(2)).await {
-                        Err(FrameWait::Closed(code, reason)) => Some((code, reason)),
-                        _ => None,
-                    };
-                    return Err(Attempt::Rejected { error, close });
+                    HandshakeError::InvalidChallenge { .. } => close(ws, 1008, "connect challenge missing nonce").await,
+                    HandshakeError::HelloWait(FrameError::Timeout) => close(ws, 4000, "connect timeout").await,
+                    _ => {}
                 }
-                Ok(_) => continue,
-                Err(FrameWait::Timeout) => {
-                    close(ws, 4000, "connect timeout").await;
-                    return Err(Attempt::HandshakeFailed("connect timeout".into()));
-                }
-                Err(FrameWait::Closed(code, reason)) => {
-                    return Err(Attempt::HandshakeFailed(format!("closed during connect ({code}): {reason}")))
-                }
-                Err(FrameWait::Error(e)) => return Err(Attempt::HandshakeFailed(e)),
+                Err(Attempt::HandshakeFailed(e.to_string()))
             }
         }
     }
+}
+
+/// The log line of a failed dial. A pin mismatch is said as such: retrying cannot fix it,
+/// and the operator must re-pin or find out who answers instead.
+fn dial_failure(e: &DialError) -> String {
+    if let DialError::FingerprintMismatch { actual, .. } = e {
+        debug!("the gateway presented a certificate with sha256 {actual}");
+    }
+    e.to_string()
 }
 
 /// Upstream prints an empty close reason as "no close reason".
@@ -442,74 +354,6 @@ fn or_no_close_reason(reason: String) -> String {
     } else {
         reason
     }
-}
-
-enum FrameWait {
-    Timeout,
-    Closed(u16, String),
-    Error(String),
-}
-
-/// Reads until one parseable frame arrives (garbage is logged and skipped) or the deadline.
-async fn next_frame(ws: &mut Ws, deadline: Instant) -> Result<Frame, FrameWait> {
-    loop {
-        let msg = match tokio::time::timeout_at(deadline.into(), ws.next()).await {
-            Err(_) => return Err(FrameWait::Timeout),
-            Ok(None) => return Err(FrameWait::Closed(1006, "connection lost".into())),
-            Ok(Some(Err(e))) => return Err(FrameWait::Error(e.to_string())),
-            Ok(Some(Ok(m))) => m,
-        };
-        match msg {
-            Message::Text(t) => match Frame::parse(&t) {
-                Ok(f) => return Ok(f),
-                Err(e) => debug!("ignoring frame: {e}"),
-            },
-            Message::Close(c) => {
-                let (code, reason) =
-                    c.map(|c| (u16::from(c.code), c.reason.to_string())).unwrap_or((1005, String::new()));
-                return Err(FrameWait::Closed(code, reason));
-            }
-            _ => {}
-        }
-    }
-}
-
-async fn close(ws: &mut Ws, code: u16, reason: &str) {
-    let frame = CloseFrame { code: CloseCode::from(code), reason: reason.to_string().into() };
-    let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(Some(frame))).await;
-}
-
-/// Opens TCP (+TLS, verified or pinned) and performs the WebSocket upgrade. Shared with the
-/// operator client, so both sides of the CLI trust a gateway the same way.
-pub async fn dial(endpoint: &Endpoint) -> Result<Ws, String> {
-    let tcp = TcpStream::connect((crate::endpoint::bare_host(&endpoint.host), endpoint.port))
-        .await
-        .map_err(|e| format!("{}: {e}", endpoint.url()))?;
-    let _ = tcp.set_nodelay(true);
-    let io: Box<dyn Io> = if endpoint.tls {
-        let config = crate::tls::client_config(endpoint.tls_fingerprint.as_deref())?;
-        let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-        let name = rustls::pki_types::ServerName::try_from(crate::endpoint::bare_host(&endpoint.host).to_string())
-            .map_err(|e| format!("invalid TLS server name {}: {e}", endpoint.host))?;
-        match connector.connect(name, tcp).await {
-            Ok(tls) => Box::new(tls),
-            Err(e) if e.to_string().contains(crate::tls::FINGERPRINT_MISMATCH) => {
-                return Err(format!(
-                    "{} (expected sha256 {}); refusing to connect",
-                    crate::tls::FINGERPRINT_MISMATCH,
-                    endpoint.tls_fingerprint.as_deref().unwrap_or("")
-                ))
-            }
-            Err(e) => return Err(format!("TLS handshake with {}: {e}", endpoint.url())),
-        }
-    } else {
-        Box::new(tcp)
-    };
-    let config = WebSocketConfig::default().max_message_size(Some(MAX_PAYLOAD)).max_frame_size(Some(MAX_PAYLOAD));
-    let (ws, _response) = tokio_tungstenite::client_async_with_config(endpoint.url(), io, Some(config))
-        .await
-        .map_err(|e| format!("WebSocket upgrade at {}: {e}", endpoint.url()))?;
-    Ok(ws)
 }
 
 /// Running invokes of one session: id → cancel switch.

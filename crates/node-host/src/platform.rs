@@ -1,27 +1,10 @@
-//! What this machine reports about itself in `connect.client`.
+//! What the node host reports about this machine beyond the shared `connect.client` fields.
 //!
-//! `platform` and `deviceFamily` together select the gateway's command allowlist for the node
-//! and are pinned at pairing, so they must be stable and match upstream's values exactly.
+//! `platform` and `deviceFamily` are signed by every client, so they live in
+//! `openclaw_client::platform` (re-exported here); the hardware model and the default display
+//! name only a node sends.
 
-/// `client.platform`.
-#[cfg(target_os = "linux")]
-pub const PLATFORM: &str = "linux";
-#[cfg(target_os = "macos")]
-pub const PLATFORM: &str = "macos";
-#[cfg(target_os = "windows")]
-pub const PLATFORM: &str = "windows";
-#[cfg(not(any(target_os = "linux", target_os = "macos", target_os = "windows")))]
-pub const PLATFORM: &str = std::env::consts::OS;
-
-/// `client.deviceFamily`.
-#[cfg(target_os = "linux")]
-pub const DEVICE_FAMILY: Option<&str> = Some("Linux");
-#[cfg(target_os = "macos")]
-pub const DEVICE_FAMILY: Option<&str> = Some("Mac");
-#[cfg(target_os = "windows")]
-pub const DEVICE_FAMILY: Option<&str> = Some("Windows");
-#[cfg(not(any(target_os = "linux", target_os = "macos", target_os = "windows")))]
-pub const DEVICE_FAMILY: Option<&str> = None;
+pub use openclaw_client::platform::{DEVICE_FAMILY, PLATFORM};
 
 /// The hardware model (Linux: DMI product name or device-tree model), at most 64 characters.
 pub fn model_identifier() -> Option<String> {

@@ -117,7 +117,7 @@ pub fn prepare(
 
     endpoint
         .check_plaintext_policy(env("OPENCLAW_ALLOW_INSECURE_PRIVATE_WS").as_deref() == Some("1"))
-        .map_err(PrepareError::Insecure)?;
+        .map_err(|e| PrepareError::Insecure(e.to_string()))?;
 
     // With a device token stored for the saved endpoint (same scheme, host, port and path),
     // config auth is skipped and only the env credentials are sent, as upstream does.

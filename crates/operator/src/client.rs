@@ -1,5 +1,6 @@
 //! A WebSocket operator client for any protocol-v4 gateway (ours or the real one).
 //!
+//! Dialing and the signed handshake are `openclaw-client`'s, shared with the node host.
 //! It connects as `client {id:"cli", mode:"cli"}`, `role:"operator"`, signed with this
 //! machine's device identity (the same one the node host uses, as upstream's CLI does), so a
 //! loopback gateway pairs it silently and a remote one issues a device token after approval.
@@ -12,12 +13,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
-use openclaw_node_host::connection::{dial, Ws};
-use openclaw_node_host::endpoint::Endpoint;
-use openclaw_protocol::connect::{ClientInfo, ConnectAuth, ConnectParams, DeviceProof, HelloOk};
-use openclaw_protocol::device_auth::{DeviceAuthPayload, DeviceIdentity};
-use openclaw_protocol::node::ConnectChallenge;
-use openclaw_protocol::{ErrorShape, EventFrame, Frame, RequestFrame, ResponseFrame, COMPAT_VERSION, PROTOCOL_VERSION};
+use openclaw_client::connection::{dial, DialError, FrameError};
+use openclaw_client::endpoint::Endpoint;
+use openclaw_client::handshake::{handshake, ConnectRequest, HandshakeError, Timeouts};
+use openclaw_protocol::connect::{ConnectAuth, HelloOk};
+use openclaw_protocol::device_auth::DeviceIdentity;
+use openclaw_protocol::{ErrorShape, EventFrame, Frame, RequestFrame, ResponseFrame};
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Message;
@@ -30,8 +31,20 @@ pub const OPERATOR_SCOPES: &[&str] =
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     /// TCP, TLS or the WebSocket upgrade failed.
-    #[error("Gateway not reachable at {url} ({reason}).\nStart it with `openclaw gateway run`, or pass --url.")]
-    Unreachable { url: String, reason: String },
+    #[error("Gateway not reachable at {url} ({source}).\nStart it with `openclaw gateway run`, or pass --url.")]
+    Unreachable {
+        /// The gateway's URL.
+        url: String,
+        /// What failed, a pin mismatch included.
+        #[source]
+        source: DialError,
+    },
+    /// Dialing did not finish within the timeout.
+    #[error("Gateway not reachable at {url} (timed out).\nStart it with `openclaw gateway run`, or pass --url.")]
+    DialTimeout {
+        /// The gateway's URL.
+        url: String,
+    },
     /// The gateway refused `connect`.
     #[error("gateway refused the connection: {}", describe(.0))]
     Refused(Box<ErrorShape>),
@@ -40,7 +53,12 @@ pub enum ClientError {
     Gateway(Box<ErrorShape>),
     /// No answer in time.
     #[error("gateway timeout after {ms} ms ({what})")]
-    Timeout { what: String, ms: u64 },
+    Timeout {
+        /// The method that was waited for.
+        what: String,
+        /// How long.
+        ms: u64,
+    },
     /// The connection ended.
     #[error("gateway connection closed: {0}")]
     Closed(String),
@@ -72,14 +90,18 @@ fn describe(e: &ErrorShape) -> String {
 /// Where and how to connect.
 #[derive(Clone)]
 pub struct ConnectOptions {
+    /// The gateway.
     pub endpoint: Endpoint,
+    /// The shared token (`connect.auth.token`).
     pub token: Option<String>,
+    /// The shared password (`connect.auth.password`).
     pub password: Option<String>,
     /// A device token stored from an earlier hello, sent when no shared secret is given.
     pub device_token: Option<String>,
     /// The device to sign with; `None` connects as a shared-secret operator without one
     /// (what upstream's CLI does on loopback, where the gateway keeps its scopes).
     pub identity: Option<DeviceIdentity>,
+    /// The scopes to ask for, covered by the device signature.
     pub scopes: Vec<String>,
     /// Deadline for the handshake and for each request.
     pub timeout: Duration,
@@ -106,28 +128,6 @@ impl Drop for OperatorClient {
     }
 }
 
-async fn next_frame(ws: &mut Ws, deadline: Instant) -> Result<Frame, ClientError> {
-    loop {
-        let msg = tokio::time::timeout_at(deadline.into(), ws.next())
-            .await
-            .map_err(|_| ClientError::Handshake("no answer from the gateway".into()))?;
-        match msg {
-            None => return Err(ClientError::Closed("connection lost".into())),
-            Some(Err(e)) => return Err(ClientError::Closed(e.to_string())),
-            Some(Ok(Message::Text(t))) => {
-                if let Ok(f) = Frame::parse(t.as_str()) {
-                    return Ok(f);
-                }
-            }
-            Some(Ok(Message::Close(c))) => {
-                let reason = c.map(|c| format!("{} {}", u16::from(c.code), c.reason)).unwrap_or_default();
-                return Err(ClientError::Closed(reason));
-            }
-            Some(Ok(_)) => {}
-        }
-    }
-}
-
 impl OperatorClient {
     /// Dials, answers the challenge, and returns the session once `hello-ok` arrives. A
     /// refusal the gateway marks retryable (it is still starting, 1013) is retried after its
@@ -149,36 +149,11 @@ impl OperatorClient {
         let url = opts.endpoint.url();
         let mut ws = tokio::time::timeout(opts.timeout, dial(&opts.endpoint))
             .await
-            .map_err(|_| ClientError::Unreachable { url: url.clone(), reason: "timed out".into() })?
-            .map_err(|reason| ClientError::Unreachable { url: url.clone(), reason })?;
-        let deadline = Instant::now() + opts.timeout;
-        let challenge = loop {
-            if let Frame::Event(e) = next_frame(&mut ws, deadline).await? {
-                if e.event == "connect.challenge" {
-                    let c: ConnectChallenge = serde_json::from_value(e.payload.unwrap_or(Value::Null))
-                        .map_err(|e| ClientError::Handshake(format!("invalid connect.challenge: {e}")))?;
-                    break c;
-                }
-            }
-        };
-        let params = connect_params(opts, &challenge);
-        let id = "1:connect".to_string();
-        let req = Frame::Req(RequestFrame::new(&id, "connect", serde_json::to_value(&params).expect("serialises")));
-        ws.send(Message::text(req.to_text())).await.map_err(|e| ClientError::Closed(e.to_string()))?;
-        let hello = loop {
-            if let Frame::Res(res) = next_frame(&mut ws, deadline).await? {
-                if res.id != id {
-                    continue;
-                }
-                if !res.ok {
-                    return Err(ClientError::Refused(Box::new(res.error.unwrap_or_else(|| {
-                        ErrorShape::new(openclaw_protocol::ErrorCode::Unavailable, "connect refused")
-                    }))));
-                }
-                break serde_json::from_value::<HelloOk>(res.payload.unwrap_or(Value::Null))
-                    .map_err(|e| ClientError::Handshake(format!("invalid hello-ok: {e}")))?;
-            }
-        };
+            .map_err(|_| ClientError::DialTimeout { url: url.clone() })?
+            .map_err(|source| ClientError::Unreachable { url: url.clone(), source })?;
+        let hello = handshake(&mut ws, &connect_request(opts), "1:connect", Timeouts::Total(opts.timeout))
+            .await
+            .map_err(ClientError::from)?;
         let (mut sink, mut stream) = ws.split();
         let (out_tx, mut out_rx) = mpsc::unbounded_channel::<Message>();
         let (done_tx, done_rx) = oneshot::channel();
@@ -362,124 +337,37 @@ impl TwoPhase {
     }
 }
 
-fn connect_params(opts: &ConnectOptions, challenge: &ConnectChallenge) -> ConnectParams {
-    let client = ClientInfo {
-        id: "cli".into(),
-        display_name: None,
-        version: COMPAT_VERSION.into(),
-        build_id: None,
-        platform: openclaw_node_host::platform::PLATFORM.into(),
-        device_family: openclaw_node_host::platform::DEVICE_FAMILY.map(String::from),
-        model_identifier: None,
-        time_zone: None,
-        mode: "cli".into(),
-        instance_id: None,
-    };
+/// What the CLI says about itself in `connect`: the shared-secret or device-token auth, and
+/// the device that signs when there is one.
+fn connect_request(opts: &ConnectOptions) -> ConnectRequest<'_> {
     let mut auth = ConnectAuth { token: opts.token.clone(), password: opts.password.clone(), ..Default::default() };
     if auth.token.is_none() && auth.password.is_none() {
         auth.device_token = opts.device_token.clone();
     }
-    let device = opts.identity.as_ref().map(|identity| {
-        let device_id = identity.device_id();
-        let payload = DeviceAuthPayload {
-            device_id: &device_id,
-            client_id: &client.id,
-            client_mode: &client.mode,
-            role: "operator",
-            scopes: &opts.scopes,
-            signed_at_ms: challenge.ts,
-            token: auth.signature_token(),
-            nonce: &challenge.nonce,
-            platform: Some(&client.platform),
-            device_family: client.device_family.as_deref(),
-        };
-        DeviceProof {
-            id: device_id.clone(),
-            public_key: identity.public_key_b64url(),
-            signature: identity.sign(&payload.to_v3_string()),
-            signed_at: challenge.ts,
-            nonce: challenge.nonce.clone(),
+    ConnectRequest::operator(opts.identity.as_ref(), opts.scopes.clone(), auth)
+}
+
+impl From<HandshakeError> for ClientError {
+    /// The operator's wording of a failed handshake (the node host logs its own).
+    fn from(e: HandshakeError) -> Self {
+        match e {
+            HandshakeError::ChallengeWait(wait) | HandshakeError::HelloWait(wait) => match wait {
+                FrameError::Timeout => ClientError::Handshake("no answer from the gateway".into()),
+                FrameError::Lost => ClientError::Closed("connection lost".into()),
+                FrameError::Closed(None) => ClientError::Closed(String::new()),
+                FrameError::Closed(Some((code, reason))) => ClientError::Closed(format!("{code} {reason}")),
+                FrameError::Transport(e) => ClientError::Closed(e),
+            },
+            HandshakeError::InvalidChallenge { detail } => {
+                ClientError::Handshake(format!("invalid connect.challenge: {detail}"))
+            }
+            HandshakeError::Send(e) => ClientError::Closed(e),
+            HandshakeError::Refused(shape) => ClientError::Refused(shape),
+            HandshakeError::InvalidHello(e) => ClientError::Handshake(format!("invalid hello-ok: {e}")),
         }
-    });
-    ConnectParams {
-        min_protocol: PROTOCOL_VERSION,
-        max_protocol: PROTOCOL_VERSION,
-        client,
-        caps: None,
-        commands: None,
-        computer_use: None,
-        worker_runs: None,
-        permissions: None,
-        path_env: None,
-        role: Some("operator".into()),
-        scopes: Some(opts.scopes.clone()),
-        model_catalog: None,
-        device,
-        auth: (!auth.is_empty()).then_some(auth),
-        locale: None,
-        user_agent: None,
     }
 }
 
-/// Parses `ws://host:port[/path]` or `wss://…` into an endpoint (port defaults to 18789).
-pub fn endpoint_from_url(url: &str, tls_fingerprint: Option<&str>) -> Result<Endpoint, String> {
-    let bad = || format!("invalid gateway URL {url:?}: expected ws://host:port or wss://host:port");
-    let (tls, rest) = if let Some(r) = url.strip_prefix("wss://") {
-        (true, r)
-    } else if let Some(r) = url.strip_prefix("ws://") {
-        (false, r)
-    } else {
-        return Err(bad());
-    };
-    let (authority, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], Some(&rest[i..])),
-        None => (rest, None),
-    };
-    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
-        let end = v6.find(']').ok_or_else(bad)?;
-        let host = format!("[{}]", &v6[..end]);
-        let port = v6[end + 1..].strip_prefix(':');
-        (host, port)
-    } else {
-        match authority.rsplit_once(':') {
-            Some((h, p)) => (h.to_string(), Some(p)),
-            None => (authority.to_string(), None),
-        }
-    };
-    if host.is_empty() {
-        return Err(bad());
-    }
-    let port = match port {
-        Some(p) => p.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(bad)?,
-        None => openclaw_node_host::endpoint::DEFAULT_PORT,
-    };
-    let tls_fingerprint = match tls_fingerprint {
-        Some(f) => Some(
-            openclaw_protocol::tls::normalize_fingerprint(f)
-                .map_err(|_| "Invalid TLS fingerprint; expected a SHA-256 certificate fingerprint.".to_string())?,
-        ),
-        None => None,
-    };
-    if tls_fingerprint.is_some() && !tls {
-        return Err("gateway tls fingerprint requires wss:// gateway url".into());
-    }
-    Ok(Endpoint { host, port, tls, tls_fingerprint, context_path: path.filter(|p| *p != "/").map(String::from) })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn urls() {
-        let e = endpoint_from_url("ws://127.0.0.1:1234", None).unwrap();
-        assert_eq!((e.host.as_str(), e.port, e.tls), ("127.0.0.1", 1234, false));
-        let e = endpoint_from_url("wss://[::1]:9/gw", Some(&"AB".repeat(32))).unwrap();
-        assert_eq!((e.host.as_str(), e.port, e.tls, e.context_path.as_deref()), ("[::1]", 9, true, Some("/gw")));
-        assert_eq!(e.url(), "wss://[::1]:9/gw");
-        assert_eq!(endpoint_from_url("ws://box", None).unwrap().port, 18789);
-        assert!(endpoint_from_url("http://box", None).is_err());
-        assert!(endpoint_from_url("ws://box:0", None).is_err());
-        assert!(endpoint_from_url("ws://box:1", Some(&"ab".repeat(32))).is_err());
-    }
-}
+/// Kept here for callers that name an operator's gateway by URL; the parser is shared with
+/// every client.
+pub use openclaw_client::endpoint::endpoint_from_url;

@@ -1,4 +1,7 @@
-//! Which shared secret the node sends (`nodehost.md` §3.3).
+//! Which shared secret a client sends (`nodehost.md` §3.3).
+//!
+//! The node host and the operator CLI read the same `openclaw.json` and env, so they resolve
+//! the secret with this one function and cannot disagree about precedence.
 //!
 //! Env first (`OPENCLAW_GATEWAY_TOKEN` / `OPENCLAW_GATEWAY_PASSWORD`), then `openclaw.json`
 //! (`gateway.auth.*`, and `gateway.remote.*` in remote mode). A SecretRef is resolved only
@@ -10,7 +13,9 @@ use openclaw_state::config::{ConfigError, OpenClawConfig, SecretError, SecretInp
 /// The shared credentials selected for `connect.auth`. Debug output is redacted.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct GatewayCredentials {
+    /// `connect.auth.token`.
     pub token: Option<String>,
+    /// `connect.auth.password`.
     pub password: Option<String>,
 }
 
@@ -23,13 +28,15 @@ impl std::fmt::Debug for GatewayCredentials {
     }
 }
 
-/// Credential resolution failed; the node must not connect.
+/// Credential resolution failed; the client must not connect with a weaker credential.
 #[derive(Debug, thiserror::Error)]
 pub enum CredentialError {
     /// A SecretRef on a winning path could not be resolved.
     #[error("{path} is configured as a secret reference but is unavailable in this command path ({cause}).\nFix: set OPENCLAW_GATEWAY_TOKEN/OPENCLAW_GATEWAY_PASSWORD, or make the reference resolvable.")]
     SecretRefUnavailable {
+        /// The config path holding the reference, e.g. `gateway.auth.token`.
         path: String,
+        /// Why the reference did not resolve.
         #[source]
         cause: SecretError,
     },
@@ -45,7 +52,7 @@ enum Kind {
     Password,
 }
 
-/// Resolves the node's shared credentials.
+/// Resolves the shared credentials a client sends in `connect.auth`.
 ///
 /// `env_only` is set when this endpoint already has a stored device token: then only the
 /// env vars are honoured and config auth is skipped, as upstream does.

@@ -1,32 +1,44 @@
-//! Which gateway to dial: flags, the saved endpoint and the plaintext-WebSocket rule
-//! (`nodehost.md` §1.3, §4).
+//! Which gateway to dial: flags, the saved endpoint, an operator URL and the
+//! plaintext-WebSocket rule (`nodehost.md` §1.3, §4).
+//!
+//! Every client resolves its target into one [`Endpoint`] before dialing, so the node host
+//! (`node run` flags + the saved row, [`resolve_endpoint`]) and the operator (`--url`,
+//! [`endpoint_from_url`]) agree on defaults, IPv6 bracketing, pin normalisation and on which
+//! hosts count as loopback or private.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use openclaw_protocol::tls::normalize_fingerprint;
 use openclaw_state::SavedGateway;
 
-/// Default gateway host.
+/// Default gateway host: a gateway binds loopback unless told otherwise.
 pub const DEFAULT_HOST: &str = "127.0.0.1";
-/// Default gateway port.
+/// Default gateway port, the one upstream's gateway listens on out of the box.
 pub const DEFAULT_PORT: u16 = 18789;
 
 /// The endpoint flags of `node run` (and later `node install`), as typed.
 #[derive(Debug, Clone, Default)]
 pub struct EndpointFlags {
+    /// `--host`.
     pub host: Option<String>,
+    /// `--port`, unparsed so a bad value gets upstream's message.
     pub port: Option<String>,
     /// `Some(true)` for `--tls`, `Some(false)` for `--no-tls`.
     pub tls: Option<bool>,
+    /// `--tls-fingerprint`, in any form [`normalize_fingerprint`] accepts.
     pub tls_fingerprint: Option<String>,
+    /// `--context-path`, the URL path a reverse proxy serves the gateway under.
     pub context_path: Option<String>,
 }
 
 /// A fully resolved gateway endpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoint {
+    /// Host name or IP literal (IPv6 with or without brackets).
     pub host: String,
+    /// TCP port.
     pub port: u16,
+    /// `wss://` when set; then [`tls_fingerprint`](Self::tls_fingerprint) decides the trust.
     pub tls: bool,
     /// Normalised lowercase hex SHA-256 pin.
     pub tls_fingerprint: Option<String>,
@@ -37,10 +49,13 @@ pub struct Endpoint {
 /// A flag combination or value that cannot work. Messages are upstream's.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum EndpointError {
+    /// `--port` is not a number from 1 to 65535.
     #[error("Invalid --port. Use a port number from 1 to 65535, for example 18789.")]
     InvalidPort,
+    /// `--tls-fingerprint` (or the saved pin) is not a SHA-256 fingerprint.
     #[error("Invalid TLS fingerprint; expected a SHA-256 certificate fingerprint.")]
     InvalidFingerprint,
+    /// A pin only means something over TLS.
     #[error("--no-tls cannot be combined with --tls-fingerprint")]
     NoTlsWithFingerprint,
 }
@@ -135,28 +150,96 @@ impl Endpoint {
     /// Refuses plaintext `ws://` to anything but loopback and private networks, so neither
     /// credentials nor commands cross the internet unencrypted. `allow_insecure_private` is
     /// `OPENCLAW_ALLOW_INSECURE_PRIVATE_WS=1`, which also admits any hostname (never a public IP).
-    pub fn check_plaintext_policy(&self, allow_insecure_private: bool) -> Result<(), String> {
+    pub fn check_plaintext_policy(&self, allow_insecure_private: bool) -> Result<(), PlaintextRefused> {
         if self.tls || is_plaintext_allowed(&self.host, allow_insecure_private) {
             return Ok(());
         }
-        let hostname = bare_host(&self.host).to_ascii_lowercase();
-        let break_glass = if allow_insecure_private {
-            ""
-        } else {
-            "Break-glass (trusted private networks only): set OPENCLAW_ALLOW_INSECURE_PRIVATE_WS=1. "
-        };
-        Err(format!(
-            "SECURITY ERROR: Cannot connect to \"{hostname}\" over plaintext ws://. Both credentials and chat data would be exposed to network interception. Use wss:// for remote URLs. Safe defaults: keep gateway.bind=loopback and connect via SSH tunnel (ssh -N -L 18789:127.0.0.1:18789 user@gateway-host), or use Tailscale Serve/Funnel. {break_glass}Run `openclaw doctor --fix` for guidance."
-        ))
+        Err(PlaintextRefused {
+            hostname: bare_host(&self.host).to_ascii_lowercase(),
+            break_glass_hint: !allow_insecure_private,
+        })
     }
 }
 
-/// The host without IPv6 brackets or surrounding whitespace.
+/// Plaintext `ws://` to a host outside loopback and private networks was refused. The message
+/// is upstream's, including how to get a safe connection instead.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("SECURITY ERROR: Cannot connect to \"{hostname}\" over plaintext ws://. Both credentials and chat data would be exposed to network interception. Use wss:// for remote URLs. Safe defaults: keep gateway.bind=loopback and connect via SSH tunnel (ssh -N -L 18789:127.0.0.1:18789 user@gateway-host), or use Tailscale Serve/Funnel. {}Run `openclaw doctor --fix` for guidance.", if *.break_glass_hint { "Break-glass (trusted private networks only): set OPENCLAW_ALLOW_INSECURE_PRIVATE_WS=1. " } else { "" })]
+pub struct PlaintextRefused {
+    /// The refused host, lowercased and without brackets.
+    pub hostname: String,
+    /// Whether to mention the break-glass variable (not when it is already set).
+    pub break_glass_hint: bool,
+}
+
+/// An operator's `--url` that cannot be dialed. Messages are what the CLI prints.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UrlError {
+    /// Not `ws://` or `wss://`, no host, or a bad port.
+    #[error("invalid gateway URL {url:?}: expected ws://host:port or wss://host:port")]
+    Invalid {
+        /// The URL as given.
+        url: String,
+    },
+    /// `--tls-fingerprint` is not a SHA-256 fingerprint.
+    #[error("Invalid TLS fingerprint; expected a SHA-256 certificate fingerprint.")]
+    InvalidFingerprint,
+    /// A pin was given for a plaintext URL.
+    #[error("gateway tls fingerprint requires wss:// gateway url")]
+    FingerprintNeedsTls,
+}
+
+/// Parses `ws://host:port[/path]` or `wss://…` into an endpoint (port defaults to
+/// [`DEFAULT_PORT`]). This is how an operator names a gateway; a node uses [`resolve_endpoint`].
+pub fn endpoint_from_url(url: &str, tls_fingerprint: Option<&str>) -> Result<Endpoint, UrlError> {
+    let bad = || UrlError::Invalid { url: url.to_string() };
+    let (tls, rest) = if let Some(r) = url.strip_prefix("wss://") {
+        (true, r)
+    } else if let Some(r) = url.strip_prefix("ws://") {
+        (false, r)
+    } else {
+        return Err(bad());
+    };
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], Some(&rest[i..])),
+        None => (rest, None),
+    };
+    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+        let end = v6.find(']').ok_or_else(bad)?;
+        let host = format!("[{}]", &v6[..end]);
+        let port = v6[end + 1..].strip_prefix(':');
+        (host, port)
+    } else {
+        match authority.rsplit_once(':') {
+            Some((h, p)) => (h.to_string(), Some(p)),
+            None => (authority.to_string(), None),
+        }
+    };
+    if host.is_empty() {
+        return Err(bad());
+    }
+    let port = match port {
+        Some(p) => p.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(bad)?,
+        None => DEFAULT_PORT,
+    };
+    let tls_fingerprint = match tls_fingerprint {
+        Some(f) => Some(normalize_fingerprint(f).map_err(|_| UrlError::InvalidFingerprint)?),
+        None => None,
+    };
+    if tls_fingerprint.is_some() && !tls {
+        return Err(UrlError::FingerprintNeedsTls);
+    }
+    Ok(Endpoint { host, port, tls, tls_fingerprint, context_path: path.filter(|p| *p != "/").map(String::from) })
+}
+
+/// The host without IPv6 brackets or surrounding whitespace: the form sockets, TLS server
+/// names and the IP rules need.
 pub fn bare_host(host: &str) -> &str {
     host.trim().trim_start_matches('[').trim_end_matches(']')
 }
 
-/// The plaintext rule on a bare host name (`nodehost.md` §4).
+/// The plaintext rule on a bare host name (`nodehost.md` §4), exposed so callers can decide
+/// before building an [`Endpoint`].
 pub fn is_plaintext_allowed(host: &str, allow_insecure_private: bool) -> bool {
     let h = bare_host(host).to_ascii_lowercase();
     let no_dots = h.trim_end_matches('.');
@@ -209,7 +292,8 @@ fn is_private_ip(ip: IpAddr) -> bool {
     }
 }
 
-/// True for `localhost` and loopback IP literals.
+/// True for `localhost` and loopback IP literals: the hosts where a shared secret cannot be
+/// intercepted, so clients may skip the device identity or retry with a stored token.
 pub fn is_loopback(host: &str) -> bool {
     let h = bare_host(host).to_ascii_lowercase();
     h.trim_end_matches('.') == "localhost" || parse_canonical_ip(&h).is_some_and(|ip| ip.is_loopback())
@@ -306,12 +390,41 @@ mod tests {
         assert!(is_plaintext_allowed("127.1", true), "shorthand counts as a hostname");
         assert!(!is_plaintext_allowed("8.8.8.8", true), "public IP literals stay refused");
         let e = Endpoint { host: "8.8.8.8".into(), port: 1, tls: false, tls_fingerprint: None, context_path: None };
-        let msg = e.check_plaintext_policy(false).unwrap_err();
+        let msg = e.check_plaintext_policy(false).unwrap_err().to_string();
         assert!(msg.starts_with("SECURITY ERROR: Cannot connect to \"8.8.8.8\" over plaintext ws://."));
         assert!(msg.contains("Break-glass"));
-        assert!(!e.check_plaintext_policy(true).unwrap_err().contains("Break-glass"));
+        assert!(!e.check_plaintext_policy(true).unwrap_err().to_string().contains("Break-glass"));
         assert!(Endpoint { tls: true, ..e }.check_plaintext_policy(false).is_ok());
         assert!(is_loopback("127.0.0.2") && is_loopback("[::1]") && is_loopback("localhost"));
         assert!(!is_loopback("10.0.0.1") && !is_loopback("127.1"));
+    }
+
+    #[test]
+    fn urls() {
+        let e = endpoint_from_url("ws://127.0.0.1:1234", None).unwrap();
+        assert_eq!((e.host.as_str(), e.port, e.tls), ("127.0.0.1", 1234, false));
+        let e = endpoint_from_url("wss://[::1]:9/gw", Some(&"AB".repeat(32))).unwrap();
+        assert_eq!((e.host.as_str(), e.port, e.tls, e.context_path.as_deref()), ("[::1]", 9, true, Some("/gw")));
+        assert_eq!(e.url(), "wss://[::1]:9/gw");
+        assert_eq!(endpoint_from_url("ws://box", None).unwrap().port, 18789);
+        assert!(endpoint_from_url("http://box", None).is_err());
+        assert!(endpoint_from_url("ws://box:0", None).is_err());
+        assert!(endpoint_from_url("ws://box:1", Some(&"ab".repeat(32))).is_err());
+    }
+
+    #[test]
+    fn url_error_messages_are_the_cli_ones() {
+        assert_eq!(
+            endpoint_from_url("http://box", None).unwrap_err().to_string(),
+            "invalid gateway URL \"http://box\": expected ws://host:port or wss://host:port"
+        );
+        assert_eq!(
+            endpoint_from_url("wss://box", Some("nope")).unwrap_err().to_string(),
+            "Invalid TLS fingerprint; expected a SHA-256 certificate fingerprint."
+        );
+        assert_eq!(
+            endpoint_from_url("ws://box:1", Some(&"ab".repeat(32))).unwrap_err().to_string(),
+            "gateway tls fingerprint requires wss:// gateway url"
+        );
     }
 }
