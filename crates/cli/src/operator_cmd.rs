@@ -9,12 +9,11 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
-use openclaw_operator::client::endpoint_from_url;
+use openclaw_operator::connect::ConnectFlags;
 use openclaw_operator::nodes::resolve_node;
 use openclaw_operator::run::{Approver, Decision, RunError, RunRequest};
-use openclaw_operator::{ConnectOptions, OperatorClient, OPERATOR_SCOPES};
-use openclaw_state::config::OpenClawConfig;
-use openclaw_state::{StateDb, StatePaths};
+use openclaw_operator::OperatorClient;
+use openclaw_state::StatePaths;
 use serde_json::{json, Map, Value};
 
 /// Flags every operator command takes.
@@ -214,60 +213,14 @@ fn runtime() -> tokio::runtime::Runtime {
 /// upstream's CLI); otherwise this machine's identity signs, and the device token the gateway
 /// issues is kept for the next call.
 async fn connect(gw: &GatewayFlags) -> Result<OperatorClient, Failure> {
-    let paths = StatePaths::from_env();
-    let file = if paths.config_path.exists() {
-        OpenClawConfig::load(&paths.config_path)?
-    } else {
-        OpenClawConfig::from_value(json!({}))
-    };
-    let env = |k: &str| std::env::var(k).ok().map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
-    let endpoint = match &gw.url {
-        Some(url) => endpoint_from_url(url, gw.tls_fingerprint.as_deref())?,
-        None => {
-            let port = env("OPENCLAW_GATEWAY_PORT")
-                .and_then(|p| p.parse::<u16>().ok())
-                .or_else(|| file.get("gateway.port").and_then(Value::as_u64).map(|p| p as u16))
-                .unwrap_or(openclaw_node_host::endpoint::DEFAULT_PORT);
-            let tls = file.get_bool("gateway.tls.enabled").unwrap_or(false);
-            let scheme = if tls { "wss" } else { "ws" };
-            endpoint_from_url(&format!("{scheme}://127.0.0.1:{port}"), gw.tls_fingerprint.as_deref())?
-        }
-    };
-    let (mut token, mut password) = (gw.token.clone(), gw.password.clone());
-    if gw.url.is_none() && token.is_none() && password.is_none() {
-        let creds = openclaw_node_host::credentials::resolve_credentials(&file, &|k| std::env::var(k).ok(), false)?;
-        token = creds.token;
-        password = creds.password;
-    }
-    let loopback = openclaw_node_host::endpoint::is_loopback(&endpoint.host);
-    let use_device = !(loopback && (token.is_some() || password.is_some()));
-    let mut db = None;
-    let (identity, device_token) = if use_device {
-        let mut state = StateDb::open(&paths)?;
-        let identity = state.load_or_create_identity()?;
-        let stored = state.device_token(&identity.device_id(), "operator")?.map(|t| t.token);
-        db = Some(state);
-        (Some(identity), stored)
-    } else {
-        (None, None)
-    };
-    let scopes: Vec<String> = OPERATOR_SCOPES.iter().map(|s| s.to_string()).collect();
-    let opts = ConnectOptions {
-        endpoint,
-        token,
-        password,
-        device_token,
-        identity: identity.clone(),
-        scopes,
+    let flags = ConnectFlags {
+        url: gw.url.clone(),
+        token: gw.token.clone(),
+        password: gw.password.clone(),
+        tls_fingerprint: gw.tls_fingerprint.clone(),
         timeout: Duration::from_millis(gw.timeout),
     };
-    let client = OperatorClient::connect(&opts).await?;
-    if let (Some(db), Some(identity), Some(auth)) = (db.as_mut(), identity, client.hello().auth.as_ref()) {
-        if let Some(t) = &auth.device_token {
-            let _ = db.save_device_token(&identity.device_id(), "operator", t, &auth.scopes);
-        }
-    }
-    Ok(client)
+    Ok(openclaw_operator::connect::connect(&flags, &StatePaths::from_env()).await?)
 }
 
 fn print_json(v: &Value) {

@@ -10,7 +10,12 @@ pub enum ResolveError {
     Unknown(String),
     /// More than one node matched.
     #[error("ambiguous node {query:?}: matches {}; use the node id", .candidates.join(", "))]
-    Ambiguous { query: String, candidates: Vec<String> },
+    Ambiguous {
+        /// The `--node` value.
+        query: String,
+        /// The matching node ids.
+        candidates: Vec<String>,
+    },
 }
 
 fn field<'a>(n: &'a Value, k: &str) -> &'a str {

@@ -18,8 +18,11 @@ use crate::client::{ClientError, OperatorClient};
 /// An operator's answer to an approval prompt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {
+    /// Run this plan once.
     AllowOnce,
+    /// Run it and add it to the node's allowlist, so it is not asked again.
     AllowAlways,
+    /// Do not run it.
     Deny,
 }
 
@@ -43,10 +46,15 @@ pub trait Approver {
 /// What to run.
 #[derive(Debug, Clone)]
 pub struct RunRequest {
+    /// The node to run on.
     pub node_id: String,
+    /// Its display name, for prompts and messages.
     pub node_name: String,
+    /// The command and its arguments.
     pub argv: Vec<String>,
+    /// Working directory on the node.
     pub cwd: Option<String>,
+    /// Environment overrides.
     pub env: Map<String, Value>,
     /// The command's own timeout on the node (`--command-timeout`).
     pub command_timeout_ms: Option<u64>,
@@ -60,7 +68,12 @@ pub enum RunError {
     Denied(String),
     /// Approval was required and nobody could be asked.
     #[error("approval required on node {node} for `{command}`, and there is no terminal to ask on.\nRun `openclaw nodes run` interactively, or allowlist the command: openclaw approvals allowlist add --node {node} <pattern>")]
-    NoApprover { node: String, command: String },
+    NoApprover {
+        /// The node's name.
+        node: String,
+        /// The command text that needed approval.
+        command: String,
+    },
     /// The operator said no.
     #[error("denied by operator: `{0}` was not run")]
     DeniedByOperator(String),
@@ -79,7 +92,9 @@ pub enum RunError {
 /// was needed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunResult {
+    /// The node's `system.run` payload.
     pub output: openclaw_exec::runner::RunResult,
+    /// The operator's decision, when approval was asked for.
     pub approval: Option<Decision>,
 }
 
