@@ -1,0 +1,242 @@
+//! One connected session, from `hello-ok` to close: read frames, dispatch invokes, send
+//! results, pings, stats and `skills.bins` refreshes, and watch the tick deadline.
+//!
+//! Split from the supervisor in [`super`] so the lifecycle (dial, handshake, retry) and the
+//! serving loop read separately; the session only reports how it ended, as an [`Attempt`].
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use openclaw_client::connection::{close, Ws};
+use openclaw_protocol::connect::HelloOk;
+use openclaw_protocol::node::{self as wire, InvokeCancel, InvokeRequest, InvokeResult, NodeEvent, PairResolved};
+use openclaw_protocol::{EventFrame, Frame, RequestFrame, ResponseFrame};
+use serde_json::Value;
+use tokio::sync::{mpsc, watch};
+use tokio_tungstenite::tungstenite::Message;
+use tracing::{debug, info, warn};
+
+use super::{Attempt, NodeHost, SKILL_BINS_INTERVAL, STATS_INTERVAL};
+use crate::invoke::{dispatch, InvokeContext, Outbound};
+
+/// Running invokes of one session: id → cancel switch.
+type Running = Arc<Mutex<HashMap<String, watch::Sender<bool>>>>;
+
+/// One connected session, from hello-ok to close.
+pub(super) struct Session<'a> {
+    host: &'a NodeHost,
+    ws: Ws,
+    tick_interval: Duration,
+    next_request: u64,
+    running: Running,
+    /// Invoke tasks of this session (finished ones are pruned as new ones start).
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// The id of the `skills.bins` request in flight.
+    skills_request: Option<String>,
+}
+
+impl<'a> Session<'a> {
+    pub(super) fn new(host: &'a NodeHost, ws: Ws, hello: &HelloOk) -> Self {
+        let tick_interval = Duration::from_millis(hello.policy.tick_interval_ms.max(1000));
+        // A new session starts without the previous gateway's skill list.
+        host.skill_bins.set(Vec::new());
+        Session {
+            host,
+            ws,
+            tick_interval,
+            next_request: 1,
+            running: Arc::default(),
+            tasks: Vec::new(),
+            skills_request: None,
+        }
+    }
+
+    fn request(&mut self, method: &str, params: Value) -> Message {
+        self.request_with_id(method, params).1
+    }
+
+    fn request_with_id(&mut self, method: &str, params: Value) -> (String, Message) {
+        self.next_request += 1;
+        let id = format!("{}:{}", self.next_request, uuid::Uuid::new_v4());
+        let msg = Message::text(Frame::Req(RequestFrame::new(&id, method, params)).to_text());
+        (id, msg)
+    }
+
+    /// Answers to our own requests: only `skills.bins` carries data we keep.
+    fn on_response(&mut self, res: ResponseFrame) {
+        if self.skills_request.as_deref() == Some(res.id.as_str()) {
+            self.skills_request = None;
+            match (res.ok, res.payload.as_ref().and_then(|p| p.get("bins")).and_then(Value::as_array)) {
+                (true, Some(bins)) => {
+                    self.host.skill_bins.set(bins.iter().filter_map(|b| b.as_str().map(String::from)).collect())
+                }
+                // A failed refresh keeps the previous list.
+                _ => debug!("skills.bins refresh failed: {:?}", res.error.map(|e| e.message)),
+            }
+            return;
+        }
+        if let Some(err) = res.error {
+            // e.g. a transient PAIRING_CHANGED right after hello; the next cycle retries.
+            debug!("gateway answered {} with {}: {}", res.id, err.code, err.message);
+        }
+    }
+
+    pub(super) async fn serve(mut self, shutdown: &mut watch::Receiver<Option<i32>>) -> Attempt {
+        let (out_tx, mut out_rx) = mpsc::unbounded_channel::<Outbound>();
+        let mut last_rx = Instant::now();
+        let mut watchdog = tokio::time::interval(self.tick_interval);
+        watchdog.tick().await;
+        let mut stats = tokio::time::interval(STATS_INTERVAL);
+        let mut skills = tokio::time::interval(SKILL_BINS_INTERVAL);
+        let outcome = loop {
+            tokio::select! {
+                msg = self.ws.next() => {
+                    last_rx = Instant::now();
+                    match msg {
+                        None => break Attempt::Closed { code: Some(1006), reason: "connection lost".into() },
+                        Some(Err(e)) => break Attempt::Closed { code: None, reason: e.to_string() },
+                        Some(Ok(Message::Close(c))) => {
+                            let (code, reason) = c.map(|c| (u16::from(c.code), c.reason.to_string())).unwrap_or((1005, String::new()));
+                            break Attempt::Closed { code: Some(code), reason };
+                        }
+                        Some(Ok(Message::Text(text))) => match Frame::parse(&text) {
+                            Ok(Frame::Event(event)) => self.on_event(event, &out_tx),
+                            Ok(Frame::Res(res)) => self.on_response(res),
+                            Ok(Frame::Req(req)) => debug!("ignoring request frame {} from the gateway", req.method),
+                            Err(e) => warn!("node host ignored a malformed frame: {e}"),
+                        },
+                        Some(Ok(_)) => {} // pings are answered by tungstenite on the next write/flush
+                    }
+                }
+                Some(out) = out_rx.recv() => {
+                    let msg = self.request(out.method, out.params);
+                    if let Err(e) = self.ws.send(msg).await {
+                        break Attempt::Closed { code: None, reason: format!("send failed: {e}") };
+                    }
+                }
+                _ = stats.tick() => {
+                    let event = NodeEvent::new("node.host.stats", &crate::stats::collect());
+                    let msg = self.request(wire::METHOD_NODE_EVENT, serde_json::to_value(event).expect("serialises"));
+                    if let Err(e) = self.ws.send(msg).await {
+                        break Attempt::Closed { code: None, reason: format!("send failed: {e}") };
+                    }
+                }
+                _ = skills.tick() => {
+                    let (id, msg) = self.request_with_id("skills.bins", serde_json::json!({}));
+                    self.skills_request = Some(id);
+                    if let Err(e) = self.ws.send(msg).await {
+                        break Attempt::Closed { code: None, reason: format!("send failed: {e}") };
+                    }
+                }
+                _ = watchdog.tick() => {
+                    if last_rx.elapsed() > self.tick_interval * 2 {
+                        close(&mut self.ws, 4000, "tick timeout").await;
+                        break Attempt::Closed { code: Some(4000), reason: "tick timeout".into() };
+                    }
+                }
+                _ = shutdown.changed() => {
+                    close(&mut self.ws, 1000, "node host stopping").await;
+                    break Attempt::Shutdown(shutdown.borrow().unwrap_or(143));
+                }
+            }
+        };
+        // Results can no longer be delivered: stop whatever is still running, and give the
+        // commands a moment to kill their process groups before the runtime goes away.
+        for (_, cancel) in self.running.lock().expect("running map").drain() {
+            let _ = cancel.send(true);
+        }
+        let tasks = std::mem::take(&mut self.tasks);
+        let _ = tokio::time::timeout(Duration::from_secs(2), futures_util::future::join_all(tasks)).await;
+        outcome
+    }
+
+    fn on_event(&mut self, event: EventFrame, out_tx: &mpsc::UnboundedSender<Outbound>) {
+        match event.event.as_str() {
+            wire::EVENT_INVOKE_REQUEST => {
+                let payload = event.payload.unwrap_or(serde_json::Value::Null);
+                match serde_json::from_value::<InvokeRequest>(payload.clone()) {
+                    Ok(req) if !req.id.trim().is_empty() && !req.command.trim().is_empty() => {
+                        self.start_invoke(req, out_tx.clone())
+                    }
+                    other => {
+                        // Still answer when the id is readable, so the caller is not left
+                        // waiting for its deadline.
+                        let detail =
+                            other.err().map(|e| e.to_string()).unwrap_or_else(|| "id and command required".into());
+                        warn!("node host got a malformed node.invoke.request: {detail}");
+                        if let Some(id) = payload.get("id").and_then(|v| v.as_str()).filter(|id| !id.trim().is_empty())
+                        {
+                            let result = InvokeResult::failure(
+                                id,
+                                &self.host.identity.device_id(),
+                                openclaw_protocol::node::InvokeError::new(
+                                    "INVALID_REQUEST",
+                                    "Error: INVALID_REQUEST: malformed node.invoke.request",
+                                ),
+                            );
+                            let _ = out_tx.send(Outbound {
+                                method: wire::METHOD_INVOKE_RESULT,
+                                params: serde_json::to_value(result).expect("serialises"),
+                            });
+                        }
+                    }
+                }
+            }
+            wire::EVENT_INVOKE_CANCEL => {
+                if let Some(Ok(cancel)) = event.payload.map(serde_json::from_value::<InvokeCancel>) {
+                    if let Some(switch) = self.running.lock().expect("running map").get(&cancel.invoke_id) {
+                        info!("node host invoke {} cancelled by the gateway", cancel.invoke_id);
+                        let _ = switch.send(true);
+                    }
+                }
+            }
+            wire::EVENT_PAIR_RESOLVED => {
+                if let Some(Ok(r)) = event.payload.map(serde_json::from_value::<PairResolved>) {
+                    info!("node host command surface {} (requestId {})", r.decision, r.request_id);
+                }
+            }
+            wire::EVENT_SHUTDOWN => {
+                info!("node host gateway is shutting down: {}", event.payload.unwrap_or(serde_json::Value::Null))
+            }
+            _ => {} // ticks, health, voicewake, …: activity only
+        }
+    }
+
+    fn start_invoke(&mut self, req: InvokeRequest, out_tx: mpsc::UnboundedSender<Outbound>) {
+        let (cancel_tx, cancel_rx) = watch::channel(false);
+        {
+            let mut running = self.running.lock().expect("running map");
+            if running.contains_key(&req.id) {
+                debug!("duplicate invoke {} ignored", req.id);
+                return;
+            }
+            running.insert(req.id.clone(), cancel_tx);
+        }
+        let ctx = InvokeContext {
+            invoke_id: req.id.clone(),
+            timeout_ms: req.timeout_ms,
+            session_key: req.session_key.clone(),
+            cancel: cancel_rx,
+            env: self.host.env.clone(),
+            outbound: out_tx.clone(),
+        };
+        let registry = self.host.registry.clone();
+        let node_id = self.host.identity.device_id();
+        let running = self.running.clone();
+        debug!("invoke {} {}", req.id, req.command);
+        self.tasks.retain(|t| !t.is_finished());
+        self.tasks.push(tokio::spawn(async move {
+            let result = match dispatch(&registry, &req, ctx).await {
+                Ok(payload) => InvokeResult::success(&req.id, &node_id, &payload),
+                Err(error) => InvokeResult::failure(&req.id, &node_id, error),
+            };
+            running.lock().expect("running map").remove(&req.id);
+            let _ = out_tx.send(Outbound {
+                method: wire::METHOD_INVOKE_RESULT,
+                params: serde_json::to_value(result).expect("serialises"),
+            });
+        }));
+    }
+}
