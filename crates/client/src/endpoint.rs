@@ -393,6 +393,10 @@ mod tests {
         let msg = e.check_plaintext_policy(false).unwrap_err().to_string();
         assert!(msg.starts_with("SECURITY ERROR: Cannot connect to \"8.8.8.8\" over plaintext ws://."));
         assert!(msg.contains("Break-glass"));
+        assert_eq!(
+            msg,
+            "SECURITY ERROR: Cannot connect to \"8.8.8.8\" over plaintext ws://. Both credentials and chat data would be exposed to network interception. Use wss:// for remote URLs. Safe defaults: keep gateway.bind=loopback and connect via SSH tunnel (ssh -N -L 18789:127.0.0.1:18789 user@gateway-host), or use Tailscale Serve/Funnel. Break-glass (trusted private networks only): set OPENCLAW_ALLOW_INSECURE_PRIVATE_WS=1. Run `openclaw doctor --fix` for guidance."
+        );
         assert!(!e.check_plaintext_policy(true).unwrap_err().to_string().contains("Break-glass"));
         assert!(Endpoint { tls: true, ..e }.check_plaintext_policy(false).is_ok());
         assert!(is_loopback("127.0.0.2") && is_loopback("[::1]") && is_loopback("localhost"));
