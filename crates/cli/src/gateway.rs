@@ -1,24 +1,42 @@
 //! `openclaw gateway run`: flags → [`GatewayConfig`], then serve until a signal.
+//!
+//! Which of the flags, the environment and `openclaw.json` wins is decided by
+//! [`GatewayConfig::resolve`] in the gateway library (with its tests); this module only maps
+//! the parsed flags onto [`GatewayRunFlags`], loads the file, and prints what is listening.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, ValueEnum};
+use clap::{Args, Subcommand, ValueEnum};
 use openclaw_gateway::config::{self, GatewayRunFlags, DEFAULT_PORT};
 use openclaw_gateway::{AuthMode, Gateway, GatewayConfig};
 use openclaw_state::config::OpenClawConfig;
 use openclaw_state::StatePaths;
 
-/// `--auth`.
+/// `openclaw gateway`.
+#[derive(Args)]
+pub(crate) struct GatewayArgs {
+    #[command(subcommand)]
+    command: GatewayCommand,
+}
+
+#[derive(Subcommand)]
+enum GatewayCommand {
+    /// Run the gateway in the foreground
+    Run(GatewayRunArgs),
+}
+
+/// `--auth`: the parser's copy of [`config::AuthKind`], so the gateway library needs no clap.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum AuthKind {
+enum AuthKind {
     None,
     Token,
     Password,
 }
 
+/// `gateway run`.
 #[derive(Args)]
-pub struct GatewayRunArgs {
+struct GatewayRunArgs {
     /// Port to listen on
     #[arg(long, default_value_t = DEFAULT_PORT)]
     port: u16,
@@ -86,9 +104,16 @@ fn build_config(args: &GatewayRunArgs) -> anyhow::Result<GatewayConfig> {
     Ok(config)
 }
 
-/// Runs the gateway in the foreground.
-pub fn run(args: GatewayRunArgs) -> ExitCode {
-    crate::init_logging();
+/// Runs one `gateway` verb.
+pub(crate) fn run(args: GatewayArgs) -> ExitCode {
+    match args.command {
+        GatewayCommand::Run(args) => serve(args),
+    }
+}
+
+/// `gateway run`: serves in the foreground until SIGINT or SIGTERM.
+fn serve(args: GatewayRunArgs) -> ExitCode {
+    crate::output::init_logging();
     let config = match build_config(&args) {
         Ok(c) => c,
         Err(e) => {
