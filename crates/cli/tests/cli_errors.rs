@@ -1,5 +1,5 @@
-//! Start-up refusals of `openclaw node run` and `node identity`: each exits 1 with an
-//! actionable message before any network traffic, and never prints a secret.
+//! Start-up refusals of `openclaw node run`, `node identity` and `gateway run`: each exits 1
+//! with an actionable message before any network traffic, and never prints a secret.
 
 use std::process::{Command, Output};
 
@@ -131,4 +131,59 @@ fn legacy_files_are_imported_on_start() {
     assert!(err.contains("imported legacy") && err.contains("node.json"), "{err}");
     assert!(err.contains("node host gateway connecting: ws://127.0.0.1:9"), "the saved endpoint is used: {err}");
     assert!(!state.join("node.json").exists() && state.join("node.json.migrated").exists());
+}
+
+#[test]
+fn gateway_run_refuses_missing_or_broken_settings_before_listening() {
+    let tmp = tempfile::tempdir().unwrap();
+    let state = tmp.path().join("gw");
+    std::fs::create_dir_all(&state).unwrap();
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["gateway", "run", "--port", "9"],
+            "openclaw: no gateway auth configured: pass --token (or --password), or --auth none to accept any client that can reach the port\n",
+        ),
+        (
+            &["gateway", "run", "--port", "9", "--auth", "token", "--password", "pw-secret"],
+            "openclaw: gateway auth mode token needs a token: pass --token, set OPENCLAW_GATEWAY_TOKEN, or set gateway.auth.token in openclaw.json\n",
+        ),
+        (
+            &["gateway", "run", "--port", "9", "--auth", "password", "--token", "tok-secret"],
+            "openclaw: gateway auth mode password needs a password: pass --password, set OPENCLAW_GATEWAY_PASSWORD, or set gateway.auth.password\n",
+        ),
+        (
+            &["gateway", "run", "--port", "9", "--token", "tok-secret", "--bind", "everywhere"],
+            "openclaw: invalid --bind \"everywhere\": use loopback, lan or an IP address\n",
+        ),
+    ];
+    for (args, message) in cases {
+        let out = run(&state, args, &[]);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
+        assert_eq!(stderr(&out), *message, "{args:?}");
+        assert!(out.stdout.is_empty(), "{args:?}: nothing listens");
+    }
+    // Settings from openclaw.json: an unresolvable token reference fails closed, without the
+    // secret's name turning into a value, and a bad CIDR list is named.
+    std::fs::write(
+        state.join("openclaw.json"),
+        "{ gateway: { auth: { token: { source: 'env', provider: 'default', id: 'MISSING_GW_TOKEN' } } } }",
+    )
+    .unwrap();
+    let out = run(&state, &["gateway", "run", "--port", "9"], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).starts_with(
+            "openclaw: gateway.auth.token: secret reference env:default:MISSING_GW_TOKEN could not be resolved"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    std::fs::write(
+        state.join("openclaw.json"),
+        r#"{"gateway":{"nodes":{"pairing":{"autoApproveCidrs":["10.0.0.0/40"]}}}}"#,
+    )
+    .unwrap();
+    let out = run(&state, &["gateway", "run", "--port", "9"], &[("OPENCLAW_GATEWAY_TOKEN", "tok-secret")]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(stderr(&out), "openclaw: invalid CIDR \"10.0.0.0/40\": bad prefix\n");
 }

@@ -1,12 +1,18 @@
 //! How a gateway is configured: where it listens, how clients authenticate, and which pairing
 //! requests it approves on its own.
+//!
+//! [`GatewayConfig::resolve`] is the one place that decides which of the command line, the
+//! environment and `openclaw.json` wins for each setting. It lives here rather than in the
+//! binary so the precedence rules are a pure function with unit tests: the caller hands in the
+//! parsed flags, the loaded file and an environment lookup, and nothing here reads the process
+//! environment or the disk.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
-use openclaw_state::config::OpenClawConfig;
+use openclaw_state::config::{OpenClawConfig, SecretError, SecretResolver};
 
 /// The default gateway port (`ws://127.0.0.1:18789`).
 pub const DEFAULT_PORT: u16 = 18789;
@@ -56,21 +62,30 @@ pub struct Cidr {
     prefix: u8,
 }
 
-impl FromStr for Cidr {
-    type Err = String;
+/// A CIDR that does not parse; `reason` says which half is wrong so the user knows what to fix.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid CIDR {input:?}: {reason}")]
+pub struct InvalidCidr {
+    /// The text as given (trimmed).
+    pub input: String,
+    /// `bad address` or `bad prefix`.
+    pub reason: &'static str,
+}
 
-    fn from_str(s: &str) -> Result<Self, String> {
+impl FromStr for Cidr {
+    type Err = InvalidCidr;
+
+    fn from_str(s: &str) -> Result<Self, InvalidCidr> {
         let s = s.trim();
+        let invalid = |reason| InvalidCidr { input: s.to_string(), reason };
         let (addr, prefix) = match s.split_once('/') {
             Some((a, p)) => (a, Some(p)),
             None => (s, None),
         };
-        let network: IpAddr = addr.parse().map_err(|_| format!("invalid CIDR {s:?}: bad address"))?;
+        let network: IpAddr = addr.parse().map_err(|_| invalid("bad address"))?;
         let max = if network.is_ipv4() { 32 } else { 128 };
         let prefix = match prefix {
-            Some(p) => {
-                p.parse::<u8>().ok().filter(|p| *p <= max).ok_or_else(|| format!("invalid CIDR {s:?}: bad prefix"))?
-            }
+            Some(p) => p.parse::<u8>().ok().filter(|p| *p <= max).ok_or_else(|| invalid("bad prefix"))?,
             None => max,
         };
         Ok(Cidr { network, prefix })
@@ -147,27 +162,202 @@ impl GatewayConfig {
     }
 
     /// Applies the pairing settings of `openclaw.json` (`gateway.nodes.pairing.*`).
-    pub fn apply_config_file(&mut self, config: &OpenClawConfig) -> Result<(), String> {
+    pub fn apply_config_file(&mut self, config: &OpenClawConfig) -> Result<(), GatewayConfigError> {
         if let Some(local) = config.get_bool("gateway.nodes.pairing.autoApproveLocal") {
             self.auto_approve_local = local;
         }
         if let Some(list) = config.get("gateway.nodes.pairing.autoApproveCidrs") {
-            let items = list.as_array().ok_or("gateway.nodes.pairing.autoApproveCidrs must be a list of CIDRs")?;
+            let items = list.as_array().ok_or(GatewayConfigError::CidrsNotAList)?;
             self.auto_approve_cidrs = items
                 .iter()
-                .map(|v| v.as_str().ok_or_else(|| "autoApproveCidrs entries must be strings".to_string())?.parse())
-                .collect::<Result<_, _>>()?;
+                .map(|v| Ok(v.as_str().ok_or(GatewayConfigError::CidrNotAString)?.parse::<Cidr>()?))
+                .collect::<Result<_, GatewayConfigError>>()?;
         }
         Ok(())
+    }
+
+    /// Builds the configuration of `gateway run` from its flags, `openclaw.json` and the
+    /// environment (read only through `env`, so callers and tests control it).
+    ///
+    /// Precedence, per setting:
+    /// - token: `flags.token`, else `OPENCLAW_GATEWAY_TOKEN` (trimmed, ignored when blank), else
+    ///   `gateway.auth.token` (a SecretInput, resolved through `env`); likewise the password with
+    ///   `OPENCLAW_GATEWAY_PASSWORD` and `gateway.auth.password`. A configured secret that cannot be
+    ///   resolved is an error even when another secret or mode would win: it fails closed.
+    /// - auth mode: `flags.auth`, else `gateway.auth.mode`, else token when a token is known, else
+    ///   password when a password is; a mode without its secret is an error, and so is no
+    ///   secret at all (`none` must be asked for).
+    /// - listen address: `flags.bind` and `flags.port` only (the file's `gateway.port` is for
+    ///   clients).
+    /// - TLS: `flags.tls_cert` + `flags.tls_key` serve those files, else `flags.tls` a generated
+    ///   self-signed certificate, else plain ws://; `gateway.tls.enabled` is not consulted.
+    /// - pairing: `gateway.nodes.pairing.*`, then `flags.no_local_auto_approve` turns local
+    ///   auto-approval off whatever the file says.
+    ///
+    /// Errors come in that order too: secrets, auth mode, `--bind`, then the pairing settings.
+    pub fn resolve(
+        flags: &GatewayRunFlags,
+        file: &OpenClawConfig,
+        env: &dyn Fn(&str) -> Option<String>,
+        state_dir: PathBuf,
+    ) -> Result<Self, GatewayConfigError> {
+        let env_secret = |k: &str| env(k).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        let token = match flags.token.clone().or_else(|| env_secret("OPENCLAW_GATEWAY_TOKEN")) {
+            Some(t) => Some(t),
+            None => config_secret(file, env, "gateway.auth.token")?,
+        };
+        let password = match flags.password.clone().or_else(|| env_secret("OPENCLAW_GATEWAY_PASSWORD")) {
+            Some(p) => Some(p),
+            None => config_secret(file, env, "gateway.auth.password")?,
+        };
+        let kind = flags.auth.or(match file.get_str("gateway.auth.mode") {
+            Some("none") => Some(AuthKind::None),
+            Some("password") => Some(AuthKind::Password),
+            Some("token") => Some(AuthKind::Token),
+            _ => None,
+        });
+        let auth = match (kind, token, password) {
+            (Some(AuthKind::None), _, _) => AuthMode::None,
+            (Some(AuthKind::Token) | None, Some(t), _) => AuthMode::Token(t),
+            (Some(AuthKind::Password), _, Some(p)) | (None, None, Some(p)) => AuthMode::Password(p),
+            (Some(AuthKind::Token), None, _) => return Err(GatewayConfigError::TokenMissing),
+            (Some(AuthKind::Password), _, None) => return Err(GatewayConfigError::PasswordMissing),
+            (None, None, None) => return Err(GatewayConfigError::NoAuth),
+        };
+        let ip = bind_address(&flags.bind)?;
+        let mut config = GatewayConfig::new(state_dir, auth);
+        config.listen = SocketAddr::new(ip, flags.port);
+        config.apply_config_file(file)?;
+        if flags.no_local_auto_approve {
+            config.auto_approve_local = false;
+        }
+        config.tls = match (&flags.tls_cert, &flags.tls_key) {
+            (Some(cert), Some(key)) => Some(TlsSource::Files { cert: cert.clone(), key: key.clone() }),
+            _ if flags.tls => Some(TlsSource::SelfSigned),
+            _ => None,
+        };
+        Ok(config)
+    }
+}
+
+/// A shared-secret mode asked for by name (`--auth`, `gateway.auth.mode`), before its secret
+/// is known; [`GatewayConfig::resolve`] pairs it with a secret to make an [`AuthMode`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthKind {
+    /// Accept any client that can reach the port.
+    None,
+    /// Require the shared token.
+    Token,
+    /// Require the shared password.
+    Password,
+}
+
+/// The command line of `gateway run`, as plain data so that [`GatewayConfig::resolve`] does not
+/// depend on the argument parser (the binary maps its clap struct onto this).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatewayRunFlags {
+    /// `--port`.
+    pub port: u16,
+    /// `--bind`: `loopback`, `lan` or an IP address.
+    pub bind: String,
+    /// `--auth`, when given.
+    pub auth: Option<AuthKind>,
+    /// `--token`.
+    pub token: Option<String>,
+    /// `--password`.
+    pub password: Option<String>,
+    /// `--tls`.
+    pub tls: bool,
+    /// `--tls-cert` (the parser requires `--tls-key` with it).
+    pub tls_cert: Option<PathBuf>,
+    /// `--tls-key`.
+    pub tls_key: Option<PathBuf>,
+    /// `--no-local-auto-approve`.
+    pub no_local_auto_approve: bool,
+}
+
+impl Default for GatewayRunFlags {
+    /// What `gateway run` means with no flags: loopback on the default port.
+    fn default() -> Self {
+        GatewayRunFlags {
+            port: DEFAULT_PORT,
+            bind: "loopback".to_string(),
+            auth: None,
+            token: None,
+            password: None,
+            tls: false,
+            tls_cert: None,
+            tls_key: None,
+            no_local_auto_approve: false,
+        }
+    }
+}
+
+/// Why a gateway configuration cannot be built; each message names the flag, variable or
+/// config key to change.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayConfigError {
+    /// `gateway.auth.token` or `gateway.auth.password` has the wrong shape.
+    #[error(transparent)]
+    SecretInput(#[from] openclaw_state::config::ConfigError),
+    /// A configured secret reference could not be resolved (the message never holds the secret).
+    #[error("{key}: {source}")]
+    Secret {
+        /// The config key holding the reference.
+        key: &'static str,
+        /// Why it did not resolve.
+        source: SecretError,
+    },
+    /// Token mode was asked for and no token is known.
+    #[error(
+        "gateway auth mode token needs a token: pass --token, set OPENCLAW_GATEWAY_TOKEN, or set gateway.auth.token in openclaw.json"
+    )]
+    TokenMissing,
+    /// Password mode was asked for and no password is known.
+    #[error(
+        "gateway auth mode password needs a password: pass --password, set OPENCLAW_GATEWAY_PASSWORD, or set gateway.auth.password"
+    )]
+    PasswordMissing,
+    /// No mode and no secret: refusing to serve an open gateway by accident.
+    #[error(
+        "no gateway auth configured: pass --token (or --password), or --auth none to accept any client that can reach the port"
+    )]
+    NoAuth,
+    /// `--bind` is neither a keyword nor an IP address.
+    #[error("invalid --bind {0:?}: use loopback, lan or an IP address")]
+    Bind(String),
+    /// `gateway.nodes.pairing.autoApproveCidrs` is not a list.
+    #[error("gateway.nodes.pairing.autoApproveCidrs must be a list of CIDRs")]
+    CidrsNotAList,
+    /// An entry of `autoApproveCidrs` is not a string.
+    #[error("autoApproveCidrs entries must be strings")]
+    CidrNotAString,
+    /// An entry of `autoApproveCidrs` does not parse.
+    #[error(transparent)]
+    Cidr(#[from] InvalidCidr),
+}
+
+/// Resolves the SecretInput at `key`; `None` when it is absent.
+fn config_secret(
+    file: &OpenClawConfig,
+    env: &dyn Fn(&str) -> Option<String>,
+    key: &'static str,
+) -> Result<Option<String>, GatewayConfigError> {
+    match file.secret_input(key)? {
+        None => Ok(None),
+        Some(input) => SecretResolver::new(file, env)
+            .resolve_input(&input)
+            .map(Some)
+            .map_err(|source| GatewayConfigError::Secret { key, source }),
     }
 }
 
 /// Resolves `--bind`: `loopback` (127.0.0.1), `lan` (all IPv4 interfaces) or an IP address.
-pub fn bind_address(bind: &str) -> Result<IpAddr, String> {
+pub fn bind_address(bind: &str) -> Result<IpAddr, GatewayConfigError> {
     match bind {
         "loopback" => Ok(IpAddr::V4(Ipv4Addr::LOCALHOST)),
         "lan" => Ok(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
-        other => other.parse().map_err(|_| format!("invalid --bind {other:?}: use loopback, lan or an IP address")),
+        other => other.parse().map_err(|_| GatewayConfigError::Bind(other.to_string())),
     }
 }
 
@@ -198,5 +388,199 @@ mod tests {
         assert_eq!(bind_address("lan").unwrap().to_string(), "0.0.0.0");
         assert_eq!(bind_address("::1").unwrap().to_string(), "::1");
         assert!(bind_address("everywhere").is_err());
+    }
+
+    #[test]
+    fn invalid_cidrs_say_which_half_is_wrong() {
+        assert_eq!("10.0.0.0/33".parse::<Cidr>().unwrap_err().to_string(), r#"invalid CIDR "10.0.0.0/33": bad prefix"#);
+        assert_eq!(
+            " nonsense/8 ".parse::<Cidr>().unwrap_err().to_string(),
+            r#"invalid CIDR "nonsense/8": bad address"#
+        );
+        assert_eq!(
+            bind_address("everywhere").unwrap_err().to_string(),
+            r#"invalid --bind "everywhere": use loopback, lan or an IP address"#
+        );
+    }
+
+    use serde_json::json;
+
+    /// An environment holding exactly `vars`.
+    fn env_of(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let vars: Vec<(String, String)> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        move |k: &str| vars.iter().find(|(name, _)| name == k).map(|(_, v)| v.clone())
+    }
+
+    fn resolve(
+        flags: &GatewayRunFlags,
+        file: serde_json::Value,
+        vars: &[(&str, &str)],
+    ) -> Result<GatewayConfig, GatewayConfigError> {
+        let env = env_of(vars);
+        GatewayConfig::resolve(flags, &OpenClawConfig::from_value(file), &env, PathBuf::from("/state"))
+    }
+
+    fn flags() -> GatewayRunFlags {
+        GatewayRunFlags::default()
+    }
+
+    fn secret(mode: &AuthMode) -> &str {
+        match mode {
+            AuthMode::None => "",
+            AuthMode::Token(s) | AuthMode::Password(s) => s,
+        }
+    }
+
+    #[test]
+    fn token_comes_from_the_flag_then_the_env_then_the_file() {
+        let file = json!({"gateway": {"auth": {"token": "from-file"}}});
+        let env = [("OPENCLAW_GATEWAY_TOKEN", "from-env")];
+        let with_flag = GatewayRunFlags { token: Some("from-flag".into()), ..flags() };
+        assert_eq!(resolve(&with_flag, file.clone(), &env).unwrap().auth, AuthMode::Token("from-flag".into()));
+        assert_eq!(resolve(&flags(), file.clone(), &env).unwrap().auth, AuthMode::Token("from-env".into()));
+        assert_eq!(resolve(&flags(), file.clone(), &[]).unwrap().auth, AuthMode::Token("from-file".into()));
+        // A blank variable does not count; a padded one is trimmed.
+        let blank = [("OPENCLAW_GATEWAY_TOKEN", "  ")];
+        assert_eq!(resolve(&flags(), file, &blank).unwrap().auth, AuthMode::Token("from-file".into()));
+        let padded = [("OPENCLAW_GATEWAY_TOKEN", " tok \n")];
+        assert_eq!(resolve(&flags(), json!({}), &padded).unwrap().auth, AuthMode::Token("tok".into()));
+    }
+
+    #[test]
+    fn password_comes_from_the_flag_then_the_env_then_the_file() {
+        let file = json!({"gateway": {"auth": {"password": "from-file"}}});
+        let env = [("OPENCLAW_GATEWAY_PASSWORD", "from-env")];
+        let with_flag = GatewayRunFlags { password: Some("from-flag".into()), ..flags() };
+        assert_eq!(resolve(&with_flag, file.clone(), &env).unwrap().auth, AuthMode::Password("from-flag".into()));
+        assert_eq!(resolve(&flags(), file.clone(), &env).unwrap().auth, AuthMode::Password("from-env".into()));
+        assert_eq!(resolve(&flags(), file, &[]).unwrap().auth, AuthMode::Password("from-file".into()));
+    }
+
+    #[test]
+    fn without_a_mode_a_token_wins_over_a_password() {
+        let both = GatewayRunFlags { token: Some("t".into()), password: Some("p".into()), ..flags() };
+        assert_eq!(resolve(&both, json!({}), &[]).unwrap().auth, AuthMode::Token("t".into()));
+        // Whatever the sources: an env token beats a flag password.
+        let password_flag = GatewayRunFlags { password: Some("p".into()), ..flags() };
+        let env = [("OPENCLAW_GATEWAY_TOKEN", "t")];
+        assert_eq!(resolve(&password_flag, json!({}), &env).unwrap().auth, AuthMode::Token("t".into()));
+    }
+
+    #[test]
+    fn the_mode_flag_beats_the_file_and_picks_its_secret() {
+        let file = json!({"gateway": {"auth": {"mode": "token", "token": "t", "password": "p"}}});
+        assert_eq!(resolve(&flags(), file.clone(), &[]).unwrap().auth, AuthMode::Token("t".into()));
+        let password = GatewayRunFlags { auth: Some(AuthKind::Password), ..flags() };
+        assert_eq!(resolve(&password, file.clone(), &[]).unwrap().auth, AuthMode::Password("p".into()));
+        let none = GatewayRunFlags { auth: Some(AuthKind::None), ..flags() };
+        assert_eq!(resolve(&none, file, &[]).unwrap().auth, AuthMode::None);
+        let file_password = json!({"gateway": {"auth": {"mode": "password", "token": "t", "password": "p"}}});
+        assert_eq!(resolve(&flags(), file_password, &[]).unwrap().auth, AuthMode::Password("p".into()));
+        let file_none = json!({"gateway": {"auth": {"mode": "none", "token": "t"}}});
+        assert_eq!(resolve(&flags(), file_none, &[]).unwrap().auth, AuthMode::None);
+        // An unknown mode in the file is as if none were set.
+        let file_odd = json!({"gateway": {"auth": {"mode": "trusted-proxy", "password": "p"}}});
+        assert_eq!(resolve(&flags(), file_odd, &[]).unwrap().auth, AuthMode::Password("p".into()));
+    }
+
+    #[test]
+    fn a_mode_without_its_secret_is_refused_with_the_way_out() {
+        let token = GatewayRunFlags { auth: Some(AuthKind::Token), password: Some("p".into()), ..flags() };
+        assert_eq!(
+            resolve(&token, json!({}), &[]).unwrap_err().to_string(),
+            "gateway auth mode token needs a token: pass --token, set OPENCLAW_GATEWAY_TOKEN, or set gateway.auth.token in openclaw.json"
+        );
+        let file = json!({"gateway": {"auth": {"mode": "password"}}});
+        let env = [("OPENCLAW_GATEWAY_TOKEN", "t")];
+        assert_eq!(
+            resolve(&flags(), file, &env).unwrap_err().to_string(),
+            "gateway auth mode password needs a password: pass --password, set OPENCLAW_GATEWAY_PASSWORD, or set gateway.auth.password"
+        );
+        assert_eq!(
+            resolve(&flags(), json!({}), &[]).unwrap_err().to_string(),
+            "no gateway auth configured: pass --token (or --password), or --auth none to accept any client that can reach the port"
+        );
+        let none = GatewayRunFlags { auth: Some(AuthKind::None), ..flags() };
+        assert_eq!(resolve(&none, json!({}), &[]).unwrap().auth, AuthMode::None);
+    }
+
+    #[test]
+    fn file_secrets_resolve_through_the_given_env_and_fail_closed() {
+        let file = json!({"gateway": {"auth": {"token": {"source": "env", "provider": "default", "id": "GW_TOKEN"}}}});
+        let env = [("GW_TOKEN", "from-ref")];
+        assert_eq!(secret(&resolve(&flags(), file.clone(), &env).unwrap().auth), "from-ref");
+        let err = resolve(&flags(), file.clone(), &[]).unwrap_err();
+        assert!(matches!(err, GatewayConfigError::Secret { key: "gateway.auth.token", .. }), "{err:?}");
+        assert!(err.to_string().starts_with("gateway.auth.token: secret reference env:default:GW_TOKEN"), "{err}");
+        // Resolved even when --auth none or a flag secret would make it unused.
+        let none = GatewayRunFlags { auth: Some(AuthKind::None), ..flags() };
+        assert!(resolve(&none, file.clone(), &[]).is_err());
+        let password = GatewayRunFlags { password: Some("p".into()), ..flags() };
+        assert!(resolve(&password, file, &[]).is_err());
+        // ... but not when the flag or env already supplied that secret.
+        let file = json!({"gateway": {"auth": {"password": {"source": "env", "provider": "default", "id": "NOPE"}}}});
+        let env = [("OPENCLAW_GATEWAY_PASSWORD", "p")];
+        assert_eq!(resolve(&flags(), file, &env).unwrap().auth, AuthMode::Password("p".into()));
+        let bad = json!({"gateway": {"auth": {"token": 42}}});
+        let err = resolve(&flags(), bad, &[]).unwrap_err();
+        assert!(matches!(err, GatewayConfigError::SecretInput(_)), "{err:?}");
+        assert!(err.to_string().starts_with("gateway.auth.token is not a valid secret input"), "{err}");
+    }
+
+    #[test]
+    fn listen_address_comes_from_bind_and_port_only() {
+        let open = GatewayRunFlags { token: Some("t".into()), ..flags() };
+        let file = json!({"gateway": {"port": 9999, "bind": "lan"}});
+        let config = resolve(&open, file, &[]).unwrap();
+        assert_eq!(config.listen.to_string(), "127.0.0.1:18789");
+        assert_eq!(config.state_dir, PathBuf::from("/state"));
+        let lan = GatewayRunFlags { bind: "lan".into(), port: 4000, ..open.clone() };
+        assert_eq!(resolve(&lan, json!({}), &[]).unwrap().listen.to_string(), "0.0.0.0:4000");
+        let v6 = GatewayRunFlags { bind: "::1".into(), ..open.clone() };
+        assert_eq!(resolve(&v6, json!({}), &[]).unwrap().listen.to_string(), "[::1]:18789");
+        // Auth problems are reported before a bad --bind.
+        let bad = GatewayRunFlags { bind: "everywhere".into(), ..flags() };
+        assert!(matches!(resolve(&bad, json!({}), &[]).unwrap_err(), GatewayConfigError::NoAuth));
+        let bad = GatewayRunFlags { bind: "everywhere".into(), ..open };
+        assert!(matches!(resolve(&bad, json!({}), &[]).unwrap_err(), GatewayConfigError::Bind(_)));
+    }
+
+    #[test]
+    fn tls_is_off_unless_asked_for_on_the_command_line() {
+        let open = GatewayRunFlags { token: Some("t".into()), ..flags() };
+        let file = json!({"gateway": {"tls": {"enabled": true}}});
+        assert_eq!(resolve(&open, file, &[]).unwrap().tls, None);
+        let tls = GatewayRunFlags { tls: true, ..open.clone() };
+        assert_eq!(resolve(&tls, json!({}), &[]).unwrap().tls, Some(TlsSource::SelfSigned));
+        let files = GatewayRunFlags { tls_cert: Some("c.pem".into()), tls_key: Some("k.pem".into()), ..open };
+        let expected = TlsSource::Files { cert: "c.pem".into(), key: "k.pem".into() };
+        assert_eq!(resolve(&files, json!({}), &[]).unwrap().tls, Some(expected.clone()));
+        let both = GatewayRunFlags { tls: true, ..files };
+        assert_eq!(resolve(&both, json!({}), &[]).unwrap().tls, Some(expected));
+    }
+
+    #[test]
+    fn pairing_settings_come_from_the_file_and_the_flag_turns_local_approval_off() {
+        let open = GatewayRunFlags { token: Some("t".into()), ..flags() };
+        let defaults = resolve(&open, json!({}), &[]).unwrap();
+        assert!(defaults.auto_approve_local);
+        assert!(defaults.auto_approve_cidrs.is_empty());
+        let file =
+            json!({"gateway": {"nodes": {"pairing": {"autoApproveLocal": false, "autoApproveCidrs": ["10.0.0.0/8"]}}}});
+        let config = resolve(&open, file, &[]).unwrap();
+        assert!(!config.auto_approve_local);
+        assert_eq!(config.auto_approve_cidrs, vec!["10.0.0.0/8".parse::<Cidr>().unwrap()]);
+        let off = GatewayRunFlags { no_local_auto_approve: true, ..open.clone() };
+        let file = json!({"gateway": {"nodes": {"pairing": {"autoApproveLocal": true}}}});
+        assert!(!resolve(&off, file, &[]).unwrap().auto_approve_local);
+        let cases = [
+            (json!("10.0.0.0/8"), "gateway.nodes.pairing.autoApproveCidrs must be a list of CIDRs"),
+            (json!([8]), "autoApproveCidrs entries must be strings"),
+            (json!(["10.0.0.0/40"]), r#"invalid CIDR "10.0.0.0/40": bad prefix"#),
+        ];
+        for (cidrs, message) in cases {
+            let file = json!({"gateway": {"nodes": {"pairing": {"autoApproveCidrs": cidrs}}}});
+            assert_eq!(resolve(&open, file, &[]).unwrap_err().to_string(), message);
+        }
     }
 }

@@ -1,4 +1,5 @@
 //! `openclaw node install | start | stop | restart | uninstall | status`: wiring and output.
+//! The supervisors themselves are in `openclaw-service`; this module picks one and prints.
 //!
 //! Results follow upstream's JSON envelope (`action`, `ok`, `result`, `message`, `service`,
 //! `hints`, `warnings`, `error`) so scripts written for the TypeScript CLI keep working.
@@ -14,9 +15,11 @@ use openclaw_state::node_status::{ConnectionState, NodeHostStatus};
 use openclaw_state::{StateDb, StatePaths};
 use serde_json::{json, Value};
 
+use crate::output::Elapsed;
+
 /// Which service action.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
+pub(crate) enum Action {
     Start,
     Stop,
     Restart,
@@ -35,16 +38,16 @@ impl Action {
 }
 
 /// The flags of `node install`.
-pub struct InstallOptions {
-    pub endpoint: EndpointFlags,
-    pub node_id: Option<String>,
-    pub display_name: Option<String>,
-    pub commands: Option<Vec<String>>,
-    pub all_commands: bool,
-    pub force: bool,
-    pub runtime: Option<String>,
-    pub supervisor: Option<SupervisorKind>,
-    pub json: bool,
+pub(crate) struct InstallOptions {
+    pub(crate) endpoint: EndpointFlags,
+    pub(crate) node_id: Option<String>,
+    pub(crate) display_name: Option<String>,
+    pub(crate) commands: Option<Vec<String>>,
+    pub(crate) all_commands: bool,
+    pub(crate) force: bool,
+    pub(crate) runtime: Option<String>,
+    pub(crate) supervisor: Option<SupervisorKind>,
+    pub(crate) json: bool,
 }
 
 fn home() -> PathBuf {
@@ -132,7 +135,7 @@ impl Envelope {
 }
 
 /// `node install`.
-pub fn install(opts: InstallOptions) -> ExitCode {
+pub(crate) fn install(opts: InstallOptions) -> ExitCode {
     let paths = StatePaths::from_env();
     let env = |k: &str| std::env::var(k).ok();
     let m = manager(opts.supervisor, &paths);
@@ -195,7 +198,7 @@ pub fn install(opts: InstallOptions) -> ExitCode {
 }
 
 /// `node start|stop|restart|uninstall`.
-pub fn action(action: Action, supervisor: Option<SupervisorKind>, json: bool) -> ExitCode {
+pub(crate) fn action(action: Action, supervisor: Option<SupervisorKind>, json: bool) -> ExitCode {
     let paths = StatePaths::from_env();
     let m = manager(supervisor, &paths);
     let out = Envelope { action: action.as_str(), json };
@@ -240,19 +243,9 @@ pub fn action(action: Action, supervisor: Option<SupervisorKind>, json: bool) ->
     }
 }
 
-fn ago(ms: i64) -> String {
-    let secs = ((openclaw_state::now_ms() - ms).max(0) / 1000) as u64;
-    match secs {
-        s if s < 60 => format!("{s}s"),
-        s if s < 3600 => format!("{}m {}s", s / 60, s % 60),
-        s if s < 86_400 => format!("{}h {}m", s / 3600, s % 3600 / 60),
-        s => format!("{}d {}h", s / 86_400, s % 86_400 / 3600),
-    }
-}
-
 /// `node status`: exit 0 when the service is running, 3 when it is installed but not running
 /// or not installed (LSB `status` convention, so scripts can branch on it).
-pub fn status(supervisor: Option<SupervisorKind>, json: bool) -> ExitCode {
+pub(crate) fn status(supervisor: Option<SupervisorKind>, json: bool) -> ExitCode {
     let paths = StatePaths::from_env();
     let m = manager(supervisor, &paths);
     let label = m.label();
@@ -299,7 +292,7 @@ pub fn status(supervisor: Option<SupervisorKind>, json: bool) -> ExitCode {
             parts.push(format!("pid {pid}"));
         }
         if let Some(start) = runtime.started_at_ms.filter(|_| running) {
-            parts.push(format!("up {}", ago(start)));
+            parts.push(format!("up {}", Elapsed::since(start).two_units()));
         }
         if let Some(state) = &runtime.state {
             parts.push(format!("state {state}"));
@@ -319,7 +312,9 @@ pub fn status(supervisor: Option<SupervisorKind>, json: bool) -> ExitCode {
         }
         if let Some(n) = &node {
             let state = match (running, n.state) {
-                (true, ConnectionState::Connected) => format!("connected since {}", ago_label(n.since_ms)),
+                (true, ConnectionState::Connected) => {
+                    format!("connected since {}", Elapsed::since(n.since_ms).two_units_ago())
+                }
                 (true, ConnectionState::PairingPending) => format!(
                     "waiting for pairing approval: openclaw devices approve {}",
                     n.pairing_request_id.as_deref().unwrap_or("<requestId>")
@@ -327,7 +322,7 @@ pub fn status(supervisor: Option<SupervisorKind>, json: bool) -> ExitCode {
                 (true, s) => format!(
                     "{} since {}",
                     serde_json::to_value(s).expect("serialisable").as_str().unwrap_or(""),
-                    ago_label(n.since_ms)
+                    Elapsed::since(n.since_ms).two_units_ago()
                 ),
                 (false, _) => "not running".to_string(),
             };
@@ -358,8 +353,4 @@ pub fn status(supervisor: Option<SupervisorKind>, json: bool) -> ExitCode {
     } else {
         ExitCode::from(3)
     }
-}
-
-fn ago_label(ms: i64) -> String {
-    format!("{} ago", ago(ms))
 }

@@ -1,25 +1,42 @@
 //! `openclaw gateway run`: flags → [`GatewayConfig`], then serve until a signal.
+//!
+//! Which of the flags, the environment and `openclaw.json` wins is decided by
+//! [`GatewayConfig::resolve`] in the gateway library (with its tests); this module only maps
+//! the parsed flags onto [`GatewayRunFlags`], loads the file, and prints what is listening.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, ValueEnum};
-use openclaw_gateway::config::{bind_address, DEFAULT_PORT};
-use openclaw_gateway::{AuthMode, Gateway, GatewayConfig, TlsSource};
+use clap::{Args, Subcommand, ValueEnum};
+use openclaw_gateway::config::{self, GatewayRunFlags, DEFAULT_PORT};
+use openclaw_gateway::{AuthMode, Gateway, GatewayConfig};
 use openclaw_state::config::OpenClawConfig;
 use openclaw_state::StatePaths;
 
-/// `--auth`.
+/// `openclaw gateway`.
+#[derive(Args)]
+pub(crate) struct GatewayArgs {
+    #[command(subcommand)]
+    command: GatewayCommand,
+}
+
+#[derive(Subcommand)]
+enum GatewayCommand {
+    /// Run the gateway in the foreground
+    Run(GatewayRunArgs),
+}
+
+/// `--auth`: the parser's copy of [`config::AuthKind`], so the gateway library needs no clap.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum AuthKind {
+enum AuthKind {
     None,
     Token,
     Password,
 }
 
+/// `gateway run`.
 #[derive(Args)]
-pub struct GatewayRunArgs {
+struct GatewayRunArgs {
     /// Port to listen on
     #[arg(long, default_value_t = DEFAULT_PORT)]
     port: u16,
@@ -49,74 +66,54 @@ pub struct GatewayRunArgs {
     no_local_auto_approve: bool,
 }
 
-fn config_secret(config: &OpenClawConfig, key: &str) -> Result<Option<String>, String> {
-    let env = |k: &str| std::env::var(k).ok();
-    match config.secret_input(key).map_err(|e| e.to_string())? {
-        None => Ok(None),
-        Some(input) => openclaw_state::config::SecretResolver::new(config, &env)
-            .resolve_input(&input)
-            .map(Some)
-            .map_err(|e| format!("{key}: {e}")),
+impl GatewayRunArgs {
+    /// The flags as the gateway library takes them.
+    fn flags(&self) -> GatewayRunFlags {
+        GatewayRunFlags {
+            port: self.port,
+            bind: self.bind.clone(),
+            auth: self.auth.map(|kind| match kind {
+                AuthKind::None => config::AuthKind::None,
+                AuthKind::Token => config::AuthKind::Token,
+                AuthKind::Password => config::AuthKind::Password,
+            }),
+            token: self.token.clone(),
+            password: self.password.clone(),
+            tls: self.tls,
+            tls_cert: self.tls_cert.clone(),
+            tls_key: self.tls_key.clone(),
+            no_local_auto_approve: self.no_local_auto_approve,
+        }
     }
 }
 
-fn build_config(args: &GatewayRunArgs) -> Result<GatewayConfig, String> {
+/// Loads `openclaw.json` and resolves the flags against it and the process environment.
+fn build_config(args: &GatewayRunArgs) -> anyhow::Result<GatewayConfig> {
     let paths = StatePaths::from_env();
     let file = if paths.config_path.exists() {
-        OpenClawConfig::load(&paths.config_path).map_err(|e| e.to_string())?
+        OpenClawConfig::load(&paths.config_path)?
     } else {
         OpenClawConfig::from_value(serde_json::json!({}))
     };
-    let env = |k: &str| std::env::var(k).ok().map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
-    let token = match args.token.clone().or_else(|| env("OPENCLAW_GATEWAY_TOKEN")) {
-        Some(t) => Some(t),
-        None => config_secret(&file, "gateway.auth.token")?,
-    };
-    let password = match args.password.clone().or_else(|| env("OPENCLAW_GATEWAY_PASSWORD")) {
-        Some(p) => Some(p),
-        None => config_secret(&file, "gateway.auth.password")?,
-    };
-    let kind = args.auth.or(match file.get_str("gateway.auth.mode") {
-        Some("none") => Some(AuthKind::None),
-        Some("password") => Some(AuthKind::Password),
-        Some("token") => Some(AuthKind::Token),
-        _ => None,
-    });
-    let auth = match (kind, token, password) {
-        (Some(AuthKind::None), _, _) => AuthMode::None,
-        (Some(AuthKind::Token) | None, Some(t), _) => AuthMode::Token(t),
-        (Some(AuthKind::Password), _, Some(p)) | (None, None, Some(p)) => AuthMode::Password(p),
-        (Some(AuthKind::Token), None, _) => {
-            return Err("gateway auth mode token needs a token: pass --token, set OPENCLAW_GATEWAY_TOKEN, or set gateway.auth.token in openclaw.json".into())
-        }
-        (Some(AuthKind::Password), _, None) => {
-            return Err("gateway auth mode password needs a password: pass --password, set OPENCLAW_GATEWAY_PASSWORD, or set gateway.auth.password".into())
-        }
-        (None, None, None) => {
-            return Err("no gateway auth configured: pass --token (or --password), or --auth none to accept any client that can reach the port".into())
-        }
-    };
-    let ip = bind_address(&args.bind)?;
-    let mut config = GatewayConfig::new(paths.state_dir.clone(), auth);
-    config.listen = SocketAddr::new(ip, args.port);
-    config.apply_config_file(&file)?;
-    if args.no_local_auto_approve {
-        config.auto_approve_local = false;
-    }
-    config.tls = match (&args.tls_cert, &args.tls_key) {
-        (Some(cert), Some(key)) => Some(TlsSource::Files { cert: cert.clone(), key: key.clone() }),
-        _ if args.tls => Some(TlsSource::SelfSigned),
-        _ => None,
-    };
+    let env = |k: &str| std::env::var(k).ok();
+    let config = GatewayConfig::resolve(&args.flags(), &file, &env, paths.state_dir.clone())?;
+    let ip = config.listen.ip();
     if config.auth == AuthMode::None && !ip.is_loopback() {
         tracing::warn!("gateway auth is none on {ip}: anyone who can reach this port may pair devices");
     }
     Ok(config)
 }
 
-/// Runs the gateway in the foreground.
-pub fn run(args: GatewayRunArgs) -> ExitCode {
-    crate::init_logging();
+/// Runs one `gateway` verb.
+pub(crate) fn run(args: GatewayArgs) -> ExitCode {
+    match args.command {
+        GatewayCommand::Run(args) => serve(args),
+    }
+}
+
+/// `gateway run`: serves in the foreground until SIGINT or SIGTERM.
+fn serve(args: GatewayRunArgs) -> ExitCode {
+    crate::output::init_logging();
     let config = match build_config(&args) {
         Ok(c) => c,
         Err(e) => {

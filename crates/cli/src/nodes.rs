@@ -1,0 +1,433 @@
+//! `openclaw nodes status|list|describe|pending|approve|reject|rename|invoke|run`: the nodes a
+//! gateway knows, their command-surface pairing, and commands run on them. One function per
+//! verb; [`resolve`] (a `--node` query to one node) is shared with `approvals`.
+//!
+//! `nodes run` is the one verb with its own exit codes: the remote command's code, 124 on
+//! timeout, 126 when the command was not run (denied by policy or operator, nobody to ask,
+//! approval expired, a malformed answer), 127 when it ended with neither an exit code nor
+//! success.
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Subcommand};
+use openclaw_operator::nodes::resolve_node;
+use openclaw_operator::run::{Decision, RunError, RunRequest};
+use openclaw_operator::OperatorClient;
+use serde_json::{json, Map, Value};
+
+use crate::operator_connection::{connect, runtime, GatewayFlags};
+use crate::output::{age_cell, finish, joined, list, print_json, s, table, Failure, TerminalApprover};
+
+/// `openclaw nodes`.
+#[derive(Args)]
+pub(crate) struct NodesArgs {
+    #[command(flatten)]
+    gw: GatewayFlags,
+    #[command(subcommand)]
+    command: NodesCommand,
+}
+
+#[derive(Subcommand)]
+enum NodesCommand {
+    /// List known nodes with connection status and capabilities
+    Status {
+        /// Only show connected nodes
+        #[arg(long)]
+        connected: bool,
+    },
+    /// List pending and paired nodes
+    List,
+    /// Describe a node (capabilities + supported invoke commands)
+    Describe {
+        #[arg(long)]
+        node: String,
+    },
+    /// List pending node command-surface requests
+    Pending,
+    /// Approve a pending node command-surface request
+    Approve { request_id: String },
+    /// Reject a pending node command-surface request
+    Reject { request_id: String },
+    /// Rename a paired node
+    Rename {
+        #[arg(long)]
+        node: String,
+        #[arg(long)]
+        name: String,
+    },
+    /// Invoke a command on a node (not system.run: use `nodes run`)
+    Invoke {
+        #[arg(long)]
+        node: String,
+        #[arg(long)]
+        command: String,
+        /// Command params as JSON
+        #[arg(long, default_value = "{}")]
+        params: String,
+        /// Gateway deadline for the invoke, ms
+        #[arg(long, default_value_t = 15_000)]
+        invoke_timeout: u64,
+        #[arg(long)]
+        idempotency_key: Option<String>,
+    },
+    /// Run a shell command on a node under its exec approvals, asking on this terminal when
+    /// the node requires approval; exits with the command's exit code
+    Run {
+        #[arg(long)]
+        node: String,
+        /// Working directory on the node
+        #[arg(long)]
+        cwd: Option<String>,
+        /// Environment override KEY=VALUE (repeatable)
+        #[arg(long = "env", value_name = "KEY=VALUE")]
+        env: Vec<String>,
+        /// Kill the command after this many ms
+        #[arg(long)]
+        command_timeout: Option<u64>,
+        /// The command and its arguments
+        #[arg(last = true, required = true)]
+        argv: Vec<String>,
+    },
+}
+
+/// Runs one `nodes` verb; failures print as described in [`finish`].
+pub(crate) fn run(args: NodesArgs) -> ExitCode {
+    let json_mode = args.gw.json;
+    finish(json_mode, runtime().block_on(dispatch(args)))
+}
+
+async fn dispatch(args: NodesArgs) -> Result<ExitCode, Failure> {
+    let json_mode = args.gw.json;
+    if let NodesCommand::Invoke { command, .. } = &args.command {
+        refuse_shell_commands(command)?;
+    }
+    let client = connect(&args.gw).await?;
+    let client = &client;
+    match args.command {
+        NodesCommand::Status { connected } => status(client, connected, json_mode).await,
+        NodesCommand::List => pairing_list(client, false, json_mode).await,
+        NodesCommand::Pending => pairing_list(client, true, json_mode).await,
+        NodesCommand::Describe { node } => describe(client, &node, json_mode).await,
+        NodesCommand::Approve { request_id } => decide_pairing(client, &request_id, true).await,
+        NodesCommand::Reject { request_id } => decide_pairing(client, &request_id, false).await,
+        NodesCommand::Rename { node, name } => rename(client, &node, &name, json_mode).await,
+        NodesCommand::Invoke { node, command, params, invoke_timeout, idempotency_key } => {
+            let invoke = Invoke { node, command, params, invoke_timeout, idempotency_key };
+            invoke_command(client, invoke).await
+        }
+        NodesCommand::Run { node, cwd, env, command_timeout, argv } => {
+            let run = Run { node, cwd, env, command_timeout, argv };
+            run_shell(client, run, json_mode).await
+        }
+    }
+}
+
+/// Finds the one node a `--node` query (id, name, IP or prefix) names among those the gateway
+/// knows.
+pub(crate) async fn resolve(client: &OperatorClient, query: &str) -> Result<Value, Failure> {
+    let v = client.request("node.list", json!({})).await?;
+    let nodes = list(&v, "nodes");
+    Ok(resolve_node(&nodes, query)?.clone())
+}
+
+/// `nodes invoke` never carries `system.run`: shell execution must go through `nodes run`, which
+/// honours the node's exec approvals. Checked before connecting.
+fn refuse_shell_commands(command: &str) -> Result<(), Failure> {
+    if command.eq_ignore_ascii_case("system.run") || command.eq_ignore_ascii_case("system.run.prepare") {
+        return Err(Failure(
+            format!("command {command:?} is reserved for shell execution; use `openclaw nodes run --node <id> -- <command>` instead"),
+            1,
+        ));
+    }
+    Ok(())
+}
+
+/// The Status cell: paired, connected (since when), and the command-surface approval.
+fn status_cell(n: &Value) -> String {
+    let mut parts = vec![if n["paired"] == json!(true) { "paired" } else { "unpaired" }.to_string()];
+    if n["connected"] == json!(true) {
+        parts.push(format!("connected ({})", age_cell(n.get("connectedAtMs").and_then(Value::as_i64))));
+    } else {
+        parts.push("disconnected".into());
+    }
+    parts.push(
+        match s(n, "approvalState") {
+            "approved" => "approved",
+            "pending-approval" => "approval pending",
+            "pending-reapproval" => "re-approval pending",
+            _ => "unapproved",
+        }
+        .to_string(),
+    );
+    parts.join(" · ")
+}
+
+/// `nodes status [--connected]`.
+async fn status(client: &OperatorClient, connected: bool, json_mode: bool) -> Result<ExitCode, Failure> {
+    let mut v = client.request("node.list", json!({})).await?;
+    let mut nodes = list(&v, "nodes");
+    let known = nodes.len();
+    if connected {
+        nodes.retain(|n| n["connected"] == json!(true));
+    }
+    if json_mode {
+        v["nodes"] = Value::Array(nodes);
+        print_json(&v);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let paired = nodes.iter().filter(|n| n["paired"] == json!(true)).count();
+    let live = nodes.iter().filter(|n| n["connected"] == json!(true)).count();
+    let shown = if connected { format!("{} (of {known})", nodes.len()) } else { known.to_string() };
+    println!("Known: {shown} · Paired: {paired} · Connected: {live}");
+    let rows: Vec<Vec<String>> = nodes
+        .iter()
+        .map(|n| {
+            vec![
+                s(n, "displayName").to_string(),
+                s(n, "nodeId").to_string(),
+                s(n, "remoteIp").to_string(),
+                format!("{}/{} {}", s(n, "clientId"), s(n, "clientMode"), s(n, "platform")),
+                status_cell(n),
+                joined(n, "caps"),
+            ]
+        })
+        .collect();
+    table(&["Node", "ID", "IP", "Detail", "Status", "Caps"], &rows);
+    for n in &nodes {
+        if let Some(id) = n.get("pendingRequestId").and_then(Value::as_str) {
+            println!("Approval pending for {}. Run openclaw nodes approve {id}", s(n, "displayName"));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `nodes list` (pending and paired) and `nodes pending` (`only_pending`).
+async fn pairing_list(client: &OperatorClient, only_pending: bool, json_mode: bool) -> Result<ExitCode, Failure> {
+    let v = client.request("node.pair.list", json!({})).await?;
+    let pending = list(&v, "pending");
+    if json_mode {
+        print_json(if only_pending { &v["pending"] } else { &v });
+        return Ok(ExitCode::SUCCESS);
+    }
+    if only_pending && pending.is_empty() {
+        println!("No pending pairing requests.");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let paired = list(&v, "paired");
+    if !only_pending {
+        println!("Pending: {} · Paired: {}", pending.len(), paired.len());
+        println!();
+    }
+    println!("Pending");
+    let rows: Vec<Vec<String>> = pending
+        .iter()
+        .map(|p| {
+            vec![
+                s(p, "requestId").to_string(),
+                format!("{} ({})", s(p, "displayName"), s(p, "nodeId")),
+                s(p, "remoteIp").to_string(),
+                joined(p, "commands"),
+                age_cell(p.get("ts").and_then(Value::as_i64)),
+            ]
+        })
+        .collect();
+    table(&["Request", "Node", "IP", "Commands", "Requested"], &rows);
+    if !only_pending {
+        println!();
+        println!("Paired");
+        let rows: Vec<Vec<String>> = paired
+            .iter()
+            .map(|n| {
+                vec![
+                    s(n, "displayName").to_string(),
+                    s(n, "nodeId").to_string(),
+                    s(n, "remoteIp").to_string(),
+                    age_cell(n.get("lastSeenAtMs").and_then(Value::as_i64)),
+                ]
+            })
+            .collect();
+        table(&["Node", "ID", "IP", "Last Seen"], &rows);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `nodes describe --node <query>`.
+async fn describe(client: &OperatorClient, node: &str, json_mode: bool) -> Result<ExitCode, Failure> {
+    let n = resolve(client, node).await?;
+    let v = client.request("node.describe", json!({"nodeId": s(&n, "nodeId")})).await?;
+    if json_mode {
+        print_json(&v);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut rows = vec![
+        vec!["ID".to_string(), s(&v, "nodeId").to_string()],
+        vec!["Name".into(), s(&v, "displayName").to_string()],
+        vec!["Client".into(), format!("{}/{}", s(&v, "clientId"), s(&v, "clientMode"))],
+        vec!["Platform".into(), format!("{} ({})", s(&v, "platform"), s(&v, "deviceFamily"))],
+        vec!["Version".into(), s(&v, "version").to_string()],
+        vec!["Status".into(), status_cell(&v)],
+        vec!["Caps".into(), joined(&v, "caps")],
+    ];
+    if let Some(ip) = v.get("remoteIp").and_then(Value::as_str) {
+        rows.insert(2, vec!["IP".into(), ip.to_string()]);
+    }
+    if let Some(id) = v.get("pendingRequestId").and_then(Value::as_str) {
+        rows.push(vec!["Pending request".into(), id.to_string()]);
+        rows.push(vec!["Approve".into(), format!("openclaw nodes approve {id}")]);
+    }
+    table(&["Field", "Value"], &rows);
+    println!();
+    println!("Commands");
+    let commands = list(&v, "commands");
+    if commands.is_empty() {
+        println!("- (none effective)");
+    }
+    for c in commands.iter().filter_map(Value::as_str) {
+        println!("- {c}");
+    }
+    let pending = list(&v, "pendingDeclaredCommands");
+    if !pending.is_empty() {
+        println!();
+        println!("Pending commands");
+        for c in pending.iter().filter_map(Value::as_str) {
+            println!("- {c}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `nodes approve|reject <requestId>`: prints the gateway's answer as JSON either way.
+async fn decide_pairing(client: &OperatorClient, request_id: &str, approve: bool) -> Result<ExitCode, Failure> {
+    let method = if approve { "node.pair.approve" } else { "node.pair.reject" };
+    let v = client.request(method, json!({"requestId": request_id})).await.map_err(|e| {
+        match e.shape().map(|s| s.message.as_str()) {
+            Some("unknown requestId") => Failure(
+                format!("Unknown node pairing requestId: {request_id}\nRun openclaw nodes pending to inspect current requests."),
+                1,
+            ),
+            _ => e.into(),
+        }
+    })?;
+    print_json(&v);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `nodes rename --node <query> --name <name>`.
+async fn rename(client: &OperatorClient, node: &str, name: &str, json_mode: bool) -> Result<ExitCode, Failure> {
+    if name.trim().is_empty() {
+        return Err(Failure("--name must not be empty".into(), 1));
+    }
+    let n = resolve(client, node).await?;
+    let v = client.request("node.rename", json!({"nodeId": s(&n, "nodeId"), "displayName": name.trim()})).await?;
+    if json_mode {
+        print_json(&v);
+    } else {
+        println!("node rename ok: {} -> {}", s(&v, "nodeId"), s(&v, "displayName"));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The flags of `nodes invoke`.
+struct Invoke {
+    node: String,
+    command: String,
+    params: String,
+    invoke_timeout: u64,
+    idempotency_key: Option<String>,
+}
+
+/// `nodes invoke`: one `node.invoke`, waiting 5 s past the gateway's own deadline so that its
+/// timeout answer, not ours, is what the user sees.
+async fn invoke_command(client: &OperatorClient, invoke: Invoke) -> Result<ExitCode, Failure> {
+    let params: Value =
+        serde_json::from_str(&invoke.params).map_err(|_| Failure("--params must be valid JSON.".into(), 1))?;
+    let key = match invoke.idempotency_key {
+        Some(k) if k.trim().is_empty() => return Err(Failure("--idempotency-key must not be empty.".into(), 1)),
+        Some(k) => k,
+        None => uuid::Uuid::new_v4().to_string(),
+    };
+    let n = resolve(client, &invoke.node).await?;
+    let request = json!({
+        "nodeId": s(&n, "nodeId"),
+        "command": invoke.command,
+        "params": params,
+        "idempotencyKey": key,
+        "timeoutMs": invoke.invoke_timeout,
+    });
+    let v = client
+        .request_with_timeout("node.invoke", request, Duration::from_millis(invoke.invoke_timeout + 5_000))
+        .await?;
+    print_json(&v);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The flags of `nodes run`.
+struct Run {
+    node: String,
+    cwd: Option<String>,
+    env: Vec<String>,
+    command_timeout: Option<u64>,
+    argv: Vec<String>,
+}
+
+/// `--env KEY=VALUE` pairs as the `env` object of `system.run`.
+fn env_overrides(pairs: Vec<String>) -> Result<Map<String, Value>, Failure> {
+    let mut env_map = Map::new();
+    for pair in pairs {
+        let (k, v) = pair.split_once('=').ok_or_else(|| Failure(format!("--env {pair:?}: expected KEY=VALUE"), 1))?;
+        if k.trim().is_empty() {
+            return Err(Failure(format!("--env {pair:?}: empty key"), 1));
+        }
+        env_map.insert(k.trim().to_string(), json!(v));
+    }
+    Ok(env_map)
+}
+
+/// `nodes run --node <query> -- <argv>`: runs under the node's exec approvals, asking on this
+/// terminal when the node wants an approval, and exits with the command's code.
+async fn run_shell(client: &OperatorClient, run: Run, json_mode: bool) -> Result<ExitCode, Failure> {
+    let env = env_overrides(run.env)?;
+    let n = resolve(client, &run.node).await?;
+    let name = Some(s(&n, "displayName")).filter(|x| !x.is_empty()).unwrap_or(s(&n, "nodeId")).to_string();
+    let req = RunRequest {
+        node_id: s(&n, "nodeId").to_string(),
+        node_name: name,
+        argv: run.argv,
+        cwd: run.cwd,
+        env,
+        command_timeout_ms: run.command_timeout,
+    };
+    let mut approver = TerminalApprover;
+    let result = openclaw_operator::run::run(client, &req, &mut approver).await.map_err(|e| match e {
+        RunError::Client(e) => Failure(e.to_string(), 1),
+        other => Failure(other.to_string(), 126),
+    })?;
+    let approval = result.approval;
+    let result = result.output;
+    if json_mode {
+        print_json(&json!({
+            "exitCode": result.exit_code,
+            "timedOut": result.timed_out,
+            "success": result.success,
+            "stdout": result.stdout,
+            "stderr": result.stderr,
+            "error": result.error,
+            "approval": approval.map(Decision::as_str),
+        }));
+    } else {
+        let _ = std::io::stdout().write_all(result.stdout.as_bytes());
+        let _ = std::io::stderr().write_all(result.stderr.as_bytes());
+        if let Some(e) = result.error.as_deref().filter(|e| !e.is_empty()) {
+            eprintln!("openclaw: {e}");
+        }
+    }
+    let code = match (result.timed_out, result.exit_code) {
+        (true, _) => 124,
+        (false, Some(c)) => c.clamp(0, 255) as u8,
+        (false, None) if result.success => 0,
+        (false, None) => 127,
+    };
+    Ok(ExitCode::from(code))
+}
