@@ -7,8 +7,9 @@
 //! errors) makes the analysis fail, which policy treats as an allowlist miss.
 
 use std::ops::Range;
+use std::time::{Duration, Instant};
 
-use tree_sitter::{Node, Parser};
+use tree_sitter::{Node, ParseOptions, ParseState, Parser, Point};
 
 /// POSIX shells whose payload is parsed; others are opaque.
 pub const PARSEABLE_SHELLS: &[&str] = &["ash", "bash", "dash", "fish", "ksh", "mksh", "sh", "yash", "zsh"];
@@ -53,8 +54,31 @@ pub enum Analysis {
     Unsupported(&'static str),
 }
 
+/// The longest payload analysed: Linux's `MAX_ARG_STRLEN` (128 KiB), the longest single
+/// argument `execve` accepts, so nothing longer could run as a `-c` payload anyway.
+pub const MAX_PAYLOAD_BYTES: usize = 128 * 1024;
+
+/// How long tree-sitter may spend on one payload. Parsing is normally well under a
+/// millisecond per kilobyte; a payload built to make the parser's error recovery explode
+/// would otherwise hold the caller for minutes.
+pub const MAX_PARSE_TIME: Duration = Duration::from_secs(1);
+
 /// Parses and splits a payload.
+///
+/// Bounded in every dimension an attacker controls: payloads over [`MAX_PAYLOAD_BYTES`] are
+/// `too-large`, a parse that runs past [`MAX_PARSE_TIME`] is cancelled as `too-complex`, and
+/// the syntax tree is walked with explicit stacks, so a 20,000-deep `a && b && …` list costs
+/// heap, not call stack. Either way the payload is "not understood", which policy treats as
+/// an allowlist miss.
 pub fn analyze(payload: &str) -> Analysis {
+    analyze_within(payload, MAX_PARSE_TIME)
+}
+
+/// [`analyze`] with an explicit parse-time budget (tests use a tiny one).
+pub fn analyze_within(payload: &str, budget: Duration) -> Analysis {
+    if payload.len() > MAX_PAYLOAD_BYTES {
+        return Analysis::Unsupported("too-large");
+    }
     if payload.contains("\\\n") {
         return Analysis::Unsupported("line-continuation");
     }
@@ -62,14 +86,21 @@ pub fn analyze(payload: &str) -> Analysis {
     if parser.set_language(&tree_sitter_bash::LANGUAGE.into()).is_err() {
         return Analysis::Unsupported("syntax-error");
     }
-    let Some(tree) = parser.parse(payload, None) else { return Analysis::Unsupported("syntax-error") };
+    let deadline = Instant::now() + budget;
+    let mut past_deadline = |_: &ParseState| Instant::now() >= deadline;
+    let options = ParseOptions::new().progress_callback(&mut past_deadline);
+    let src = payload.as_bytes();
+    let mut read = |at: usize, _: Point| src.get(at..).unwrap_or_default();
+    let Some(tree) = parser.parse_with_options(&mut read, None, Some(options)) else {
+        // A parse only comes back empty when the progress callback cancelled it.
+        return Analysis::Unsupported("too-complex");
+    };
     let root = tree.root_node();
     if root.has_error() {
         return Analysis::Unsupported("syntax-error");
     }
-    let mut segments = Vec::new();
-    match statements(root, payload.as_bytes(), &mut segments) {
-        Ok(()) => Analysis::Segments(segments),
+    match statements(root, src) {
+        Ok(segments) => Analysis::Segments(segments),
         Err(reason) => Analysis::Unsupported(reason),
     }
 }
@@ -78,43 +109,63 @@ fn text<'a>(node: Node, src: &'a [u8]) -> &'a str {
     node.utf8_text(src).unwrap_or("")
 }
 
-/// A program or list: statements separated by `;`, newlines, `&&`, `||`; `&` is refused.
-fn statements(node: Node, src: &[u8], out: &mut Vec<Segment>) -> Result<(), &'static str> {
-    let mut cursor = node.walk();
-    for child in node.children(&mut cursor) {
-        if !child.is_named() {
-            match child.kind() {
-                ";" | "\n" | "&&" | "||" | ";;" => continue,
-                "&" => return Err("background"),
-                _ => return Err("syntax-error"),
-            }
-        }
-        statement(child, src, out)?;
+/// Every simple command below a program, in source order.
+///
+/// Lists (`;`, newlines, `&&`, `||`) and pipelines (`|`) are flattened with an explicit
+/// stack of nodes still to visit; `&` and `|&` are refused.
+fn statements(root: Node, src: &[u8]) -> Result<Vec<Segment>, &'static str> {
+    /// What is left to do, popped from the end: a node to visit, or the refusal that a
+    /// separator met while listing a container's children stands for. Keeping refusals in
+    /// the queue reports the first problem in source order, as a recursive walk would.
+    enum Step<'t> {
+        Visit(Node<'t>),
+        Refuse(&'static str),
     }
-    Ok(())
-}
-
-fn statement(node: Node, src: &[u8], out: &mut Vec<Segment>) -> Result<(), &'static str> {
-    match node.kind() {
-        "comment" => Ok(()),
-        "command" => {
-            out.push(command(node, src)?);
-            Ok(())
-        }
-        "list" => statements(node, src, out),
-        "pipeline" => {
-            let mut cursor = node.walk();
-            for child in node.children(&mut cursor) {
-                if !child.is_named() {
-                    if child.kind() == "|" {
+    let mut out = Vec::new();
+    let mut todo = vec![Step::Visit(root)];
+    while let Some(step) = todo.pop() {
+        let node = match step {
+            Step::Visit(node) => node,
+            Step::Refuse(reason) => return Err(reason),
+        };
+        match node.kind() {
+            "program" | "list" | "pipeline" => {
+                let pipeline = node.kind() == "pipeline";
+                let mut children = Vec::with_capacity(node.child_count());
+                let mut cursor = node.walk();
+                for child in node.children(&mut cursor) {
+                    if child.is_named() {
+                        children.push(Step::Visit(child));
                         continue;
                     }
-                    return Err("redirect"); // `|&` pipes stderr too
+                    let refusal = match (pipeline, child.kind()) {
+                        (true, "|") | (false, ";" | "\n" | "&&" | "||" | ";;") => continue,
+                        (true, _) => "redirect", // `|&` pipes stderr too
+                        (false, "&") => "background",
+                        (false, _) => "syntax-error",
+                    };
+                    children.push(Step::Refuse(refusal));
+                    break;
                 }
-                statement(child, src, out)?;
+                // Reversed, so the children pop in source order.
+                todo.extend(children.into_iter().rev());
             }
-            Ok(())
+            _ => {
+                if let Some(segment) = statement(node, src)? {
+                    out.push(segment);
+                }
+            }
         }
+    }
+    Ok(out)
+}
+
+/// One statement that is not a list or pipeline: a simple command (or `[ … ]`, or bare
+/// assignments), a comment, or something refused by name.
+fn statement(node: Node, src: &[u8]) -> Result<Option<Segment>, &'static str> {
+    match node.kind() {
+        "comment" => Ok(None),
+        "command" => command(node, src).map(Some),
         "test_command" => {
             reject_dynamic(node)?;
             let words = text(node, src).trim();
@@ -122,13 +173,11 @@ fn statement(node: Node, src: &[u8], out: &mut Vec<Segment>) -> Result<(), &'sta
             let mut argv = vec!["[".to_string()];
             argv.extend(inner.split_whitespace().map(String::from));
             argv.push("]".into());
-            out.push(Segment { argv, name_range: None, has_assignments: false });
-            Ok(())
+            Ok(Some(Segment { argv, name_range: None, has_assignments: false }))
         }
         "variable_assignment" | "variable_assignments" => {
             reject_dynamic(node)?;
-            out.push(Segment { argv: Vec::new(), name_range: None, has_assignments: true });
-            Ok(())
+            Ok(Some(Segment { argv: Vec::new(), name_range: None, has_assignments: true }))
         }
         "redirected_statement" | "file_redirect" | "heredoc_redirect" | "herestring_redirect" => Err("redirect"),
         "subshell" => Err("subshell"),
@@ -142,20 +191,34 @@ fn statement(node: Node, src: &[u8], out: &mut Vec<Segment>) -> Result<(), &'sta
     }
 }
 
-/// Refuses substitutions and expansions anywhere below `node`.
+/// Refuses substitutions and expansions anywhere below `node`, walking the subtree with a
+/// cursor (pre-order, no recursion).
 fn reject_dynamic(node: Node) -> Result<(), &'static str> {
-    match node.kind() {
-        "command_substitution" => return Err("command-substitution"),
-        "process_substitution" => return Err("process-substitution"),
-        "simple_expansion" | "expansion" | "arithmetic_expansion" => return Err("dynamic-argument"),
-        "heredoc_redirect" | "herestring_redirect" | "file_redirect" => return Err("redirect"),
-        _ => {}
-    }
     let mut cursor = node.walk();
-    for child in node.children(&mut cursor) {
-        reject_dynamic(child)?;
+    loop {
+        match cursor.node().kind() {
+            "command_substitution" => return Err("command-substitution"),
+            "process_substitution" => return Err("process-substitution"),
+            "simple_expansion" | "expansion" | "arithmetic_expansion" => return Err("dynamic-argument"),
+            "heredoc_redirect" | "herestring_redirect" | "file_redirect" => return Err("redirect"),
+            _ => {}
+        }
+        if cursor.goto_first_child() {
+            continue;
+        }
+        // No child: the next sibling of this node or of the nearest ancestor that has one.
+        loop {
+            if cursor.node() == node {
+                return Ok(());
+            }
+            if cursor.goto_next_sibling() {
+                break;
+            }
+            if !cursor.goto_parent() {
+                return Ok(());
+            }
+        }
     }
-    Ok(())
 }
 
 fn command(node: Node, src: &[u8]) -> Result<Segment, &'static str> {
@@ -316,6 +379,49 @@ mod tests {
         };
         assert!(seg[0].has_assignments, "ok but never satisfied");
         assert_eq!(argvs("echo 'a b' \"c \\\"d\\\"\" e\\ f"), [vec!["echo", "a b", "c \"d\"", "e f"]]);
+    }
+
+    /// Robustness: a 20,000-segment `true&&…` list (120 KB, the payload that overflowed the
+    /// node's stack) is analysed on a 256 KiB stack, so the walk does not recurse per segment.
+    #[test]
+    fn deep_lists_do_not_recurse() {
+        let payload = format!("{}true", "true&&".repeat(20_000));
+        let analysis = std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(move || analyze(&payload))
+            .expect("spawn")
+            .join()
+            .expect("no stack overflow");
+        match analysis {
+            Analysis::Segments(s) => assert_eq!(s.len(), 20_001),
+            other => panic!("{other:?}"),
+        }
+        let pipes = format!("{}ls", "ls|".repeat(20_000));
+        let analysis = std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(move || analyze(&pipes))
+            .expect("spawn")
+            .join()
+            .expect("no stack overflow");
+        assert!(matches!(analysis, Analysis::Segments(s) if s.len() == 20_001));
+    }
+
+    /// Robustness: the size and time bounds fail closed ("not understood"), never hang.
+    #[test]
+    fn bounds_fail_closed() {
+        assert_eq!(reason(&"x".repeat(MAX_PAYLOAD_BYTES + 1)), "too-large");
+        let long = "echo a && ".repeat(2_000) + "echo a";
+        assert_eq!(analyze_within(&long, Duration::ZERO), Analysis::Unsupported("too-complex"));
+        assert!(matches!(analyze_within(&long, MAX_PARSE_TIME), Analysis::Segments(_)));
+    }
+
+    /// The first refusal in source order wins, as it did with the recursive walk.
+    #[test]
+    fn first_refusal_in_source_order() {
+        assert_eq!(reason("(ls) &"), "subshell");
+        assert_eq!(reason("ls & (ls)"), "background");
+        assert_eq!(reason("ls | (ls) |& cat"), "subshell");
+        assert_eq!(reason("echo \"$(id)\" $HOME"), "command-substitution");
     }
 
     #[test]

@@ -12,7 +12,9 @@ pub struct FingerprintError;
 /// error: a pin that silently matched nothing would defeat its purpose.
 pub fn normalize_fingerprint(input: &str) -> Result<String, FingerprintError> {
     let mut s = input.trim();
-    if s.len() >= 7 && s[..7].eq_ignore_ascii_case("sha256:") {
+    // `get`, not slicing: the input is whatever a user typed, and byte 7 may fall inside a
+    // multi-byte character.
+    if s.get(..7).is_some_and(|prefix| prefix.eq_ignore_ascii_case("sha256:")) {
         s = s[7..].trim();
     }
     let hex: String = if s.contains(':') {
@@ -35,6 +37,25 @@ mod tests {
     use super::*;
 
     const HEX: &str = "ab12cd34ef56ab12cd34ef56ab12cd34ef56ab12cd34ef56ab12cd34ef56ab12";
+
+    /// Robustness: non-ASCII input is refused with the usual error (slicing at byte 7 of
+    /// `"sha25é…"` panicked, exiting 101).
+    #[test]
+    fn non_ascii_is_an_error_not_a_panic() {
+        for input in [
+            "sha256\u{e9}",
+            "abcdef\u{e9}00",
+            "sha25\u{e9}:00",
+            "\u{e9}\u{e9}\u{e9}\u{e9}",
+            "sha256:\u{1f600}",
+            "ab:\u{e9}",
+            "\u{10ffff}",
+        ] {
+            assert_eq!(normalize_fingerprint(input), Err(FingerprintError), "{input:?}");
+        }
+        let colons: Vec<String> = (0..31).map(|_| "ab".to_string()).chain(["\u{e9}".to_string()]).collect();
+        assert_eq!(normalize_fingerprint(&colons.join(":")), Err(FingerprintError));
+    }
 
     #[test]
     fn accepted_forms() {
