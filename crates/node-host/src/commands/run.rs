@@ -19,11 +19,12 @@ use openclaw_exec::approvals::{self, AllowRule, ResolvedApprovals};
 use openclaw_exec::command::{self, format_command, is_shell_wrapper, CommandRequest};
 use openclaw_exec::env;
 use openclaw_exec::inline_eval;
-use openclaw_exec::policy::{self, Ask, Denial, PolicyInput, Security};
+use openclaw_exec::policy::{self, Ask, Denial, DenialReason, PolicyInput, Security};
 use openclaw_exec::runner::{self, RunOutcome, RunSpec};
 use openclaw_exec::safebins::SafeBins;
 use openclaw_exec::shell;
 use openclaw_protocol::node::{InvokeError, NodeEvent};
+use openclaw_protocol::ErrorCode;
 use serde_json::{json, Map, Value};
 
 use crate::commands::approvals::read_snapshot;
@@ -491,8 +492,8 @@ fn audit(
             payload.get("exitCode").and_then(Value::as_i64).map(|c| c as i32),
             payload.get("timedOut").and_then(Value::as_bool),
         ),
-        Err(e) if e.code == "SYSTEM_RUN_DENIED" => ("denied", Some(e.message.clone()), None, None),
-        Err(e) if e.code == "INVALID_REQUEST" => ("rejected", Some(e.message.clone()), None, None),
+        Err(e) if e.code == ErrorCode::SystemRunDenied => ("denied", Some(e.message.clone()), None, None),
+        Err(e) if e.code == ErrorCode::InvalidRequest => ("rejected", Some(e.message.clone()), None, None),
         Err(e) => ("allowed", Some(e.message.clone()), None, None),
     };
     let record = openclaw_state::audit::AuditRecord {
@@ -573,7 +574,7 @@ async fn system_run(services: &NodeServices, ctx: InvokeContext, params: Value) 
                 &ctx,
                 &meta,
                 Denial::new(
-                    "approval-required",
+                    DenialReason::ApprovalRequired,
                     "SYSTEM_RUN_DENIED: exec approval policy changed; request approval again",
                 ),
             ));
@@ -598,7 +599,7 @@ async fn system_run(services: &NodeServices, ctx: InvokeContext, params: Value) 
                 &ctx,
                 &meta,
                 Denial::new(
-                    "approval-required",
+                    DenialReason::ApprovalRequired,
                     format!("SYSTEM_RUN_DENIED: approval required ({desc} requires explicit approval in strictInlineEval mode)"),
                 ),
             ));
@@ -620,7 +621,11 @@ async fn system_run(services: &NodeServices, ctx: InvokeContext, params: Value) 
         && matches!(req.argv.get(2).map(String::as_str), Some("get" | "schema" | "validate"));
     let unrestricted = security == Security::Full && ask == Ask::Off && !fallback;
     if mentions_audit && !(read_only_config || unrestricted || explicit) {
-        return Err(deny(&ctx, &meta, Denial::new("approval-required", "SYSTEM_RUN_DENIED: approval required")));
+        return Err(deny(
+            &ctx,
+            &meta,
+            Denial::new(DenialReason::ApprovalRequired, "SYSTEM_RUN_DENIED: approval required"),
+        ));
     }
     // Path hardening for approved and allowlisted runs: the cwd is pinned to its real path.
     let mut cwd = cwd_param.clone().map(PathBuf::from);
@@ -628,7 +633,7 @@ async fn system_run(services: &NodeServices, ctx: InvokeContext, params: Value) 
     if approved || security == Security::Allowlist {
         match canonical_cwd(cwd_param.as_deref()) {
             Ok(real) => cwd = Some(real),
-            Err(message) => return Err(deny(&ctx, &meta, Denial::new("approval-required", message))),
+            Err(message) => return Err(deny(&ctx, &meta, Denial::new(DenialReason::ApprovalRequired, message))),
         }
         if approved && !is_shell_wrapper(&argv) {
             let res = allowlist::resolve(&argv, cwd.as_deref(), &child_path, None);
@@ -640,7 +645,7 @@ async fn system_run(services: &NodeServices, ctx: InvokeContext, params: Value) 
                             &ctx,
                             &meta,
                             Denial::new(
-                                "approval-required",
+                                DenialReason::ApprovalRequired,
                                 "SYSTEM_RUN_DENIED: approval requires a stable executable path",
                             ),
                         ))
@@ -656,7 +661,7 @@ async fn system_run(services: &NodeServices, ctx: InvokeContext, params: Value) 
                 return Err(deny(
                     &ctx,
                     &meta,
-                    Denial::new("execution-plan-miss", "SYSTEM_RUN_DENIED: execution plan mismatch"),
+                    Denial::new(DenialReason::ExecutionPlanMiss, "SYSTEM_RUN_DENIED: execution plan mismatch"),
                 ))
             }
         }
@@ -670,7 +675,10 @@ async fn system_run(services: &NodeServices, ctx: InvokeContext, params: Value) 
             return Err(deny(
                 &ctx,
                 &meta,
-                Denial::new("approval-required", "SYSTEM_RUN_DENIED: approval script operand changed before execution"),
+                Denial::new(
+                    DenialReason::ApprovalRequired,
+                    "SYSTEM_RUN_DENIED: approval script operand changed before execution",
+                ),
             ));
         }
     }
@@ -678,7 +686,7 @@ async fn system_run(services: &NodeServices, ctx: InvokeContext, params: Value) 
         return Err(deny(
             &ctx,
             &meta,
-            Denial::new("permission:screenRecording", "PERMISSION_MISSING: screenRecording"),
+            Denial::new(DenialReason::PermissionScreenRecording, "PERMISSION_MISSING: screenRecording"),
         ));
     }
     let timeout =
@@ -698,7 +706,7 @@ async fn system_run(services: &NodeServices, ctx: InvokeContext, params: Value) 
                 &ctx,
                 &meta,
                 Denial::new(
-                    "approval-state-write-failed",
+                    DenialReason::ApprovalStateWriteFailed,
                     format!("SYSTEM_RUN_DENIED: approval state could not be persisted ({e})"),
                 ),
             ));
