@@ -7,8 +7,11 @@ use serde_json::Value;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Security {
+    /// Nothing runs.
     Deny,
+    /// Only what the allowlist (or safe bins, skill bins, an approval) covers runs.
     Allowlist,
+    /// Anything runs (subject to `ask`).
     Full,
 }
 
@@ -36,10 +39,13 @@ impl Security {
 /// `off` < `on-miss` < `always`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub enum Ask {
+    /// Never ask.
     #[serde(rename = "off")]
     Off,
+    /// Ask when the allowlist does not cover the command.
     #[serde(rename = "on-miss")]
     OnMiss,
+    /// Ask for every command.
     #[serde(rename = "always")]
     Always,
 }
@@ -102,7 +108,9 @@ pub fn config_policy(config: &Value, agent_id: Option<&str>) -> (Security, Ask) 
 /// The inputs of the decision.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PolicyInput {
+    /// The effective security mode (config and approvals layered, the stricter wins).
     pub security: Security,
+    /// The effective ask mode (the more cautious wins).
     pub ask: Ask,
     /// The command was fully understood (no unsupported shell syntax).
     pub analysis_ok: bool,
