@@ -16,7 +16,7 @@
 //! - [`inline_eval`]: interpreter invocations that carry their program in argv;
 //! - [`approvals`]: the exec-approvals document (normalise, serialise, resolve, redact);
 //! - [`policy`]: security and ask modes, the config layer and the final decision;
-//! - [`env`]: which environment a command gets and which overrides are refused;
+//! - [`env`](mod@env): which environment a command gets and which overrides are refused;
 //! - [`runner`]: spawning the process in its own group with the upstream timeout, output
 //!   caps and cancellation (the crate's one `unsafe` block, documented there).
 

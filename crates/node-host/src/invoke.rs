@@ -19,6 +19,9 @@ use serde_json::Value;
 use tokio::sync::{mpsc, watch};
 
 use crate::params::{thrown_invalid_request, FromParams, Params};
+// Transitional: `connection.rs` still imports these from here; they live in `services`. Drop
+// the re-export once the connection layer imports `crate::services` directly.
+#[doc(no_inline)]
 pub use crate::services::{NodeEnv, SkillBins};
 
 /// A boxed command future.

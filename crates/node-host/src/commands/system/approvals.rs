@@ -134,3 +134,33 @@ impl Command for ExecApprovalsSet {
         }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message<T: std::fmt::Debug>(r: Result<T, InvokeError>) -> String {
+        r.unwrap_err().message
+    }
+
+    #[test]
+    fn get_params_are_optional_and_strictly_boolean() {
+        const { assert!(<GetParams as FromParams>::OPTIONAL && !<SetParams as FromParams>::OPTIONAL) };
+        let decode = |v: Value| GetParams::from_params(Params::new(v));
+        assert_eq!(decode(Value::Null).unwrap(), GetParams { include_resolved_defaults: false });
+        assert!(!decode(json!({"includeResolvedDefaults": null})).unwrap().include_resolved_defaults);
+        assert!(decode(json!({"includeResolvedDefaults": true})).unwrap().include_resolved_defaults);
+        for bad in [json!({"includeResolvedDefaults": "yes"}), json!("x")] {
+            assert_eq!(message(decode(bad)), "Error: INVALID_REQUEST: includeResolvedDefaults must be boolean");
+        }
+    }
+
+    #[test]
+    fn set_params_need_an_object_file_and_trim_the_base_hash() {
+        let decode = |v: Value| SetParams::from_params(Params::new(v));
+        assert_eq!(message(decode(json!({"file": "{}"}))), "Error: INVALID_REQUEST: exec approvals file required");
+        let p = decode(json!({"file": {}, "baseHash": "  abc "})).unwrap();
+        assert_eq!(p.base_hash.as_deref(), Some("abc"));
+        assert_eq!(decode(json!({"file": {}, "baseHash": " "})).unwrap().base_hash, None);
+    }
+}

@@ -1,16 +1,16 @@
 //! `system.run` (`exec.md` §5): parse, decide, apply the decision's effects, run, report.
 //!
 //! The order of checks is upstream's, because it decides which error a caller sees: request
-//! shape and approval fields first ([`request`]: INVALID_REQUEST, no event), then policy (an
+//! shape and approval fields first (`request`: INVALID_REQUEST, no event), then policy (an
 //! `exec.denied` event, then SYSTEM_RUN_DENIED), then execution (`exec.finished`, then the
 //! payload). Every request, whatever its end, leaves one record in the local audit trail
-//! ([`audit`]).
+//! (`audit`).
 //!
 //! The decision is assembled here from the pieces in the sibling modules: the effective
-//! policy and the approval snapshot ([`policy`]), the allowlist with safe bins and the
-//! gateway's skill bins ([`allowlist_eval`]), the plan binding ([`plan`]) and allow-always
-//! persistence with allowlist usage stamps ([`allow_always`]); `openclaw_exec::policy::evaluate`
-//! makes the final call. `system.run.prepare` ([`prepare`]) builds the plans `system.run`
+//! policy and the approval snapshot (`policy`), the allowlist with safe bins and the
+//! gateway's skill bins (`allowlist_eval`), the plan binding (`plan`) and allow-always
+//! persistence with allowlist usage stamps (`allow_always`); `openclaw_exec::policy::evaluate`
+//! makes the final call. `system.run.prepare` (`prepare`) builds the plans `system.run`
 //! later checks. Shell payloads are analysed with tree-sitter-bash (`openclaw_exec::shell`);
 //! what the analysis does not understand is an allowlist miss.
 
