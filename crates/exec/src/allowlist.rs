@@ -75,8 +75,9 @@ pub struct Resolution {
     pub policy_blocked: bool,
     /// Invoked by a bare name (searched on PATH).
     pub bare_name: bool,
-    /// The executable found, and its real path.
+    /// The executable found.
     pub resolved_path: Option<PathBuf>,
+    /// Its real path (symlinks resolved): what rules and pins are matched against.
     pub resolved_real_path: Option<PathBuf>,
 }
 

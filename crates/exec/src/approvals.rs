@@ -176,8 +176,11 @@ pub fn normalize(doc: &Value) -> Result<Value, InvalidDocument> {
 /// One allowlist rule as policy sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AllowRule {
+    /// The entry's id (usage stamps are keyed on it); `None` for bare-string entries.
     pub id: Option<String>,
+    /// The executable pattern (a path or glob, or a command marker).
     pub pattern: String,
+    /// A pattern the arguments must match, when the rule is bound to them.
     pub arg_pattern: Option<String>,
     /// `Some("allow-always")` for persisted approvals.
     pub source: Option<String>,
@@ -186,9 +189,13 @@ pub struct AllowRule {
 /// The approvals that apply to one agent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResolvedApprovals {
+    /// The document's security for this agent (agent, then `*`, then defaults).
     pub security: Security,
+    /// The document's ask mode for this agent.
     pub ask: Ask,
+    /// The security that applies when an approval request times out unanswered.
     pub ask_fallback: Security,
+    /// Whether the gateway's skill binaries run by bare name.
     pub auto_allow_skills: bool,
     /// `agents["*"]` rules first, then the agent's own.
     pub allowlist: Vec<AllowRule>,

@@ -114,6 +114,7 @@ pub struct RawCommandMismatch;
 /// The command as the request describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommandRequest {
+    /// The argv as sent (after `String()` coercion).
     pub argv: Vec<String>,
     /// `format_command(argv)`.
     pub command_text: String,

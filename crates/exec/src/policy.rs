@@ -7,8 +7,11 @@ use serde_json::Value;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Security {
+    /// Nothing runs.
     Deny,
+    /// Only what the allowlist (or safe bins, skill bins, an approval) covers runs.
     Allowlist,
+    /// Anything runs (subject to `ask`).
     Full,
 }
 
@@ -36,10 +39,13 @@ impl Security {
 /// `off` < `on-miss` < `always`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub enum Ask {
+    /// Never ask.
     #[serde(rename = "off")]
     Off,
+    /// Ask when the allowlist does not cover the command.
     #[serde(rename = "on-miss")]
     OnMiss,
+    /// Ask for every command.
     #[serde(rename = "always")]
     Always,
 }
@@ -102,7 +108,9 @@ pub fn config_policy(config: &Value, agent_id: Option<&str>) -> (Security, Ask) 
 /// The inputs of the decision.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PolicyInput {
+    /// The effective security mode (config and approvals layered, the stricter wins).
     pub security: Security,
+    /// The effective ask mode (the more cautious wins).
     pub ask: Ask,
     /// The command was fully understood (no unsupported shell syntax).
     pub analysis_ok: bool,
@@ -114,15 +122,64 @@ pub struct PolicyInput {
     pub approved: bool,
 }
 
+/// Why a run was denied, as the `reason` of the `exec.denied` event and the audit trail.
+///
+/// A closed set: the gateway and operators key on these strings, so they are spelled once
+/// here ([`DenialReason::as_str`]) and every denial site picks a variant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DenialReason {
+    /// `security=deny`: exec is disabled for this agent.
+    SecurityDeny,
+    /// `approval-required`: an (explicit) approval is missing or no longer valid.
+    ApprovalRequired,
+    /// `allowlist-miss`: allowlist mode and the command is not covered.
+    AllowlistMiss,
+    /// `execution-plan-miss`: allowed, but no pinned argv could be planned for it.
+    ExecutionPlanMiss,
+    /// `permission:screenRecording`: the command needs a permission this node lacks.
+    PermissionScreenRecording,
+    /// `approval-state-write-failed`: an allow-always decision could not be persisted.
+    ApprovalStateWriteFailed,
+}
+
+impl DenialReason {
+    /// The text on the wire and in the audit trail.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DenialReason::SecurityDeny => "security=deny",
+            DenialReason::ApprovalRequired => "approval-required",
+            DenialReason::AllowlistMiss => "allowlist-miss",
+            DenialReason::ExecutionPlanMiss => "execution-plan-miss",
+            DenialReason::PermissionScreenRecording => "permission:screenRecording",
+            DenialReason::ApprovalStateWriteFailed => "approval-state-write-failed",
+        }
+    }
+}
+
+impl std::fmt::Display for DenialReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for DenialReason {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
 /// A denial: the `exec.denied` reason and the reply message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Denial {
-    pub reason: &'static str,
+    /// The machine-readable reason (event and audit).
+    pub reason: DenialReason,
+    /// The reply text (`SYSTEM_RUN_DENIED: …`), shown to the operator as is.
     pub message: String,
 }
 
 impl Denial {
-    pub fn new(reason: &'static str, message: impl Into<String>) -> Self {
+    /// A denial for `reason` with the reply text `message`.
+    pub fn new(reason: DenialReason, message: impl Into<String>) -> Self {
         Denial { reason, message: message.into() }
     }
 }
@@ -137,17 +194,17 @@ pub fn evaluate(input: PolicyInput) -> Result<(), Denial> {
             _ => false,
         };
     if input.security == Security::Deny {
-        return Err(Denial::new("security=deny", "SYSTEM_RUN_DISABLED: security=deny"));
+        return Err(Denial::new(DenialReason::SecurityDeny, "SYSTEM_RUN_DISABLED: security=deny"));
     }
     if requires_ask && !input.approved {
-        return Err(Denial::new("approval-required", "SYSTEM_RUN_DENIED: approval required"));
+        return Err(Denial::new(DenialReason::ApprovalRequired, "SYSTEM_RUN_DENIED: approval required"));
     }
     if input.security == Security::Allowlist
         && (!input.analysis_ok || !input.allowlist_satisfied)
         && !input.approved
         && !input.durable_approval_satisfied
     {
-        return Err(Denial::new("allowlist-miss", "SYSTEM_RUN_DENIED: allowlist miss"));
+        return Err(Denial::new(DenialReason::AllowlistMiss, "SYSTEM_RUN_DENIED: allowlist miss"));
     }
     Ok(())
 }
@@ -170,7 +227,7 @@ mod tests {
 
     #[test]
     fn decision_table() {
-        let reason = |i| evaluate(i).err().map(|d| d.reason);
+        let reason = |i| evaluate(i).err().map(|d| d.reason.as_str());
         assert_eq!(reason(input(Security::Deny, Ask::Always, true)), Some("security=deny"));
         assert_eq!(reason(input(Security::Full, Ask::Off, false)), None);
         assert_eq!(reason(input(Security::Full, Ask::Always, true)), Some("approval-required"));
@@ -191,6 +248,11 @@ mod tests {
             evaluate(input(Security::Deny, Ask::Off, true)).unwrap_err().message,
             "SYSTEM_RUN_DISABLED: security=deny"
         );
+        assert_eq!(
+            serde_json::to_value(DenialReason::PermissionScreenRecording).unwrap(),
+            "permission:screenRecording"
+        );
+        assert_eq!(DenialReason::ExecutionPlanMiss.to_string(), "execution-plan-miss");
     }
 
     #[test]

@@ -29,8 +29,11 @@ const DRAIN_LIMIT: Duration = Duration::from_secs(1);
 /// What to run.
 #[derive(Debug, Clone)]
 pub struct RunSpec {
+    /// The program and its arguments (`argv[0]` is resolved on the child's PATH).
     pub argv: Vec<String>,
+    /// The working directory (`None`: the node's own).
     pub cwd: Option<PathBuf>,
+    /// The child's complete environment (nothing else is inherited).
     pub env: BTreeMap<String, String>,
     /// `None`: no node-side deadline.
     pub timeout: Option<Duration>,
@@ -41,12 +44,18 @@ pub struct RunSpec {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct RunResult {
+    /// The exit code (124 after a timeout); absent when a signal ended it or it never started.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exit_code: Option<i32>,
+    /// The node-side deadline killed it.
     pub timed_out: bool,
+    /// Exit code 0 and not timed out.
     pub success: bool,
+    /// Captured stdout (capped, lossily decoded).
     pub stdout: String,
+    /// Captured stderr (capped, lossily decoded).
     pub stderr: String,
+    /// Why it could not be launched or captured; `None` once the process ran.
     pub error: Option<String>,
 }
 

@@ -17,10 +17,15 @@ const SEMANTIC_DENY: &[&str] = &["jq", "awk", "gawk", "mawk", "nawk", "sed", "gs
 /// How a safe bin's arguments are validated.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Profile {
+    /// Fewest positional operands accepted.
     pub min_positional: usize,
+    /// Most positional operands accepted (`None`: no limit).
     pub max_positional: Option<usize>,
+    /// Flags that take a value (the value is not a positional operand).
     pub value_flags: Vec<String>,
+    /// Flags that take no value.
     pub bool_flags: Vec<String>,
+    /// Flags that disqualify the invocation as a safe-bin use.
     pub denied_flags: Vec<String>,
 }
 
@@ -252,8 +257,11 @@ pub fn validate_args(p: &Profile, args: &[String]) -> bool {
 /// the agent's list replaces the global one, trusted dirs add up, agent profiles win).
 #[derive(Debug, Clone)]
 pub struct SafeBins {
+    /// The bare names allowed as safe bins.
     pub bins: Vec<String>,
+    /// Directories a safe bin must resolve into to count.
     pub trusted_dirs: Vec<PathBuf>,
+    /// Argument profiles configured for bins without a built-in one.
     pub custom_profiles: HashMap<String, Profile>,
 }
 

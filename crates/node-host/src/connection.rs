@@ -21,8 +21,9 @@ use openclaw_state::StateDb;
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
-use crate::invoke::{CommandRegistry, NodeEnv};
+use crate::invoke::CommandRegistry;
 use crate::reconnect::{classify, Backoff, Rejection, PAIRING_RETRY};
+use crate::services::NodeEnv;
 use crate::status::StatusReporter;
 use openclaw_state::node_status::ConnectionState;
 use session::Session;
@@ -59,22 +60,29 @@ impl NodeExit {
 
 /// Everything the supervisor needs, resolved before the first dial.
 pub struct NodeHost {
+    /// The gateway to dial (and the TLS pin that gateway must present).
     pub endpoint: Endpoint,
+    /// The shared token or password sent when no device token has been issued yet.
     pub credentials: GatewayCredentials,
+    /// This machine's device key: it signs every handshake, so the gateway knows the node
+    /// across restarts and reconnects.
     pub identity: DeviceIdentity,
     /// Shared with invoke tasks later (approvals); locked only for short synchronous reads/writes.
     pub db: Arc<Mutex<StateDb>>,
     /// `client.instanceId`.
     pub node_id: String,
+    /// `client.displayName`, what operators see in `nodes list`.
     pub display_name: String,
+    /// The commands served; `commands` and `caps` in `connect` are derived from it.
     pub registry: Arc<CommandRegistry>,
     /// Sent as `pathEnv` unless a command allowlist is active.
     pub advertise_path: bool,
+    /// The environment commands see (PATH); shared with every invoke.
     pub env: Arc<NodeEnv>,
     /// Where the connection state is published for `node status`.
     pub status: StatusReporter,
     /// The gateway's skill binaries, refreshed by each session.
-    pub skill_bins: Arc<crate::invoke::SkillBins>,
+    pub skill_bins: Arc<crate::services::SkillBins>,
 }
 
 /// How one connection attempt ended.

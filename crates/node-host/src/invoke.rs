@@ -1,8 +1,11 @@
-//! The command registry and the invoke dispatcher.
+//! The command traits, the command registry and the invoke dispatcher.
 //!
-//! Every node command is one [`NodeCommand`]. The registry is the single source of truth
-//! for what the node advertises (`commands` and `caps` in `connect` are derived from it) and
-//! for what it runs. [`dispatch`] turns one `node.invoke.request` into exactly one
+//! Every node command is one [`NodeCommand`], usually written as a typed [`Command`] (a name,
+//! a capability, a [`FromParams`] params type and `run`) and turned into a `NodeCommand` by a
+//! blanket impl. The registry is the single source of truth for what the node advertises
+//! (`commands` and `caps` in `connect` are derived from it) and for what it runs; which
+//! commands it holds is decided in [`crate::commands`], so this module names no concrete
+//! command. [`dispatch`] turns one `node.invoke.request` into exactly one
 //! `node.invoke.result`, whatever happens inside the command: bad params, an unknown command,
 //! a cancellation or a panic all end in a well-formed result.
 
@@ -14,6 +17,9 @@ use std::sync::Arc;
 use openclaw_protocol::node::{InvokeError, InvokeRequest};
 use serde_json::Value;
 use tokio::sync::{mpsc, watch};
+
+use crate::params::{thrown_invalid_request, FromParams, Params};
+use crate::services::NodeEnv;
 
 /// A boxed command future.
 pub type CommandFuture = Pin<Box<dyn Future<Output = Result<Value, InvokeError>> + Send>>;
@@ -30,6 +36,46 @@ pub trait NodeCommand: Send + Sync + 'static {
     /// Whether the command accepts a null `paramsJSON` (it then gets `null`).
     fn params_optional(&self) -> bool {
         false
+    }
+}
+
+/// A node command with typed params: what a command module implements.
+///
+/// The blanket impl below makes every `Command` a [`NodeCommand`]: it decodes the params
+/// with [`FromParams`] (a decoding error is the invoke's result, and `run` is not called)
+/// and runs the command on a clone of itself, so the future owns what it needs. Commands
+/// are therefore cheap to clone (they hold `Arc`s).
+pub trait Command: Clone + Send + Sync + 'static {
+    /// The command id the gateway invokes.
+    const NAME: &'static str;
+    /// The capability family it belongs to (`system`, `browser`, …), advertised in `caps`.
+    const CAP: &'static str;
+    /// The decoded params.
+    type Params: FromParams;
+    /// Runs the command. Long-running commands must watch `cx.cancel` and stop promptly when
+    /// it fires.
+    fn run(&self, cx: InvokeContext, params: Self::Params) -> impl Future<Output = Result<Value, InvokeError>> + Send;
+}
+
+impl<C: Command> NodeCommand for C {
+    fn name(&self) -> &'static str {
+        C::NAME
+    }
+
+    fn cap(&self) -> &'static str {
+        C::CAP
+    }
+
+    fn params_optional(&self) -> bool {
+        <C::Params as FromParams>::OPTIONAL
+    }
+
+    fn run(&self, ctx: InvokeContext, params: Value) -> CommandFuture {
+        let command = self.clone();
+        Box::pin(async move {
+            let params = C::Params::from_params(Params::new(params))?;
+            Command::run(&command, ctx, params).await
+        })
     }
 }
 
@@ -79,31 +125,6 @@ impl InvokeContext {
     }
 }
 
-/// The node's own process environment, fixed at start-up.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NodeEnv {
-    /// The effective PATH (never empty).
-    pub path: String,
-}
-
-/// The PATH used when the process has none.
-pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
-impl NodeEnv {
-    /// The effective PATH: the process PATH (or the default when empty), with the directory
-    /// of this binary in front, so agents can find `openclaw` on the node as upstream arranges.
-    pub fn from_process() -> Self {
-        let base =
-            std::env::var("PATH").ok().filter(|p| !p.trim().is_empty()).unwrap_or_else(|| DEFAULT_PATH.to_string());
-        let exe_dir = std::env::current_exe().ok().and_then(|p| p.parent().map(|d| d.to_string_lossy().into_owned()));
-        let path = match exe_dir {
-            Some(dir) if !base.split(':').any(|d| d == dir) => format!("{dir}:{base}"),
-            _ => base,
-        };
-        NodeEnv { path }
-    }
-}
-
 /// The set of commands this node serves.
 #[derive(Clone, Default)]
 pub struct CommandRegistry {
@@ -118,62 +139,7 @@ pub struct EmptyAllowlist {
     pub unknown: Vec<String>,
 }
 
-/// What the built-in commands share: the state database, the state paths, the node's own
-/// `openclaw.json`, and the gateway's skill binaries.
-pub struct NodeServices {
-    pub db: Arc<std::sync::Mutex<openclaw_state::StateDb>>,
-    pub paths: openclaw_state::StatePaths,
-    pub config: openclaw_state::config::OpenClawConfig,
-    pub skill_bins: Arc<SkillBins>,
-}
-
-/// The binary names of the gateway's installed skills (`skills.bins`), which `autoAllowSkills`
-/// lets run by bare name. The session refreshes them on connect and every 90 s; the list is
-/// emptied on reconnect, and a failed refresh keeps the previous one.
-#[derive(Debug, Default)]
-pub struct SkillBins {
-    names: std::sync::Mutex<Vec<String>>,
-}
-
-impl SkillBins {
-    /// The current names (lower-cased).
-    pub fn names(&self) -> Vec<String> {
-        self.names.lock().unwrap_or_else(|p| p.into_inner()).clone()
-    }
-
-    /// Replaces the list.
-    pub fn set(&self, names: Vec<String>) {
-        let names = names.into_iter().map(|n| n.trim().to_ascii_lowercase()).filter(|n| !n.is_empty()).collect();
-        *self.names.lock().unwrap_or_else(|p| p.into_inner()) = names;
-    }
-}
-
-impl NodeServices {
-    /// Locks the database for a short synchronous read or write (never across an await).
-    pub fn db(&self) -> std::sync::MutexGuard<'_, openclaw_state::StateDb> {
-        self.db.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-}
-
 impl CommandRegistry {
-    /// Every command this build implements.
-    pub fn with_builtin_commands(services: &Arc<NodeServices>) -> Self {
-        let mut r = CommandRegistry::default();
-        r.register(Arc::new(crate::commands::which::SystemWhich));
-        r.register(Arc::new(crate::commands::approvals::ExecApprovalsGet(services.clone())));
-        r.register(Arc::new(crate::commands::approvals::ExecApprovalsSet(services.clone())));
-        r.register(Arc::new(crate::commands::run::SystemRun(services.clone())));
-        r.register(Arc::new(crate::commands::run::SystemRunPrepare(services.clone())));
-        r
-    }
-
-    /// Only `system.which` (tests and tools that need no state).
-    pub fn stateless() -> Self {
-        let mut r = CommandRegistry::default();
-        r.register(Arc::new(crate::commands::which::SystemWhich));
-        r
-    }
-
     /// Adds (or replaces) a command.
     pub fn register(&mut self, command: Arc<dyn NodeCommand>) {
         self.commands.insert(command.name(), command);
@@ -209,19 +175,14 @@ impl CommandRegistry {
     }
 }
 
-/// `INVALID_REQUEST` with upstream's `Error: ` prefix (it stringifies thrown errors).
-pub fn invalid_request(detail: &str) -> InvokeError {
-    InvokeError::new("INVALID_REQUEST", format!("Error: INVALID_REQUEST: {detail}"))
-}
-
 /// The params of an invoke: `paramsJSON` parsed, else the `params` object fallback, else
 /// `null` for commands that take none.
 pub fn decode_params(req: &InvokeRequest, optional: bool) -> Result<Value, InvokeError> {
     match (&req.params_json, &req.params) {
-        (Some(text), _) => serde_json::from_str(text).map_err(|_| invalid_request("paramsJSON malformed JSON")),
+        (Some(text), _) => serde_json::from_str(text).map_err(|_| thrown_invalid_request("paramsJSON malformed JSON")),
         (None, Some(obj)) if obj.is_object() => Ok(obj.clone()),
         _ if optional => Ok(Value::Null),
-        _ => Err(invalid_request("paramsJSON required")),
+        _ => Err(thrown_invalid_request("paramsJSON required")),
     }
 }
 
@@ -235,7 +196,7 @@ pub async fn dispatch(
     ctx: InvokeContext,
 ) -> Result<Value, InvokeError> {
     let Some(command) = registry.get(&req.command) else {
-        return Err(InvokeError::new("UNAVAILABLE", "command not supported"));
+        return Err(InvokeError::unavailable("command not supported"));
     };
     let params = decode_params(req, command.params_optional())?;
     use futures_util::FutureExt;
@@ -244,7 +205,7 @@ pub async fn dispatch(
         Ok(result) => result,
         Err(_) => {
             tracing::warn!("node invoke {} ({}) panicked", req.id, req.command);
-            Err(InvokeError::new("UNAVAILABLE", "node invocation failed"))
+            Err(InvokeError::unavailable("node invocation failed"))
         }
     }
 }
@@ -267,7 +228,7 @@ mod tests {
     }
 
     fn ctx() -> InvokeContext {
-        InvokeContext::detached(DEFAULT_PATH)
+        InvokeContext::detached(crate::services::DEFAULT_PATH)
     }
 
     struct Panics;
@@ -285,7 +246,7 @@ mod tests {
 
     #[tokio::test]
     async fn unknown_bad_and_panicking_commands_each_get_one_error() {
-        let mut registry = CommandRegistry::stateless();
+        let mut registry = crate::commands::stateless();
         registry.register(Arc::new(Panics));
         let e = dispatch(&registry, &req("nope.cmd", Some("{}")), ctx()).await.unwrap_err();
         assert_eq!(e, InvokeError::new("UNAVAILABLE", "command not supported"));
@@ -295,17 +256,5 @@ mod tests {
         assert_eq!(e.message, "Error: INVALID_REQUEST: paramsJSON required");
         let e = dispatch(&registry, &req("test.panic", Some("{}")), ctx()).await.unwrap_err();
         assert_eq!(e, InvokeError::new("UNAVAILABLE", "node invocation failed"));
-    }
-
-    #[test]
-    fn registry_derives_the_manifest() {
-        let r = CommandRegistry::stateless();
-        assert_eq!(r.command_names(), vec!["system.which"]);
-        assert_eq!(r.caps(), vec!["system"]);
-        let err = r.restrict_to(&["nope".into()]).err().unwrap();
-        assert!(err
-            .to_string()
-            .starts_with("Node command allowlist retained no available commands. Unknown or unavailable ids: nope."));
-        assert_eq!(r.restrict_to(&["system.which".into(), "x".into()]).unwrap().command_names(), vec!["system.which"]);
     }
 }

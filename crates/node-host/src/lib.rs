@@ -1,25 +1,39 @@
 //! The OpenClaw headless node host.
 //!
-//! [`run::prepare`] turns `node run` flags plus the state directory into a ready
+//! [`startup::prepare`] turns `node run` flags plus the state directory into a ready
 //! [`connection::NodeHost`] (persisting config, importing legacy files, resolving
 //! credentials, failing closed on anything doubtful); [`connection::NodeHost::run`] then
 //! keeps it connected and serving until a signal or a terminal auth error.
 //!
-//! Layout: [`endpoint`] and [`credentials`] (re-exported from `openclaw-client`, which also
-//! dials, pins TLS and runs the signed handshake) decide where and with what to connect,
-//! [`connection`] and [`reconnect`] the session lifecycle,
-//! [`invoke`] the command registry and dispatch, [`commands`] one module per command.
+//! Layout:
+//! - where and with what to connect: [`endpoint`] and [`credentials`], re-exported from
+//!   `openclaw-client`, which also dials, pins TLS and runs the signed handshake for both
+//!   the node host and the operator client;
+//! - the session lifecycle: [`connection`] and [`reconnect`], publishing [`status`] for
+//!   `node status` and [`stats`] for the gateway;
+//! - serving commands: [`invoke`] holds the command traits, the registry and the
+//!   dispatcher; [`params`] the one decoder of command params with upstream's coercions;
+//!   [`services`] what commands share (state database, approvals document, skill bins,
+//!   environment); [`commands`] the built-in commands, one folder per family, and the list
+//!   of them;
+//! - [`startup`]: everything before the first dial; [`platform`]: what the node reports
+//!   about the machine.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod commands;
 pub mod connection;
 /// Where and with what a node connects, part of this crate's API (`NodeRunOptions`, `NodeHost`).
 pub use openclaw_client::{credentials, endpoint};
 pub mod invoke;
+pub mod params;
 pub mod platform;
 pub mod reconnect;
-pub mod run;
+pub mod services;
+pub mod startup;
 pub mod stats;
 pub mod status;
 
 pub use connection::{NodeExit, NodeHost};
-pub use run::{prepare, NodeRunOptions, PrepareError};
+pub use startup::{prepare, NodeRunOptions, PrepareError};

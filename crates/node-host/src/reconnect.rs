@@ -36,10 +36,16 @@ const MAX_RETRY_AFTER_MS: u64 = 300_000;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rejection {
     /// Device pairing is pending; the operator approves `request_id`.
-    PairingRequired { request_id: Option<String> },
+    PairingRequired {
+        /// The gateway's pending request, when it said which.
+        request_id: Option<String>,
+    },
     /// Credentials are wrong or missing: retrying cannot help, exit 1 so a supervisor (or
     /// the user) sees it. `code` is the `details.code`.
-    Terminal { code: String },
+    Terminal {
+        /// The refusal's `details.code`, shown to the user and kept in the status file.
+        code: String,
+    },
     /// The shared token was refused; a stored device token may still be accepted once.
     TokenMismatch,
     /// Our stored device token was revoked or rotated: forget it and reconnect.

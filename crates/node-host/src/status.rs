@@ -6,6 +6,8 @@ use std::sync::Mutex;
 use openclaw_state::node_status::{ConnectionState, NodeHostStatus};
 use tracing::debug;
 
+use crate::services::lock_recovering;
+
 /// Writes a status report on every state change. Failures to write are logged at debug level
 /// and otherwise ignored: reporting must never take the node down.
 pub struct StatusReporter {
@@ -34,7 +36,7 @@ impl StatusReporter {
 
     /// Records a new state; `error` replaces the last error when given.
     pub fn set(&self, state: ConnectionState, error: Option<String>) {
-        let mut s = self.current.lock().unwrap_or_else(|p| p.into_inner());
+        let mut s = lock_recovering(&self.current);
         let now = openclaw_state::now_ms();
         if s.state != state {
             s.state = state;
@@ -58,7 +60,7 @@ impl StatusReporter {
     /// Records a pending device-pairing request.
     pub fn pairing(&self, request_id: &str) {
         {
-            let mut s = self.current.lock().unwrap_or_else(|p| p.into_inner());
+            let mut s = lock_recovering(&self.current);
             s.pairing_request_id = Some(request_id.to_string());
         }
         self.set(ConnectionState::PairingPending, Some(format!("device pairing required (requestId {request_id})")));
@@ -66,6 +68,6 @@ impl StatusReporter {
 
     /// The latest report.
     pub fn snapshot(&self) -> NodeHostStatus {
-        self.current.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        lock_recovering(&self.current).clone()
     }
 }

@@ -50,8 +50,13 @@ impl ErrorShape {
     }
 }
 
-/// Top-level `error.code` values (`ErrorCodes` upstream).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Top-level `error.code` values (`ErrorCodes` upstream), as carried by a failed response and
+/// by the error half of `node.invoke.result`.
+///
+/// Callers branch on these, so they are a `match`, not a string comparison that fails
+/// silently when a spelling drifts. A code this version does not know (a newer peer) decodes
+/// as [`ErrorCode::Other`] and re-encodes to the same text, so relaying it loses nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum ErrorCode {
     /// The device is not paired (or pairing is pending).
     NotPaired,
@@ -67,11 +72,13 @@ pub enum ErrorCode {
     Timeout,
     /// A `system.run` refused by policy.
     SystemRunDenied,
+    /// A code this version does not know, kept verbatim.
+    Other(String),
 }
 
 impl ErrorCode {
     /// The string on the wire.
-    pub fn as_str(self) -> &'static str {
+    pub fn as_str(&self) -> &str {
         match self {
             ErrorCode::NotPaired => "NOT_PAIRED",
             ErrorCode::InvalidRequest => "INVALID_REQUEST",
@@ -80,7 +87,47 @@ impl ErrorCode {
             ErrorCode::Unavailable => "UNAVAILABLE",
             ErrorCode::Timeout => "TIMEOUT",
             ErrorCode::SystemRunDenied => "SYSTEM_RUN_DENIED",
+            ErrorCode::Other(code) => code,
         }
+    }
+
+    /// Classifies a wire string; never fails (unknown codes become [`ErrorCode::Other`]).
+    pub fn parse(code: &str) -> Self {
+        match code {
+            "NOT_PAIRED" => ErrorCode::NotPaired,
+            "INVALID_REQUEST" => ErrorCode::InvalidRequest,
+            "FORBIDDEN" => ErrorCode::Forbidden,
+            "APPROVAL_NOT_FOUND" => ErrorCode::ApprovalNotFound,
+            "UNAVAILABLE" => ErrorCode::Unavailable,
+            "TIMEOUT" => ErrorCode::Timeout,
+            "SYSTEM_RUN_DENIED" => ErrorCode::SystemRunDenied,
+            other => ErrorCode::Other(other.to_string()),
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<&str> for ErrorCode {
+    fn from(code: &str) -> Self {
+        ErrorCode::parse(code)
+    }
+}
+
+impl Serialize for ErrorCode {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for ErrorCode {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let code = std::borrow::Cow::<'de, str>::deserialize(d)?;
+        Ok(ErrorCode::parse(&code))
     }
 }
 
@@ -165,6 +212,20 @@ mod tests {
             ConnectErrorCode::DeviceAuth("DEVICE_AUTH_SIGNATURE_EXPIRED".into())
         );
         assert_eq!(ConnectErrorCode::parse("NEW_THING"), ConnectErrorCode::Other("NEW_THING".into()));
+    }
+
+    #[test]
+    fn error_codes_round_trip_including_unknown_ones() {
+        for code in ["NOT_PAIRED", "INVALID_REQUEST", "FORBIDDEN", "APPROVAL_NOT_FOUND", "UNAVAILABLE", "TIMEOUT"] {
+            let parsed: ErrorCode = serde_json::from_str(&format!("\"{code}\"")).unwrap();
+            assert!(!matches!(parsed, ErrorCode::Other(_)), "{code} is known");
+            assert_eq!(serde_json::to_string(&parsed).unwrap(), format!("\"{code}\""));
+        }
+        let parsed: ErrorCode = serde_json::from_str(r#""SYSTEM_RUN_DENIED""#).unwrap();
+        assert_eq!(parsed, ErrorCode::SystemRunDenied);
+        let unknown: ErrorCode = serde_json::from_str(r#""CANONICAL_PATH_CHANGED""#).unwrap();
+        assert_eq!(unknown, ErrorCode::Other("CANONICAL_PATH_CHANGED".into()));
+        assert_eq!(serde_json::to_string(&unknown).unwrap(), r#""CANONICAL_PATH_CHANGED""#);
     }
 
     #[test]

@@ -3,6 +3,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::error::ErrorCode;
+
 /// Event name of a command the gateway asks this node to run.
 pub const EVENT_INVOKE_REQUEST: &str = "node.invoke.request";
 /// Event name of a cancellation of a running invoke.
@@ -98,18 +100,38 @@ pub struct PairResolved {
 }
 
 /// The error half of `node.invoke.result`.
+///
+/// The code is typed so that the node host and the audit branch on it with a `match`; on the
+/// wire it is the same `{"code": "<STRING>", "message": …}` as before.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InvokeError {
-    /// `INVALID_REQUEST`, `UNAVAILABLE`, `SYSTEM_RUN_DENIED`, …
-    pub code: String,
+    /// `INVALID_REQUEST`, `UNAVAILABLE`, `SYSTEM_RUN_DENIED`, … (unknown codes kept verbatim).
+    pub code: ErrorCode,
     /// Human text, forwarded to the operator as `<code>: <message>`.
     pub message: String,
 }
 
 impl InvokeError {
-    /// An invoke error with a code and a message.
-    pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
+    /// An invoke error with a code and a message. Prefer the named constructors; this one
+    /// exists for codes read from elsewhere (a `&str` is classified with [`ErrorCode::parse`]).
+    pub fn new(code: impl Into<ErrorCode>, message: impl Into<String>) -> Self {
         InvokeError { code: code.into(), message: message.into() }
+    }
+
+    /// `INVALID_REQUEST` with `message` exactly as given (callers that need upstream's
+    /// `Error: INVALID_REQUEST: ` prefix add it themselves, because upstream is not uniform).
+    pub fn invalid_request(message: impl Into<String>) -> Self {
+        InvokeError::new(ErrorCode::InvalidRequest, message)
+    }
+
+    /// `UNAVAILABLE`: the node cannot do this now (unknown command, store down, cancelled).
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        InvokeError::new(ErrorCode::Unavailable, message)
+    }
+
+    /// `SYSTEM_RUN_DENIED`: the exec policy refused the command.
+    pub fn denied(message: impl Into<String>) -> Self {
+        InvokeError::new(ErrorCode::SystemRunDenied, message)
     }
 }
 
@@ -209,5 +231,17 @@ mod tests {
             serde_json::to_string(&err).unwrap(),
             r#"{"id":"i","nodeId":"n","ok":false,"error":{"code":"UNAVAILABLE","message":"command not supported"}}"#
         );
+        assert_eq!(err.error, Some(InvokeError::unavailable("command not supported")));
+        let denied = InvokeResult::failure("i", "n", InvokeError::denied("SYSTEM_RUN_DENIED: allowlist miss"));
+        let text = serde_json::to_string(&denied).unwrap();
+        assert_eq!(
+            text,
+            r#"{"id":"i","nodeId":"n","ok":false,"error":{"code":"SYSTEM_RUN_DENIED","message":"SYSTEM_RUN_DENIED: allowlist miss"}}"#
+        );
+        let back: InvokeResult = serde_json::from_str(&text).unwrap();
+        assert_eq!(back.error.unwrap().code, ErrorCode::SystemRunDenied);
+        let newer: InvokeError = serde_json::from_str(r#"{"code":"CANONICAL_PATH_CHANGED","message":"m"}"#).unwrap();
+        assert_eq!(newer.code, ErrorCode::Other("CANONICAL_PATH_CHANGED".into()));
+        assert_eq!(serde_json::to_string(&newer).unwrap(), r#"{"code":"CANONICAL_PATH_CHANGED","message":"m"}"#);
     }
 }

@@ -1,21 +1,52 @@
-//! One module per node command.
+//! The node's built-in commands, one folder per command family, and the list of them.
+//!
+//! This is the one place that names concrete commands: [`builtin`] is what `node run`
+//! serves (and advertises), [`stateless`] the subset that needs no state. Adding a command is
+//! one new module implementing [`crate::invoke::Command`] plus one line in [`builtin`], with
+//! its params tests beside it. Commands share what they need through
+//! [`crate::services::NodeServices`], never through each other's modules.
+//!
+//! Families: [`system`] (`system.which`, `system.run`, `system.run.prepare`,
+//! `system.execApprovals.get` / `.set`).
 
-pub mod approvals;
-pub mod run;
-pub mod which;
+pub mod system;
 
-use serde_json::Value;
+use std::sync::Arc;
 
-/// JavaScript's `String(value)` for JSON values, which upstream applies to argv and `bins`
-/// entries.
-pub(crate) fn js_string(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Null => "null".into(),
-        Value::Array(a) => {
-            a.iter().map(|x| if x.is_null() { String::new() } else { js_string(x) }).collect::<Vec<_>>().join(",")
-        }
-        Value::Object(_) => "[object Object]".into(),
-        other => other.to_string(),
+use crate::invoke::CommandRegistry;
+use crate::services::NodeServices;
+
+/// Every command this build implements, sharing `services`.
+pub fn builtin(services: &Arc<NodeServices>) -> CommandRegistry {
+    let mut r = CommandRegistry::default();
+    r.register(Arc::new(system::which::SystemWhich));
+    r.register(Arc::new(system::approvals::ExecApprovalsGet(services.clone())));
+    r.register(Arc::new(system::approvals::ExecApprovalsSet(services.clone())));
+    r.register(Arc::new(system::run::SystemRun(services.clone())));
+    r.register(Arc::new(system::run::SystemRunPrepare(services.clone())));
+    r
+}
+
+/// Only `system.which` (tests and tools that need no state).
+pub fn stateless() -> CommandRegistry {
+    let mut r = CommandRegistry::default();
+    r.register(Arc::new(system::which::SystemWhich));
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registry_derives_the_manifest() {
+        let r = stateless();
+        assert_eq!(r.command_names(), vec!["system.which"]);
+        assert_eq!(r.caps(), vec!["system"]);
+        let err = r.restrict_to(&["nope".into()]).err().unwrap();
+        assert!(err
+            .to_string()
+            .starts_with("Node command allowlist retained no available commands. Unknown or unavailable ids: nope."));
+        assert_eq!(r.restrict_to(&["system.which".into(), "x".into()]).unwrap().command_names(), vec!["system.which"]);
     }
 }

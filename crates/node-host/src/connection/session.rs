@@ -20,6 +20,7 @@ use tracing::{debug, info, warn};
 
 use super::{Attempt, NodeHost, SKILL_BINS_INTERVAL, STATS_INTERVAL};
 use crate::invoke::{dispatch, InvokeContext, Outbound};
+use crate::services::lock_recovering;
 
 /// Running invokes of one session: id → cancel switch.
 type Running = Arc<Mutex<HashMap<String, watch::Sender<bool>>>>;
@@ -144,7 +145,7 @@ impl<'a> Session<'a> {
         };
         // Results can no longer be delivered: stop whatever is still running, and give the
         // commands a moment to kill their process groups before the runtime goes away.
-        for (_, cancel) in self.running.lock().expect("running map").drain() {
+        for (_, cancel) in lock_recovering(&self.running).drain() {
             let _ = cancel.send(true);
         }
         let tasks = std::mem::take(&mut self.tasks);
@@ -171,10 +172,7 @@ impl<'a> Session<'a> {
                             let result = InvokeResult::failure(
                                 id,
                                 &self.host.identity.device_id(),
-                                openclaw_protocol::node::InvokeError::new(
-                                    "INVALID_REQUEST",
-                                    "Error: INVALID_REQUEST: malformed node.invoke.request",
-                                ),
+                                crate::params::thrown_invalid_request("malformed node.invoke.request"),
                             );
                             let _ = out_tx.send(Outbound {
                                 method: wire::METHOD_INVOKE_RESULT,
@@ -186,7 +184,7 @@ impl<'a> Session<'a> {
             }
             wire::EVENT_INVOKE_CANCEL => {
                 if let Some(Ok(cancel)) = event.payload.map(serde_json::from_value::<InvokeCancel>) {
-                    if let Some(switch) = self.running.lock().expect("running map").get(&cancel.invoke_id) {
+                    if let Some(switch) = lock_recovering(&self.running).get(&cancel.invoke_id) {
                         info!("node host invoke {} cancelled by the gateway", cancel.invoke_id);
                         let _ = switch.send(true);
                     }
@@ -207,7 +205,7 @@ impl<'a> Session<'a> {
     fn start_invoke(&mut self, req: InvokeRequest, out_tx: mpsc::UnboundedSender<Outbound>) {
         let (cancel_tx, cancel_rx) = watch::channel(false);
         {
-            let mut running = self.running.lock().expect("running map");
+            let mut running = lock_recovering(&self.running);
             if running.contains_key(&req.id) {
                 debug!("duplicate invoke {} ignored", req.id);
                 return;
@@ -232,7 +230,7 @@ impl<'a> Session<'a> {
                 Ok(payload) => InvokeResult::success(&req.id, &node_id, &payload),
                 Err(error) => InvokeResult::failure(&req.id, &node_id, error),
             };
-            running.lock().expect("running map").remove(&req.id);
+            lock_recovering(&running).remove(&req.id);
             let _ = out_tx.send(Outbound {
                 method: wire::METHOD_INVOKE_RESULT,
                 params: serde_json::to_value(result).expect("serialises"),

@@ -34,7 +34,7 @@ impl NodeCommand for Sleeper {
     fn run(&self, mut ctx: InvokeContext, _params: Value) -> CommandFuture {
         Box::pin(async move {
             tokio::select! {
-                _ = ctx.cancel.wait_for(|c| *c) => Err(openclaw_protocol::node::InvokeError::new("UNAVAILABLE", "cancelled")),
+                _ = ctx.cancel.wait_for(|c| *c) => Err(openclaw_protocol::node::InvokeError::unavailable("cancelled")),
                 _ = tokio::time::sleep(Duration::from_secs(30)) => Ok(json!({"slept": true})),
             }
         })

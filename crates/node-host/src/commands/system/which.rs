@@ -4,28 +4,37 @@ use std::path::Path;
 
 use serde_json::{Map, Value};
 
-use crate::commands::js_string;
-use crate::invoke::{invalid_request, CommandFuture, InvokeContext, NodeCommand, DEFAULT_PATH};
+use openclaw_protocol::node::InvokeError;
+
+use crate::invoke::{Command, InvokeContext};
+use crate::params::{thrown_invalid_request, FromParams, Params};
+use crate::services::DEFAULT_PATH;
 
 /// Looks names up on the node's PATH; only found names appear in the reply.
+#[derive(Clone)]
 pub struct SystemWhich;
 
-impl NodeCommand for SystemWhich {
-    fn name(&self) -> &'static str {
-        "system.which"
-    }
+/// `{bins: [...]}`: each entry through `String()`, trimmed, empty ones dropped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WhichParams {
+    /// The names to look up, in request order.
+    pub bins: Vec<String>,
+}
 
-    fn cap(&self) -> &'static str {
-        "system"
+impl FromParams for WhichParams {
+    fn from_params(params: Params) -> Result<Self, InvokeError> {
+        let bins = params.js_strings("bins").ok_or_else(|| thrown_invalid_request("bins required"))?;
+        Ok(WhichParams { bins: bins.into_iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect() })
     }
+}
 
-    fn run(&self, ctx: InvokeContext, params: Value) -> CommandFuture {
-        Box::pin(async move {
-            let bins = params.get("bins").and_then(Value::as_array).ok_or_else(|| invalid_request("bins required"))?;
-            let names: Vec<String> =
-                bins.iter().map(js_string).map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
-            Ok(serde_json::json!({ "bins": which(&names, &ctx.env.path) }))
-        })
+impl Command for SystemWhich {
+    const NAME: &'static str = "system.which";
+    const CAP: &'static str = "system";
+    type Params = WhichParams;
+
+    async fn run(&self, ctx: InvokeContext, params: WhichParams) -> Result<Value, InvokeError> {
+        Ok(serde_json::json!({ "bins": which(&params.bins, &ctx.env.path) }))
     }
 }
 
@@ -51,6 +60,7 @@ pub fn which(names: &[String], path: &str) -> Map<String, Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::invoke::NodeCommand;
 
     #[test]
     fn finds_existing_entries_in_path_order() {
@@ -71,12 +81,15 @@ mod tests {
     #[tokio::test]
     async fn params_are_validated_and_coerced() {
         let ctx = InvokeContext::detached("/bin:/usr/bin");
-        let err = SystemWhich.run(ctx.clone(), serde_json::json!({"bins": "sh"})).await.unwrap_err();
+        let err = NodeCommand::run(&SystemWhich, ctx.clone(), serde_json::json!({"bins": "sh"})).await.unwrap_err();
         assert_eq!(err.message, "Error: INVALID_REQUEST: bins required");
-        let ok = SystemWhich
-            .run(ctx, serde_json::json!({"bins": [" sh ", "", 42, null, "definitely-not-a-binary-xyz"]}))
-            .await
-            .unwrap();
+        let ok = NodeCommand::run(
+            &SystemWhich,
+            ctx,
+            serde_json::json!({"bins": [" sh ", "", 42, null, "definitely-not-a-binary-xyz"]}),
+        )
+        .await
+        .unwrap();
         let bins = ok["bins"].as_object().unwrap();
         assert!(bins["sh"].as_str().unwrap().ends_with("/sh"));
         assert_eq!(bins.len(), 1);

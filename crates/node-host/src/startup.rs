@@ -1,4 +1,7 @@
 //! Start-up of `openclaw node run`: everything that happens before the first dial.
+//!
+//! (Named `startup` rather than `run` so that `run` means one thing in this crate: the
+//! `system.run` command in `commands::system::run`.)
 
 use std::sync::Arc;
 
@@ -11,36 +14,49 @@ use tracing::info;
 use crate::connection::NodeHost;
 use crate::credentials::{resolve_credentials, CredentialError};
 use crate::endpoint::{resolve_endpoint, EndpointError, EndpointFlags};
-use crate::invoke::{CommandRegistry, EmptyAllowlist, NodeEnv, NodeServices};
+use crate::invoke::EmptyAllowlist;
+use crate::services::{NodeEnv, NodeServices, SkillBins};
 use crate::status::StatusReporter;
 use openclaw_state::node_status::NodeHostStatus;
 
 /// The flags of `node run`.
 #[derive(Debug, Clone, Default)]
 pub struct NodeRunOptions {
+    /// `--host`, `--port`, `--tls`, `--tls-fingerprint`, `--context-path`: where to connect
+    /// (saved to the node config, so the next run reuses it).
     pub endpoint: EndpointFlags,
+    /// `--node-id`: overrides (and persists) the node's id.
     pub node_id: Option<String>,
+    /// `--display-name`: overrides (and persists) the name the gateway shows.
     pub display_name: Option<String>,
     /// `--commands`, already split, trimmed, sorted and de-duplicated.
     pub commands: Option<Vec<String>>,
+    /// `--all-commands`: clear a saved `--commands` allowlist and advertise everything.
     pub all_commands: bool,
 }
 
 /// Anything that stops the node before it connects. Every variant exits 1.
 #[derive(Debug, thiserror::Error)]
 pub enum PrepareError {
+    /// The endpoint flags or the saved endpoint are invalid.
     #[error(transparent)]
     Endpoint(#[from] EndpointError),
+    /// The state database could not be opened, migrated or written.
     #[error(transparent)]
     State(#[from] StateError),
+    /// `openclaw.json` could not be read.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// The gateway credentials could not be resolved (e.g. an unreadable secret file).
     #[error(transparent)]
     Credentials(#[from] CredentialError),
+    /// `--commands` names nothing this node can run.
     #[error(transparent)]
     Allowlist(#[from] EmptyAllowlist),
+    /// A plaintext `ws://` endpoint that is not allowed (the text says how to allow it).
     #[error("{0}")]
     Insecure(String),
+    /// Contradictory flags.
     #[error("{0}")]
     Usage(String),
 }
@@ -101,14 +117,14 @@ pub fn prepare(
     let identity = db.load_or_create_identity()?;
     let has_device_token = db.device_token(&identity.device_id(), ROLE_NODE)?.is_some();
     let db = Arc::new(std::sync::Mutex::new(db));
-    let skill_bins = Arc::new(crate::invoke::SkillBins::default());
+    let skill_bins = Arc::new(SkillBins::default());
     let services = Arc::new(NodeServices {
         db: db.clone(),
         paths: paths.clone(),
         config: config.clone(),
         skill_bins: skill_bins.clone(),
     });
-    let builtin = CommandRegistry::with_builtin_commands(&services);
+    let builtin = crate::commands::builtin(&services);
     let registry = match &cfg.commands {
         Some(list) => builtin.restrict_to(list)?,
         None => builtin,

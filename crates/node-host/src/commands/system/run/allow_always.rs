@@ -1,0 +1,114 @@
+//! "Allow always": what an allow-always decision persists, and the usage stamps a run leaves
+//! on the allowlist entries it matched.
+//!
+//! Each executable of the command is remembered by real path with a cwd-bound hash of its
+//! arguments (plus a marker for the whole command text), so the same command runs again
+//! without asking. What cannot be bound that way (inline eval, login shells, payloads the
+//! analysis does not understand) is allowed once and nothing is written. The writes go
+//! through [`NodeServices::edit_approvals`] (compare-and-swap, one retry).
+
+use std::path::{Path, PathBuf};
+
+use openclaw_exec::allowlist;
+use openclaw_exec::approvals;
+use openclaw_exec::command::{is_shell_wrapper, CommandRequest};
+use openclaw_exec::inline_eval;
+use openclaw_exec::shell;
+use serde_json::{json, Value};
+
+use super::allowlist_eval::RuleUse;
+use crate::services::{ApprovalsEditError, NodeServices};
+
+/// The `(pattern, argPattern)` entries an allow-always decision persists: the real path of every
+/// executable with a cwd-bound hash of its arguments. `None` (allow once only) when any part
+/// cannot be bound: inline eval, a login or interactive shell, a payload the analysis does not
+/// understand, a prompt-only segment, or an executable that does not resolve to a real path.
+pub(super) fn allow_always_entries(
+    req: &CommandRequest,
+    argv: &[String],
+    cwd: &str,
+    path: &str,
+) -> Option<Vec<(String, String)>> {
+    if inline_eval::detect(&req.argv).is_some() {
+        return None;
+    }
+    let Some(payload) = &req.shell_payload else {
+        if is_shell_wrapper(argv) || !Path::new(&argv[0]).is_absolute() {
+            return None;
+        }
+        return Some(vec![(argv[0].clone(), allowlist::cwd_bound_arg_pattern(cwd, argv))]);
+    };
+    // Wrapper flags before the payload: -l/--login/-i make the shell read profiles first.
+    let flags = argv.iter().skip(1).take_while(|a| *a != payload);
+    if flags
+        .into_iter()
+        .any(|f| f == "--login" || (f.starts_with('-') && !f.starts_with("--") && (f.contains('l') || f.contains('i'))))
+    {
+        return None;
+    }
+    let shell::Analysis::Segments(segments) = shell::analyze(payload) else { return None };
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    let mut entries = Vec::new();
+    for seg in &segments {
+        if seg.has_assignments || seg.prompt_only() || seg.argv.is_empty() || inline_eval::detect(&seg.argv).is_some() {
+            return None;
+        }
+        if seg.safe_builtin() {
+            continue;
+        }
+        let res = allowlist::resolve(&seg.argv, Some(Path::new(cwd)), path, home.as_deref());
+        let real = res.resolved_real_path?.to_string_lossy().into_owned();
+        entries.push((real, allowlist::cwd_bound_arg_pattern(cwd, &res.effective_argv)));
+    }
+    (!entries.is_empty()).then_some(entries)
+}
+
+/// Writes allow-always entries and the command's `=node-command:` marker.
+pub(super) fn persist_allow_always(
+    services: &NodeServices,
+    agent: Option<&str>,
+    entries: &[(String, String)],
+    command_text: &str,
+) -> Result<(), ApprovalsEditError> {
+    let marker = allowlist::node_command_marker(command_text);
+    let agent = agent.unwrap_or("*");
+    services.edit_approvals(|doc| {
+        let now = openclaw_state::now_ms();
+        let mut changed = false;
+        for (pattern, arg_pattern) in entries {
+            changed |= approvals::add_allow_always(doc, agent, pattern, arg_pattern, now);
+        }
+        if !command_text.trim().is_empty() {
+            changed |= approvals::add_allow_always_marker(doc, agent, &marker, now);
+        }
+        changed
+    })
+}
+
+/// Stamps `lastUsedAt`, `lastUsedCommand` and `lastResolvedPath` on the allowlist entries a run
+/// matched, as upstream's node does.
+pub(super) fn record_allowlist_use(
+    services: &NodeServices,
+    used: &[RuleUse],
+    command_text: &str,
+) -> Result<(), ApprovalsEditError> {
+    services.edit_approvals(|doc| {
+        let now = openclaw_state::now_ms();
+        let mut changed = false;
+        let agents = doc.get_mut("agents").and_then(Value::as_object_mut);
+        for agent in agents.into_iter().flat_map(|a| a.values_mut()) {
+            let Some(list) = agent.get_mut("allowlist").and_then(Value::as_array_mut) else { continue };
+            for entry in list.iter_mut() {
+                let id = entry.get("id").and_then(Value::as_str).map(String::from);
+                let Some(u) = id.and_then(|id| used.iter().find(|u| u.id == id)) else { continue };
+                entry["lastUsedAt"] = json!(now);
+                entry["lastUsedCommand"] = json!(command_text);
+                if let Some(p) = &u.resolved_path {
+                    entry["lastResolvedPath"] = json!(p);
+                }
+                changed = true;
+            }
+        }
+        changed
+    })
+}

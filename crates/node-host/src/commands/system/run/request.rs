@@ -1,0 +1,223 @@
+//! The params of `system.run` and `system.run.prepare`, decoded and checked in upstream's
+//! order, before any policy is consulted.
+//!
+//! The order decides which error a caller sees, so it is kept exactly: the command and
+//! `rawCommand`, then the forwarded plan and approval fields, then the env overrides. Every
+//! refusal here is a bare `INVALID_REQUEST` with no `exec.denied` event (upstream returns
+//! these as structured results, not thrown errors, so they carry no `Error: ` prefix).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use openclaw_exec::command::{self, is_shell_wrapper, CommandRequest};
+use openclaw_exec::env;
+use openclaw_exec::policy::{Ask, Security};
+use openclaw_protocol::node::InvokeError;
+
+use super::plan::{plan_matches, valid_plan};
+use crate::params::{js_string, FromParams, Params};
+
+/// `command` + `rawCommand` → the command request.
+fn parse_command(params: &Params) -> Result<CommandRequest, InvokeError> {
+    let raw = params.str("rawCommand");
+    let argv: Vec<String> = match params.array("command") {
+        Some(a) if !a.is_empty() => a.iter().map(js_string).collect(),
+        _ if raw.is_some_and(|r| !r.trim().is_empty()) => {
+            return Err(InvokeError::invalid_request("rawCommand requires params.command"))
+        }
+        _ => return Err(InvokeError::invalid_request("command required")),
+    };
+    command::resolve_command(argv, raw).map_err(|e| InvokeError::invalid_request(e.to_string()))
+}
+
+/// Validates the env overrides; blocked `env NAME=…` assignments inside the argv are refused too.
+fn parse_env(params: &Params, argv: &[String]) -> Result<BTreeMap<String, String>, InvokeError> {
+    if argv.first().is_some_and(|a| a.rsplit('/').next() == Some("env")) {
+        let blocked: Vec<String> = argv[1..]
+            .iter()
+            .take_while(|a| a.contains('=') || a.starts_with('-'))
+            .filter_map(|a| a.split_once('=').map(|(k, _)| k.to_string()))
+            .filter(|k| env::is_blocked_override(k))
+            .map(|k| k.to_ascii_uppercase())
+            .collect();
+        if !blocked.is_empty() {
+            return Err(InvokeError::invalid_request(format!(
+                "SYSTEM_RUN_DENIED: command env assignment rejected (blocked env assignment keys: {})",
+                blocked.join(", ")
+            )));
+        }
+    }
+    let overrides: BTreeMap<String, String> = params
+        .object("env")
+        .map(|m| m.iter().filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string()))).collect())
+        .unwrap_or_default();
+    let accepted = env::validate_overrides(&overrides).map_err(|e| InvokeError::invalid_request(e.to_string()))?;
+    Ok(if is_shell_wrapper(argv) { env::filter_for_shell_wrapper(accepted) } else { accepted })
+}
+
+/// A `system.run` request that passed the shape and approval-field checks.
+pub struct RunParams {
+    /// The command (argv, command text, shell payload).
+    pub req: CommandRequest,
+    /// `systemRunPlan`: the prepared plan an approval was given for (shape already checked).
+    pub plan: Option<serde_json::Value>,
+    /// `approved: true` or an `approvalDecision`: the gateway forwards an explicit approval.
+    pub explicit: bool,
+    /// `approvalDecision: "allow-always"` (only meaningful with `explicit`).
+    pub allow_always: bool,
+    /// `approvalSource: "ask-fallback"`: nobody answered; the agent's `askFallback` applies.
+    pub fallback: bool,
+    /// `approvalSource: "auto-review"`: approved by the gateway's reviewer.
+    pub auto_review: bool,
+    /// The accepted env overrides.
+    pub overrides: BTreeMap<String, String>,
+    /// `agentId`, trimmed.
+    pub agent_id: Option<String>,
+    /// `sessionKey`, trimmed.
+    pub session_key: Option<String>,
+    /// `runId`, trimmed.
+    pub run_id: Option<String>,
+    /// `cwd`, trimmed.
+    pub cwd: Option<String>,
+    /// `suppressNotifyOnExit`.
+    pub suppress_notify_on_exit: bool,
+    /// `needsScreenRecording`.
+    pub needs_screen_recording: bool,
+    /// `timeoutMs`, when positive.
+    pub timeout: Option<Duration>,
+}
+
+impl FromParams for RunParams {
+    fn from_params(params: Params) -> Result<Self, InvokeError> {
+        let req = parse_command(&params)?;
+        let plan = params.non_null("systemRunPlan");
+        if plan.is_some_and(|p| !valid_plan(p)) {
+            return Err(InvokeError::invalid_request("systemRunPlan invalid"));
+        }
+        let approval_source = match params.get("approvalSource") {
+            None | Some(serde_json::Value::Null) => None,
+            Some(serde_json::Value::String(s)) if s == "ask-fallback" || s == "auto-review" => Some(s.as_str()),
+            Some(_) => return Err(InvokeError::invalid_request("approvalSource invalid")),
+        };
+        let decision = params.str("approvalDecision").filter(|d| *d == "allow-once" || *d == "allow-always");
+        let explicit = params.is_true("approved") || decision.is_some();
+        if approval_source.is_some() && explicit {
+            return Err(InvokeError::invalid_request("approvalSource cannot be combined with explicit approval"));
+        }
+        // #8682: approval fields are honoured only with the exact plan they were given for.
+        if (explicit || approval_source.is_some()) && !plan.is_some_and(|p| plan_matches(p, params.value(), &req)) {
+            return Err(InvokeError::invalid_request(if explicit {
+                "explicit approval requires matching systemRunPlan"
+            } else {
+                "approvalSource requires matching systemRunPlan"
+            }));
+        }
+        let auto_review = approval_source == Some("auto-review");
+        let fallback = approval_source == Some("ask-fallback");
+        if (explicit || auto_review) && plan.and_then(|p| p.get("policySnapshot")).is_none() {
+            return Err(InvokeError::invalid_request("delayed approval requires a prepared policy snapshot"));
+        }
+        let overrides = parse_env(&params, &req.argv)?;
+        Ok(RunParams {
+            plan: plan.cloned(),
+            explicit,
+            allow_always: decision == Some("allow-always"),
+            fallback,
+            auto_review,
+            overrides,
+            agent_id: params.trimmed("agentId"),
+            session_key: params.trimmed("sessionKey"),
+            run_id: params.trimmed("runId"),
+            cwd: params.trimmed("cwd"),
+            suppress_notify_on_exit: params.is_true("suppressNotifyOnExit"),
+            needs_screen_recording: params.is_true("needsScreenRecording"),
+            timeout: params.f64("timeoutMs").filter(|t| *t > 0.0).map(|t| Duration::from_millis(t as u64)),
+            req,
+        })
+    }
+}
+
+/// A `system.run.prepare` request: the command checked as `system.run` checks it, plus what
+/// the caller says it will run under.
+pub struct PrepareParams {
+    /// The command (argv, command text, shell payload).
+    pub req: CommandRequest,
+    /// `agentId`, trimmed.
+    pub agent_id: Option<String>,
+    /// `sessionKey`, trimmed.
+    pub session_key: Option<String>,
+    /// `cwd`, trimmed.
+    pub cwd: Option<String>,
+    /// `security` the caller will run with, when it is a valid mode.
+    pub security: Option<Security>,
+    /// `ask` the caller will run with, when it is a valid mode.
+    pub ask: Option<Ask>,
+    /// `strictInlineEval: true` from the caller.
+    pub strict_inline_eval: bool,
+}
+
+impl FromParams for PrepareParams {
+    fn from_params(params: Params) -> Result<Self, InvokeError> {
+        let req = parse_command(&params)?;
+        parse_env(&params, &req.argv)?;
+        Ok(PrepareParams {
+            agent_id: params.trimmed("agentId"),
+            session_key: params.trimmed("sessionKey"),
+            cwd: params.trimmed("cwd"),
+            security: params.str("security").and_then(Security::parse),
+            ask: params.str("ask").and_then(Ask::parse),
+            strict_inline_eval: params.is_true("strictInlineEval"),
+            req,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn reject(params: serde_json::Value) -> String {
+        match RunParams::from_params(Params::new(params)) {
+            Ok(_) => panic!("accepted"),
+            Err(e) => {
+                assert_eq!(e.code, openclaw_protocol::ErrorCode::InvalidRequest);
+                e.message
+            }
+        }
+    }
+
+    #[test]
+    fn run_params_are_checked_in_upstream_order() {
+        assert_eq!(reject(json!({})), "command required");
+        assert_eq!(reject(json!({"rawCommand": "ls"})), "rawCommand requires params.command");
+        assert_eq!(reject(json!({"command": ["ls"], "systemRunPlan": {"argv": []}})), "systemRunPlan invalid");
+        assert_eq!(reject(json!({"command": ["ls"], "approvalSource": "me"})), "approvalSource invalid");
+        assert_eq!(
+            reject(json!({"command": ["ls"], "approvalSource": "auto-review", "approved": true})),
+            "approvalSource cannot be combined with explicit approval"
+        );
+        assert_eq!(
+            reject(json!({"command": ["ls"], "approvalDecision": "allow-once"})),
+            "explicit approval requires matching systemRunPlan"
+        );
+        assert_eq!(
+            reject(json!({"command": ["ls"], "approvalSource": "ask-fallback"})),
+            "approvalSource requires matching systemRunPlan"
+        );
+        assert_eq!(
+            reject(
+                json!({"command": ["ls"], "approved": true, "systemRunPlan": {"argv": ["ls"], "commandText": "ls"}})
+            ),
+            "delayed approval requires a prepared policy snapshot"
+        );
+        let p = RunParams::from_params(Params::new(json!({
+            "command": ["ls"], "approvalSource": "ask-fallback", "timeoutMs": 1500.7, "cwd": " /tmp ",
+            "systemRunPlan": {"argv": ["ls"], "commandText": "ls", "cwd": "/tmp"}
+        })))
+        .unwrap_or_else(|e| panic!("{}", e.message));
+        assert!(p.fallback && !p.explicit && !p.auto_review && !p.allow_always);
+        assert_eq!(p.timeout, Some(Duration::from_millis(1500)));
+        assert_eq!(p.cwd.as_deref(), Some("/tmp"));
+    }
+}
