@@ -16,8 +16,9 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, ensure, Context, Result};
 use clap::Parser;
 use openclaw_bench::ops::{self, percentile, BigOutput, Throughput};
-use openclaw_bench::peers::{Gateway, Host, HostKind, Peer};
+use openclaw_bench::peers::{Gateway, Host, HostKind};
 use openclaw_bench::procfs;
+use openclaw_testkit::Peer;
 use serde_json::Value;
 
 #[derive(Parser, Debug)]
