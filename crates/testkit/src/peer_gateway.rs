@@ -8,7 +8,6 @@
 
 use std::path::PathBuf;
 use std::process::Command;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -35,7 +34,7 @@ pub struct PeerGateway {
     pub home: PathBuf,
     /// `$OPENCLAW_PEER_DIR/run/<name>`: pid file and `gateway.log`.
     pub run_dir: PathBuf,
-    reaper: Mutex<Option<Reaper>>,
+    _reaper: Option<Reaper>,
 }
 
 impl PeerGateway {
@@ -51,6 +50,8 @@ impl PeerGateway {
 
     /// Starts a gateway named exactly `name` (`gateway.sh start`) and waits until it is ready.
     pub fn try_start(peer: &Peer, name: &str, flags: &[&str]) -> Result<PeerGateway> {
+        // Watching starts before the script, so a gateway that is still starting is covered too.
+        let reaper = Reaper::watch_pid_file(&peer.proc_sh(), &peer.run_dir(name).join("pid")).ok();
         let mut args = vec!["start", name];
         args.extend_from_slice(flags);
         let out = peer.run_script("gateway.sh", &args).inspect_err(|_| {
@@ -58,34 +59,26 @@ impl PeerGateway {
             let _ = peer.script("gateway.sh").args(["stop", name]).status();
         })?;
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        let unexpected = || Error::ScriptOutput { script: "gateway.sh".into(), stdout: stdout.clone() };
         // "<port> <token> <home> <pid>"
         let fields: Vec<&str> = stdout.split_whitespace().collect();
-        if fields.len() < 4 {
-            return Err(unexpected());
-        }
-        let home = PathBuf::from(fields[2]);
-        let gw = PeerGateway {
+        let parsed = match fields[..] {
+            [port, token, home, _pid, ..] => port.parse::<u16>().ok().zip(Some((token, PathBuf::from(home)))),
+            _ => None,
+        };
+        let Some((port, (token, home))) = parsed.filter(|(_, (_, home))| home.parent().is_some()) else {
+            let _ = peer.script("gateway.sh").args(["stop", name]).status();
+            return Err(Error::ScriptOutput { script: "gateway.sh".into(), stdout });
+        };
+        Ok(PeerGateway {
             peer: peer.clone(),
-            run_dir: home.parent().ok_or_else(unexpected)?.to_path_buf(),
+            run_dir: home.parent().expect("checked above").to_path_buf(),
             name: name.to_string(),
             tls: flags.contains(&"--tls"),
-            port: fields[0].parse().map_err(|_| unexpected())?,
-            token: fields[1].to_string(),
+            port,
+            token: token.to_string(),
             home,
-            reaper: Mutex::new(None),
-        };
-        gw.watch();
-        Ok(gw)
-    }
-
-    /// Hands the current gateway pid to a fresh reaper (the old one ends with its pid).
-    fn watch(&self) {
-        let mut reaper = self.reaper.lock().unwrap_or_else(|p| p.into_inner());
-        *reaper = None;
-        if let Some(pid) = self.pid() {
-            *reaper = Reaper::watch(&self.peer.proc_sh(), pid).ok();
-        }
+            _reaper: reaper,
+        })
     }
 
     /// The gateway's process id (the root of its process tree), from its pid file.
@@ -149,7 +142,6 @@ impl PeerGateway {
         if !status.success() {
             return Err(Error::Script { script: "restarting the real Gateway".into(), stderr: status.to_string() });
         }
-        self.watch();
         let deadline = Instant::now() + Duration::from_secs(90);
         loop {
             let text = std::fs::read_to_string(&log).unwrap_or_default();

@@ -61,25 +61,26 @@ pub struct Reaper {
 }
 
 impl Reaper {
-    /// Watches `target` (a pid written by a peer script) on behalf of this process. `proc_sh`
-    /// is the peer's `proc.sh`, whose `stop_tree` stops a tree by pid.
+    /// Watches this process on behalf of the peer process whose pid a peer script writes to
+    /// `pid_file`; `proc_sh` is the peer's `proc.sh`, whose `stop_tree` stops a tree by pid.
     ///
-    /// The loop polls once a second and exits by itself as soon as `target` is gone, so a
-    /// reaper whose handle was leaked does not linger either.
-    pub fn watch(proc_sh: &Path, target: i32) -> std::io::Result<Reaper> {
-        const LOOP: &str = r#"source "$1"; owner="$2"; target="$3"
-while kill -0 "$target" 2>/dev/null; do
-  if ! kill -0 "$owner" 2>/dev/null; then stop_tree "$target"; exit 0; fi
-  sleep 1
-done"#;
+    /// The pid is read when this process is gone, not now, so the reaper can be started before
+    /// the script (a test killed while the Gateway is still starting leaks nothing either) and
+    /// keeps covering a gateway restarted in place under the same pid file. A script's `stop`
+    /// removes the pid file, which leaves the reaper nothing to do.
+    pub fn watch_pid_file(proc_sh: &Path, pid_file: &Path) -> std::io::Result<Reaper> {
+        const LOOP: &str = r#"source "$1"; owner="$2"; pid_file="$3"
+while kill -0 "$owner" 2>/dev/null; do sleep 1; done
+if [ -f "$pid_file" ]; then stop_tree "$(cat "$pid_file")"; fi"#;
         // `setsid` makes the loop the leader of a new session and process group (it is not a
         // group leader when spawned, so setsid(1) does not fork and the pid is the loop's):
-        // a signal to our process group does not reach it, and Drop can stop it by its group.
+        // the signal that kills our process group does not reach it, and Drop can stop it by
+        // the group it created.
         let child = Command::new("setsid")
             .args(["bash", "-c", LOOP, "reaper"])
             .arg(proc_sh)
             .arg(std::process::id().to_string())
-            .arg(target.to_string())
+            .arg(pid_file)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())

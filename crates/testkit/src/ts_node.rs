@@ -47,11 +47,11 @@ impl TsNode {
     }
 
     fn launch(peer: &Peer, name: &str, gw_name: &str, display: &str, home: PathBuf) -> Result<TsNode> {
-        let started = peer.run_script("ts-node.sh", &["start", name, gw_name, display]);
-        let mut node = TsNode { peer: peer.clone(), name: name.to_string(), home, _reaper: None };
+        let pid_file = peer.run_dir(&format!("node-{name}")).join("pid");
+        let reaper = Reaper::watch_pid_file(&peer.proc_sh(), &pid_file).ok();
+        let node = TsNode { peer: peer.clone(), name: name.to_string(), home, _reaper: reaper };
         // Even a node that never connected may be running: it is stopped when `node` drops.
-        started?;
-        node._reaper = node.pid().and_then(|pid| Reaper::watch(&peer.proc_sh(), pid).ok());
+        peer.run_script("ts-node.sh", &["start", name, gw_name, display])?;
         Ok(node)
     }
 
