@@ -24,9 +24,13 @@ pub use definition::ServiceDefinition;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SupervisorKind {
+    /// A systemd user unit (Linux with a user manager).
     Systemd,
+    /// A launchd LaunchAgent (macOS).
     Launchd,
+    /// A Task Scheduler task (Windows).
     Schtasks,
+    /// Our own detached supervisor, for machines without an init system.
     Pidfile,
 }
 
@@ -59,14 +63,22 @@ pub enum ServiceError {
     /// A file could not be written, read or removed.
     #[error("{action} {path}: {source}")]
     Io {
+        /// What we were doing (`write`, `remove`, …): the message's verb.
         action: &'static str,
+        /// The file or directory.
         path: PathBuf,
+        /// The operating system's reason.
         #[source]
         source: std::io::Error,
     },
     /// A platform tool failed.
     #[error("`{command}` failed: {detail}")]
-    Command { command: String, detail: String },
+    Command {
+        /// The command line that was run, so the user can run it by hand.
+        command: String,
+        /// Its stderr, or why it could not be run.
+        detail: String,
+    },
     /// The definition cannot be expressed safely (e.g. a newline inside an argument).
     #[error("{0}")]
     Invalid(String),
@@ -82,9 +94,13 @@ pub enum ServiceError {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ServiceLabel {
+    /// The supervisor's name as upstream prints it (`systemd`, `LaunchAgent`, …).
     pub label: &'static str,
+    /// Whether the service is installed and known to the supervisor.
     pub loaded: bool,
+    /// Upstream's word for loaded under this supervisor (`enabled`, `loaded`, …).
     pub loaded_text: &'static str,
+    /// Upstream's word for not loaded.
     pub not_loaded_text: &'static str,
 }
 
@@ -94,19 +110,26 @@ pub struct ServiceLabel {
 pub struct Runtime {
     /// `running`, `stopped` or `unknown`.
     pub status: &'static str,
+    /// The node process, while it runs.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pid: Option<u32>,
     /// When the current node process started (ms since epoch).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub started_at_ms: Option<i64>,
+    /// The supervisor's own state word (systemd `ActiveState`, the pidfile supervisor's state),
+    /// passed through so nothing is lost in translation.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub state: Option<String>,
+    /// systemd's `SubState`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sub_state: Option<String>,
+    /// The exit code of the last node process that ended.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_exit_status: Option<i32>,
+    /// How it ended (systemd `Result`, or `exited` / `signal N`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_exit_reason: Option<String>,
+    /// How often the supervisor restarted the node; a growing count means a crash loop.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub restarts: Option<u32>,
     /// A sentence explaining the state, e.g. why the supervisor gave up.
@@ -117,7 +140,9 @@ pub struct Runtime {
 /// The result of `start` when it did nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StartOutcome {
+    /// The service was started.
     Started,
+    /// It was already running (with this node pid, when the supervisor knows it).
     AlreadyRunning(Option<u32>),
 }
 
@@ -151,12 +176,15 @@ pub trait ServiceManager {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct InstalledService {
+    /// The command line the supervisor runs.
     pub program_arguments: Vec<String>,
     /// Inline environment (secret keys are listed in `environment_value_sources` only).
     pub environment: std::collections::BTreeMap<String, String>,
     /// `inline` or `file` per key.
     pub environment_value_sources: std::collections::BTreeMap<String, &'static str>,
+    /// The main definition file (unit, plist, script …).
     pub source_path: PathBuf,
+    /// Every file the definition consists of, so the user can inspect or remove them.
     pub definition_paths: Vec<PathBuf>,
 }
 
