@@ -92,7 +92,7 @@ pub struct StoredDefinition {
 pub struct SupervisorState {
     /// The supervisor process that writes this file.
     pub supervisor_pid: u32,
-    /// When it started, for `status` to report how long it has been supervising.
+    /// When it started, so a reader can tell a fresh supervisor from a long-running one.
     pub supervisor_started_at_ms: i64,
     /// `running`, `backoff`, `stopped`, `gave-up`.
     pub state: String,
