@@ -60,14 +60,7 @@ impl Peer {
         let result = INSTALLED.get_or_init(|| {
             let scripts = scripts_dir().unwrap_or_else(|e| panic!("{e}"));
             Peer::install(&scripts).map_err(|e| match e {
-                Error::PeerInstall { stderr } => {
-                    let cause = stderr
-                        .lines()
-                        .find(|l| l.to_ascii_lowercase().contains("error"))
-                        .or_else(|| stderr.lines().last())
-                        .unwrap_or("no output");
-                    format!("peer install failed: {}", cause.trim())
-                }
+                Error::PeerInstall { stderr } => install_failure(&stderr),
                 other => other.to_string(),
             })
         });
@@ -147,6 +140,17 @@ impl Peer {
     }
 }
 
+/// The skip reason for a failed install: npm's first error line (the whole stderr would bury
+/// the cause in retries and warnings), else its last line.
+fn install_failure(stderr: &str) -> String {
+    let cause = stderr
+        .lines()
+        .find(|l| l.to_ascii_lowercase().contains("error"))
+        .or_else(|| stderr.lines().last())
+        .unwrap_or("no output");
+    format!("peer install failed: {}", cause.trim())
+}
+
 /// Installs the peer once per process. `false`, after printing the loud skip line, only when
 /// the installer fails (i.e. the npm registry cannot be reached); the caller then returns.
 pub fn peer_available() -> bool {
@@ -159,5 +163,18 @@ pub fn peer_available() -> bool {
             eprintln!("{line}");
             false
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::install_failure;
+
+    #[test]
+    fn skip_reason_names_the_first_error_line() {
+        let stderr = "npm warn old lockfile\nnpm ERROR code ENOTFOUND\npeer install attempt 1 failed\n";
+        assert_eq!(install_failure(stderr), "peer install failed: npm ERROR code ENOTFOUND");
+        assert_eq!(install_failure("only a warning\n  last line  \n"), "peer install failed: last line");
+        assert_eq!(install_failure(""), "peer install failed: no output");
     }
 }
