@@ -21,6 +21,8 @@
 //!
 //! Lifecycle calls come in two shapes: `try_*` returns [`Error`] (the benchmark reports it and
 //! carries on), and the short name panics with the same message, which is what a test wants.
+//! [`OurGateway`] and [`OurNode`] are built only through `try_*`, because the caller binds its
+//! binary there (`crates/cli/tests/support` wraps them into `start` / `spawn`).
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

@@ -154,10 +154,9 @@ fn run(
     let peer = if plan.smoke {
         None
     } else {
-        let shared =
-            std::env::var_os("OPENCLAW_SHARED_DIR").map(PathBuf::from).unwrap_or_else(|| repo.join("../shared"));
+        let scripts = openclaw_testkit::peer::scripts_dir()?;
         eprintln!("bench: installing / checking the real peer");
-        Some(Peer::install(&shared.join("peer"))?)
+        Some(Peer::install(&scripts)?)
     };
 
     // Node hosts, side by side against one gateway (the real one; ours in smoke mode).
