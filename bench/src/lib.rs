@@ -1,5 +1,11 @@
-//! Shared pieces of the benchmark programs (`openclaw-bench`, `openclaw-gateway-load`).
+//! Shared pieces of the benchmark programs (`openclaw-bench`, `openclaw-gateway-load`): the
+//! operator-side measurements ([`ops`]) and the processes they measure ([`peers`]). Starting and
+//! stopping those processes is `openclaw-testkit`'s, shared with the integration tests.
+
+#![warn(missing_docs)]
 
 pub mod ops;
 pub mod peers;
-pub mod procfs;
+
+/// Process trees and memory from `/proc`, re-exported so the benchmark programs keep one path.
+pub use openclaw_testkit::procfs;

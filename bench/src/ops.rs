@@ -92,15 +92,20 @@ pub async fn which_latencies(op: &OperatorClient, node: &str, n: usize, warmup: 
 
 /// Result of a `system.run` throughput run.
 pub struct Throughput {
+    /// Calls attempted.
     pub calls: usize,
+    /// From the first call sent to the last answer.
     pub wall: Duration,
-    /// Sorted.
+    /// Of the calls that succeeded. Sorted.
     pub latencies: Vec<Duration>,
+    /// Calls that failed or did not print `bench`; a run with errors is not reported.
     pub errors: usize,
+    /// The first failure, so the report can say why.
     pub first_error: Option<String>,
 }
 
 impl Throughput {
+    /// Successful calls per second of wall time (the table's throughput).
     pub fn per_sec(&self) -> f64 {
         self.latencies.len() as f64 / self.wall.as_secs_f64().max(1e-9)
     }
@@ -159,6 +164,7 @@ pub async fn run_throughput(
 
 /// Result of one large-output command.
 pub struct BigOutput {
+    /// From the request sent to the answer received.
     pub wall: Duration,
     /// Peak of the summed VmRSS of the host's own processes, sampled every 5 ms.
     pub peak_rss_kib: u64,

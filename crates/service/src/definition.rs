@@ -119,14 +119,23 @@ fn minimal_path(exe: &Path, home: &Path) -> String {
 /// The `node run` arguments `install` bakes into the service, in upstream's order.
 #[derive(Debug, Clone, Default)]
 pub struct RunArgs {
+    /// `--host`: the gateway the service connects to, fixed at install time.
     pub host: String,
+    /// `--port`.
     pub port: u16,
+    /// `--tls` / `--no-tls`, always written so the service never guesses.
     pub tls: bool,
+    /// `--tls-fingerprint`: the pin, so the service trusts only the gateway the user chose.
     pub tls_fingerprint: Option<String>,
+    /// `--context-path`: the gateway's URL path, when served under a sub-path.
     pub context_path: Option<String>,
+    /// `--node-id`, when the user set one at install.
     pub node_id: Option<String>,
+    /// `--display-name`, when the user set one at install.
     pub display_name: Option<String>,
+    /// `--all-commands`: advertise every command, not only the default set.
     pub all_commands: bool,
+    /// `--commands a,b`: the advertised command allowlist.
     pub commands: Option<Vec<String>>,
 }
 

@@ -109,7 +109,9 @@ pub fn render_plist(def: &ServiceDefinition) -> String {
 
 /// The launchd (gui domain) manager.
 pub struct Launchd {
+    /// The user's HOME: the plist goes to `~/Library/LaunchAgents`, the log to `~/Library/Logs`.
     pub home: PathBuf,
+    /// The node's state dir, where the environment file and its wrapper script live.
     pub state_dir: PathBuf,
 }
 

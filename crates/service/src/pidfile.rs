@@ -40,6 +40,7 @@ const QUICK_EXIT_1_LIMIT: u32 = 5;
 /// The pidfile supervisor's files.
 #[derive(Debug, Clone)]
 pub struct Layout {
+    /// `<stateDir>/service`, holding everything below.
     pub dir: PathBuf,
 }
 
@@ -48,18 +49,24 @@ impl Layout {
     pub fn new(state_dir: &Path) -> Self {
         Layout { dir: state_dir.join("service") }
     }
+    /// `definition.json`: what to run.
     pub fn definition(&self) -> PathBuf {
         self.dir.join("definition.json")
     }
+    /// `node.env`: secret environment values, kept out of the definition (mode 0600).
     pub fn secrets(&self) -> PathBuf {
         self.dir.join("node.env")
     }
+    /// `supervisor.pid`: the supervisor's pid, locked (`flock`) for its whole life so a stale
+    /// file is never mistaken for a running supervisor.
     pub fn pid(&self) -> PathBuf {
         self.dir.join("supervisor.pid")
     }
+    /// `supervisor.json`: see [`SupervisorState`].
     pub fn state(&self) -> PathBuf {
         self.dir.join("supervisor.json")
     }
+    /// `logs/node.log`: the node's output, rotated by the supervisor.
     pub fn log(&self) -> PathBuf {
         self.dir.join("logs").join("node.log")
     }
@@ -69,9 +76,13 @@ impl Layout {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StoredDefinition {
+    /// The file format version, for future migrations.
     pub version: u32,
+    /// The node command line.
     pub program_arguments: Vec<String>,
+    /// Non-secret environment, in install order.
     pub environment: Vec<(String, String)>,
+    /// When `install` wrote it.
     pub installed_at_ms: i64,
 }
 
@@ -79,18 +90,27 @@ pub struct StoredDefinition {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SupervisorState {
+    /// The supervisor process that writes this file.
     pub supervisor_pid: u32,
+    /// When it started, so a reader can tell a fresh supervisor from a long-running one.
     pub supervisor_started_at_ms: i64,
     /// `running`, `backoff`, `stopped`, `gave-up`.
     pub state: String,
+    /// The node process, while one runs.
     pub child_pid: Option<u32>,
+    /// When the current node process started.
     pub child_started_at_ms: Option<i64>,
+    /// Node restarts since the supervisor started.
     pub restarts: u32,
+    /// Exit code of the last node process, when it exited normally.
     pub last_exit_code: Option<i32>,
+    /// Signal that ended the last node process, when one did.
     pub last_exit_signal: Option<i32>,
+    /// When the last node process ended.
     pub last_exit_at_ms: Option<i64>,
     /// Why it stopped for good, or why the last run ended.
     pub reason: Option<String>,
+    /// When the supervisor last wrote this file.
     pub updated_at_ms: i64,
 }
 
@@ -146,6 +166,7 @@ fn read_secrets(path: &Path) -> Vec<(String, String)> {
 
 /// The pidfile supervisor as a [`ServiceManager`].
 pub struct PidfileManager {
+    /// Where its files are.
     pub layout: Layout,
     /// The `openclaw` binary that runs `node supervise`.
     pub exe: PathBuf,

@@ -119,6 +119,7 @@ pub fn utf16le_with_bom(text: &str) -> Vec<u8> {
 
 /// The Task Scheduler manager (`schtasks.exe`).
 pub struct Schtasks {
+    /// The node's state dir, where the task's script, launcher and XML live.
     pub state_dir: PathBuf,
 }
 

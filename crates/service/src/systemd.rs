@@ -112,7 +112,9 @@ pub fn render_env_file(secrets: &[(String, String)]) -> Result<String, ServiceEr
 
 /// The systemd user manager.
 pub struct Systemd {
+    /// The user's HOME: the unit goes to `~/.config/systemd/user`.
     pub home: PathBuf,
+    /// The node's state dir, where the unit's environment file lives.
     pub state_dir: PathBuf,
 }
 

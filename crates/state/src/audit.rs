@@ -31,15 +31,23 @@ const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS node_exec_audit (
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AuditRecord {
+    /// When the decision was taken (ms since the epoch), the order `audit` lists records in.
     pub at_ms: i64,
+    /// The gateway's invoke id, so a record can be matched to the operator's request.
     pub invoke_id: Option<String>,
     /// `allowed`, `denied` or `rejected` (malformed request).
     pub decision: String,
+    /// Why it was denied or rejected (`allowlist-miss`, …); `None` when allowed.
     pub reason: Option<String>,
+    /// The command as requested, so a reviewer sees what would have run.
     pub argv: Vec<String>,
+    /// The requested working directory, if any.
     pub cwd: Option<String>,
+    /// The exit code, once an allowed command finished (`None` if killed by a signal).
     pub exit_code: Option<i32>,
+    /// Whether the node host killed it at its timeout.
     pub timed_out: Option<bool>,
+    /// How long it ran, for allowed commands.
     pub duration_ms: Option<i64>,
     /// `sessionKey`, `agentId`, `runId` as the gateway forwarded them.
     pub requester: serde_json::Value,

@@ -26,16 +26,28 @@ pub enum ConfigError {
     /// The file exists but could not be read.
     #[error("cannot read config {path}: {source}")]
     Read {
+        /// The config file.
         path: PathBuf,
+        /// The operating system's reason.
         #[source]
         source: std::io::Error,
     },
     /// The file is not valid JSON5 (or not an object at the top).
     #[error("config {path} is invalid: {reason}")]
-    Parse { path: PathBuf, reason: String },
+    Parse {
+        /// The config file.
+        path: PathBuf,
+        /// The parser's message, pointing at the bad spot.
+        reason: String,
+    },
     /// A SecretInput has the wrong shape.
     #[error("{path} is not a valid secret input: {reason}")]
-    BadSecretInput { path: String, reason: String },
+    BadSecretInput {
+        /// The config key (dotted path) holding the bad value.
+        path: String,
+        /// What shape was expected.
+        reason: String,
+    },
 }
 
 /// The parsed `openclaw.json`; an absent file is an empty config.
@@ -148,8 +160,11 @@ impl SecretSource {
 /// `{source, provider, id}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SecretRef {
+    /// Which kind of provider resolves it.
     pub source: SecretSource,
+    /// The provider's name under `secrets.providers` (the default env provider when omitted).
     pub provider: String,
+    /// What to look up in that provider (variable name, JSON pointer, key).
     pub id: String,
 }
 
@@ -251,9 +266,13 @@ impl SecretInput {
 #[derive(Debug, thiserror::Error)]
 #[error("secret reference {source_name}:{provider}:{id} could not be resolved: {reason}")]
 pub struct SecretError {
+    /// The reference's source (`env`, `file`, `exec`, `store`), so the user knows where to look.
     pub source_name: &'static str,
+    /// The reference's provider.
     pub provider: String,
+    /// The reference's id.
     pub id: String,
+    /// What went wrong, without the secret.
     pub reason: String,
 }
 

@@ -54,15 +54,20 @@ pub enum StateError {
     /// A filesystem operation on the state dir failed.
     #[error("{action} {path}: {source}")]
     Io {
+        /// What we were doing (`read`, `rename`, …): the message's verb.
         action: &'static str,
+        /// The file or directory.
         path: PathBuf,
+        /// The operating system's reason.
         #[source]
         source: std::io::Error,
     },
     /// SQLite refused (locked past the busy timeout, corrupt, read-only, …).
     #[error("state database {path}: {source}")]
     Sqlite {
+        /// The database file.
         path: PathBuf,
+        /// SQLite's reason.
         #[source]
         source: rusqlite::Error,
     },
@@ -74,7 +79,12 @@ pub enum StateError {
     InvalidIdentity(IdentityError),
     /// A legacy file exists but could not be understood; left in place, nothing imported.
     #[error("cannot import legacy state file {path}: {reason}")]
-    Legacy { path: PathBuf, reason: String },
+    Legacy {
+        /// The legacy file, left untouched.
+        path: PathBuf,
+        /// What in it could not be understood.
+        reason: String,
+    },
 }
 
 /// `nodeHost.config`: the successor of `node.json`. Field order is the TS write order.
@@ -106,14 +116,19 @@ pub struct NodeHostConfig {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SavedGateway {
+    /// `--host` of the last run; the next run's default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
+    /// `--port` of the last run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port: Option<u32>,
+    /// Whether the last run used TLS.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<bool>,
+    /// The pinned certificate fingerprint, so a restart keeps trusting the same gateway.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls_fingerprint: Option<String>,
+    /// The WebSocket URL's path, for a gateway served under a sub-path (e.g. behind a proxy).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub context_path: Option<String>,
     /// Cloudflare Access SecretRefs, kept verbatim.

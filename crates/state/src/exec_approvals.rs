@@ -29,8 +29,10 @@ const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS exec_approvals_config (
 /// A compare-and-swap write lost: someone changed the row since it was read.
 #[derive(Debug, thiserror::Error)]
 pub enum CasError {
+    /// The stored document is no longer the one the caller read: re-read, re-apply, retry.
     #[error("exec approvals changed; reload and retry")]
     Changed,
+    /// The database itself failed; retrying will not help.
     #[error(transparent)]
     State(#[from] StateError),
 }

@@ -6,6 +6,9 @@
 //! - [`legacy`]: automatic import of the pre-SQLite files (`node.json`, `identity/*.json`).
 //! - [`config`]: `openclaw.json` (JSON5) and SecretRef resolution, failing closed.
 
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
 pub mod audit;
 pub mod config;
 pub mod db;

@@ -40,6 +40,7 @@ pub struct NodeHostStatus {
     pub pid: u32,
     /// `ws(s)://host:port/path`.
     pub gateway: String,
+    /// Where the connection stands, for `node status` to report without asking the process.
     pub state: ConnectionState,
     /// When `state` began.
     pub since_ms: i64,
@@ -52,6 +53,7 @@ pub struct NodeHostStatus {
     /// The pending device-pairing request, while pairing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pairing_request_id: Option<String>,
+    /// When the node host last wrote this row; an old value means it stopped reporting.
     pub updated_at_ms: i64,
 }
 

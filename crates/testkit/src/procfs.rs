@@ -1,4 +1,5 @@
-//! Process trees and memory from `/proc` (Linux only).
+//! Process trees and memory from `/proc` (Linux only): which processes to stop for a tree that
+//! was started by pid, and the memory figures the benchmark reports.
 
 /// The process and all its descendants (children of children included), root first.
 pub fn tree(root: i32) -> Vec<i32> {
