@@ -269,7 +269,7 @@ pub fn admit(shared: &Shared, raw: &Value, challenge: &Challenge, peer: Peer) ->
         remote_ip: reported_ip(peer),
     };
     let mut notices = Vec::new();
-    let mut pairing = shared.pairing.lock().expect("pairing lock");
+    let mut pairing = shared.pairing();
     let check = pairing.check_device(&claim, now).map_err(|e| Refusal::new(unavailable(&e.to_string())))?;
     if let DeviceCheck::Required { reason, request, superseded } = check {
         if let Some(old) = superseded {
@@ -470,13 +470,11 @@ fn authenticate(
     };
     let limited = !(peer.ip.is_loopback() && shared.config.rate_limit_exempt_loopback);
     if limited {
-        if let Some(retry) = shared.limiter.lock().expect("limiter lock").locked(peer.ip, now) {
+        if let Some(retry) = shared.limiter().locked(peer.ip, now) {
             return Err(rate_limited(retry));
         }
     }
-    let device_token_ok = |t: &str| {
-        device_id.is_some_and(|d| shared.pairing.lock().expect("pairing lock").device_token_matches(d, role, t))
-    };
+    let device_token_ok = |t: &str| device_id.is_some_and(|d| shared.pairing().device_token_matches(d, role, t));
     let outcome: Result<&'static str, AuthFailure> = match &shared.config.auth {
         AuthMode::None => Ok("none"),
         // Either secret field carries the shared secret, whatever the mode (as upstream).
@@ -499,13 +497,13 @@ fn authenticate(
     };
     match outcome {
         Ok(method) => {
-            shared.limiter.lock().expect("limiter lock").succeed(peer.ip);
+            shared.limiter().succeed(peer.ip);
             Ok(method)
         }
         Err(failure) => {
             let missing = matches!(failure, AuthFailure::TokenMissing | AuthFailure::PasswordMissing);
             if !missing && limited {
-                if let Some(retry) = shared.limiter.lock().expect("limiter lock").fail(peer.ip, now) {
+                if let Some(retry) = shared.limiter().fail(peer.ip, now) {
                     return Err(rate_limited(retry));
                 }
             }

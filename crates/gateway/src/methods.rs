@@ -231,7 +231,7 @@ async fn dispatch(
 }
 
 fn health(shared: &Shared) -> Value {
-    let registry = shared.registry.lock().expect("registry lock");
+    let registry = shared.registry();
     json!({
         "ok": true,
         "ts": openclaw_state::now_ms(),
@@ -302,7 +302,7 @@ fn invoke_result(shared: &Shared, ctx: &ConnCtx, p: &Value) -> Result<Value, Err
         InvokeOutcome::NodeError { code, message }
     };
     let id = p["id"].as_str().unwrap_or_default();
-    let delivered = shared.registry.lock().expect("registry lock").finish_invoke(id, node_id, outcome);
+    let delivered = shared.registry().finish_invoke(id, node_id, outcome);
     Ok(if delivered { json!({"ok": true}) } else { json!({"ok": true, "ignored": true}) })
 }
 
@@ -327,7 +327,7 @@ fn node_event(shared: &Shared, ctx: &ConnCtx, p: &Value) -> Result<Value, ErrorS
             }
             let mut stats = payload;
             stats["updatedAtMs"] = json!(openclaw_state::now_ms());
-            let mut registry = shared.registry.lock().expect("registry lock");
+            let mut registry = shared.registry();
             match registry.node_mut(&node_id).and_then(|c| c.node.as_mut()) {
                 Some(n) => {
                     n.host_stats = Some(stats);
@@ -337,9 +337,7 @@ fn node_event(shared: &Shared, ctx: &ConnCtx, p: &Value) -> Result<Value, ErrorS
             }
         }
         "exec.started" | "exec.finished" | "exec.denied" => {
-            if let Err(e) =
-                shared.pairing.lock().expect("pairing lock").store().append_exec_event(&node_id, &event, &payload)
-            {
+            if let Err(e) = shared.pairing().store().append_exec_event(&node_id, &event, &payload) {
                 tracing::warn!("could not record {event} from node {node_id}: {e}");
             }
             tracing::info!(
@@ -348,7 +346,7 @@ fn node_event(shared: &Shared, ctx: &ConnCtx, p: &Value) -> Result<Value, ErrorS
                 payload.get("command").and_then(serde_json::Value::as_str).unwrap_or("")
             );
             let audit = json!({"nodeId": node_id, "event": event, "payload": payload});
-            shared.registry.lock().expect("registry lock").broadcast_operators("exec.event", &audit, Some(SCOPE_ADMIN));
+            shared.registry().broadcast_operators("exec.event", &audit, Some(SCOPE_ADMIN));
             Ok(json!({"ok": true, "event": event, "handled": true, "reason": "recorded"}))
         }
         _ => Ok(json!({"ok": true, "event": event, "handled": false, "reason": "unsupported_event"})),
@@ -358,7 +356,7 @@ fn node_event(shared: &Shared, ctx: &ConnCtx, p: &Value) -> Result<Value, ErrorS
 /// Records when a node was last seen and why (`node.list`'s `lastSeenAtMs`/`lastSeenReason`).
 pub fn touch_node_seen(shared: &Shared, node_id: &str, reason: &str) {
     let now = openclaw_state::now_ms();
-    if let Err(e) = shared.pairing.lock().expect("pairing lock").touch_node(node_id, reason, now) {
+    if let Err(e) = shared.pairing().touch_node(node_id, reason, now) {
         tracing::warn!("could not record last-seen of node {node_id}: {e}");
     }
 }
@@ -377,7 +375,7 @@ fn approval_state(record: bool, pending: bool) -> &'static str {
 
 /// One `NodeEntry` (`protocol.md` §7), or `None` when the gateway has never seen the node.
 fn node_entry(shared: &Shared, registry: &Registry, node_id: &str) -> Option<Value> {
-    let pairing = shared.pairing.lock().expect("pairing lock");
+    let pairing = shared.pairing();
     let record = pairing.node(node_id);
     let pending = pairing.node_request_for(node_id);
     let device = pairing.device(node_id);
@@ -458,7 +456,7 @@ fn node_entry(shared: &Shared, registry: &Registry, node_id: &str) -> Option<Val
 }
 
 fn all_node_ids(shared: &Shared, registry: &Registry) -> Vec<String> {
-    let pairing = shared.pairing.lock().expect("pairing lock");
+    let pairing = shared.pairing();
     let mut ids: Vec<String> = registry.nodes().filter_map(|c| c.device_id.clone()).collect();
     ids.extend(pairing.nodes().map(|n| n.node_id.clone()));
     ids.extend(pairing.node_requests().into_iter().map(|r| r.node_id));
@@ -469,7 +467,7 @@ fn all_node_ids(shared: &Shared, registry: &Registry) -> Vec<String> {
 }
 
 fn node_list(shared: &Shared) -> Value {
-    let registry = shared.registry.lock().expect("registry lock");
+    let registry = shared.registry();
     let ids = all_node_ids(shared, &registry);
     let mut nodes: Vec<Value> = ids.iter().filter_map(|id| node_entry(shared, &registry, id)).collect();
     // Connected first, then by name.
@@ -485,7 +483,7 @@ fn node_id_param(method: &str, p: &Value) -> Result<String, ErrorShape> {
 
 fn node_describe(shared: &Shared, p: &Value) -> Result<Value, ErrorShape> {
     let node_id = node_id_param("node.describe", p)?;
-    let registry = shared.registry.lock().expect("registry lock");
+    let registry = shared.registry();
     let mut entry = node_entry(shared, &registry, &node_id).ok_or_else(|| invalid("unknown nodeId"))?;
     entry["ts"] = json!(openclaw_state::now_ms());
     Ok(entry)
@@ -500,8 +498,8 @@ fn node_rename(shared: &Shared, p: &Value) -> Result<Value, ErrorShape> {
     if name.is_empty() {
         return Err(invalid("displayName required"));
     }
-    shared.pairing.lock().expect("pairing lock").rename_node(node_id, name).map_err(pairing_error)?;
-    if let Some(n) = shared.registry.lock().expect("registry lock").node_mut(node_id).and_then(|c| c.node.as_mut()) {
+    shared.pairing().rename_node(node_id, name).map_err(pairing_error)?;
+    if let Some(n) = shared.registry().node_mut(node_id).and_then(|c| c.node.as_mut()) {
         n.display_name = Some(name.to_string());
     }
     Ok(json!({"nodeId": node_id, "displayName": name}))
@@ -536,10 +534,10 @@ pub async fn invoke_node(shared: &Shared, call: InvokeCall<'_>) -> Result<(Value
     let InvokeCall { caller_conn, node_id, command, params, timeout_ms, idempotency_key, session_key } = call;
     let invoke_id = uuid::Uuid::new_v4().to_string();
     let rx = {
-        let mut registry = shared.registry.lock().expect("registry lock");
+        let mut registry = shared.registry();
         let Some(node) = registry.node(node_id) else {
             drop(registry);
-            let known = shared.pairing.lock().expect("pairing lock").node(node_id).is_some();
+            let known = shared.pairing().node(node_id).is_some();
             return Err(if known { not_connected() } else { invalid("unknown nodeId") });
         };
         let session = node.node.as_ref().expect("node connections carry a session");
@@ -595,7 +593,7 @@ pub async fn invoke_node(shared: &Shared, call: InvokeCall<'_>) -> Result<(Value
             Err(node_failure("DISCONNECTED", "node disconnected before replying", true))
         }
         Err(_) => {
-            shared.registry.lock().expect("registry lock").abandon_invoke(&invoke_id);
+            shared.registry().abandon_invoke(&invoke_id);
             let mut e = node_failure("TIMEOUT", "node invoke timed out", true);
             e.retryable = Some(true);
             Err(e)
@@ -651,12 +649,8 @@ async fn node_invoke(shared: &Arc<Shared>, ctx: &ConnCtx, p: &Value) -> Result<V
     if command == "system.run" {
         let map = params.as_ref().and_then(Value::as_object).cloned().unwrap_or_default();
         let now = openclaw_state::now_ms();
-        let authorized = shared
-            .approvals
-            .lock()
-            .expect("approvals lock")
-            .authorize_system_run(&map, &node_id, &ctx.caller(), now)
-            .map_err(approval_error)?;
+        let authorized =
+            shared.approvals().authorize_system_run(&map, &node_id, &ctx.caller(), now).map_err(approval_error)?;
         params = Some(Value::Object(authorized));
     }
     let timeout = p.get("timeoutMs").and_then(Value::as_u64).unwrap_or(DEFAULT_INVOKE_TIMEOUT_MS);
@@ -686,7 +680,7 @@ fn request_id_param(method: &str, p: &Value) -> Result<String, ErrorShape> {
 }
 
 fn node_pair_list(shared: &Shared) -> Value {
-    let pairing = shared.pairing.lock().expect("pairing lock");
+    let pairing = shared.pairing();
     let mut paired: Vec<Value> = pairing.nodes().map(|n| serde_json::to_value(n).unwrap()).collect();
     paired.sort_by_key(|n| n["approvedAtMs"].as_i64());
     json!({"pending": pairing.node_requests(), "paired": paired})
@@ -695,7 +689,7 @@ fn node_pair_list(shared: &Shared) -> Value {
 fn node_pair_approve(shared: &Shared, ctx: &ConnCtx, p: &Value) -> Result<Value, ErrorShape> {
     let request_id = request_id_param("node.pair.approve", p)?;
     let now = openclaw_state::now_ms();
-    let mut pairing = shared.pairing.lock().expect("pairing lock");
+    let mut pairing = shared.pairing();
     let req = pairing.node_request(&request_id).cloned().ok_or_else(|| invalid("unknown requestId"))?;
     if let Some(missing) = req.required_approve_scopes.iter().find(|s| !has_scope(&ctx.scopes, s)) {
         let mut e = missing_scope(missing);
@@ -704,7 +698,7 @@ fn node_pair_approve(shared: &Shared, ctx: &ConnCtx, p: &Value) -> Result<Value,
     }
     let record = pairing.approve_node(&request_id, now).map_err(pairing_error)?;
     drop(pairing);
-    let mut registry = shared.registry.lock().expect("registry lock");
+    let mut registry = shared.registry();
     let notice = PairingNotice::node_resolved(&request_id, &record.node_id, "approved", now);
     if let Some(client) = registry.node_mut(&record.node_id) {
         if let Some(session) = client.node.as_mut() {
@@ -724,17 +718,17 @@ fn node_pair_approve(shared: &Shared, ctx: &ConnCtx, p: &Value) -> Result<Value,
 
 fn node_pair_reject(shared: &Shared, p: &Value) -> Result<Value, ErrorShape> {
     let request_id = request_id_param("node.pair.reject", p)?;
-    let req = shared.pairing.lock().expect("pairing lock").reject_node(&request_id).map_err(pairing_error)?;
+    let req = shared.pairing().reject_node(&request_id).map_err(pairing_error)?;
     let notice = PairingNotice::node_resolved(&request_id, &req.node_id, "rejected", openclaw_state::now_ms());
-    shared.registry.lock().expect("registry lock").notify_pairing(&notice);
+    shared.registry().notify_pairing(&notice);
     Ok(json!({"requestId": request_id, "nodeId": req.node_id}))
 }
 
 fn node_pair_remove(shared: &Shared, p: &Value) -> Result<Value, ErrorShape> {
     let node_id = node_id_param("node.pair.remove", p)?;
-    shared.pairing.lock().expect("pairing lock").remove_node(&node_id).map_err(pairing_error)?;
+    shared.pairing().remove_node(&node_id).map_err(pairing_error)?;
     let now = openclaw_state::now_ms();
-    let registry = shared.registry.lock().expect("registry lock");
+    let registry = shared.registry();
     if let Some(c) = registry.node(&node_id) {
         c.outbox.close(4001, "device removed");
     }
@@ -744,7 +738,7 @@ fn node_pair_remove(shared: &Shared, p: &Value) -> Result<Value, ErrorShape> {
 
 fn device_pair_list(shared: &Shared) -> Value {
     let now = openclaw_state::now_ms();
-    let mut pairing = shared.pairing.lock().expect("pairing lock");
+    let mut pairing = shared.pairing();
     let pending = pairing.device_requests(now);
     let mut paired: Vec<Value> = pairing.devices().map(|d| d.redacted()).collect();
     paired.sort_by_key(|d| d["approvedAtMs"].as_i64());
@@ -754,7 +748,7 @@ fn device_pair_list(shared: &Shared) -> Value {
 fn device_pair_approve(shared: &Shared, ctx: &ConnCtx, p: &Value) -> Result<Value, ErrorShape> {
     let request_id = request_id_param("device.pair.approve", p)?;
     let now = openclaw_state::now_ms();
-    let mut pairing = shared.pairing.lock().expect("pairing lock");
+    let mut pairing = shared.pairing();
     let req = pairing.device_request(&request_id, now).ok_or_else(|| invalid("unknown requestId"))?;
     let non_operator = req.roles.iter().any(|r| r != "operator");
     let escalates = req.scopes.iter().any(|s| !has_scope(&ctx.scopes, s));
@@ -764,16 +758,16 @@ fn device_pair_approve(shared: &Shared, ctx: &ConnCtx, p: &Value) -> Result<Valu
     let device = pairing.approve_device(&request_id, "owner", now).map_err(pairing_error)?;
     drop(pairing);
     let notice = PairingNotice::device_resolved(&request_id, &device.device_id, "approved", now);
-    shared.registry.lock().expect("registry lock").notify_pairing(&notice);
+    shared.registry().notify_pairing(&notice);
     tracing::info!("device pairing approved device={} roles={:?}", device.device_id, device.roles);
     Ok(json!({"requestId": request_id, "device": device.redacted()}))
 }
 
 fn device_pair_reject(shared: &Shared, p: &Value) -> Result<Value, ErrorShape> {
     let request_id = request_id_param("device.pair.reject", p)?;
-    let req = shared.pairing.lock().expect("pairing lock").reject_device(&request_id).map_err(pairing_error)?;
+    let req = shared.pairing().reject_device(&request_id).map_err(pairing_error)?;
     let notice = PairingNotice::device_resolved(&request_id, &req.device_id, "rejected", openclaw_state::now_ms());
-    shared.registry.lock().expect("registry lock").notify_pairing(&notice);
+    shared.registry().notify_pairing(&notice);
     Ok(json!({"requestId": request_id, "deviceId": req.device_id}))
 }
 
@@ -781,8 +775,8 @@ fn device_pair_remove(shared: &Shared, p: &Value) -> Result<Value, ErrorShape> {
     static SHAPE: LazyLock<Shape> = LazyLock::new(|| obj(vec![req("deviceId", non_empty())]));
     check("device.pair.remove", &SHAPE, p)?;
     let device_id = p["deviceId"].as_str().unwrap_or_default().trim().to_string();
-    shared.pairing.lock().expect("pairing lock").remove_device(&device_id).map_err(pairing_error)?;
-    shared.registry.lock().expect("registry lock").close_device(&device_id, 4001, "device removed");
+    shared.pairing().remove_device(&device_id).map_err(pairing_error)?;
+    shared.registry().close_device(&device_id, 4001, "device removed");
     Ok(json!({"deviceId": device_id}))
 }
 
@@ -859,7 +853,7 @@ pub fn publish_expired_approvals(shared: &Shared, expired: &[ApprovalRecord]) {
     if expired.is_empty() {
         return;
     }
-    let registry = shared.registry.lock().expect("registry lock");
+    let registry = shared.registry();
     for r in expired {
         let event = json!({"id": r.id, "decision": "deny", "resolvedBy": null, "ts": openclaw_state::now_ms(), "request": r.request});
         for o in approval_visible_operators(&registry, r, None) {
@@ -913,11 +907,10 @@ async fn approval_request(
     check("exec.approval.request", &SHAPE, p)?;
     let map = p.as_object().cloned().unwrap_or_default();
     let now = openclaw_state::now_ms();
-    let record =
-        shared.approvals.lock().expect("approvals lock").request(&map, &ctx.caller(), now).map_err(approval_error)?;
+    let record = shared.approvals().request(&map, &ctx.caller(), now).map_err(approval_error)?;
     let mut decided = record.decided.subscribe();
     let routes = {
-        let registry = shared.registry.lock().expect("registry lock");
+        let registry = shared.registry();
         let routes = approval_visible_operators(&registry, &record, Some(&ctx.conn_id));
         if !map.get("suppressDelivery").is_some_and(|v| v == &json!(true)) {
             let event = json!({
@@ -936,7 +929,7 @@ async fn approval_request(
     let require_route = !map.get("requireDeliveryRoute").is_some_and(|v| v == &json!(false));
     if routes == 0 && require_route {
         // Nobody could ever answer: decide it now (null), as upstream does.
-        shared.approvals.lock().expect("approvals lock").expire(&record.id, openclaw_state::now_ms());
+        shared.approvals().expire(&record.id, openclaw_state::now_ms());
     }
     if map.get("twoPhase").is_some_and(|v| v == &json!(true)) {
         let route = if routes > 0 { "approval-client" } else { "none" };
@@ -951,7 +944,7 @@ async fn approval_request(
     }
     wait_decided(shared, &mut decided, &record).await;
     let caller = ctx.caller();
-    let current = shared.approvals.lock().expect("approvals lock").find(&record.id, &caller, openclaw_state::now_ms());
+    let current = shared.approvals().find(&record.id, &caller, openclaw_state::now_ms());
     Ok(current.map(|r| r.decision_payload()).unwrap_or_else(|_| {
         json!({"id": record.id, "decision": null, "createdAtMs": record.created_at_ms, "expiresAtMs": record.expires_at_ms})
     }))
@@ -969,7 +962,7 @@ async fn wait_decided(shared: &Shared, decided: &mut tokio::sync::watch::Receive
             return;
         }
         if woke.is_err() {
-            let expired = shared.approvals.lock().expect("approvals lock").sweep(openclaw_state::now_ms());
+            let expired = shared.approvals().sweep(openclaw_state::now_ms());
             publish_expired_approvals(shared, &expired);
         }
     }
@@ -983,12 +976,7 @@ fn approval_id_param(method: &str, p: &Value) -> Result<String, ErrorShape> {
 
 fn approval_get(shared: &Shared, ctx: &ConnCtx, p: &Value) -> Result<Value, ErrorShape> {
     let id = approval_id_param("exec.approval.get", p)?;
-    let r = shared
-        .approvals
-        .lock()
-        .expect("approvals lock")
-        .find(&id, &ctx.caller(), openclaw_state::now_ms())
-        .map_err(approval_error)?;
+    let r = shared.approvals().find(&id, &ctx.caller(), openclaw_state::now_ms()).map_err(approval_error)?;
     if r.decision.is_some() || r.terminal_reason.is_some() {
         return Err(approval_error(ApprovalError {
             message: "unknown or expired approval id".into(),
@@ -1008,7 +996,7 @@ fn approval_get(shared: &Shared, ctx: &ConnCtx, p: &Value) -> Result<Value, Erro
 }
 
 fn approval_list(shared: &Shared, ctx: &ConnCtx) -> Value {
-    let records = shared.approvals.lock().expect("approvals lock").pending(&ctx.caller(), openclaw_state::now_ms());
+    let records = shared.approvals().pending(&ctx.caller(), openclaw_state::now_ms());
     Value::Array(
         records
             .iter()
@@ -1024,19 +1012,12 @@ async fn approval_wait(shared: &Arc<Shared>, ctx: &ConnCtx, p: &Value) -> Result
     }
     let caller = ctx.caller();
     let record = shared
-        .approvals
-        .lock()
-        .expect("approvals lock")
+        .approvals()
         .find(&id, &caller, openclaw_state::now_ms())
         .map_err(|_| invalid("approval expired or not found"))?;
     let mut decided = record.decided.subscribe();
     wait_decided(shared, &mut decided, &record).await;
-    let r = shared
-        .approvals
-        .lock()
-        .expect("approvals lock")
-        .find(&record.id, &caller, openclaw_state::now_ms())
-        .map_err(approval_error)?;
+    let r = shared.approvals().find(&record.id, &caller, openclaw_state::now_ms()).map_err(approval_error)?;
     Ok(r.wait_payload())
 }
 
@@ -1053,15 +1034,10 @@ fn approval_resolve(shared: &Shared, ctx: &ConnCtx, p: &Value) -> Result<Value, 
     let id = p["id"].as_str().unwrap_or_default();
     let decision = p["decision"].as_str().unwrap_or_default();
     let now = openclaw_state::now_ms();
-    let record = shared
-        .approvals
-        .lock()
-        .expect("approvals lock")
-        .resolve(id, decision, &ctx.caller(), now)
-        .map_err(approval_error)?;
+    let record = shared.approvals().resolve(id, decision, &ctx.caller(), now).map_err(approval_error)?;
     let event =
         json!({"id": record.id, "decision": decision, "resolvedBy": ctx.name, "ts": now, "request": record.request});
-    let registry = shared.registry.lock().expect("registry lock");
+    let registry = shared.registry();
     for o in approval_visible_operators(&registry, &record, None) {
         o.send_broadcast("exec.approval.resolved", event.clone());
     }
@@ -1072,9 +1048,7 @@ fn approval_resolve(shared: &Shared, ctx: &ConnCtx, p: &Value) -> Result<Value, 
 fn audit_list(shared: &Shared, p: &Value) -> Result<Value, ErrorShape> {
     let limit = p.get("limit").and_then(Value::as_u64).unwrap_or(100).clamp(1, 10_000) as u32;
     let events = shared
-        .pairing
-        .lock()
-        .expect("pairing lock")
+        .pairing()
         .store()
         .exec_events(limit)
         .map_err(|e| ErrorShape::new(ErrorCode::Unavailable, e.to_string()))?;

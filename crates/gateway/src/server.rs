@@ -143,7 +143,7 @@ impl Gateway {
             });
         }
         ticker.abort();
-        for c in shared.registry.lock().expect("registry lock").clients() {
+        for c in shared.registry().clients() {
             c.outbox.send_broadcast("shutdown", json!({"reason": "gateway stopping"}));
             c.outbox.close(1012, "service restart");
         }
@@ -158,8 +158,8 @@ async fn tick_loop(shared: Arc<Shared>) {
     loop {
         interval.tick().await;
         let now = openclaw_state::now_ms();
-        shared.registry.lock().expect("registry lock").broadcast_all("tick", &json!({"ts": now}));
-        let expired = shared.approvals.lock().expect("approvals lock").sweep(now);
+        shared.registry().broadcast_all("tick", &json!({"ts": now}));
+        let expired = shared.approvals().sweep(now);
         methods::publish_expired_approvals(&shared, &expired);
     }
 }
@@ -224,7 +224,7 @@ async fn serve_connection(
         }
     };
     serve_authenticated(&shared, &mut stream, &outbox, &ctx).await;
-    let removed = shared.registry.lock().expect("registry lock").remove(&ctx.conn_id);
+    let removed = shared.registry().remove(&ctx.conn_id);
     if let Some(client) = removed {
         if client.node.is_some() {
             info!("node disconnected node={}", client.device_id.as_deref().unwrap_or("?"));
@@ -338,7 +338,7 @@ fn notify_operators(shared: &Shared, notices: &[crate::pairing::PairingNotice]) 
     if notices.is_empty() {
         return;
     }
-    let registry = shared.registry.lock().expect("registry lock");
+    let registry = shared.registry();
     for n in notices {
         registry.notify_pairing(n);
     }
@@ -386,7 +386,7 @@ fn register(
         outbox: outbox.clone(),
         node: node.clone(),
     };
-    let mut registry = shared.registry.lock().expect("registry lock");
+    let mut registry = shared.registry();
     registry.add(client);
     // Operators get the presence list; nodes do not need it, and with thousands of nodes it
     // would make every node's hello-ok as large as the fleet.
