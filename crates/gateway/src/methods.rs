@@ -8,7 +8,7 @@
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
-use openclaw_protocol::{ErrorCode, ErrorShape, RequestFrame, ResponseFrame};
+use openclaw_protocol::{ErrorCode, ErrorShape, RequestFrame, ResponseFrame, Role};
 use serde_json::{json, Map, Value};
 
 use crate::exec_approval::{ApprovalError, ApprovalRecord, Caller};
@@ -31,7 +31,7 @@ pub const DEFAULT_INVOKE_TIMEOUT_MS: u64 = 30_000;
 #[derive(Debug, Clone)]
 pub struct ConnCtx {
     pub conn_id: String,
-    pub role: String,
+    pub role: Role,
     pub device_id: Option<String>,
     pub scopes: Vec<String>,
     /// Display name or client id (shown as `resolvedBy`).
@@ -134,7 +134,7 @@ fn has_read(scopes: &[String]) -> bool {
 
 /// The role and scope gate, run before a handler is started.
 pub fn authorize(ctx: &ConnCtx, method: &str) -> Result<(), ErrorShape> {
-    if ctx.role == "node" {
+    if ctx.role == Role::Node {
         return if NODE_METHODS.contains(&method) { Ok(()) } else { Err(invalid("unauthorized role: node")) };
     }
     if NODE_METHODS.contains(&method) {
@@ -380,11 +380,7 @@ fn node_entry(shared: &Shared, registry: &Registry, node_id: &str) -> Option<Val
     let pending = pairing.node_request_for(node_id);
     let device = pairing.device(node_id);
     let live = registry.node(node_id);
-    if record.is_none()
-        && pending.is_none()
-        && live.is_none()
-        && !device.is_some_and(|d| d.roles.iter().any(|r| r == "node"))
-    {
+    if record.is_none() && pending.is_none() && live.is_none() && !device.is_some_and(|d| d.has_role(Role::Node)) {
         return None;
     }
     let session = live.and_then(|c| c.node.as_ref());
@@ -450,7 +446,7 @@ fn node_entry(shared: &Shared, registry: &Registry, node_id: &str) -> Option<Val
         }
         e.insert("approvedAtMs".into(), json!(r.approved_at_ms));
     }
-    e.insert("paired".into(), json!(device.is_some_and(|d| d.roles.iter().any(|r| r == "node"))));
+    e.insert("paired".into(), json!(device.is_some_and(|d| d.has_role(Role::Node))));
     e.insert("connected".into(), json!(live.is_some()));
     Some(Value::Object(e))
 }
@@ -460,7 +456,7 @@ fn all_node_ids(shared: &Shared, registry: &Registry) -> Vec<String> {
     let mut ids: Vec<String> = registry.nodes().filter_map(|c| c.device_id.clone()).collect();
     ids.extend(pairing.nodes().map(|n| n.node_id.clone()));
     ids.extend(pairing.node_requests().into_iter().map(|r| r.node_id));
-    ids.extend(pairing.devices().filter(|d| d.roles.iter().any(|r| r == "node")).map(|d| d.device_id.clone()));
+    ids.extend(pairing.devices().filter(|d| d.has_role(Role::Node)).map(|d| d.device_id.clone()));
     ids.sort();
     ids.dedup();
     ids
@@ -750,7 +746,7 @@ fn device_pair_approve(shared: &Shared, ctx: &ConnCtx, p: &Value) -> Result<Valu
     let now = openclaw_state::now_ms();
     let mut pairing = shared.pairing();
     let req = pairing.device_request(&request_id, now).ok_or_else(|| invalid("unknown requestId"))?;
-    let non_operator = req.roles.iter().any(|r| r != "operator");
+    let non_operator = req.roles.iter().any(|r| r != Role::Operator.as_str());
     let escalates = req.scopes.iter().any(|s| !has_scope(&ctx.scopes, s));
     if (non_operator || escalates) && !has_scope(&ctx.scopes, SCOPE_ADMIN) {
         return Err(invalid("device pairing approval denied"));

@@ -12,6 +12,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use base64::Engine;
+use openclaw_protocol::Role;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -194,6 +195,11 @@ pub struct PairedDevice {
 }
 
 impl PairedDevice {
+    /// Whether `role` is among the approved roles (stored as text, so unknown ones survive).
+    pub fn has_role(&self, role: Role) -> bool {
+        self.roles.iter().any(|r| r == role.as_str())
+    }
+
     /// The record as operators see it: token values never leave the gateway.
     pub fn redacted(&self) -> Value {
         let mut v = serde_json::to_value(self).expect("device serialises");
@@ -615,12 +621,13 @@ impl Pairing {
     }
 
     /// The device token for `(device, role)`, issuing one if there is none yet.
-    pub fn ensure_token(&mut self, device_id: &str, role: &str, now: i64) -> Result<DeviceToken, PairingError> {
+    pub fn ensure_token(&mut self, device_id: &str, role: Role, now: i64) -> Result<DeviceToken, PairingError> {
+        let role = role.as_str();
         let device = self.devices.get_mut(device_id).ok_or(PairingError::UnknownDevice)?;
         if let Some(t) = device.tokens.get(role) {
             return Ok(t.clone());
         }
-        let scopes = if role == "node" { Vec::new() } else { device.scopes.clone() };
+        let scopes = if role == Role::Node.as_str() { Vec::new() } else { device.scopes.clone() };
         let token = DeviceToken { token: new_token(), role: role.into(), scopes, created_at_ms: now };
         device.tokens.insert(role.into(), token.clone());
         let device = device.clone();
@@ -629,8 +636,11 @@ impl Pairing {
     }
 
     /// Whether `token` is the device token of `(device, role)`.
-    pub fn device_token_matches(&self, device_id: &str, role: &str, token: &str) -> bool {
-        self.devices.get(device_id).and_then(|d| d.tokens.get(role)).is_some_and(|t| secrets_equal(&t.token, token))
+    pub fn device_token_matches(&self, device_id: &str, role: Role, token: &str) -> bool {
+        self.devices
+            .get(device_id)
+            .and_then(|d| d.tokens.get(role.as_str()))
+            .is_some_and(|t| secrets_equal(&t.token, token))
     }
 
     /// A node's approved surface record.
@@ -767,9 +777,9 @@ impl Pairing {
         }
         let mut had_role = false;
         if let Some(d) = self.devices.get_mut(node_id) {
-            had_role = d.roles.iter().any(|r| r == "node");
-            d.roles.retain(|r| r != "node");
-            d.tokens.remove("node");
+            had_role = d.has_role(Role::Node);
+            d.roles.retain(|r| r != Role::Node.as_str());
+            d.tokens.remove(Role::Node.as_str());
             let d = d.clone();
             if d.roles.is_empty() {
                 self.devices.remove(node_id);
@@ -864,11 +874,11 @@ mod tests {
         let (_, req, _) = required(p.check_device(&claim("node"), 1).unwrap());
         p.approve_device(&req.request_id, "owner", 2).unwrap();
         assert!(matches!(p.check_device(&claim("node"), 3).unwrap(), DeviceCheck::Paired));
-        let token = p.ensure_token("dev1", "node", 3).unwrap();
+        let token = p.ensure_token("dev1", Role::Node, 3).unwrap();
         assert_eq!(token.token.len(), 43);
-        assert_eq!(p.ensure_token("dev1", "node", 4).unwrap(), token);
-        assert!(p.device_token_matches("dev1", "node", &token.token));
-        assert!(!p.device_token_matches("dev1", "node", "nope"));
+        assert_eq!(p.ensure_token("dev1", Role::Node, 4).unwrap(), token);
+        assert!(p.device_token_matches("dev1", Role::Node, &token.token));
+        assert!(!p.device_token_matches("dev1", Role::Node, "nope"));
         let (reason, _, _) = required(p.check_device(&claim("operator"), 5).unwrap());
         assert_eq!(reason, PairingReason::RoleUpgrade);
         let mut moved = claim("node");
@@ -877,7 +887,7 @@ mod tests {
         assert_eq!(reason, PairingReason::MetadataUpgrade);
         drop(p);
         let p = Pairing::load(GatewayStore::open(dir.path()).unwrap()).unwrap();
-        assert!(p.device_token_matches("dev1", "node", &token.token));
+        assert!(p.device_token_matches("dev1", Role::Node, &token.token));
         assert!(!format!("{:?}", p.device("dev1").unwrap()).contains(&token.token));
         assert!(!p.device("dev1").unwrap().redacted().to_string().contains(&token.token));
     }

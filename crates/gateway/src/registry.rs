@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use openclaw_protocol::{EventFrame, Frame};
+use openclaw_protocol::{EventFrame, Frame, Role};
 use serde_json::{json, Value};
 use tokio::sync::{mpsc, oneshot};
 
@@ -122,7 +122,7 @@ pub struct NodeSession {
 #[derive(Debug, Clone)]
 pub struct Client {
     pub conn_id: String,
-    pub role: String,
+    pub role: Role,
     pub device_id: Option<String>,
     pub scopes: Vec<String>,
     /// The client's address, `None` for loopback (as upstream reports it).
@@ -172,7 +172,7 @@ impl Registry {
                 }
             }
         }
-        if client.role == "operator" {
+        if client.role == Role::Operator {
             self.operators.insert(client.conn_id.clone());
         }
         self.clients.insert(client.conn_id.clone(), client);
