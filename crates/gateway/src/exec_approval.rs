@@ -14,6 +14,11 @@ use serde_json::{json, Map, Value};
 use sha2::Digest;
 use tokio::sync::watch;
 
+use crate::methods::SCOPE_APPROVALS;
+use crate::pairing::{has_scope, SCOPE_ADMIN};
+use crate::registry::{Outbox, Registry};
+use crate::Shared;
+
 /// Default lifetime of a pending approval (30 minutes).
 pub const DEFAULT_TIMEOUT_MS: i64 = 1_800_000;
 /// How long a resolved record stays usable.
@@ -481,6 +486,42 @@ impl ApprovalBook {
         out.insert("approvalDecision".into(), json!(granted));
         out.insert("runId".into(), json!(run_id));
         Ok(out)
+    }
+}
+
+/// The outboxes of the operators who may see `record`: admins, and approvers of the device
+/// (or connection) that asked.
+pub(crate) fn visible_operators(
+    registry: &Registry,
+    record: &ApprovalRecord,
+    exclude_conn: Option<&str>,
+) -> Vec<Outbox> {
+    registry
+        .operators()
+        .filter(|c| Some(c.conn_id.as_str()) != exclude_conn)
+        .filter(|c| {
+            has_scope(&c.scopes, SCOPE_ADMIN)
+                || (has_scope(&c.scopes, SCOPE_APPROVALS)
+                    && match &record.requested_by_device {
+                        Some(d) => c.device_id.as_deref() == Some(d.as_str()),
+                        None => c.conn_id == record.requested_by_conn,
+                    })
+        })
+        .map(|c| c.outbox.clone())
+        .collect()
+}
+
+/// Tells operators about approvals that expired undecided (`decision: "deny"`, no resolver).
+pub fn publish_expired_approvals(shared: &Shared, expired: &[ApprovalRecord]) {
+    if expired.is_empty() {
+        return;
+    }
+    let registry = shared.registry();
+    for r in expired {
+        let event = json!({"id": r.id, "decision": "deny", "resolvedBy": null, "ts": openclaw_state::now_ms(), "request": r.request});
+        for o in visible_operators(&registry, r, None) {
+            o.send_broadcast("exec.approval.resolved", event.clone());
+        }
     }
 }
 

@@ -244,6 +244,27 @@ impl Registry {
         self.operators.iter().filter_map(|id| self.clients.get(id))
     }
 
+    /// `snapshot.presence`: one entry per connection.
+    pub fn presence(&self) -> Vec<Value> {
+        self.clients()
+            .map(|c| {
+                let mut e = json!({"mode": c.role, "roles": [c.role], "ts": openclaw_state::now_ms()});
+                if let Some(d) = &c.device_id {
+                    e["deviceId"] = json!(d);
+                }
+                if let Some(n) = &c.node {
+                    e["host"] = json!(n.display_name);
+                    e["platform"] = json!(n.platform);
+                    e["version"] = json!(n.version);
+                }
+                if let Some(ip) = &c.remote_ip {
+                    e["ip"] = json!(ip);
+                }
+                e
+            })
+            .collect()
+    }
+
     /// Number of connections.
     pub fn len(&self) -> usize {
         self.clients.len()
@@ -323,5 +344,13 @@ impl Registry {
             }
             _ => false,
         }
+    }
+}
+
+/// Records when a node was last seen and why (`node.list`'s `lastSeenAtMs`/`lastSeenReason`).
+pub fn touch_node_seen(shared: &crate::Shared, node_id: &str, reason: &str) {
+    let now = openclaw_state::now_ms();
+    if let Err(e) = shared.pairing().touch_node(node_id, reason, now) {
+        tracing::warn!("could not record last-seen of node {node_id}: {e}");
     }
 }

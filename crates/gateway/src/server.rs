@@ -160,7 +160,7 @@ async fn tick_loop(shared: Arc<Shared>) {
         let now = openclaw_state::now_ms();
         shared.registry().broadcast_all("tick", &json!({"ts": now}));
         let expired = shared.approvals().sweep(now);
-        methods::publish_expired_approvals(&shared, &expired);
+        crate::exec_approval::publish_expired_approvals(&shared, &expired);
     }
 }
 
@@ -228,7 +228,7 @@ async fn serve_connection(
     if let Some(client) = removed {
         if client.node.is_some() {
             info!("node disconnected node={}", client.device_id.as_deref().unwrap_or("?"));
-            methods::touch_node_seen(&shared, client.device_id.as_deref().unwrap_or(""), "disconnect");
+            crate::registry::touch_node_seen(&shared, client.device_id.as_deref().unwrap_or(""), "disconnect");
         }
     }
     outbox.close(1000, "");
@@ -371,7 +371,7 @@ fn register(
     });
     let ctx = ConnCtx {
         conn_id: conn_id.clone(),
-        role: a.role.clone(),
+        role: a.role,
         device_id: a.device_id.clone(),
         scopes: a.scopes.clone(),
         name: p.client.display_name.clone().unwrap_or_else(|| p.client.id.clone()),
@@ -379,7 +379,7 @@ fn register(
     };
     let client = Client {
         conn_id: conn_id.clone(),
-        role: a.role.clone(),
+        role: a.role,
         device_id: a.device_id.clone(),
         scopes: a.scopes.clone(),
         remote_ip: ctx.remote_ip.clone(),
@@ -390,7 +390,7 @@ fn register(
     registry.add(client);
     // Operators get the presence list; nodes do not need it, and with thousands of nodes it
     // would make every node's hello-ok as large as the fleet.
-    let presence = if node.is_some() { Vec::new() } else { methods::presence(&registry) };
+    let presence = if node.is_some() { Vec::new() } else { registry.presence() };
     let hello = json!({
         "type": "hello-ok",
         "protocol": PROTOCOL_VERSION,
