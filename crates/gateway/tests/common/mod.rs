@@ -160,10 +160,16 @@ impl Peer {
     /// Sends `method` with `params` and returns the whole response frame; events that arrive
     /// first are kept for [`Peer::event`].
     pub async fn call(&mut self, method: &str, params: Value) -> Value {
+        let id = self.start(method, params).await;
+        self.response(&id).await
+    }
+
+    /// Sends a request without waiting; returns its id for [`Peer::response`].
+    pub async fn start(&mut self, method: &str, params: Value) -> String {
         self.next_id += 1;
         let id = format!("t{}", self.next_id);
         send(&mut self.ws, json!({"type": "req", "id": id, "method": method, "params": params})).await;
-        self.response(&id).await
+        id
     }
 
     /// Waits for the response frame with this id (keeping events).
@@ -221,11 +227,34 @@ pub async fn operator(addr: std::net::SocketAddr, scopes: &[&str]) -> Peer {
 /// Connects a node (silently paired over loopback); its declared surface is pending until an
 /// operator approves it.
 pub async fn node(addr: std::net::SocketAddr, identity: &DeviceIdentity) -> Peer {
+    node_with(addr, identity, &["system.which"]).await
+}
+
+/// Connects a node declaring `commands`.
+pub async fn node_with(addr: std::net::SocketAddr, identity: &DeviceIdentity, commands: &[&str]) -> Peer {
     let (mut ws, challenge) = open(addr).await;
-    send(&mut ws, node_connect(identity, &challenge, TOKEN)).await;
+    let mut connect = node_connect(identity, &challenge, TOKEN);
+    connect["params"]["commands"] = json!(commands);
+    send(&mut ws, connect).await;
     let hello = next_json(&mut ws).await.unwrap();
     assert_eq!(hello["ok"], true, "{hello}");
     Peer { ws, hello: hello["payload"].clone(), next_id: 0, events: VecDeque::new() }
+}
+
+/// Connects a node declaring `commands` and approves its surface with `admin` (which must
+/// hold `operator.admin`), so the commands are routable.
+pub async fn approved_node(
+    addr: std::net::SocketAddr,
+    admin: &mut Peer,
+    identity: &DeviceIdentity,
+    commands: &[&str],
+) -> Peer {
+    let node = node_with(addr, identity, commands).await;
+    let list = admin.ok("node.pair.list", json!({})).await;
+    let pending = list["pending"].as_array().unwrap();
+    let request = pending.iter().find(|r| r["nodeId"] == identity.device_id().as_str()).expect("pending surface");
+    admin.ok("node.pair.approve", json!({"requestId": request["requestId"]})).await;
+    node
 }
 
 /// Replaces the values of volatile keys (timestamps, generated ids) anywhere in `v` with a
