@@ -10,6 +10,7 @@
 
 use std::collections::HashMap;
 
+use openclaw_protocol::methods::{ApprovalDecision, ApprovalWaited};
 use serde_json::{json, Map, Value};
 use sha2::Digest;
 use tokio::sync::watch;
@@ -82,19 +83,24 @@ pub struct ApprovalRecord {
 
 impl ApprovalRecord {
     /// `{id, decision, createdAtMs, expiresAtMs}` (the final answer of `exec.approval.request`).
-    pub fn decision_payload(&self) -> Value {
-        json!({"id": self.id, "decision": self.decision, "createdAtMs": self.created_at_ms, "expiresAtMs": self.expires_at_ms})
+    pub fn decision_payload(&self) -> ApprovalDecision {
+        ApprovalDecision {
+            id: self.id.clone(),
+            decision: self.decision.clone(),
+            created_at_ms: self.created_at_ms,
+            expires_at_ms: self.expires_at_ms,
+        }
     }
 
     /// The `exec.approval.waitDecision` answer.
-    pub fn wait_payload(&self) -> Value {
-        json!({
-            "id": self.id,
-            "decision": self.decision,
-            "createdAtMs": self.created_at_ms,
-            "expiresAtMs": self.expires_at_ms,
-            "terminalReason": self.terminal_reason,
-        })
+    pub fn wait_payload(&self) -> ApprovalWaited {
+        ApprovalWaited {
+            id: self.id.clone(),
+            decision: self.decision.clone(),
+            created_at_ms: self.created_at_ms,
+            expires_at_ms: self.expires_at_ms,
+            terminal_reason: self.terminal_reason.map(String::from),
+        }
     }
 
     /// Whether a caller may see this record (admins see all).

@@ -12,11 +12,14 @@
 use std::collections::{BTreeMap, HashMap};
 
 use base64::Engine;
+use openclaw_protocol::methods::{DeviceRecord, DeviceTokenSummary};
 use openclaw_protocol::Role;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sha2::Digest;
+
+pub use openclaw_protocol::methods::{NodeRecord, PendingDevice, PendingNode};
 
 use crate::store::{GatewayStore, Kind, StoreError};
 
@@ -201,44 +204,33 @@ impl PairedDevice {
     }
 
     /// The record as operators see it: token values never leave the gateway.
-    pub fn redacted(&self) -> Value {
-        let mut v = serde_json::to_value(self).expect("device serialises");
-        let tokens: Vec<Value> = self
-            .tokens
-            .values()
-            .map(|t| json!({"role": t.role, "scopes": t.scopes, "createdAtMs": t.created_at_ms}))
-            .collect();
-        v["tokens"] = Value::Array(tokens);
-        v
+    pub fn redacted(&self) -> DeviceRecord {
+        DeviceRecord {
+            device_id: self.device_id.clone(),
+            public_key: self.public_key.clone(),
+            display_name: self.display_name.clone(),
+            platform: self.platform.clone(),
+            device_family: self.device_family.clone(),
+            client_id: self.client_id.clone(),
+            client_mode: self.client_mode.clone(),
+            role: self.role.clone(),
+            roles: self.roles.clone(),
+            scopes: self.scopes.clone(),
+            remote_ip: self.remote_ip.clone(),
+            created_at_ms: self.created_at_ms,
+            approved_at_ms: self.approved_at_ms,
+            approved_via: self.approved_via.clone(),
+            tokens: self
+                .tokens
+                .values()
+                .map(|t| DeviceTokenSummary {
+                    role: t.role.clone(),
+                    scopes: t.scopes.clone(),
+                    created_at_ms: t.created_at_ms,
+                })
+                .collect(),
+        }
     }
-}
-
-/// A pending device-pairing request.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PendingDevice {
-    pub request_id: String,
-    pub device_id: String,
-    pub public_key: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub display_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub platform: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub device_family: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub client_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub client_mode: Option<String>,
-    pub role: String,
-    pub roles: Vec<String>,
-    pub scopes: Vec<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub remote_ip: Option<String>,
-    pub silent: bool,
-    pub is_repair: bool,
-    /// Last time the device asked (creation or retry), ms.
-    pub ts: i64,
 }
 
 /// Why a device must (re-)pair, as in `details.reason`.
@@ -280,61 +272,6 @@ pub enum DeviceCheck {
     Paired,
     /// Needs approval; `request` is pending (new or refreshed), `superseded` was replaced.
     Required { reason: PairingReason, request: PendingDevice, superseded: Option<PendingDevice> },
-}
-
-/// A node's approved command surface.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct NodeRecord {
-    pub node_id: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub client_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub client_mode: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub display_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub platform: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub version: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub device_family: Option<String>,
-    pub caps: Vec<String>,
-    pub commands: Vec<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub remote_ip: Option<String>,
-    pub created_at_ms: i64,
-    pub approved_at_ms: i64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_seen_at_ms: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_seen_reason: Option<String>,
-}
-
-/// A pending node command-surface request.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PendingNode {
-    pub request_id: String,
-    pub node_id: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub client_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub client_mode: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub display_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub platform: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub version: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub device_family: Option<String>,
-    pub caps: Vec<String>,
-    pub commands: Vec<String>,
-    pub required_approve_scopes: Vec<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub remote_ip: Option<String>,
-    pub ts: i64,
 }
 
 /// What a connecting node declares (commands already filtered by [`allowlisted_commands`]).
@@ -889,7 +826,7 @@ mod tests {
         let p = Pairing::load(GatewayStore::open(dir.path()).unwrap()).unwrap();
         assert!(p.device_token_matches("dev1", Role::Node, &token.token));
         assert!(!format!("{:?}", p.device("dev1").unwrap()).contains(&token.token));
-        assert!(!p.device("dev1").unwrap().redacted().to_string().contains(&token.token));
+        assert!(!serde_json::to_string(&p.device("dev1").unwrap().redacted()).unwrap().contains(&token.token));
     }
 
     #[test]

@@ -75,19 +75,8 @@ pub enum StoreError {
     InvalidRecord { path: PathBuf, kind: &'static str, key: String, reason: String },
 }
 
-/// One exec event as stored in the audit table.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ExecEventRecord {
-    /// When the gateway received it.
-    pub ts_ms: i64,
-    /// The reporting node.
-    pub node_id: String,
-    /// `exec.finished`, `exec.denied`, …
-    pub event: String,
-    /// The event payload as the node sent it.
-    pub payload: Value,
-}
+/// One exec event as stored in the audit table (the `audit.list` item shape).
+pub use openclaw_protocol::methods::AuditEvent as ExecEventRecord;
 
 /// The open database.
 pub struct GatewayStore {

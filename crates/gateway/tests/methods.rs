@@ -385,8 +385,14 @@ mod node_pair {
         let mut admin = operator(gw.addr, &["operator.admin"]).await;
         let approved = admin.ok("node.pair.approve", json!({"requestId": request_id})).await;
         assert_eq!(approved["requestId"], request_id);
-        assert_eq!(approved["node"]["nodeId"], node_id.as_str(), "{approved}");
-        assert_eq!(approved["node"]["commands"], json!(["system.which"]), "{approved}");
+        assert_json(
+            &scrub(approved.clone(), VOLATILE),
+            json!({"requestId": "<scrubbed>", "node": {
+                "nodeId": node_id, "clientId": "node-host", "clientMode": "node", "platform": "linux",
+                "version": "2026.9.6", "deviceFamily": "Linux", "caps": ["system"], "commands": ["system.which"],
+                "createdAtMs": "<scrubbed>", "approvedAtMs": "<scrubbed>", "lastSeenAtMs": "<scrubbed>",
+                "lastSeenReason": "approved"}}),
+        );
         let told = node.event("node.pair.resolved").await;
         assert_eq!(told["decision"], "approved", "{told}");
         let list = pairer.ok("node.pair.list", json!({})).await;
@@ -615,9 +621,16 @@ mod exec_approval {
         );
         let decided = requester.response(&call).await;
         assert_eq!(decided["payload"]["id"], "appr-1", "{decided}");
-        assert_eq!(decided["payload"]["decision"], "allow-once", "{decided}");
+        assert_json(
+            &scrub(decided["payload"].clone(), VOLATILE),
+            json!({"id": "<scrubbed>", "decision": "allow-once", "createdAtMs": "<scrubbed>", "expiresAtMs": "<scrubbed>"}),
+        );
         let waited = requester.ok("exec.approval.waitDecision", json!({"id": "appr-1"})).await;
-        assert_eq!(waited["decision"], "allow-once", "{waited}");
+        assert_json(
+            &scrub(waited, VOLATILE),
+            json!({"id": "<scrubbed>", "decision": "allow-once", "createdAtMs": "<scrubbed>",
+                   "expiresAtMs": "<scrubbed>", "terminalReason": "user"}),
+        );
         // Decided records are no longer pending.
         assert_eq!(approver.ok("exec.approval.list", json!({})).await, json!([]));
         assert_eq!(

@@ -15,6 +15,7 @@ pub mod connect;
 pub mod device_auth;
 pub mod error;
 pub mod frame;
+pub mod methods;
 pub mod node;
 pub mod role;
 pub mod tls;

@@ -1,10 +1,11 @@
 //! `audit.list`: the exec events nodes reported (`exec.started|finished|denied`), newest first,
 //! from the gateway's store. Admin only: the events carry command lines.
 
+use openclaw_protocol::methods::AuditList;
 use openclaw_protocol::{ErrorCode, ErrorShape};
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use super::{Access, Call, Handler, Method};
+use super::{reply, Access, Call, Handler, Method};
 use crate::pairing::SCOPE_ADMIN;
 
 /// `audit.list`.
@@ -13,11 +14,11 @@ pub(super) const METHODS: &[Method] =
 
 fn audit_list(call: &Call<'_>) -> Result<Value, ErrorShape> {
     let limit = call.params.get("limit").and_then(Value::as_u64).unwrap_or(100).clamp(1, 10_000) as u32;
-    let events = call
+    let items = call
         .shared
         .pairing()
         .store()
         .exec_events(limit)
         .map_err(|e| ErrorShape::new(ErrorCode::Unavailable, e.to_string()))?;
-    Ok(json!({"items": events}))
+    reply(AuditList { items })
 }

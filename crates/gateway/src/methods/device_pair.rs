@@ -5,10 +5,11 @@
 
 use std::sync::LazyLock;
 
+use openclaw_protocol::methods::{DevicePairApproved, DevicePairList, DevicePairRejected, DevicePairRemoved};
 use openclaw_protocol::{ErrorShape, Role};
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use super::{invalid, obj, pairing_error, Access, Call, Handler, Method};
+use super::{invalid, obj, pairing_error, reply, Access, Call, Handler, Method};
 use crate::pairing::{has_scope, PairingNotice, SCOPE_ADMIN, SCOPE_PAIRING};
 use crate::schema::{non_empty, req, Shape};
 
@@ -28,9 +29,9 @@ fn device_pair_list(call: &Call<'_>) -> Result<Value, ErrorShape> {
     let now = openclaw_state::now_ms();
     let mut pairing = call.shared.pairing();
     let pending = pairing.device_requests(now);
-    let mut paired: Vec<Value> = pairing.devices().map(|d| d.redacted()).collect();
-    paired.sort_by_key(|d| d["approvedAtMs"].as_i64());
-    Ok(json!({"pending": pending, "paired": paired}))
+    let mut paired: Vec<_> = pairing.devices().map(|d| d.redacted()).collect();
+    paired.sort_by_key(|d| d.approved_at_ms);
+    reply(DevicePairList { pending, paired })
 }
 
 fn device_pair_approve(call: &Call<'_>) -> Result<Value, ErrorShape> {
@@ -49,7 +50,7 @@ fn device_pair_approve(call: &Call<'_>) -> Result<Value, ErrorShape> {
     let notice = PairingNotice::device_resolved(&request_id, &device.device_id, "approved", now);
     shared.registry().notify_pairing(&notice);
     tracing::info!("device pairing approved device={} roles={:?}", device.device_id, device.roles);
-    Ok(json!({"requestId": request_id, "device": device.redacted()}))
+    reply(DevicePairApproved { request_id, device: device.redacted() })
 }
 
 fn device_pair_reject(call: &Call<'_>) -> Result<Value, ErrorShape> {
@@ -57,7 +58,7 @@ fn device_pair_reject(call: &Call<'_>) -> Result<Value, ErrorShape> {
     let req = call.shared.pairing().reject_device(&request_id).map_err(pairing_error)?;
     let notice = PairingNotice::device_resolved(&request_id, &req.device_id, "rejected", openclaw_state::now_ms());
     call.shared.registry().notify_pairing(&notice);
-    Ok(json!({"requestId": request_id, "deviceId": req.device_id}))
+    reply(DevicePairRejected { request_id, device_id: req.device_id })
 }
 
 fn device_pair_remove(call: &Call<'_>) -> Result<Value, ErrorShape> {
@@ -66,5 +67,5 @@ fn device_pair_remove(call: &Call<'_>) -> Result<Value, ErrorShape> {
     let device_id = call.params["deviceId"].as_str().unwrap_or_default().trim().to_string();
     call.shared.pairing().remove_device(&device_id).map_err(pairing_error)?;
     call.shared.registry().close_device(&device_id, 4001, "device removed");
-    Ok(json!({"deviceId": device_id}))
+    reply(DevicePairRemoved { device_id })
 }

@@ -7,10 +7,11 @@
 use std::sync::LazyLock;
 use std::time::Duration;
 
+use openclaw_protocol::methods::{Ack, ApprovalAccepted, ApprovalDecision, ApprovalListEntry, ApprovalSummary};
 use openclaw_protocol::{ErrorShape, ResponseFrame};
 use serde_json::{json, Value};
 
-use super::{approval_error, invalid, obj, Access, Call, Handler, HandlerFuture, Method, SCOPE_APPROVALS};
+use super::{approval_error, invalid, obj, reply, Access, Call, Handler, HandlerFuture, Method, SCOPE_APPROVALS};
 use crate::exec_approval::{publish_expired_approvals, visible_operators, ApprovalError, ApprovalRecord};
 use crate::schema::{non_empty, opt, req, string, Shape};
 use crate::Shared;
@@ -95,20 +96,24 @@ fn approval_request<'a>(call: &'a Call<'a>) -> HandlerFuture<'a> {
         }
         if map.get("twoPhase").is_some_and(|v| v == &json!(true)) {
             let route = if routes > 0 { "approval-client" } else { "none" };
-            let accepted = json!({
-                "status": "accepted",
-                "id": record.id,
-                "deliveryRoute": route,
-                "createdAtMs": record.created_at_ms,
-                "expiresAtMs": record.expires_at_ms,
-            });
+            let accepted = serde_json::to_value(ApprovalAccepted {
+                status: "accepted".into(),
+                id: record.id.clone(),
+                delivery_route: route.into(),
+                created_at_ms: record.created_at_ms,
+                expires_at_ms: record.expires_at_ms,
+            })
+            .expect("serialises");
             outbox.send_frame(&openclaw_protocol::Frame::Res(ResponseFrame::ok(&call.req.id, accepted)));
         }
         wait_decided(shared, &mut decided, &record).await;
         let caller = ctx.caller();
         let current = shared.approvals().find(&record.id, &caller, openclaw_state::now_ms());
-        Ok(current.map(|r| r.decision_payload()).unwrap_or_else(|_| {
-            json!({"id": record.id, "decision": null, "createdAtMs": record.created_at_ms, "expiresAtMs": record.expires_at_ms})
+        reply(current.map(|r| r.decision_payload()).unwrap_or_else(|_| ApprovalDecision {
+            id: record.id.clone(),
+            decision: None,
+            created_at_ms: record.created_at_ms,
+            expires_at_ms: record.expires_at_ms,
         }))
     })
 }
@@ -147,27 +152,32 @@ fn approval_get(call: &Call<'_>) -> Result<Value, ErrorShape> {
             details: Some(json!({"reason": "APPROVAL_NOT_FOUND"})),
         }));
     }
-    Ok(json!({
-        "id": r.id,
-        "commandText": r.request["command"],
-        "commandPreview": null,
-        "allowedDecisions": r.request["allowedDecisions"],
-        "host": "node",
-        "nodeId": r.node_id,
-        "agentId": r.request["agentId"],
-        "expiresAtMs": r.expires_at_ms,
-    }))
+    reply(ApprovalSummary {
+        id: r.id.clone(),
+        command_text: r.request["command"].clone(),
+        command_preview: None,
+        allowed_decisions: r.request["allowedDecisions"].clone(),
+        host: "node".into(),
+        node_id: r.node_id.clone(),
+        agent_id: r.request["agentId"].clone(),
+        expires_at_ms: r.expires_at_ms,
+    })
 }
 
 fn approval_list(call: &Call<'_>) -> Result<Value, ErrorShape> {
     let (shared, ctx) = (call.shared, call.conn);
     let records = shared.approvals().pending(&ctx.caller(), openclaw_state::now_ms());
-    Ok(Value::Array(
-        records
-            .iter()
-            .map(|r| json!({"id": r.id, "request": r.request, "createdAtMs": r.created_at_ms, "expiresAtMs": r.expires_at_ms, "approvalKind": "exec"}))
-            .collect(),
-    ))
+    let entries: Vec<ApprovalListEntry> = records
+        .into_iter()
+        .map(|r| ApprovalListEntry {
+            id: r.id,
+            request: r.request,
+            created_at_ms: r.created_at_ms,
+            expires_at_ms: r.expires_at_ms,
+            approval_kind: "exec".into(),
+        })
+        .collect();
+    reply(entries)
 }
 
 fn approval_wait<'a>(call: &'a Call<'a>) -> HandlerFuture<'a> {
@@ -185,7 +195,7 @@ fn approval_wait<'a>(call: &'a Call<'a>) -> HandlerFuture<'a> {
         let mut decided = record.decided.subscribe();
         wait_decided(shared, &mut decided, &record).await;
         let r = shared.approvals().find(&record.id, &caller, openclaw_state::now_ms()).map_err(approval_error)?;
-        Ok(r.wait_payload())
+        reply(r.wait_payload())
     })
 }
 
@@ -211,5 +221,5 @@ fn approval_resolve(call: &Call<'_>) -> Result<Value, ErrorShape> {
         o.send_broadcast("exec.approval.resolved", event.clone());
     }
     tracing::info!("exec approval resolved id={} decision={decision} by={}", record.id, ctx.name);
-    Ok(json!({"ok": true}))
+    reply(Ack { ok: true })
 }

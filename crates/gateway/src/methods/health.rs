@@ -2,10 +2,11 @@
 //!
 //! Both answer the same snapshot (upstream's `status` is a superset we do not need yet).
 
+use openclaw_protocol::methods::Health;
 use openclaw_protocol::ErrorShape;
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use super::{Access, Call, Handler, Method, SCOPE_READ};
+use super::{reply, Access, Call, Handler, Method, SCOPE_READ};
 
 /// `health` and `status`.
 pub(super) const METHODS: &[Method] = &[
@@ -16,11 +17,11 @@ pub(super) const METHODS: &[Method] = &[
 fn health(call: &Call<'_>) -> Result<Value, ErrorShape> {
     let shared = call.shared;
     let registry = shared.registry();
-    Ok(json!({
-        "ok": true,
-        "ts": openclaw_state::now_ms(),
-        "uptimeMs": shared.started.elapsed().as_millis() as u64,
-        "connections": registry.len(),
-        "nodes": registry.nodes().count(),
-    }))
+    reply(Health {
+        ok: true,
+        ts: openclaw_state::now_ms(),
+        uptime_ms: shared.started.elapsed().as_millis() as u64,
+        connections: registry.len() as u64,
+        nodes: registry.nodes().count() as u64,
+    })
 }

@@ -8,10 +8,13 @@
 use std::sync::LazyLock;
 use std::time::Duration;
 
+use openclaw_protocol::methods::NodeInvokeResult;
 use openclaw_protocol::{ErrorCode, ErrorShape};
 use serde_json::{json, Value};
 
-use super::{approval_error, invalid, invalid_with, missing_scope, obj, Access, Call, Handler, HandlerFuture, Method};
+use super::{
+    approval_error, invalid, invalid_with, missing_scope, obj, reply, Access, Call, Handler, HandlerFuture, Method,
+};
 use crate::pairing::{has_scope, SCOPE_ADMIN, SCOPE_WRITE};
 use crate::registry::InvokeOutcome;
 use crate::schema::{non_empty, opt, req, string, Shape};
@@ -180,6 +183,6 @@ fn node_invoke<'a>(call: &'a Call<'a>) -> HandlerFuture<'a> {
             session_key: p.get("sessionKey").and_then(Value::as_str),
         };
         let (payload, payload_json) = invoke_node(shared, invoke).await?;
-        Ok(json!({"ok": true, "nodeId": node_id, "command": command, "payload": payload, "payloadJSON": payload_json}))
+        reply(NodeInvokeResult { ok: true, node_id, command, payload, payload_json })
     })
 }

@@ -30,6 +30,7 @@ use std::pin::Pin;
 use std::sync::{Arc, LazyLock};
 
 use openclaw_protocol::{ErrorCode, ErrorShape, RequestFrame, ResponseFrame, Role};
+use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::exec_approval::{ApprovalError, Caller};
@@ -230,6 +231,11 @@ fn missing_scope(scope: &str) -> ErrorShape {
     let mut e = ErrorShape::new(ErrorCode::Forbidden, format!("missing scope: {scope}"));
     e.details = Some(json!({"code": "MISSING_SCOPE", "missingScope": scope, "requiredScopes": [scope]}));
     e
+}
+
+/// A typed result (a [`openclaw_protocol::methods`] shape) as the response payload.
+fn reply(result: impl Serialize) -> Result<Value, ErrorShape> {
+    Ok(serde_json::to_value(result).expect("method results serialise"))
 }
 
 fn obj(fields: Vec<crate::schema::Field>) -> Shape {

@@ -4,10 +4,11 @@
 //! still have declared commands waiting for an operator (`pendingDeclaredCommands`). Approving
 //! updates the live session's routable commands at once and tells the node itself.
 
+use openclaw_protocol::methods::{NodePairApproved, NodePairList, NodePairRejected, NodePairRemoved};
 use openclaw_protocol::ErrorShape;
 use serde_json::{json, Value};
 
-use super::{invalid, missing_scope, pairing_error, Access, Call, Handler, Method};
+use super::{invalid, missing_scope, pairing_error, reply, Access, Call, Handler, Method};
 use crate::pairing::{has_scope, PairingNotice, SCOPE_PAIRING};
 
 /// The node pairing methods.
@@ -24,9 +25,9 @@ const fn pairing(name: &'static str, run: fn(&Call<'_>) -> Result<Value, ErrorSh
 
 fn node_pair_list(call: &Call<'_>) -> Result<Value, ErrorShape> {
     let pairing = call.shared.pairing();
-    let mut paired: Vec<Value> = pairing.nodes().map(|n| serde_json::to_value(n).unwrap()).collect();
-    paired.sort_by_key(|n| n["approvedAtMs"].as_i64());
-    Ok(json!({"pending": pairing.node_requests(), "paired": paired}))
+    let mut paired: Vec<_> = pairing.nodes().cloned().collect();
+    paired.sort_by_key(|n| n.approved_at_ms);
+    reply(NodePairList { pending: pairing.node_requests(), paired })
 }
 
 fn node_pair_approve(call: &Call<'_>) -> Result<Value, ErrorShape> {
@@ -57,7 +58,7 @@ fn node_pair_approve(call: &Call<'_>) -> Result<Value, ErrorShape> {
         client.outbox.send_event(notice.event, notice.payload.clone());
     }
     registry.notify_pairing(&notice);
-    Ok(json!({"requestId": request_id, "node": record}))
+    reply(NodePairApproved { request_id, node: record })
 }
 
 fn node_pair_reject(call: &Call<'_>) -> Result<Value, ErrorShape> {
@@ -65,7 +66,7 @@ fn node_pair_reject(call: &Call<'_>) -> Result<Value, ErrorShape> {
     let req = call.shared.pairing().reject_node(&request_id).map_err(pairing_error)?;
     let notice = PairingNotice::node_resolved(&request_id, &req.node_id, "rejected", openclaw_state::now_ms());
     call.shared.registry().notify_pairing(&notice);
-    Ok(json!({"requestId": request_id, "nodeId": req.node_id}))
+    reply(NodePairRejected { request_id, node_id: req.node_id })
 }
 
 fn node_pair_remove(call: &Call<'_>) -> Result<Value, ErrorShape> {
@@ -77,5 +78,5 @@ fn node_pair_remove(call: &Call<'_>) -> Result<Value, ErrorShape> {
         c.outbox.close(4001, "device removed");
     }
     registry.notify_pairing(&PairingNotice::node_resolved("", &node_id, "removed", now));
-    Ok(json!({"nodeId": node_id}))
+    reply(NodePairRemoved { node_id })
 }
