@@ -131,7 +131,7 @@ pub struct NodeInvokeParams {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ack {
     /// Always `true` on success.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     pub ok: bool,
 }
 
@@ -140,19 +140,19 @@ pub struct Ack {
 #[serde(rename_all = "camelCase")]
 pub struct Health {
     /// Always `true` from a serving gateway.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     pub ok: bool,
     /// Server time, ms.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     pub ts: i64,
     /// Since the gateway started.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     pub uptime_ms: u64,
     /// Open connections (operators and nodes).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     pub connections: u64,
     /// Connected nodes.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     pub nodes: u64,
 }
 
@@ -248,7 +248,7 @@ pub struct NodeEntry {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct NodeList {
     /// Server time, ms.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     pub ts: i64,
     /// Connected nodes first, then by name.
     #[serde(default, deserialize_with = "null_default")]
@@ -575,7 +575,7 @@ pub struct DevicePairRemoved {
 #[serde(rename_all = "camelCase")]
 pub struct NodeInvokeResult {
     /// Always `true` (failures are error responses).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     pub ok: bool,
     /// The node that ran it.
     #[serde(default, deserialize_with = "null_default")]
