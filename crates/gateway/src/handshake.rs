@@ -36,23 +36,32 @@ pub struct Peer {
 /// A successful admission.
 #[derive(Debug)]
 pub struct Admission {
+    /// The `connect` params as sent.
     pub params: ConnectParams,
+    /// The admitted role.
     pub role: Role,
+    /// Granted operator scopes (empty for nodes and scopeless clients).
     pub scopes: Vec<String>,
+    /// The paired device, when one was presented.
     pub device_id: Option<String>,
     /// `hello-ok.auth`.
     pub hello_auth: Value,
     /// For nodes: the effective command list.
     pub node_commands: Option<Vec<String>>,
+    /// Pairing events to broadcast to operators.
     pub notices: Vec<PairingNotice>,
 }
 
 /// A refused connect: the error response, then a close frame.
 #[derive(Debug)]
 pub struct Refusal {
+    /// The error response.
     pub error: ErrorShape,
+    /// The WebSocket close code sent after it.
     pub close_code: u16,
+    /// The close reason (at most 123 bytes on the wire).
     pub close_reason: String,
+    /// Pairing events to broadcast even though the connect failed.
     pub notices: Vec<PairingNotice>,
 }
 
@@ -139,7 +148,9 @@ static CONNECT_SCHEMA: LazyLock<Shape> = LazyLock::new(|| {
 /// The challenge this connection was sent.
 #[derive(Debug, Clone)]
 pub struct Challenge {
+    /// The random nonce the device must sign.
     pub nonce: String,
+    /// Server time when it was sent, ms.
     pub ts: i64,
 }
 

@@ -16,6 +16,8 @@
 // Handlers return the wire error (`ErrorShape`, `Refusal`) directly: it is built once per failed
 // request and serialised at once, so boxing it would only add noise.
 #![allow(clippy::result_large_err)]
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod auth;
 pub mod config;

@@ -102,32 +102,50 @@ impl Outbox {
 /// What the gateway knows about a connected node beyond its pairing records.
 #[derive(Debug, Clone)]
 pub struct NodeSession {
+    /// The name the node reports (a rename on its record wins in `node.list`).
     pub display_name: Option<String>,
+    /// `linux`, …
     pub platform: String,
+    /// The node host's version.
     pub version: String,
+    /// `Linux`, …
     pub device_family: Option<String>,
+    /// Hardware model, when reported.
     pub model_identifier: Option<String>,
+    /// `node-host`, …
     pub client_id: String,
+    /// `node`, …
     pub client_mode: String,
+    /// Declared capabilities.
     pub caps: Vec<String>,
+    /// Every command the node declared, allowlisted or not.
     pub declared_commands: Vec<String>,
     /// Declared, allowlisted and approved: what the gateway routes.
     pub commands: Vec<String>,
+    /// The node's `PATH`, when reported.
     pub path_env: Option<String>,
+    /// When this session connected.
     pub connected_at_ms: i64,
+    /// The last `node.host.stats` event.
     pub host_stats: Option<Value>,
 }
 
 /// One authenticated connection.
 #[derive(Debug, Clone)]
 pub struct Client {
+    /// The connection id.
     pub conn_id: String,
+    /// The admitted role.
     pub role: Role,
+    /// The paired device (a node's id).
     pub device_id: Option<String>,
+    /// Granted operator scopes.
     pub scopes: Vec<String>,
     /// The client's address, `None` for loopback (as upstream reports it).
     pub remote_ip: Option<String>,
+    /// Where frames to this client go.
     pub outbox: Outbox,
+    /// For nodes: what the node declared.
     pub node: Option<NodeSession>,
 }
 
@@ -135,9 +153,19 @@ pub struct Client {
 #[derive(Debug)]
 pub enum InvokeOutcome {
     /// `ok:true` with the payload (`payloadJSON` parsed, or `payload`).
-    Ok { payload: Value, payload_json: Option<String> },
+    Ok {
+        /// The result (`payloadJSON` parsed, or `payload`).
+        payload: Value,
+        /// The node's text, verbatim.
+        payload_json: Option<String>,
+    },
     /// `ok:false` with the node's error.
-    NodeError { code: String, message: String },
+    NodeError {
+        /// The node's error code (`UNAVAILABLE` when it gave none).
+        code: String,
+        /// The node's message.
+        message: String,
+    },
     /// The node disconnected before answering.
     Disconnected,
 }

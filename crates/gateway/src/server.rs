@@ -51,7 +51,9 @@ pub enum GatewayError {
     /// The port is taken or the address is not ours.
     #[error("cannot listen on {addr}: {source}")]
     Listen {
+        /// The address asked for.
         addr: SocketAddr,
+        /// Why binding failed.
         #[source]
         source: std::io::Error,
     },

@@ -66,13 +66,24 @@ pub enum StoreError {
     /// SQLite refused.
     #[error("gateway database {path}: {source}")]
     Sqlite {
+        /// The database file.
         path: PathBuf,
+        /// SQLite's error.
         #[source]
         source: rusqlite::Error,
     },
     /// A row could not be decoded (the database was edited or written by a newer version).
     #[error("gateway database {path}: invalid {kind} record {key}: {reason}")]
-    InvalidRecord { path: PathBuf, kind: &'static str, key: String, reason: String },
+    InvalidRecord {
+        /// The database file.
+        path: PathBuf,
+        /// The record kind (`device`, `node`, …).
+        kind: &'static str,
+        /// The record's key.
+        key: String,
+        /// Why it could not be decoded.
+        reason: String,
+    },
 }
 
 /// One exec event as stored in the audit table (the `audit.list` item shape).

@@ -11,6 +11,9 @@
 //! optional field is therefore `Option` with `skip_serializing_if`, and outgoing structs only
 //! carry fields the schema knows.
 
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
 pub mod connect;
 pub mod device_auth;
 pub mod error;

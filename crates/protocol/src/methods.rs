@@ -11,7 +11,7 @@
 //!   *without* the skip. Comments mark the `null` ones, since that is the easy one to break.
 //! - **Input is lenient**, because operators also read these from the real Gateway, which may add
 //!   fields or send `null`: no `deny_unknown_fields`, and every non-optional field defaults when
-//!   absent or `null` ([`null_default`]).
+//!   absent or `null` (`null_default`).
 //!
 //! Some payloads are relayed or free-form and stay [`Value`]: the node's invoke payload, the
 //! exec approvals document, an approval's `request` object and the event payloads.

@@ -32,7 +32,9 @@ pub const DECISIONS: &[&str] = &["allow-once", "allow-always", "deny"];
 /// A refusal of an approval operation: `INVALID_REQUEST` with a message and details.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApprovalError {
+    /// The error message (`INVALID_REQUEST`).
     pub message: String,
+    /// `error.details`, when the refusal carries a machine-readable code.
     pub details: Option<Value>,
 }
 
@@ -63,21 +65,31 @@ impl ApprovalError {
 /// One approval record.
 #[derive(Debug, Clone)]
 pub struct ApprovalRecord {
+    /// The approval id (caller-chosen or a UUID).
     pub id: String,
     /// The `request` object operators see.
     pub request: Value,
+    /// The node the plan would run on.
     pub node_id: String,
+    /// The prepared `systemRunPlan` the approval binds.
     pub plan: Value,
+    /// Hash of the requested environment, bound like the plan.
     pub env_hash: Option<String>,
+    /// When it was registered.
     pub created_at_ms: i64,
+    /// When it expires undecided.
     pub expires_at_ms: i64,
     /// Who asked: their device, else their connection.
     pub requested_by_device: Option<String>,
+    /// The connection that asked (matters when it had no device).
     pub requested_by_conn: String,
+    /// `allow-once`, `allow-always` or `deny` once decided.
     pub decision: Option<String>,
+    /// When it was decided.
     pub resolved_at_ms: Option<i64>,
     /// `user` or `timeout` once decided.
     pub terminal_reason: Option<&'static str>,
+    /// An `allow-once` approval that already ran.
     pub consumed: bool,
     /// Wakes waiters when the record is decided.
     pub decided: watch::Sender<bool>,
@@ -118,8 +130,11 @@ impl ApprovalRecord {
 /// The operator calling an approval method.
 #[derive(Debug, Clone)]
 pub struct Caller {
+    /// The calling connection.
     pub conn_id: String,
+    /// Its paired device, if any.
     pub device_id: Option<String>,
+    /// Holds `operator.admin` (sees and decides every record).
     pub admin: bool,
     /// Shown as `resolvedBy`.
     pub name: String,

@@ -36,12 +36,17 @@ const ADMIN_INVOKE_COMMANDS: &[&str] = &["browser.proxy", "browser.proxy.upload.
 pub struct InvokeCall<'a> {
     /// The operator connection that asked (its disconnect cancels the invoke).
     pub caller_conn: Option<&'a str>,
+    /// The target node.
     pub node_id: &'a str,
+    /// The command, e.g. `system.which`.
     pub command: &'a str,
+    /// The command's params (sent as `paramsJSON`).
     pub params: Option<&'a Value>,
     /// The gateway's deadline.
     pub timeout_ms: u64,
+    /// The caller's idempotency key, passed through.
     pub idempotency_key: Option<&'a str>,
+    /// The caller's session key, passed through.
     pub session_key: Option<&'a str>,
 }
 

@@ -1,7 +1,7 @@
 //! Requests after `hello-ok`: role and scope gates, then one handler per method.
 //!
 //! Every method is declared once, in its family's table (`METHODS` in each submodule): its
-//! name, who may call it ([`Access`]) and its handler, side by side. [`authorize`], [`handle`]
+//! name, who may call it (`Access`) and its handler, side by side. [`authorize`], [`handle`]
 //! and `hello-ok.features.methods` ([`METHODS`]) all read the one table concatenated here, so a
 //! handler cannot exist without a row (it would answer `unknown method`), and the
 //! `invalid <method> params: …` text takes the method's name from its row.
@@ -11,9 +11,9 @@
 //! names (`operator.admin` covers all). Params are validated strictly ([`crate::schema`]) and
 //! refused with upstream's `invalid <method> params: …` text.
 //!
-//! Families: [`node`] (node-side), [`health`], [`nodes`] (the node list), [`invoke`],
-//! [`node_pair`], [`device_pair`], [`exec_approvals`] (the node's policy file, relayed),
-//! [`exec_approval`] (approval records) and [`audit`].
+//! Families: `node` (node-side), `health`, `nodes` (the node list), `invoke`,
+//! `node_pair`, `device_pair`, `exec_approvals` (the node's policy file, relayed),
+//! `exec_approval` (approval records) and `audit`.
 
 mod audit;
 mod device_pair;

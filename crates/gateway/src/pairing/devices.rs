@@ -36,15 +36,25 @@ impl std::fmt::Debug for DeviceToken {
 /// What a connecting device says about itself (from `connect`).
 #[derive(Debug, Clone, Default)]
 pub struct DeviceClaim {
+    /// The device id (hash of the public key).
     pub device_id: String,
+    /// The Ed25519 public key, base64url.
     pub public_key: String,
+    /// The role asked for.
     pub role: String,
+    /// The operator scopes asked for.
     pub scopes: Vec<String>,
+    /// The client's display name.
     pub display_name: Option<String>,
+    /// `linux`, `macos`, …
     pub platform: Option<String>,
+    /// `Linux`, `Mac`, …
     pub device_family: Option<String>,
+    /// `cli`, `node-host`, …
     pub client_id: Option<String>,
+    /// `cli`, `node`, …
     pub client_mode: Option<String>,
+    /// The reported address (none for loopback).
     pub remote_ip: Option<String>,
 }
 
@@ -52,16 +62,23 @@ pub struct DeviceClaim {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PairedDevice {
+    /// The device id (hash of the public key).
     pub device_id: String,
+    /// The Ed25519 public key, base64url.
     pub public_key: String,
+    /// The client's display name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub display_name: Option<String>,
+    /// `linux`, `macos`, …
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub platform: Option<String>,
+    /// `Linux`, `Mac`, …
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device_family: Option<String>,
+    /// `cli`, `node-host`, …
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
+    /// `cli`, `node`, …
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_mode: Option<String>,
     /// The role of the first approval.
@@ -70,9 +87,12 @@ pub struct PairedDevice {
     pub roles: Vec<String>,
     /// Approved operator scopes.
     pub scopes: Vec<String>,
+    /// The last reported address (none for loopback).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remote_ip: Option<String>,
+    /// First approval.
     pub created_at_ms: i64,
+    /// Latest approval.
     pub approved_at_ms: i64,
     /// `owner` (an operator), `silent` (loopback), `trusted-cidr` (a trusted network).
     pub approved_via: String,
@@ -120,9 +140,13 @@ impl PairedDevice {
 /// Why a device must (re-)pair, as in `details.reason`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PairingReason {
+    /// An unknown device.
     NotPaired,
+    /// A paired device asking for a role it was not approved for.
     RoleUpgrade,
+    /// A paired device asking for scopes beyond its approval.
     ScopeUpgrade,
+    /// A paired device whose platform or family changed.
     MetadataUpgrade,
 }
 
@@ -155,7 +179,14 @@ pub enum DeviceCheck {
     /// Paired for this role and scopes.
     Paired,
     /// Needs approval; `request` is pending (new or refreshed), `superseded` was replaced.
-    Required { reason: PairingReason, request: PendingDevice, superseded: Option<PendingDevice> },
+    Required {
+        /// Why approval is needed.
+        reason: PairingReason,
+        /// The pending request operators approve.
+        request: PendingDevice,
+        /// An older request of the same device that this one replaced.
+        superseded: Option<PendingDevice>,
+    },
 }
 
 impl Pairing {

@@ -9,8 +9,8 @@
 //!
 //! [`Pairing`] keeps both in memory and journals every change to [`GatewayStore`].
 //!
-//! The module is split by layer: [`devices`] (device records, tokens, the connect-time check),
-//! [`nodes`] (node surfaces) and [`commands`] (which commands a platform may have and who may
+//! The module is split by layer: `devices` (device records, tokens, the connect-time check),
+//! `nodes` (node surfaces) and `commands` (which commands a platform may have and who may
 //! approve them). Each adds its own `impl Pairing` block; the store and the in-memory maps
 //! live here.
 
@@ -45,7 +45,9 @@ pub const SCOPE_WRITE: &str = "operator.write";
 /// A pairing event for operators holding `operator.pairing`: a request was made, or decided.
 #[derive(Debug, Clone)]
 pub struct PairingNotice {
+    /// The event name (`device.pair.requested`, `node.pair.resolved`, …).
     pub event: &'static str,
+    /// Its payload.
     pub payload: Value,
 }
 

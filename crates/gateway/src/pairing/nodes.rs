@@ -7,18 +7,28 @@ use openclaw_protocol::Role;
 use super::{new_request_id, required_approve_scopes, Pairing, PairingError};
 use crate::store::{Kind, StoreError};
 
-/// What a connecting node declares (commands already filtered by [`allowlisted_commands`]).
+/// What a connecting node declares (commands already filtered by [`allowlisted_commands`](super::allowlisted_commands)).
 #[derive(Debug, Clone, Default)]
 pub struct NodeClaim {
+    /// The node's id (its device id).
     pub node_id: String,
+    /// `node-host`, …
     pub client_id: Option<String>,
+    /// `node`, …
     pub client_mode: Option<String>,
+    /// The node's own name.
     pub display_name: Option<String>,
+    /// `linux`, …
     pub platform: Option<String>,
+    /// The node host's version.
     pub version: Option<String>,
+    /// `Linux`, …
     pub device_family: Option<String>,
+    /// Declared capabilities (sorted).
     pub caps: Vec<String>,
+    /// Declared commands that the platform allowlist lets through.
     pub commands: Vec<String>,
+    /// The reported address (none for loopback).
     pub remote_ip: Option<String>,
 }
 
