@@ -1,7 +1,7 @@
 //! Sockets: accept, TLS, WebSocket upgrade, and the life of one connection.
 //!
 //! A connection is a reader loop (this module) plus a writer task fed by its
-//! [`Outbox`](crate::registry::Outbox). Before `hello-ok` the reader enforces the pre-auth
+//! [`Outbox`]. Before `hello-ok` the reader enforces the pre-auth
 //! rules: the challenge goes out at once, the first frame must be `connect` and at most 64 KiB
 //! (else close 1009), and a client that has not connected within the handshake timeout is
 //! closed 1000 with an empty reason. After `hello-ok` every request runs in its own task, so a
