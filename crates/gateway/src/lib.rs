@@ -6,10 +6,12 @@
 //! - [`server`]: TCP/TLS accept, WebSocket upgrade, the per-connection read loop, pings,
 //!   pre-auth limits, ticks.
 //! - [`handshake`]: admission of `connect` in the real Gateway's order of checks.
-//! - [`methods`]: every request after `hello-ok`, gated by role and operator scope.
+//! - [`methods`]: every request after `hello-ok`, gated by role and operator scope; one module
+//!   per method family, each method declared once in its family's table.
 //! - [`registry`]: connected clients, broadcasts, and invoke routing with deadlines.
 //! - [`pairing`] + [`store`]: device pairing, device tokens and node surfaces, journaled to
-//!   SQLite; [`exec_approval`]: approval records for `system.run` plans.
+//!   SQLite; [`exec_approval`]: approval records for `system.run` plans. The operator-facing
+//!   shapes of all of them live in [`openclaw_protocol::methods`].
 //! - [`schema`]: strict params validation with upstream's messages; [`auth`]: the failure
 //!   limiter; [`tls`]: the generated certificate; [`config`]: settings.
 
@@ -87,5 +89,24 @@ impl Shared {
     /// The exec approval book, locked.
     pub fn approvals(&self) -> MutexGuard<'_, exec_approval::ApprovalBook> {
         recover(&self.approvals)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_poisoned_lock_is_recovered_not_propagated() {
+        let m = std::sync::Arc::new(Mutex::new(1));
+        let held = m.clone();
+        let _ = std::thread::spawn(move || {
+            let mut g = held.lock().unwrap();
+            *g = 2;
+            panic!("a handler panics while holding the lock");
+        })
+        .join();
+        assert!(m.is_poisoned());
+        assert_eq!(*recover(&m), 2, "the data is taken as the panicking holder left it");
     }
 }

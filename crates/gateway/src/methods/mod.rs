@@ -125,7 +125,12 @@ pub(crate) struct Call<'a> {
 impl Call<'_> {
     /// Validates the params, refusing with `invalid <method> params: …`.
     fn check(&self, shape: &Shape) -> Result<(), ErrorShape> {
-        shape.check(self.params).map_err(|m| invalid(format!("invalid {} params: {m}", self.method)))
+        self.check_value(shape, self.params)
+    }
+
+    /// Validates `value` (the params after a handler's normalisation) with the same refusal.
+    fn check_value(&self, shape: &Shape, value: &Value) -> Result<(), ErrorShape> {
+        shape.check(value).map_err(|m| invalid(format!("invalid {} params: {m}", self.method)))
     }
 
     /// The `nodeId` param (required, non-empty), trimmed.

@@ -68,7 +68,7 @@ fn invoke_result(call: &Call<'_>) -> Result<Value, ErrorShape> {
     if let Some(m) = p.as_object_mut() {
         m.retain(|k, v| !(v.is_null() && (k == "payloadJSON" || k == "error")));
     }
-    SHAPE.check(&p).map_err(|m| invalid(format!("invalid {} params: {m}", call.method)))?;
+    call.check_value(&SHAPE, &p)?;
     let node_id = p["nodeId"].as_str().unwrap_or_default();
     if Some(node_id) != call.conn.device_id.as_deref() {
         return Err(invalid("nodeId mismatch"));
