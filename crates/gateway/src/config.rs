@@ -52,7 +52,12 @@ pub enum TlsSource {
     /// A self-signed certificate generated once and kept under `<stateDir>/gateway/tls/`.
     SelfSigned,
     /// PEM files supplied by the user.
-    Files { cert: PathBuf, key: PathBuf },
+    Files {
+        /// The certificate chain (PEM).
+        cert: PathBuf,
+        /// Its private key (PEM).
+        key: PathBuf,
+    },
 }
 
 /// An IPv4 or IPv6 network in CIDR notation (`gateway.nodes.pairing.autoApproveCidrs`).

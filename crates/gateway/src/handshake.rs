@@ -11,7 +11,7 @@ use openclaw_protocol::connect::{ConnectParams, CLIENT_IDS, CLIENT_MODES};
 use openclaw_protocol::device_auth::{
     decode_public_key, device_id_for_public_key, verify_signature, DeviceAuthPayload,
 };
-use openclaw_protocol::{ErrorCode, ErrorShape, PROTOCOL_VERSION};
+use openclaw_protocol::{ErrorCode, ErrorShape, Role, PROTOCOL_VERSION};
 use serde_json::{json, Value};
 
 use crate::config::AuthMode;
@@ -36,23 +36,32 @@ pub struct Peer {
 /// A successful admission.
 #[derive(Debug)]
 pub struct Admission {
+    /// The `connect` params as sent.
     pub params: ConnectParams,
-    pub role: String,
+    /// The admitted role.
+    pub role: Role,
+    /// Granted operator scopes (empty for nodes and scopeless clients).
     pub scopes: Vec<String>,
+    /// The paired device, when one was presented.
     pub device_id: Option<String>,
     /// `hello-ok.auth`.
     pub hello_auth: Value,
     /// For nodes: the effective command list.
     pub node_commands: Option<Vec<String>>,
+    /// Pairing events to broadcast to operators.
     pub notices: Vec<PairingNotice>,
 }
 
 /// A refused connect: the error response, then a close frame.
 #[derive(Debug)]
 pub struct Refusal {
+    /// The error response.
     pub error: ErrorShape,
+    /// The WebSocket close code sent after it.
     pub close_code: u16,
+    /// The close reason (at most 123 bytes on the wire).
     pub close_reason: String,
+    /// Pairing events to broadcast even though the connect failed.
     pub notices: Vec<PairingNotice>,
 }
 
@@ -139,7 +148,9 @@ static CONNECT_SCHEMA: LazyLock<Shape> = LazyLock::new(|| {
 /// The challenge this connection was sent.
 #[derive(Debug, Clone)]
 pub struct Challenge {
+    /// The random nonce the device must sign.
     pub nonce: String,
+    /// Server time when it was sent, ms.
     pub ts: i64,
 }
 
@@ -149,8 +160,9 @@ pub fn admit(shared: &Shared, raw: &Value, challenge: &Challenge, peer: Peer) ->
     let params: ConnectParams = serde_json::from_value(raw.clone())
         .map_err(|e| Refusal::new(invalid(format!("invalid connect params: {e}"), None)))?;
 
-    let role = params.role.clone().unwrap_or_else(|| "operator".into());
-    let is_node_client = role == "node" && params.client.mode == "node";
+    // Parsed now, refused only after the protocol range check (upstream's order).
+    let role = params.role.as_deref().unwrap_or("operator").parse::<Role>();
+    let is_node_client = role == Ok(Role::Node) && params.client.mode == "node";
     let current = params.max_protocol >= PROTOCOL_VERSION && params.min_protocol <= PROTOCOL_VERSION;
     let legacy_node =
         is_node_client && params.max_protocol >= MIN_NODE_PROTOCOL && params.min_protocol <= MIN_NODE_PROTOCOL;
@@ -168,14 +180,14 @@ pub fn admit(shared: &Shared, raw: &Value, challenge: &Challenge, peer: Peer) ->
         r.close_code = 1002;
         return Err(r);
     }
-    if role != "node" && role != "operator" {
+    let Ok(role) = role else {
         return Err(Refusal::new(invalid("invalid role", None)));
-    }
+    };
 
     let auth = params.auth.clone().unwrap_or_default();
     let shared_secret_sent = auth.token.is_some() || auth.password.is_some();
     let device_id = match &params.device {
-        None if role == "node" || !shared_secret_sent || shared.config.auth == AuthMode::None => {
+        None if role == Role::Node || !shared_secret_sent || shared.config.auth == AuthMode::None => {
             return Err(Refusal::new(not_paired(
                 "device identity required",
                 json!({"code": "DEVICE_IDENTITY_REQUIRED"}),
@@ -215,7 +227,7 @@ pub fn admit(shared: &Shared, raw: &Value, challenge: &Challenge, peer: Peer) ->
                 device_id: &device.id,
                 client_id: &params.client.id,
                 client_mode: &params.client.mode,
-                role: &role,
+                role: role.as_str(),
                 scopes: &scopes,
                 signed_at_ms: device.signed_at,
                 token: auth.signature_token(),
@@ -236,8 +248,8 @@ pub fn admit(shared: &Shared, raw: &Value, challenge: &Challenge, peer: Peer) ->
         }
     };
 
-    let method = authenticate(shared, &auth, device_id.as_deref(), &role, peer)?;
-    let requested_scopes = if role == "node" { Vec::new() } else { params.scopes.clone().unwrap_or_default() };
+    let method = authenticate(shared, &auth, device_id.as_deref(), role, peer)?;
+    let requested_scopes = if role == Role::Node { Vec::new() } else { params.scopes.clone().unwrap_or_default() };
 
     let Some(device_id) = device_id else {
         // An operator with a valid shared secret and no device identity keeps its scopes only
@@ -259,7 +271,7 @@ pub fn admit(shared: &Shared, raw: &Value, challenge: &Challenge, peer: Peer) ->
     let claim = DeviceClaim {
         device_id: device_id.clone(),
         public_key: params.device.as_ref().map(|d| d.public_key.clone()).unwrap_or_default(),
-        role: role.clone(),
+        role: role.as_str().into(),
         scopes: requested_scopes.clone(),
         display_name: params.client.display_name.clone(),
         platform: Some(params.client.platform.clone()),
@@ -269,7 +281,7 @@ pub fn admit(shared: &Shared, raw: &Value, challenge: &Challenge, peer: Peer) ->
         remote_ip: reported_ip(peer),
     };
     let mut notices = Vec::new();
-    let mut pairing = shared.pairing.lock().expect("pairing lock");
+    let mut pairing = shared.pairing();
     let check = pairing.check_device(&claim, now).map_err(|e| Refusal::new(unavailable(&e.to_string())))?;
     if let DeviceCheck::Required { reason, request, superseded } = check {
         if let Some(old) = superseded {
@@ -304,8 +316,8 @@ pub fn admit(shared: &Shared, raw: &Value, challenge: &Challenge, peer: Peer) ->
             }
         }
     }
-    let token = pairing.ensure_token(&device_id, &role, now).map_err(|e| Refusal::new(unavailable(&e.to_string())))?;
-    let granted_scopes = if role == "node" { Vec::new() } else { requested_scopes };
+    let token = pairing.ensure_token(&device_id, role, now).map_err(|e| Refusal::new(unavailable(&e.to_string())))?;
+    let granted_scopes = if role == Role::Node { Vec::new() } else { requested_scopes };
     let hello_auth = json!({
         "method": method,
         "role": role,
@@ -314,7 +326,7 @@ pub fn admit(shared: &Shared, raw: &Value, challenge: &Challenge, peer: Peer) ->
         "issuedAtMs": token.created_at_ms,
     });
 
-    let node_commands = if role == "node" {
+    let node_commands = if role == Role::Node {
         let declared = params.commands.clone().unwrap_or_default();
         let allowed = allowlisted_commands(&params.client.platform, params.client.device_family.as_deref(), &declared);
         let withheld: Vec<&String> = declared.iter().filter(|c| !allowed.contains(c)).collect();
@@ -378,7 +390,8 @@ fn auto_approval(
     if peer.direct_local && config.auto_approve_local {
         return Some("silent");
     }
-    let fresh_scopeless_node = reason == PairingReason::NotPaired && claim.role == "node" && claim.scopes.is_empty();
+    let fresh_scopeless_node =
+        reason == PairingReason::NotPaired && claim.role == Role::Node.as_str() && claim.scopes.is_empty();
     if fresh_scopeless_node && !peer.ip.is_loopback() && config.auto_approve_cidrs.iter().any(|c| c.contains(peer.ip)) {
         return Some("trusted-cidr");
     }
@@ -449,7 +462,7 @@ fn authenticate(
     shared: &Shared,
     auth: &openclaw_protocol::connect::ConnectAuth,
     device_id: Option<&str>,
-    role: &str,
+    role: Role,
     peer: Peer,
 ) -> Result<&'static str, Refusal> {
     let now = Instant::now();
@@ -470,13 +483,11 @@ fn authenticate(
     };
     let limited = !(peer.ip.is_loopback() && shared.config.rate_limit_exempt_loopback);
     if limited {
-        if let Some(retry) = shared.limiter.lock().expect("limiter lock").locked(peer.ip, now) {
+        if let Some(retry) = shared.limiter().locked(peer.ip, now) {
             return Err(rate_limited(retry));
         }
     }
-    let device_token_ok = |t: &str| {
-        device_id.is_some_and(|d| shared.pairing.lock().expect("pairing lock").device_token_matches(d, role, t))
-    };
+    let device_token_ok = |t: &str| device_id.is_some_and(|d| shared.pairing().device_token_matches(d, role, t));
     let outcome: Result<&'static str, AuthFailure> = match &shared.config.auth {
         AuthMode::None => Ok("none"),
         // Either secret field carries the shared secret, whatever the mode (as upstream).
@@ -499,13 +510,13 @@ fn authenticate(
     };
     match outcome {
         Ok(method) => {
-            shared.limiter.lock().expect("limiter lock").succeed(peer.ip);
+            shared.limiter().succeed(peer.ip);
             Ok(method)
         }
         Err(failure) => {
             let missing = matches!(failure, AuthFailure::TokenMissing | AuthFailure::PasswordMissing);
             if !missing && limited {
-                if let Some(retry) = shared.limiter.lock().expect("limiter lock").fail(peer.ip, now) {
+                if let Some(retry) = shared.limiter().fail(peer.ip, now) {
                     return Err(rate_limited(retry));
                 }
             }

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use openclaw_protocol::{EventFrame, Frame};
+use openclaw_protocol::{EventFrame, Frame, Role};
 use serde_json::{json, Value};
 use tokio::sync::{mpsc, oneshot};
 
@@ -102,32 +102,50 @@ impl Outbox {
 /// What the gateway knows about a connected node beyond its pairing records.
 #[derive(Debug, Clone)]
 pub struct NodeSession {
+    /// The name the node reports (a rename on its record wins in `node.list`).
     pub display_name: Option<String>,
+    /// `linux`, …
     pub platform: String,
+    /// The node host's version.
     pub version: String,
+    /// `Linux`, …
     pub device_family: Option<String>,
+    /// Hardware model, when reported.
     pub model_identifier: Option<String>,
+    /// `node-host`, …
     pub client_id: String,
+    /// `node`, …
     pub client_mode: String,
+    /// Declared capabilities.
     pub caps: Vec<String>,
+    /// Every command the node declared, allowlisted or not.
     pub declared_commands: Vec<String>,
     /// Declared, allowlisted and approved: what the gateway routes.
     pub commands: Vec<String>,
+    /// The node's `PATH`, when reported.
     pub path_env: Option<String>,
+    /// When this session connected.
     pub connected_at_ms: i64,
+    /// The last `node.host.stats` event.
     pub host_stats: Option<Value>,
 }
 
 /// One authenticated connection.
 #[derive(Debug, Clone)]
 pub struct Client {
+    /// The connection id.
     pub conn_id: String,
-    pub role: String,
+    /// The admitted role.
+    pub role: Role,
+    /// The paired device (a node's id).
     pub device_id: Option<String>,
+    /// Granted operator scopes.
     pub scopes: Vec<String>,
     /// The client's address, `None` for loopback (as upstream reports it).
     pub remote_ip: Option<String>,
+    /// Where frames to this client go.
     pub outbox: Outbox,
+    /// For nodes: what the node declared.
     pub node: Option<NodeSession>,
 }
 
@@ -135,9 +153,19 @@ pub struct Client {
 #[derive(Debug)]
 pub enum InvokeOutcome {
     /// `ok:true` with the payload (`payloadJSON` parsed, or `payload`).
-    Ok { payload: Value, payload_json: Option<String> },
+    Ok {
+        /// The result (`payloadJSON` parsed, or `payload`).
+        payload: Value,
+        /// The node's text, verbatim.
+        payload_json: Option<String>,
+    },
     /// `ok:false` with the node's error.
-    NodeError { code: String, message: String },
+    NodeError {
+        /// The node's error code (`UNAVAILABLE` when it gave none).
+        code: String,
+        /// The node's message.
+        message: String,
+    },
     /// The node disconnected before answering.
     Disconnected,
 }
@@ -172,7 +200,7 @@ impl Registry {
                 }
             }
         }
-        if client.role == "operator" {
+        if client.role == Role::Operator {
             self.operators.insert(client.conn_id.clone());
         }
         self.clients.insert(client.conn_id.clone(), client);
@@ -242,6 +270,27 @@ impl Registry {
     /// Every operator connection.
     pub fn operators(&self) -> impl Iterator<Item = &Client> {
         self.operators.iter().filter_map(|id| self.clients.get(id))
+    }
+
+    /// `snapshot.presence`: one entry per connection.
+    pub fn presence(&self) -> Vec<Value> {
+        self.clients()
+            .map(|c| {
+                let mut e = json!({"mode": c.role, "roles": [c.role], "ts": openclaw_state::now_ms()});
+                if let Some(d) = &c.device_id {
+                    e["deviceId"] = json!(d);
+                }
+                if let Some(n) = &c.node {
+                    e["host"] = json!(n.display_name);
+                    e["platform"] = json!(n.platform);
+                    e["version"] = json!(n.version);
+                }
+                if let Some(ip) = &c.remote_ip {
+                    e["ip"] = json!(ip);
+                }
+                e
+            })
+            .collect()
     }
 
     /// Number of connections.
@@ -323,5 +372,13 @@ impl Registry {
             }
             _ => false,
         }
+    }
+}
+
+/// Records when a node was last seen and why (`node.list`'s `lastSeenAtMs`/`lastSeenReason`).
+pub fn touch_node_seen(shared: &crate::Shared, node_id: &str, reason: &str) {
+    let now = openclaw_state::now_ms();
+    if let Err(e) = shared.pairing().touch_node(node_id, reason, now) {
+        tracing::warn!("could not record last-seen of node {node_id}: {e}");
     }
 }

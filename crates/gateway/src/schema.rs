@@ -14,9 +14,17 @@ pub enum Shape {
     /// Any JSON value (including null).
     Any,
     /// A string of at least `min` characters (and at most `max` when set).
-    Str { min: usize, max: Option<usize> },
+    Str {
+        /// Minimum length in characters.
+        min: usize,
+        /// Maximum length, if any.
+        max: Option<usize>,
+    },
     /// An integer `>= min`.
-    Int { min: i64 },
+    Int {
+        /// The smallest accepted value.
+        min: i64,
+    },
     /// `true` or `false`.
     Bool,
     /// One of a fixed set of strings.

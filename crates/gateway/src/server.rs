@@ -1,7 +1,7 @@
 //! Sockets: accept, TLS, WebSocket upgrade, and the life of one connection.
 //!
 //! A connection is a reader loop (this module) plus a writer task fed by its
-//! [`Outbox`](crate::registry::Outbox). Before `hello-ok` the reader enforces the pre-auth
+//! [`Outbox`]. Before `hello-ok` the reader enforces the pre-auth
 //! rules: the challenge goes out at once, the first frame must be `connect` and at most 64 KiB
 //! (else close 1009), and a client that has not connected within the handshake timeout is
 //! closed 1000 with an empty reason. After `hello-ok` every request runs in its own task, so a
@@ -51,7 +51,9 @@ pub enum GatewayError {
     /// The port is taken or the address is not ours.
     #[error("cannot listen on {addr}: {source}")]
     Listen {
+        /// The address asked for.
         addr: SocketAddr,
+        /// Why binding failed.
         #[source]
         source: std::io::Error,
     },
@@ -143,7 +145,7 @@ impl Gateway {
             });
         }
         ticker.abort();
-        for c in shared.registry.lock().expect("registry lock").clients() {
+        for c in shared.registry().clients() {
             c.outbox.send_broadcast("shutdown", json!({"reason": "gateway stopping"}));
             c.outbox.close(1012, "service restart");
         }
@@ -158,9 +160,9 @@ async fn tick_loop(shared: Arc<Shared>) {
     loop {
         interval.tick().await;
         let now = openclaw_state::now_ms();
-        shared.registry.lock().expect("registry lock").broadcast_all("tick", &json!({"ts": now}));
-        let expired = shared.approvals.lock().expect("approvals lock").sweep(now);
-        methods::publish_expired_approvals(&shared, &expired);
+        shared.registry().broadcast_all("tick", &json!({"ts": now}));
+        let expired = shared.approvals().sweep(now);
+        crate::exec_approval::publish_expired_approvals(&shared, &expired);
     }
 }
 
@@ -224,11 +226,11 @@ async fn serve_connection(
         }
     };
     serve_authenticated(&shared, &mut stream, &outbox, &ctx).await;
-    let removed = shared.registry.lock().expect("registry lock").remove(&ctx.conn_id);
+    let removed = shared.registry().remove(&ctx.conn_id);
     if let Some(client) = removed {
         if client.node.is_some() {
             info!("node disconnected node={}", client.device_id.as_deref().unwrap_or("?"));
-            methods::touch_node_seen(&shared, client.device_id.as_deref().unwrap_or(""), "disconnect");
+            crate::registry::touch_node_seen(&shared, client.device_id.as_deref().unwrap_or(""), "disconnect");
         }
     }
     outbox.close(1000, "");
@@ -338,7 +340,7 @@ fn notify_operators(shared: &Shared, notices: &[crate::pairing::PairingNotice]) 
     if notices.is_empty() {
         return;
     }
-    let registry = shared.registry.lock().expect("registry lock");
+    let registry = shared.registry();
     for n in notices {
         registry.notify_pairing(n);
     }
@@ -371,7 +373,7 @@ fn register(
     });
     let ctx = ConnCtx {
         conn_id: conn_id.clone(),
-        role: a.role.clone(),
+        role: a.role,
         device_id: a.device_id.clone(),
         scopes: a.scopes.clone(),
         name: p.client.display_name.clone().unwrap_or_else(|| p.client.id.clone()),
@@ -379,18 +381,18 @@ fn register(
     };
     let client = Client {
         conn_id: conn_id.clone(),
-        role: a.role.clone(),
+        role: a.role,
         device_id: a.device_id.clone(),
         scopes: a.scopes.clone(),
         remote_ip: ctx.remote_ip.clone(),
         outbox: outbox.clone(),
         node: node.clone(),
     };
-    let mut registry = shared.registry.lock().expect("registry lock");
+    let mut registry = shared.registry();
     registry.add(client);
     // Operators get the presence list; nodes do not need it, and with thousands of nodes it
     // would make every node's hello-ok as large as the fleet.
-    let presence = if node.is_some() { Vec::new() } else { methods::presence(&registry) };
+    let presence = if node.is_some() { Vec::new() } else { registry.presence() };
     let hello = json!({
         "type": "hello-ok",
         "protocol": PROTOCOL_VERSION,

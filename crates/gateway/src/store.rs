@@ -66,28 +66,28 @@ pub enum StoreError {
     /// SQLite refused.
     #[error("gateway database {path}: {source}")]
     Sqlite {
+        /// The database file.
         path: PathBuf,
+        /// SQLite's error.
         #[source]
         source: rusqlite::Error,
     },
     /// A row could not be decoded (the database was edited or written by a newer version).
     #[error("gateway database {path}: invalid {kind} record {key}: {reason}")]
-    InvalidRecord { path: PathBuf, kind: &'static str, key: String, reason: String },
+    InvalidRecord {
+        /// The database file.
+        path: PathBuf,
+        /// The record kind (`device`, `node`, …).
+        kind: &'static str,
+        /// The record's key.
+        key: String,
+        /// Why it could not be decoded.
+        reason: String,
+    },
 }
 
-/// One exec event as stored in the audit table.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ExecEventRecord {
-    /// When the gateway received it.
-    pub ts_ms: i64,
-    /// The reporting node.
-    pub node_id: String,
-    /// `exec.finished`, `exec.denied`, …
-    pub event: String,
-    /// The event payload as the node sent it.
-    pub payload: Value,
-}
+/// One exec event as stored in the audit table (the `audit.list` item shape).
+pub use openclaw_protocol::methods::AuditEvent as ExecEventRecord;
 
 /// The open database.
 pub struct GatewayStore {

@@ -19,14 +19,22 @@ pub enum TlsError {
     /// Reading or writing a PEM file failed.
     #[error("{action} {path}: {source}")]
     Io {
+        /// What was being done (`read`, `write`, …).
         action: &'static str,
+        /// The file.
         path: PathBuf,
+        /// The I/O error.
         #[source]
         source: std::io::Error,
     },
     /// A PEM file holds no usable certificate or key.
     #[error("{path}: {reason}")]
-    Pem { path: PathBuf, reason: String },
+    Pem {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// Certificate generation or rustls configuration failed.
     #[error("TLS setup: {0}")]
     Setup(String),

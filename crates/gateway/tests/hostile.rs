@@ -2,125 +2,17 @@
 //! oversized pre-auth frames, wrong secrets, role and scope gates, slow handshakes, and ten
 //! thousand garbage connections in a row, after which the gateway still serves.
 
+mod common;
+
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
-use openclaw_gateway::{AuthMode, Gateway, GatewayConfig};
-use openclaw_protocol::device_auth::{DeviceAuthPayload, DeviceIdentity};
+use common::{assert_serving, close_of, next_json, node_connect, open, operator_connect, send, start, TOKEN};
+use futures_util::SinkExt;
+use openclaw_protocol::device_auth::DeviceIdentity;
 use serde_json::{json, Value};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::WebSocketStream;
-
-type Ws = WebSocketStream<TcpStream>;
-
-const TOKEN: &str = "hostile-test-token";
-
-struct Running {
-    addr: std::net::SocketAddr,
-    stop: tokio::sync::watch::Sender<bool>,
-    task: tokio::task::JoinHandle<()>,
-    _dir: tempfile::TempDir,
-}
-
-async fn start(tune: impl FnOnce(&mut GatewayConfig)) -> Running {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = GatewayConfig::new(dir.path().to_path_buf(), AuthMode::Token(TOKEN.into()));
-    config.listen = "127.0.0.1:0".parse().unwrap();
-    tune(&mut config);
-    let gateway = Gateway::bind(config).await.unwrap();
-    let addr = gateway.local_addr();
-    let (stop, rx) = tokio::sync::watch::channel(false);
-    let task = tokio::spawn(gateway.run(rx));
-    Running { addr, stop, task, _dir: dir }
-}
-
-impl Running {
-    async fn shutdown(self) {
-        let _ = self.stop.send(true);
-        let _ = tokio::time::timeout(Duration::from_secs(5), self.task).await;
-    }
-}
-
-async fn open(addr: std::net::SocketAddr) -> (Ws, Value) {
-    let tcp = TcpStream::connect(addr).await.unwrap();
-    let (mut ws, _) = tokio_tungstenite::client_async(format!("ws://{addr}"), tcp).await.unwrap();
-    let challenge = next_json(&mut ws).await.expect("challenge");
-    assert_eq!(challenge["event"], "connect.challenge");
-    (ws, challenge["payload"].clone())
-}
-
-async fn next_json(ws: &mut Ws) -> Option<Value> {
-    loop {
-        match tokio::time::timeout(Duration::from_secs(10), ws.next()).await.expect("frame in time")? {
-            Ok(Message::Text(t)) => return Some(serde_json::from_str(t.as_str()).unwrap()),
-            Ok(Message::Close(_)) | Err(_) => return None,
-            Ok(_) => {}
-        }
-    }
-}
-
-/// Reads until the close frame; returns its code and reason.
-async fn close_of(ws: &mut Ws) -> (u16, String) {
-    loop {
-        match tokio::time::timeout(Duration::from_secs(20), ws.next()).await.expect("close in time") {
-            Some(Ok(Message::Close(Some(c)))) => return (u16::from(c.code), c.reason.to_string()),
-            Some(Ok(Message::Close(None))) => return (1005, String::new()),
-            Some(Ok(_)) => continue,
-            Some(Err(e)) => panic!("socket error before close: {e}"),
-            None => return (1006, String::new()),
-        }
-    }
-}
-
-async fn send(ws: &mut Ws, v: Value) {
-    ws.send(Message::text(v.to_string())).await.unwrap();
-}
-
-fn node_connect(identity: &DeviceIdentity, challenge: &Value, token: &str) -> Value {
-    let (nonce, ts) = (challenge["nonce"].as_str().unwrap(), challenge["ts"].as_u64().unwrap());
-    let device_id = identity.device_id();
-    let payload = DeviceAuthPayload {
-        device_id: &device_id,
-        client_id: "node-host",
-        client_mode: "node",
-        role: "node",
-        scopes: &[],
-        signed_at_ms: ts,
-        token,
-        nonce,
-        platform: Some("linux"),
-        device_family: Some("Linux"),
-    };
-    json!({"type": "req", "id": "c1", "method": "connect", "params": {
-        "minProtocol": 4, "maxProtocol": 4,
-        "client": {"id": "node-host", "version": "2026.9.6", "platform": "linux", "deviceFamily": "Linux", "mode": "node"},
-        "role": "node", "scopes": [], "commands": ["system.which"], "caps": ["system"],
-        "auth": {"token": token},
-        "device": {"id": device_id, "publicKey": identity.public_key_b64url(),
-                   "signature": identity.sign(&payload.to_v3_string()), "signedAt": ts, "nonce": nonce},
-    }})
-}
-
-fn operator_connect(client_id: &str, mode: &str, token: &str) -> Value {
-    json!({"type": "req", "id": "c1", "method": "connect", "params": {
-        "minProtocol": 4, "maxProtocol": 4,
-        "client": {"id": client_id, "version": "1", "platform": "linux", "mode": mode},
-        "role": "operator", "scopes": ["operator.admin"], "auth": {"token": token},
-    }})
-}
-
-/// A working operator session proves the gateway still serves.
-async fn assert_serving(addr: std::net::SocketAddr) {
-    let (mut ws, _) = open(addr).await;
-    send(&mut ws, operator_connect("cli", "cli", TOKEN)).await;
-    let hello = next_json(&mut ws).await.unwrap();
-    assert_eq!(hello["ok"], true, "{hello}");
-    send(&mut ws, json!({"type": "req", "id": "h", "method": "health"})).await;
-    let health = next_json(&mut ws).await.unwrap();
-    assert_eq!(health["payload"]["ok"], true, "{health}");
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nothing_but_connect_before_hello() {

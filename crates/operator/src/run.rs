@@ -11,6 +11,11 @@
 
 use std::time::Duration;
 
+use openclaw_protocol::methods::{
+    ApprovalDecision, ApprovalIdParams, ApprovalResolveParams, ApprovalSummary, NodeInvokeParams, NodeInvokeResult,
+};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use crate::client::{ClientError, OperatorClient};
@@ -113,13 +118,30 @@ fn node_error_message(e: &ClientError) -> Option<String> {
 }
 
 fn invoke_params(req: &RunRequest, command: &str, params: Value, timeout_ms: u64) -> Value {
-    json!({
-        "nodeId": req.node_id,
-        "command": command,
-        "params": params,
-        "timeoutMs": timeout_ms,
-        "idempotencyKey": uuid::Uuid::new_v4().to_string(),
+    to_params(NodeInvokeParams {
+        node_id: req.node_id.clone(),
+        command: command.into(),
+        params: Some(params),
+        timeout_ms: Some(timeout_ms),
+        idempotency_key: uuid::Uuid::new_v4().to_string(),
+        session_key: None,
     })
+}
+
+/// Method params (a [`openclaw_protocol::methods`] shape) as the request's JSON.
+fn to_params(params: impl Serialize) -> Value {
+    serde_json::to_value(params).expect("method params serialise")
+}
+
+/// Reads a method result through its shared shape; `None` when the answer does not fit (the
+/// callers then report what they could not find, as before the shapes were typed).
+fn read<T: DeserializeOwned>(v: Value) -> Option<T> {
+    serde_json::from_value(v).ok()
+}
+
+/// The node's payload inside a `node.invoke` result (`null` when there is none).
+fn invoke_payload(v: Value) -> Value {
+    read::<NodeInvokeResult>(v).map(|r| r.payload).unwrap_or(Value::Null)
 }
 
 /// The node's answer to `system.run.prepare`.
@@ -152,8 +174,9 @@ async fn prepare(client: &OperatorClient, req: &RunRequest) -> Result<Result<Pre
         }
         Err(e) => return Err(e.into()),
     };
-    let payload = &prepared["payload"];
-    let plan = payload.get("plan").filter(|p| p.is_object()).ok_or_else(|| RunError::Protocol(prepared.to_string()))?;
+    let text = prepared.to_string();
+    let payload = invoke_payload(prepared);
+    let plan = payload.get("plan").filter(|p| p.is_object()).ok_or(RunError::Protocol(text))?;
     Ok(Ok(Prepared { plan: plan.clone(), policy: payload.get("execPolicy").cloned().unwrap_or(Value::Null) }))
 }
 
@@ -194,7 +217,7 @@ pub async fn run(
             )
             .await;
         match answer {
-            Ok(v) => return RunResult::from_payload(&v["payload"], None),
+            Ok(v) => return RunResult::from_payload(&invoke_payload(v), None),
             Err(e) => match node_error_message(&e) {
                 Some(m) if m.contains("approval required") => {}
                 Some(m) => return Err(RunError::Denied(m)),
@@ -225,22 +248,25 @@ pub async fn run(
     }
     let (_accepted, final_answer) = client.request_two_phase("exec.approval.request", request).await?;
     let allowed: Vec<String> = client
-        .request("exec.approval.get", json!({"id": approval_id}))
+        .request("exec.approval.get", to_params(ApprovalIdParams { id: approval_id.clone() }))
         .await
         .ok()
-        .and_then(|v| v.get("allowedDecisions").and_then(Value::as_array).cloned())
+        .and_then(read::<ApprovalSummary>)
+        .and_then(|s| s.allowed_decisions.as_array().cloned())
         .map(|a| a.iter().filter_map(|d| d.as_str().map(String::from)).collect())
         .unwrap_or_else(|| vec!["allow-once".into(), "deny".into()]);
     let decision = match approver.decide(&req.node_name, &plan, &allowed) {
         Some(d) => d,
         None => {
-            let _ = client.request("exec.approval.resolve", json!({"id": approval_id, "decision": "deny"})).await;
+            let deny = ApprovalResolveParams { id: approval_id.clone(), decision: Decision::Deny.as_str().into() };
+            let _ = client.request("exec.approval.resolve", to_params(deny)).await;
             return Err(RunError::NoApprover { node: req.node_name.clone(), command: command_text });
         }
     };
-    client.request("exec.approval.resolve", json!({"id": approval_id, "decision": decision.as_str()})).await?;
-    let decided = final_answer.wait(Duration::from_secs(30)).await?;
-    match decided.get("decision").and_then(Value::as_str) {
+    let resolve = ApprovalResolveParams { id: approval_id.clone(), decision: decision.as_str().into() };
+    client.request("exec.approval.resolve", to_params(resolve)).await?;
+    let decided = read::<ApprovalDecision>(final_answer.wait(Duration::from_secs(30)).await?);
+    match decided.and_then(|d| d.decision).as_deref() {
         Some("allow-once") | Some("allow-always") => {}
         Some(_) => return Err(RunError::DeniedByOperator(command_text)),
         None => return Err(RunError::Expired(command_text)),
@@ -268,5 +294,5 @@ pub async fn run(
             Some(m) => RunError::Denied(m),
             None => e.into(),
         })?;
-    RunResult::from_payload(&v["payload"], Some(decision))
+    RunResult::from_payload(&invoke_payload(v), Some(decision))
 }

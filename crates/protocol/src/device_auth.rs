@@ -135,16 +135,25 @@ pub fn verify_signature(public_key: &[u8; 32], payload: &str, signature_b64url: 
 /// The inputs of the signed device-auth string.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeviceAuthPayload<'a> {
+    /// The device id (hash of the public key).
     pub device_id: &'a str,
+    /// `client.id` of the connect.
     pub client_id: &'a str,
+    /// `client.mode` of the connect.
     pub client_mode: &'a str,
+    /// The role asked for (`node`, `operator`).
     pub role: &'a str,
+    /// The scopes asked for (joined with `,`).
     pub scopes: &'a [String],
+    /// When it was signed (the challenge's `ts`).
     pub signed_at_ms: u64,
     /// The credential actually sent ([`crate::ConnectAuth::signature_token`]).
     pub token: &'a str,
+    /// The challenge nonce.
     pub nonce: &'a str,
+    /// `client.platform` (v3 payloads only).
     pub platform: Option<&'a str>,
+    /// `client.deviceFamily` (v3 payloads only).
     pub device_family: Option<&'a str>,
 }
 

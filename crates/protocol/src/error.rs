@@ -137,25 +137,45 @@ impl<'de> Deserialize<'de> for ErrorCode {
 /// gateway that invents a new code never makes the host give up.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConnectErrorCode {
+    /// `AUTH_REQUIRED`.
     AuthRequired,
+    /// `AUTH_UNAUTHORIZED`.
     AuthUnauthorized,
+    /// `AUTH_TOKEN_MISSING`.
     AuthTokenMissing,
+    /// `AUTH_TOKEN_MISMATCH`.
     AuthTokenMismatch,
+    /// `AUTH_TOKEN_NOT_CONFIGURED`.
     AuthTokenNotConfigured,
+    /// `AUTH_PASSWORD_MISSING`.
     AuthPasswordMissing,
+    /// `AUTH_PASSWORD_MISMATCH`.
     AuthPasswordMismatch,
+    /// `AUTH_PASSWORD_NOT_CONFIGURED`.
     AuthPasswordNotConfigured,
+    /// `AUTH_BOOTSTRAP_TOKEN_INVALID`.
     AuthBootstrapTokenInvalid,
+    /// `AUTH_DEVICE_TOKEN_MISMATCH`.
     AuthDeviceTokenMismatch,
+    /// `AUTH_SCOPE_MISMATCH`.
     AuthScopeMismatch,
+    /// `AUTH_RATE_LIMITED`.
     AuthRateLimited,
+    /// `AUTH_IDENTITY_HEADER_REQUIRED`.
     AuthIdentityHeaderRequired,
+    /// `AUTH_VERIFIED_USER_REQUIRED`.
     AuthVerifiedUserRequired,
+    /// `CONTROL_UI_BUILD_MISMATCH`.
     ControlUiBuildMismatch,
+    /// `CONTROL_UI_DEVICE_IDENTITY_REQUIRED`.
     ControlUiDeviceIdentityRequired,
+    /// `PROTOCOL_MISMATCH`.
     ProtocolMismatch,
+    /// `DEVICE_IDENTITY_REQUIRED`.
     DeviceIdentityRequired,
+    /// `PAIRING_REQUIRED`.
     PairingRequired,
+    /// `CLIENT_VERSION_MISMATCH`.
     ClientVersionMismatch,
     /// `DEVICE_AUTH_*`: the device proof was rejected (clock skew, bad signature, …).
     DeviceAuth(String),

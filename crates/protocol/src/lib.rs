@@ -11,17 +11,23 @@
 //! optional field is therefore `Option` with `skip_serializing_if`, and outgoing structs only
 //! carry fields the schema knows.
 
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
 pub mod connect;
 pub mod device_auth;
 pub mod error;
 pub mod frame;
+pub mod methods;
 pub mod node;
+pub mod role;
 pub mod tls;
 
 pub use connect::{ClientInfo, ConnectAuth, ConnectParams, DeviceProof, HelloOk};
 pub use device_auth::{DeviceAuthPayload, DeviceIdentity, IdentityError};
 pub use error::{ConnectErrorCode, ErrorCode, ErrorShape};
 pub use frame::{EventFrame, Frame, FrameError, RequestFrame, ResponseFrame};
+pub use role::Role;
 
 /// The protocol version this implementation speaks (`PROTOCOL_VERSION` upstream).
 pub const PROTOCOL_VERSION: u32 = 4;

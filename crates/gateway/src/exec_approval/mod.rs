@@ -8,11 +8,19 @@
 //! An `allow-once` approval is consumed by its first run; resolved records are dropped
 //! [`RESOLVED_GRACE_MS`] after resolution, pending ones at their expiry.
 
+mod system_run;
+
 use std::collections::HashMap;
 
+use openclaw_protocol::methods::{ApprovalDecision, ApprovalWaited};
 use serde_json::{json, Map, Value};
 use sha2::Digest;
 use tokio::sync::watch;
+
+use crate::methods::SCOPE_APPROVALS;
+use crate::pairing::{has_scope, SCOPE_ADMIN};
+use crate::registry::{Outbox, Registry};
+use crate::Shared;
 
 /// Default lifetime of a pending approval (30 minutes).
 pub const DEFAULT_TIMEOUT_MS: i64 = 1_800_000;
@@ -24,7 +32,9 @@ pub const DECISIONS: &[&str] = &["allow-once", "allow-always", "deny"];
 /// A refusal of an approval operation: `INVALID_REQUEST` with a message and details.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApprovalError {
+    /// The error message (`INVALID_REQUEST`).
     pub message: String,
+    /// `error.details`, when the refusal carries a machine-readable code.
     pub details: Option<Value>,
 }
 
@@ -55,21 +65,31 @@ impl ApprovalError {
 /// One approval record.
 #[derive(Debug, Clone)]
 pub struct ApprovalRecord {
+    /// The approval id (caller-chosen or a UUID).
     pub id: String,
     /// The `request` object operators see.
     pub request: Value,
+    /// The node the plan would run on.
     pub node_id: String,
+    /// The prepared `systemRunPlan` the approval binds.
     pub plan: Value,
+    /// Hash of the requested environment, bound like the plan.
     pub env_hash: Option<String>,
+    /// When it was registered.
     pub created_at_ms: i64,
+    /// When it expires undecided.
     pub expires_at_ms: i64,
     /// Who asked: their device, else their connection.
     pub requested_by_device: Option<String>,
+    /// The connection that asked (matters when it had no device).
     pub requested_by_conn: String,
+    /// `allow-once`, `allow-always` or `deny` once decided.
     pub decision: Option<String>,
+    /// When it was decided.
     pub resolved_at_ms: Option<i64>,
     /// `user` or `timeout` once decided.
     pub terminal_reason: Option<&'static str>,
+    /// An `allow-once` approval that already ran.
     pub consumed: bool,
     /// Wakes waiters when the record is decided.
     pub decided: watch::Sender<bool>,
@@ -77,19 +97,24 @@ pub struct ApprovalRecord {
 
 impl ApprovalRecord {
     /// `{id, decision, createdAtMs, expiresAtMs}` (the final answer of `exec.approval.request`).
-    pub fn decision_payload(&self) -> Value {
-        json!({"id": self.id, "decision": self.decision, "createdAtMs": self.created_at_ms, "expiresAtMs": self.expires_at_ms})
+    pub fn decision_payload(&self) -> ApprovalDecision {
+        ApprovalDecision {
+            id: self.id.clone(),
+            decision: self.decision.clone(),
+            created_at_ms: self.created_at_ms,
+            expires_at_ms: self.expires_at_ms,
+        }
     }
 
     /// The `exec.approval.waitDecision` answer.
-    pub fn wait_payload(&self) -> Value {
-        json!({
-            "id": self.id,
-            "decision": self.decision,
-            "createdAtMs": self.created_at_ms,
-            "expiresAtMs": self.expires_at_ms,
-            "terminalReason": self.terminal_reason,
-        })
+    pub fn wait_payload(&self) -> ApprovalWaited {
+        ApprovalWaited {
+            id: self.id.clone(),
+            decision: self.decision.clone(),
+            created_at_ms: self.created_at_ms,
+            expires_at_ms: self.expires_at_ms,
+            terminal_reason: self.terminal_reason.map(String::from),
+        }
     }
 
     /// Whether a caller may see this record (admins see all).
@@ -105,8 +130,11 @@ impl ApprovalRecord {
 /// The operator calling an approval method.
 #[derive(Debug, Clone)]
 pub struct Caller {
+    /// The calling connection.
     pub conn_id: String,
+    /// Its paired device, if any.
     pub device_id: Option<String>,
+    /// Holds `operator.admin` (sees and decides every record).
     pub admin: bool,
     /// Shown as `resolvedBy`.
     pub name: String,
@@ -329,158 +357,41 @@ impl ApprovalBook {
         let _ = r.decided.send(true);
         Ok(r.clone())
     }
+}
 
-    /// The #8682 guard: turns a caller's `system.run` params into what may be forwarded to the
-    /// node. Approval fields from the caller are never trusted; with a `runId` naming a
-    /// resolved approval for this node and caller, the approved plan replaces the command and
-    /// the gateway sets `approved` and `approvalDecision` itself.
-    pub fn authorize_system_run(
-        &mut self,
-        params: &Map<String, Value>,
-        node_id: &str,
-        caller: &Caller,
-        now: i64,
-    ) -> Result<Map<String, Value>, ApprovalError> {
-        const FORWARDED: &[&str] = &[
-            "command",
-            "rawCommand",
-            "systemRunPlan",
-            "cwd",
-            "env",
-            "timeoutMs",
-            "needsScreenRecording",
-            "agentId",
-            "sessionKey",
-            "runId",
-            "suppressNotifyOnExit",
-        ];
-        let mut out: Map<String, Value> = params
-            .iter()
-            .filter(|(k, _)| FORWARDED.contains(&k.as_str()))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        let source = params.get("approvalSource").filter(|v| !v.is_null());
-        let approved = params.get("approved") == Some(&Value::Bool(true));
-        let decision = params
-            .get("approvalDecision")
-            .and_then(Value::as_str)
-            .filter(|d| *d == "allow-once" || *d == "allow-always");
-        if let Some(s) = source {
-            if s != "ask-fallback" {
-                return Err(ApprovalError::guard("INVALID_APPROVAL_SOURCE", "approval source invalid", None));
-            }
-            if approved || decision.is_some() {
-                return Err(ApprovalError::guard(
-                    "APPROVAL_SOURCE_MISMATCH",
-                    "approval source cannot be combined with explicit approval",
-                    None,
-                ));
-            }
-            // Ask-fallback needs an expired record and a policy this gateway does not run.
-            return Err(ApprovalError::guard("APPROVAL_REQUIRED", "approval required", None));
+/// The outboxes of the operators who may see `record`: admins, and approvers of the device
+/// (or connection) that asked.
+pub(crate) fn visible_operators(
+    registry: &Registry,
+    record: &ApprovalRecord,
+    exclude_conn: Option<&str>,
+) -> Vec<Outbox> {
+    registry
+        .operators()
+        .filter(|c| Some(c.conn_id.as_str()) != exclude_conn)
+        .filter(|c| {
+            has_scope(&c.scopes, SCOPE_ADMIN)
+                || (has_scope(&c.scopes, SCOPE_APPROVALS)
+                    && match &record.requested_by_device {
+                        Some(d) => c.device_id.as_deref() == Some(d.as_str()),
+                        None => c.conn_id == record.requested_by_conn,
+                    })
+        })
+        .map(|c| c.outbox.clone())
+        .collect()
+}
+
+/// Tells operators about approvals that expired undecided (`decision: "deny"`, no resolver).
+pub fn publish_expired_approvals(shared: &Shared, expired: &[ApprovalRecord]) {
+    if expired.is_empty() {
+        return;
+    }
+    let registry = shared.registry();
+    for r in expired {
+        let event = json!({"id": r.id, "decision": "deny", "resolvedBy": null, "ts": openclaw_state::now_ms(), "request": r.request});
+        for o in visible_operators(&registry, r, None) {
+            o.send_broadcast("exec.approval.resolved", event.clone());
         }
-        if !approved && decision.is_none() {
-            return Ok(out);
-        }
-        let run_id = params.get("runId").and_then(Value::as_str).filter(|s| !s.trim().is_empty());
-        let run_id = run_id
-            .ok_or_else(|| ApprovalError::guard("MISSING_RUN_ID", "approval override requires params.runId", None))?;
-        self.sweep(now);
-        let Some(record) = self.records.get(run_id) else {
-            return Err(ApprovalError::guard("UNKNOWN_APPROVAL_ID", "unknown or expired approval id", Some(run_id)));
-        };
-        if record.decision.is_none() && now >= record.expires_at_ms {
-            return Err(ApprovalError::guard("APPROVAL_EXPIRED", "approval expired", Some(run_id)));
-        }
-        if record.node_id != node_id {
-            return Err(ApprovalError::guard(
-                "APPROVAL_NODE_MISMATCH",
-                "approval id not valid for this node",
-                Some(run_id),
-            ));
-        }
-        match &record.requested_by_device {
-            Some(d) if caller.device_id.as_deref() != Some(d.as_str()) => {
-                return Err(ApprovalError::guard(
-                    "APPROVAL_DEVICE_MISMATCH",
-                    "approval id not valid for this device",
-                    Some(run_id),
-                ))
-            }
-            None if caller.conn_id != record.requested_by_conn => {
-                return Err(ApprovalError::guard(
-                    "APPROVAL_CLIENT_MISMATCH",
-                    "approval id not valid for this client",
-                    Some(run_id),
-                ))
-            }
-            _ => {}
-        }
-        let plan = record.plan.clone();
-        out.insert("command".into(), plan.get("argv").cloned().unwrap_or(Value::Null));
-        out.insert("systemRunPlan".into(), plan.clone());
-        out.insert("rawCommand".into(), plan.get("commandText").cloned().unwrap_or(Value::Null));
-        for key in ["cwd", "agentId", "sessionKey"] {
-            match plan.get(key).filter(|v| !v.is_null()) {
-                Some(v) => {
-                    out.insert(key.into(), v.clone());
-                }
-                None => {
-                    out.remove(key);
-                }
-            }
-        }
-        let binding = &record.request["systemRunBinding"];
-        let same = |key: &str| {
-            let runtime = out.get(key).cloned().unwrap_or(Value::Null);
-            binding.get(key).cloned().unwrap_or(Value::Null) == runtime
-        };
-        if !(same("cwd") && same("agentId") && same("sessionKey")) {
-            return Err(ApprovalError::guard(
-                "APPROVAL_REQUEST_MISMATCH",
-                "approval id does not match request",
-                Some(run_id),
-            ));
-        }
-        let requested_env = env_hash(params.get("env"));
-        let env_keys: Vec<String> =
-            params.get("env").and_then(Value::as_object).map(|m| m.keys().cloned().collect()).unwrap_or_default();
-        match (&record.env_hash, &requested_env) {
-            (None, Some(_)) => {
-                let mut e = ApprovalError::guard(
-                    "APPROVAL_ENV_BINDING_MISSING",
-                    "approval id missing env binding for requested env overrides",
-                    Some(run_id),
-                );
-                e.details.as_mut().unwrap()["envKeys"] = json!(env_keys);
-                return Err(e);
-            }
-            (Some(expected), actual) if Some(expected) != actual.as_ref() => {
-                let mut e =
-                    ApprovalError::guard("APPROVAL_ENV_MISMATCH", "approval id env binding mismatch", Some(run_id));
-                let d = e.details.as_mut().unwrap();
-                d["envKeys"] = json!(env_keys);
-                d["expectedEnvHash"] = json!(expected);
-                d["actualEnvHash"] = json!(actual);
-                return Err(e);
-            }
-            _ => {}
-        }
-        let record = self.records.get_mut(run_id).expect("looked up above");
-        let granted = match record.decision.as_deref() {
-            Some("allow-once")
-                if !record.consumed && record.resolved_at_ms.is_some_and(|t| now - t <= RESOLVED_GRACE_MS) =>
-            {
-                record.consumed = true;
-                "allow-once"
-            }
-            Some("allow-always") => "allow-always",
-            _ => return Err(ApprovalError::guard("APPROVAL_REQUIRED", "approval required", Some(run_id))),
-        };
-        out.insert("approved".into(), Value::Bool(true));
-        out.insert("approvalDecision".into(), json!(granted));
-        out.insert("runId".into(), json!(run_id));
-        Ok(out)
     }
 }
 

@@ -1,0 +1,193 @@
+//! `node.invoke`: an operator runs a command on a node, and [`invoke_node`], the one path by
+//! which the gateway sends `node.invoke.request` and waits for the result (also used by the
+//! `exec.approvals.node.*` relay).
+//!
+//! The command must be on the node's approved surface; `system.run` additionally needs an
+//! approved plan ([`crate::exec_approval`]), and a few commands need `operator.admin`.
+
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use openclaw_protocol::methods::NodeInvokeResult;
+use openclaw_protocol::{ErrorCode, ErrorShape};
+use serde_json::{json, Value};
+
+use super::{
+    approval_error, invalid, invalid_with, missing_scope, obj, reply, Access, Call, Handler, HandlerFuture, Method,
+};
+use crate::pairing::{has_scope, SCOPE_ADMIN, SCOPE_WRITE};
+use crate::registry::InvokeOutcome;
+use crate::schema::{non_empty, opt, req, string, Shape};
+use crate::Shared;
+
+/// Default deadline of `node.invoke` when the caller gives none.
+pub const DEFAULT_INVOKE_TIMEOUT_MS: u64 = 30_000;
+
+/// `node.invoke`.
+pub(super) const METHODS: &[Method] =
+    &[Method { name: "node.invoke", access: Access::Operator(SCOPE_WRITE), handler: Handler::Async(node_invoke) }];
+
+/// Commands `node.invoke` refuses outright, with the method to use instead.
+const RELAYED_ONLY: &[&str] = &["system.execApprovals.get", "system.execApprovals.set"];
+/// Commands that need `operator.admin` through `node.invoke`.
+const ADMIN_INVOKE_COMMANDS: &[&str] = &["browser.proxy", "browser.proxy.upload.v1", "fs.listDir", "terminal.upload"];
+
+/// One `node.invoke.request` to send.
+pub struct InvokeCall<'a> {
+    /// The operator connection that asked (its disconnect cancels the invoke).
+    pub caller_conn: Option<&'a str>,
+    /// The target node.
+    pub node_id: &'a str,
+    /// The command, e.g. `system.which`.
+    pub command: &'a str,
+    /// The command's params (sent as `paramsJSON`).
+    pub params: Option<&'a Value>,
+    /// The gateway's deadline.
+    pub timeout_ms: u64,
+    /// The caller's idempotency key, passed through.
+    pub idempotency_key: Option<&'a str>,
+    /// The caller's session key, passed through.
+    pub session_key: Option<&'a str>,
+}
+
+/// Sends a command to a node and waits for its result (or the deadline, after which the node
+/// is told to cancel).
+pub async fn invoke_node(shared: &Shared, call: InvokeCall<'_>) -> Result<(Value, Option<String>), ErrorShape> {
+    let InvokeCall { caller_conn, node_id, command, params, timeout_ms, idempotency_key, session_key } = call;
+    let invoke_id = uuid::Uuid::new_v4().to_string();
+    let rx = {
+        let mut registry = shared.registry();
+        let Some(node) = registry.node(node_id) else {
+            drop(registry);
+            let known = shared.pairing().node(node_id).is_some();
+            return Err(if known { not_connected() } else { invalid("unknown nodeId") });
+        };
+        let session = node.node.as_ref().expect("node connections carry a session");
+        if !session.commands.iter().any(|c| c == command) {
+            let allowlisted = crate::pairing::allowlisted_commands(
+                &session.platform,
+                session.device_family.as_deref(),
+                &[command.to_string()],
+            );
+            let (message, reason) = if allowlisted.is_empty() {
+                (
+                    format!("{command:?} is not in the allowlist for platform {:?}", session.platform),
+                    "command not allowlisted",
+                )
+            } else if !session.declared_commands.iter().any(|c| c == command) {
+                (
+                    format!("the node (platform: {}) does not support {command:?}", session.platform),
+                    "command not declared by node",
+                )
+            } else {
+                (
+                    "declared command surface is pending approval; run `openclaw nodes pending`".to_string(),
+                    "command not approved",
+                )
+            };
+            return Err(invalid_with(
+                format!("node command not allowed: {message}"),
+                json!({"command": command, "reason": reason}),
+            ));
+        }
+        let mut request = json!({
+            "id": invoke_id,
+            "nodeId": node_id,
+            "command": command,
+            "paramsJSON": params.map(|p| p.to_string()),
+            "timeoutMs": timeout_ms,
+        });
+        if let Some(k) = idempotency_key {
+            request["idempotencyKey"] = json!(k);
+        }
+        if let Some(s) = session_key {
+            request["sessionKey"] = json!(s);
+        }
+        registry.start_invoke(&invoke_id, node_id, caller_conn, request)
+    };
+    let Some(rx) = rx else {
+        return Err(not_connected());
+    };
+    match tokio::time::timeout(Duration::from_millis(timeout_ms), rx).await {
+        Ok(Ok(InvokeOutcome::Ok { payload, payload_json })) => Ok((payload, payload_json)),
+        Ok(Ok(InvokeOutcome::NodeError { code, message })) => Err(node_failure(&code, &message, true)),
+        Ok(Ok(InvokeOutcome::Disconnected)) | Ok(Err(_)) => {
+            Err(node_failure("DISCONNECTED", "node disconnected before replying", true))
+        }
+        Err(_) => {
+            shared.registry().abandon_invoke(&invoke_id);
+            let mut e = node_failure("TIMEOUT", "node invoke timed out", true);
+            e.retryable = Some(true);
+            Err(e)
+        }
+    }
+}
+
+fn not_connected() -> ErrorShape {
+    let mut e = ErrorShape::new(ErrorCode::Unavailable, "node not connected");
+    e.details = Some(json!({
+        "code": "NOT_CONNECTED",
+        "nodeError": {"code": "NOT_CONNECTED", "message": "node not connected"},
+        "nodeCommandDispatched": false,
+    }));
+    e
+}
+
+/// `UNAVAILABLE "<CODE>: <message>"` with `details.nodeError`, as upstream reports node failures.
+fn node_failure(code: &str, message: &str, dispatched: bool) -> ErrorShape {
+    let mut e = ErrorShape::new(ErrorCode::Unavailable, format!("{code}: {message}"));
+    e.details = Some(json!({"nodeError": {"code": code, "message": message}, "nodeCommandDispatched": dispatched}));
+    e
+}
+
+fn node_invoke<'a>(call: &'a Call<'a>) -> HandlerFuture<'a> {
+    Box::pin(async move {
+        static SHAPE: LazyLock<Shape> = LazyLock::new(|| {
+            obj(vec![
+                req("nodeId", non_empty()),
+                req("command", non_empty()),
+                opt("params", Shape::Any),
+                opt("timeoutMs", Shape::Int { min: 0 }),
+                req("idempotencyKey", non_empty()),
+                opt("sessionKey", string()),
+                opt("turnSourceChannel", Shape::Any),
+                opt("turnSourceTo", Shape::Any),
+                opt("turnSourceAccountId", Shape::Any),
+                opt("turnSourceThreadId", Shape::Any),
+            ])
+        });
+        call.check(&SHAPE)?;
+        let (shared, ctx, p) = (call.shared, call.conn, call.params);
+        let node_id = p["nodeId"].as_str().unwrap_or_default().trim().to_string();
+        let command = p["command"].as_str().unwrap_or_default().to_string();
+        if RELAYED_ONLY.contains(&command.as_str()) {
+            return Err(invalid_with(
+                "node.invoke does not allow system.execApprovals.*; use exec.approvals.node.*",
+                json!({"command": command}),
+            ));
+        }
+        if ADMIN_INVOKE_COMMANDS.contains(&command.as_str()) && !has_scope(&ctx.scopes, SCOPE_ADMIN) {
+            return Err(missing_scope(SCOPE_ADMIN));
+        }
+        let mut params = p.get("params").cloned();
+        if command == "system.run" {
+            let map = params.as_ref().and_then(Value::as_object).cloned().unwrap_or_default();
+            let now = openclaw_state::now_ms();
+            let authorized =
+                shared.approvals().authorize_system_run(&map, &node_id, &ctx.caller(), now).map_err(approval_error)?;
+            params = Some(Value::Object(authorized));
+        }
+        let timeout = p.get("timeoutMs").and_then(Value::as_u64).unwrap_or(DEFAULT_INVOKE_TIMEOUT_MS);
+        let invoke = InvokeCall {
+            caller_conn: Some(&ctx.conn_id),
+            node_id: &node_id,
+            command: &command,
+            params: params.as_ref(),
+            timeout_ms: timeout,
+            idempotency_key: p.get("idempotencyKey").and_then(Value::as_str),
+            session_key: p.get("sessionKey").and_then(Value::as_str),
+        };
+        let (payload, payload_json) = invoke_node(shared, invoke).await?;
+        reply(NodeInvokeResult { ok: true, node_id, command, payload, payload_json })
+    })
+}
