@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
@@ -22,6 +22,13 @@ use openclaw_protocol::{ErrorShape, EventFrame, Frame, RequestFrame, ResponseFra
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Message;
+
+/// Locks shared client state, recovering it if a panicking thread poisoned the lock: the
+/// maps behind these locks stay consistent after any single operation, and the workspace's
+/// policy is that one panic must not turn every later call into another panic.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
 
 /// The scopes the CLI asks for: everything an operator command may need.
 pub const OPERATOR_SCOPES: &[&str] =
@@ -179,7 +186,7 @@ impl OperatorClient {
                         Some(Err(e)) => break e.to_string(),
                         Some(Ok(Message::Text(t))) => match Frame::parse(t.as_str()) {
                             Ok(Frame::Res(res)) => {
-                                let tx = pending.lock().expect("pending lock").get(&res.id).cloned();
+                                let tx = lock(&pending).get(&res.id).cloned();
                                 if let Some(tx) = tx {
                                     let _ = tx.send(res);
                                 }
@@ -197,9 +204,9 @@ impl OperatorClient {
                         Some(Ok(_)) => {}
                     }
                 };
-                *closed.lock().expect("closed lock") = Some(reason);
+                *lock(&closed) = Some(reason);
                 // Dropping the responders wakes every waiting request.
-                pending.lock().expect("pending lock").clear();
+                lock(&pending).clear();
             })
         };
         Ok(OperatorClient {
@@ -222,7 +229,7 @@ impl OperatorClient {
 
     /// Takes the stream of events (once).
     pub fn take_events(&self) -> Option<mpsc::UnboundedReceiver<EventFrame>> {
-        self.events.lock().expect("events lock").take()
+        lock(&self.events).take()
     }
 
     fn send_request(
@@ -230,12 +237,12 @@ impl OperatorClient {
         method: &str,
         params: Value,
     ) -> Result<(String, mpsc::UnboundedReceiver<ResponseFrame>), ClientError> {
-        if let Some(reason) = self.closed.lock().expect("closed lock").clone() {
+        if let Some(reason) = lock(&self.closed).clone() {
             return Err(ClientError::Closed(reason));
         }
         let id = format!("{}:{}", self.next_id.fetch_add(1, Ordering::Relaxed), uuid::Uuid::new_v4());
         let (tx, rx) = mpsc::unbounded_channel();
-        self.pending.lock().expect("pending lock").insert(id.clone(), tx);
+        lock(&self.pending).insert(id.clone(), tx);
         let frame = Frame::Req(RequestFrame::new(&id, method, params));
         self.out.send(Message::text(frame.to_text())).map_err(|_| ClientError::Closed("writer stopped".into()))?;
         Ok((id, rx))
@@ -249,9 +256,7 @@ impl OperatorClient {
     ) -> Result<Value, ClientError> {
         match tokio::time::timeout(timeout, rx.recv()).await {
             Err(_) => Err(ClientError::Timeout { what: method.to_string(), ms: timeout.as_millis() as u64 }),
-            Ok(None) => Err(ClientError::Closed(
-                self.closed.lock().expect("closed lock").clone().unwrap_or_else(|| "closed".into()),
-            )),
+            Ok(None) => Err(ClientError::Closed(lock(&self.closed).clone().unwrap_or_else(|| "closed".into()))),
             Ok(Some(res)) if res.ok => Ok(res.payload.unwrap_or(Value::Null)),
             Ok(Some(res)) => Err(ClientError::Gateway(Box::new(
                 res.error
@@ -275,7 +280,7 @@ impl OperatorClient {
     ) -> Result<Value, ClientError> {
         let (id, mut rx) = self.send_request(method, params)?;
         let out = self.receive(method, &mut rx, timeout).await;
-        self.pending.lock().expect("pending lock").remove(&id);
+        lock(&self.pending).remove(&id);
         out
     }
 
@@ -289,13 +294,13 @@ impl OperatorClient {
                 Ok((v, TwoPhase { id, rx, pending: self.pending.clone(), method: method.to_string() }))
             }
             Ok(v) => {
-                self.pending.lock().expect("pending lock").remove(&id);
+                lock(&self.pending).remove(&id);
                 let (tx, rx) = mpsc::unbounded_channel();
                 let _ = tx.send(ResponseFrame::ok("final", v.clone()));
                 Ok((v, TwoPhase { id, rx, pending: self.pending.clone(), method: method.to_string() }))
             }
             Err(e) => {
-                self.pending.lock().expect("pending lock").remove(&id);
+                lock(&self.pending).remove(&id);
                 Err(e)
             }
         }
@@ -332,7 +337,7 @@ impl TwoPhase {
                     .unwrap_or_else(|| ErrorShape::new(openclaw_protocol::ErrorCode::Unavailable, "request failed")),
             ))),
         };
-        self.pending.lock().expect("pending lock").remove(&self.id);
+        lock(&self.pending).remove(&self.id);
         out
     }
 }

@@ -25,8 +25,9 @@ use serde_json::Value;
 
 use crate::client::{ClientError, ConnectOptions, OperatorClient, OPERATOR_SCOPES};
 
-/// The connection flags every operator command takes, as typed.
-#[derive(Debug, Clone, Default)]
+/// The connection flags every operator command takes, as typed. `Debug` redacts the
+/// secrets.
+#[derive(Clone, Default)]
 pub struct ConnectFlags {
     /// `--url`: the gateway; also switches off credentials from env and config.
     pub url: Option<String>,
@@ -40,8 +41,8 @@ pub struct ConnectFlags {
     pub timeout: Duration,
 }
 
-/// What to connect to and with what, before any I/O.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What to connect to and with what, before any I/O. `Debug` redacts the secrets.
+#[derive(Clone, PartialEq, Eq)]
 pub struct ConnectPlan {
     /// The gateway.
     pub endpoint: Endpoint,
@@ -51,6 +52,34 @@ pub struct ConnectPlan {
     pub password: Option<String>,
     /// Sign with this machine's device identity (and use its stored device token).
     pub use_device: bool,
+}
+
+/// `Some("<redacted>")` for a set secret: enough to debug which credential was chosen.
+fn redacted(secret: &Option<String>) -> Option<&'static str> {
+    secret.as_ref().map(|_| "<redacted>")
+}
+
+impl std::fmt::Debug for ConnectFlags {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectFlags")
+            .field("url", &self.url)
+            .field("token", &redacted(&self.token))
+            .field("password", &redacted(&self.password))
+            .field("tls_fingerprint", &self.tls_fingerprint)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for ConnectPlan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectPlan")
+            .field("endpoint", &self.endpoint)
+            .field("token", &redacted(&self.token))
+            .field("password", &redacted(&self.password))
+            .field("use_device", &self.use_device)
+            .finish()
+    }
 }
 
 /// Why an operator command could not connect. The messages are the CLI's.
@@ -156,6 +185,22 @@ mod tests {
 
     fn url(url: &str) -> ConnectFlags {
         ConnectFlags { url: Some(url.into()), ..Default::default() }
+    }
+
+    /// Secrets never reach a `{:?}`: not of the flags, the plan, or the connect request the
+    /// plan becomes.
+    #[test]
+    fn debug_output_redacts_secrets() {
+        let flags = ConnectFlags {
+            url: Some("ws://127.0.0.1:1".into()),
+            token: Some("tok-s3cret".into()),
+            password: Some("pw-s3cret".into()),
+            ..Default::default()
+        };
+        let shown = format!("{flags:?} {:?}", plan(&flags, json!({}), &[]).unwrap());
+        assert!(!shown.contains("s3cret") && shown.contains("<redacted>"), "{shown}");
+        let auth = openclaw_protocol::ConnectAuth { token: Some("tok-s3cret".into()), ..Default::default() };
+        assert!(!format!("{auth:?}").contains("s3cret"));
     }
 
     #[test]

@@ -162,7 +162,10 @@ pub struct DeviceProof {
 }
 
 /// `connect.auth`; every field optional, the whole object omitted when empty.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// Every field is a secret, so `Debug` shows only which ones are set: a `{:?}` of a connect
+/// request (or of anything holding one) must never put a credential into a log.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ConnectAuth {
     /// Shared gateway token.
@@ -183,6 +186,20 @@ pub struct ConnectAuth {
     /// Agent runtime identity token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent_runtime_identity_token: Option<String>,
+}
+
+impl std::fmt::Debug for ConnectAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let set = |v: &Option<String>| v.as_ref().map(|_| "<redacted>");
+        f.debug_struct("ConnectAuth")
+            .field("token", &set(&self.token))
+            .field("bootstrap_token", &set(&self.bootstrap_token))
+            .field("device_token", &set(&self.device_token))
+            .field("password", &set(&self.password))
+            .field("approval_runtime_token", &set(&self.approval_runtime_token))
+            .field("agent_runtime_identity_token", &set(&self.agent_runtime_identity_token))
+            .finish()
+    }
 }
 
 impl ConnectAuth {

@@ -56,7 +56,9 @@ impl ErrorShape {
 /// Callers branch on these, so they are a `match`, not a string comparison that fails
 /// silently when a spelling drifts. A code this version does not know (a newer peer) decodes
 /// as [`ErrorCode::Other`] and re-encodes to the same text, so relaying it loses nothing.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// Equality and hashing go by the wire text, so `Other("TIMEOUT")` built by hand still equals
+/// [`ErrorCode::Timeout`].
+#[derive(Debug, Clone)]
 pub enum ErrorCode {
     /// The device is not paired (or pairing is pending).
     NotPaired,
@@ -103,6 +105,20 @@ impl ErrorCode {
             "SYSTEM_RUN_DENIED" => ErrorCode::SystemRunDenied,
             other => ErrorCode::Other(other.to_string()),
         }
+    }
+}
+
+impl PartialEq for ErrorCode {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for ErrorCode {}
+
+impl std::hash::Hash for ErrorCode {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
     }
 }
 
@@ -246,6 +262,16 @@ mod tests {
         let unknown: ErrorCode = serde_json::from_str(r#""CANONICAL_PATH_CHANGED""#).unwrap();
         assert_eq!(unknown, ErrorCode::Other("CANONICAL_PATH_CHANGED".into()));
         assert_eq!(serde_json::to_string(&unknown).unwrap(), r#""CANONICAL_PATH_CHANGED""#);
+    }
+
+    /// A known code spelled as `Other` (built by hand rather than parsed) is still that code.
+    #[test]
+    fn error_codes_compare_by_wire_text() {
+        use std::collections::HashSet;
+        assert_eq!(ErrorCode::Other("INVALID_REQUEST".into()), ErrorCode::InvalidRequest);
+        assert_ne!(ErrorCode::Other("NEW_CODE".into()), ErrorCode::InvalidRequest);
+        let set: HashSet<ErrorCode> = [ErrorCode::Timeout, ErrorCode::Other("TIMEOUT".into())].into_iter().collect();
+        assert_eq!(set.len(), 1);
     }
 
     #[test]
