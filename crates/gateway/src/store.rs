@@ -55,6 +55,26 @@ impl Kind {
             Kind::NodeRequest => "node-request",
         }
     }
+
+    /// The fields every row of this kind carries, because this gateway always writes them.
+    ///
+    /// The record types double as wire types, and those read the real Gateway's output
+    /// leniently (absent or null becomes a default). Our own journal must not be read that
+    /// way: a row missing `requiredApproveScopes` would load as `[]` and let a mere
+    /// `operator.pairing` caller approve an admin surface. A row without one of these was
+    /// damaged or edited by hand, and loading fails closed instead.
+    pub fn required_fields(self) -> &'static [&'static str] {
+        match self {
+            Kind::Device => {
+                &["deviceId", "publicKey", "role", "roles", "scopes", "createdAtMs", "approvedAtMs", "approvedVia"]
+            }
+            Kind::DeviceRequest => {
+                &["requestId", "deviceId", "publicKey", "role", "roles", "scopes", "silent", "isRepair", "ts"]
+            }
+            Kind::Node => &["nodeId", "caps", "commands", "createdAtMs", "approvedAtMs"],
+            Kind::NodeRequest => &["requestId", "nodeId", "caps", "commands", "requiredApproveScopes", "ts"],
+        }
+    }
 }
 
 /// A store operation failed; the message names the database file.
@@ -127,13 +147,19 @@ impl GatewayStore {
         let mut out = Vec::new();
         for row in rows {
             let (key, json) = row.map_err(|e| self.err(e))?;
-            let value = serde_json::from_str(&json).map_err(|e| StoreError::InvalidRecord {
+            let invalid = |reason: String| StoreError::InvalidRecord {
                 path: self.path.clone(),
                 kind: kind.as_str(),
-                key,
-                reason: e.to_string(),
-            })?;
-            out.push(value);
+                key: key.clone(),
+                reason,
+            };
+            let raw: serde_json::Value = serde_json::from_str(&json).map_err(|e| invalid(e.to_string()))?;
+            if let Some(missing) =
+                kind.required_fields().iter().find(|f| raw.get(**f).is_none_or(serde_json::Value::is_null))
+            {
+                return Err(invalid(format!("missing field `{missing}`")));
+            }
+            out.push(serde_json::from_value(raw).map_err(|e| invalid(e.to_string()))?);
         }
         Ok(out)
     }
@@ -213,16 +239,50 @@ mod tests {
         fs::set_permissions(store.path(), fs::Permissions::from_mode(0o644)).unwrap();
         let store = GatewayStore::open(&state).unwrap();
         assert_eq!(fs::metadata(store.path()).unwrap().permissions().mode() & 0o777, 0o600);
-        store.put(Kind::Device, "a", &serde_json::json!({"x":1})).unwrap();
-        store.put(Kind::Device, "a", &serde_json::json!({"x":2})).unwrap();
+        let device = |x: i64| {
+            let mut d = serde_json::json!({"x": x});
+            for f in Kind::Device.required_fields() {
+                d[*f] = serde_json::json!("v");
+            }
+            d
+        };
+        store.put(Kind::Device, "a", &device(1)).unwrap();
+        store.put(Kind::Device, "a", &device(2)).unwrap();
         store.put(Kind::Node, "a", &serde_json::json!({"y":1})).unwrap();
         let devices: Vec<Value> = store.load(Kind::Device).unwrap();
-        assert_eq!(devices, vec![serde_json::json!({"x":2})]);
+        assert_eq!(devices, vec![device(2)]);
         store.delete(Kind::Device, "a").unwrap();
         assert!(store.load::<Value>(Kind::Device).unwrap().is_empty());
         store.append_exec_event("n", "exec.finished", &serde_json::json!({"exitCode":0})).unwrap();
         let events = store.exec_events(10).unwrap();
         assert_eq!(events.len(), 1);
         assert_eq!(events[0].payload["exitCode"], 0);
+    }
+
+    /// A journal row missing a field this gateway always writes fails the load instead of
+    /// reading as a default (the record types read the wire leniently).
+    #[test]
+    fn rows_missing_required_fields_fail_closed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = GatewayStore::open(dir.path()).unwrap();
+        let row = serde_json::json!({
+            "requestId": "r1", "nodeId": "n1", "caps": ["system"], "commands": ["system.run"],
+            "requiredApproveScopes": ["operator.admin"], "ts": 1
+        });
+        store.put(Kind::NodeRequest, "n1", &row).unwrap();
+        assert_eq!(store.load::<Value>(Kind::NodeRequest).unwrap().len(), 1);
+        for field in ["requiredApproveScopes", "commands", "nodeId"] {
+            for damaged in [serde_json::json!(null), serde_json::json!("absent")] {
+                let mut bad = row.clone();
+                if damaged == "absent" {
+                    bad.as_object_mut().unwrap().remove(field);
+                } else {
+                    bad[field] = damaged;
+                }
+                store.put(Kind::NodeRequest, "n1", &bad).unwrap();
+                let err = store.load::<openclaw_protocol::methods::PendingNode>(Kind::NodeRequest).unwrap_err();
+                assert!(err.to_string().contains(&format!("missing field `{field}`")), "{err}");
+            }
+        }
     }
 }
