@@ -273,8 +273,8 @@ pub struct SecretError {
     pub provider: String,
     /// The reference's id.
     pub id: String,
-    /// What went wrong, without the secret.
-    pub reason: SecretFailure,
+    /// What went wrong, without the secret (boxed: this error travels inside others).
+    pub reason: Box<SecretFailure>,
 }
 
 /// Resolves SecretRefs against the config's providers and an environment.
@@ -303,7 +303,7 @@ impl<'a> SecretResolver<'a> {
             source_name: r.source.as_str(),
             provider: r.provider.clone(),
             id: r.id.clone(),
-            reason,
+            reason: Box::new(reason),
         };
         let entry = self.config.get(&format!("secrets.providers.{}", r.provider));
         let entry_source = entry.and_then(|e| e.get("source")).and_then(Value::as_str);
@@ -395,7 +395,7 @@ mod tests {
             res.resolve(&SecretRef { source, provider: "nope".into(), id: id.into() }).unwrap_err()
         };
         let err = failure(SecretSource::Exec, "x");
-        assert!(matches!(err.reason, SecretFailure::NoProvider(SecretSource::Exec)));
+        assert!(matches!(*err.reason, SecretFailure::NoProvider(SecretSource::Exec)));
         assert_eq!(
             err.to_string(),
             "secret reference exec:nope:x could not be resolved: no exec provider with this alias is configured"

@@ -182,8 +182,8 @@ impl ApprovalBook {
             return Err(ApprovalError::UnsupportedHost);
         }
         let node_id = params.get("nodeId").and_then(Value::as_str).filter(|s| !s.trim().is_empty());
-        let node_id = node_id.ok_or_else(|| ApprovalError::MissingNodeId)?;
-        let plan = params.get("systemRunPlan").filter(|p| p.is_object()).ok_or_else(|| ApprovalError::MissingPlan)?;
+        let node_id = node_id.ok_or(ApprovalError::MissingNodeId)?;
+        let plan = params.get("systemRunPlan").filter(|p| p.is_object()).ok_or(ApprovalError::MissingPlan)?;
         let argv = plan.get("argv").and_then(Value::as_array).filter(|a| !a.is_empty());
         let command_text = plan.get("commandText").and_then(Value::as_str).filter(|s| !s.is_empty());
         let (Some(argv), Some(command_text)) = (argv, command_text) else {

@@ -164,7 +164,7 @@ pub enum SecretFailure {
         /// The resolver program.
         command: String,
         /// The limit.
-        ms: u128,
+        ms: u64,
     },
     /// Waiting for the resolver failed.
     #[error("resolver {command}: {error}")]

@@ -131,7 +131,7 @@ pub(super) fn resolve_exec(
             Ok(None) if started.elapsed() >= timeout => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(SecretFailure::Timeout { command: command.to_string(), ms: timeout.as_millis() });
+                return Err(SecretFailure::Timeout { command: command.to_string(), ms: timeout.as_millis() as u64 });
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(10)),
             Err(error) => return Err(SecretFailure::Wait { command: command.to_string(), error }),
