@@ -4,16 +4,21 @@
 //! Every verb starts the same way (resolve the node, fetch the current document and its hash),
 //! and every change is sent with that hash so that a concurrent edit is refused rather than
 //! overwritten; the verbs differ only in how they build the new document.
+//!
+//! The params are the shared shapes of `openclaw_protocol::methods`; the snapshot the node
+//! returns (`path`, `exists`, `hash`, `file`) is the node's own payload, relayed by the gateway,
+//! and stays JSON.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
+use openclaw_protocol::methods::{ExecApprovalsSetParams, NodeIdParams};
 use serde_json::{json, Value};
 
 use crate::nodes::resolve;
 use crate::operator_connection::{connect, runtime, GatewayFlags};
-use crate::output::{age_cell, finish, list, s, table, Failure};
+use crate::output::{age_cell, finish, list, params, s, table, Failure};
 
 /// `openclaw approvals`.
 #[derive(Args)]
@@ -99,10 +104,9 @@ enum Change {
 async fn dispatch(args: ApprovalsArgs) -> Result<ExitCode, Failure> {
     let json_mode = args.gw.json;
     let client = connect(&args.gw).await?;
-    let n = resolve(&client, args.command.node()).await?;
-    let node_id = s(&n, "nodeId").to_string();
+    let node_id = resolve(&client, args.command.node()).await?.node_id;
     let target = format!("node:{node_id}");
-    let snapshot = client.request("exec.approvals.node.get", json!({"nodeId": node_id})).await?;
+    let snapshot = client.request("exec.approvals.node.get", params(NodeIdParams { node_id: node_id.clone() })).await?;
     let base_hash = s(&snapshot, "hash").to_string();
     if base_hash.is_empty() {
         return Err(Failure("Exec approvals hash missing; reload and retry.".into(), 1));
@@ -118,9 +122,8 @@ async fn dispatch(args: ApprovalsArgs) -> Result<ExitCode, Failure> {
     let Change::Replace(doc, message) = change else {
         return Ok(ExitCode::SUCCESS);
     };
-    let updated = client
-        .request("exec.approvals.node.set", json!({"nodeId": node_id, "file": doc, "baseHash": base_hash}))
-        .await?;
+    let set = ExecApprovalsSetParams { node_id, file: doc, base_hash: Some(base_hash) };
+    let updated = client.request("exec.approvals.node.set", params(set)).await?;
     if let Some(m) = message.filter(|_| !json_mode) {
         println!("{m}");
     }

@@ -6,10 +6,13 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 use openclaw_operator::OperatorClient;
-use serde_json::{json, Value};
+use openclaw_protocol::methods::{
+    DevicePairApproved, DevicePairList, DevicePairRejected, DeviceRecord, PendingDevice, RequestIdParams,
+};
+use serde_json::json;
 
 use crate::operator_connection::{connect, runtime, GatewayFlags};
-use crate::output::{age_cell, finish, joined, list, print_json, s, table, Failure};
+use crate::output::{age_cell, finish, joined, params, print_json, read, table, text, Failure};
 
 /// `openclaw devices`.
 #[derive(Args)]
@@ -53,7 +56,7 @@ async fn list_devices(client: &OperatorClient, json_mode: bool) -> Result<ExitCo
         print_json(&v);
         return Ok(ExitCode::SUCCESS);
     }
-    let (pending, paired) = (list(&v, "pending"), list(&v, "paired"));
+    let DevicePairList { pending, paired } = read("device.pair.list", &v)?;
     if pending.is_empty() && paired.is_empty() {
         println!("No device pairing entries.");
         return Ok(ExitCode::SUCCESS);
@@ -68,36 +71,36 @@ async fn list_devices(client: &OperatorClient, json_mode: bool) -> Result<ExitCo
     Ok(ExitCode::SUCCESS)
 }
 
-fn pending_row(p: &Value) -> Vec<String> {
+fn pending_row(p: &PendingDevice) -> Vec<String> {
     let name =
-        [s(p, "displayName"), s(p, "clientId"), s(p, "deviceId")].into_iter().find(|x| !x.is_empty()).unwrap_or("");
-    let scopes = if list(p, "scopes").is_empty() { "none".to_string() } else { joined(p, "scopes") };
+        [text(&p.display_name), text(&p.client_id), &p.device_id].into_iter().find(|x| !x.is_empty()).unwrap_or("");
+    let scopes = if p.scopes.is_empty() { "none".to_string() } else { joined(&p.scopes) };
     vec![
-        s(p, "requestId").to_string(),
+        p.request_id.clone(),
         name.to_string(),
-        format!("roles: {}; scopes: {scopes}", joined(p, "roles")),
-        s(p, "remoteIp").to_string(),
-        age_cell(p.get("ts").and_then(Value::as_i64)),
-        if p["isRepair"] == json!(true) { "re-approval".into() } else { "new pairing".into() },
+        format!("roles: {}; scopes: {scopes}", joined(&p.roles)),
+        text(&p.remote_ip).to_string(),
+        age_cell(p.ts),
+        if p.is_repair { "re-approval".into() } else { "new pairing".into() },
     ]
 }
 
-fn paired_row(d: &Value) -> Vec<String> {
-    let tokens: Vec<String> = list(d, "tokens").iter().map(|t| s(t, "role").to_string()).collect();
+fn paired_row(d: &DeviceRecord) -> Vec<String> {
+    let tokens: Vec<String> = d.tokens.iter().map(|t| t.role.clone()).collect();
     vec![
-        s(d, "displayName").to_string(),
-        s(d, "deviceId").to_string(),
-        joined(d, "roles"),
-        joined(d, "scopes"),
+        text(&d.display_name).to_string(),
+        d.device_id.clone(),
+        joined(&d.roles),
+        joined(&d.scopes),
         tokens.join(", "),
-        s(d, "approvedVia").to_string(),
-        s(d, "remoteIp").to_string(),
+        d.approved_via.clone(),
+        text(&d.remote_ip).to_string(),
     ]
 }
 
 /// `devices approve <requestId>`.
 async fn approve(client: &OperatorClient, request_id: &str, json_mode: bool) -> Result<ExitCode, Failure> {
-    let v = client.request("device.pair.approve", json!({"requestId": request_id})).await.map_err(|e| {
+    let v = client.request("device.pair.approve", params(RequestIdParams { request_id: request_id.into() })).await.map_err(|e| {
         match e.shape().map(|s| s.message.as_str()) {
             Some("unknown requestId") => Failure(
                 format!("No pending device request matches {request_id}. Run openclaw devices list and retry with the current request ID."),
@@ -109,18 +112,58 @@ async fn approve(client: &OperatorClient, request_id: &str, json_mode: bool) -> 
     if json_mode {
         print_json(&v);
     } else {
-        println!("Approved {} ({request_id})", s(&v["device"], "deviceId"));
+        let approved: DevicePairApproved = read("device.pair.approve", &v)?;
+        println!("Approved {} ({request_id})", approved.device.device_id);
     }
     Ok(ExitCode::SUCCESS)
 }
 
 /// `devices reject <requestId>`.
 async fn reject(client: &OperatorClient, request_id: &str, json_mode: bool) -> Result<ExitCode, Failure> {
-    let v = client.request("device.pair.reject", json!({"requestId": request_id})).await?;
+    let v = client.request("device.pair.reject", params(RequestIdParams { request_id: request_id.into() })).await?;
     if json_mode {
         print_json(&v);
     } else {
-        println!("Rejected {}", s(&v, "deviceId"));
+        let rejected: DevicePairRejected = read("device.pair.reject", &v)?;
+        println!("Rejected {}", rejected.device_id);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_read_the_device_pair_list_shape() {
+        let now = openclaw_state::now_ms();
+        let list: DevicePairList = serde_json::from_value(json!({
+            "pending": [
+                {"requestId": "r1", "deviceId": "d1", "clientId": "cli", "roles": ["operator"],
+                 "scopes": ["operator.read", "operator.write"], "remoteIp": "10.0.0.3", "isRepair": true,
+                 "ts": now - 30_000},
+                {"requestId": "r2", "deviceId": "d2", "roles": ["node"]},
+            ],
+            "paired": [{"deviceId": "d3", "displayName": "laptop", "roles": ["operator", "node"],
+                        "scopes": ["operator.admin"], "approvedVia": "owner",
+                        "tokens": [{"role": "node", "rotatedAtMs": 1}, {"role": "operator"}]}],
+        }))
+        .unwrap();
+        assert_eq!(
+            pending_row(&list.pending[0]),
+            [
+                "r1",
+                "cli",
+                "roles: operator; scopes: operator.read, operator.write",
+                "10.0.0.3",
+                "30s ago",
+                "re-approval"
+            ]
+        );
+        assert_eq!(pending_row(&list.pending[1]), ["r2", "d2", "roles: node; scopes: none", "", "-", "new pairing"]);
+        assert_eq!(
+            paired_row(&list.paired[0]),
+            ["laptop", "d3", "operator, node", "operator.admin", "node, operator", "owner", ""]
+        );
+    }
 }

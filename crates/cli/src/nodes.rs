@@ -15,10 +15,14 @@ use clap::{Args, Subcommand};
 use openclaw_operator::nodes::resolve_node;
 use openclaw_operator::run::{Decision, RunError, RunRequest};
 use openclaw_operator::OperatorClient;
+use openclaw_protocol::methods::{
+    NodeEntry, NodeIdParams, NodeInvokeParams, NodeList, NodePairList, NodeRecord, NodeRenameParams, NodeRenameResult,
+    PendingNode, RequestIdParams,
+};
 use serde_json::{json, Map, Value};
 
 use crate::operator_connection::{connect, runtime, GatewayFlags};
-use crate::output::{age_cell, finish, joined, list, print_json, s, table, Failure, TerminalApprover};
+use crate::output::{age_cell, finish, joined, params, print_json, read, table, text, Failure, TerminalApprover};
 
 /// `openclaw nodes`.
 #[derive(Args)]
@@ -126,10 +130,10 @@ async fn dispatch(args: NodesArgs) -> Result<ExitCode, Failure> {
 
 /// Finds the one node a `--node` query (id, name, IP or prefix) names among those the gateway
 /// knows.
-pub(crate) async fn resolve(client: &OperatorClient, query: &str) -> Result<Value, Failure> {
+pub(crate) async fn resolve(client: &OperatorClient, query: &str) -> Result<NodeEntry, Failure> {
     let v = client.request("node.list", json!({})).await?;
-    let nodes = list(&v, "nodes");
-    Ok(resolve_node(&nodes, query)?.clone())
+    let list: NodeList = read("node.list", &v)?;
+    Ok(resolve_node(&list.nodes, query)?.clone())
 }
 
 /// `nodes invoke` never carries `system.run`: shell execution must go through `nodes run`, which
@@ -145,15 +149,15 @@ fn refuse_shell_commands(command: &str) -> Result<(), Failure> {
 }
 
 /// The Status cell: paired, connected (since when), and the command-surface approval.
-fn status_cell(n: &Value) -> String {
-    let mut parts = vec![if n["paired"] == json!(true) { "paired" } else { "unpaired" }.to_string()];
-    if n["connected"] == json!(true) {
-        parts.push(format!("connected ({})", age_cell(n.get("connectedAtMs").and_then(Value::as_i64))));
+fn status_cell(n: &NodeEntry) -> String {
+    let mut parts = vec![if n.paired { "paired" } else { "unpaired" }.to_string()];
+    if n.connected {
+        parts.push(format!("connected ({})", age_cell(n.connected_at_ms)));
     } else {
         parts.push("disconnected".into());
     }
     parts.push(
-        match s(n, "approvalState") {
+        match n.approval_state.as_str() {
             "approved" => "approved",
             "pending-approval" => "approval pending",
             "pending-reapproval" => "re-approval pending",
@@ -164,40 +168,70 @@ fn status_cell(n: &Value) -> String {
     parts.join(" · ")
 }
 
+/// Keeps the `node.list` entries whose flag in `keep` (one per entry, in order) is set, as the
+/// gateway sent them: a real Gateway sends fields the shared shape does not know, and `--json`
+/// passes them through. A missing list becomes `[]`.
+fn retain_raw_nodes(v: &mut Value, mut keep: impl Iterator<Item = bool>) {
+    match v.get_mut("nodes").and_then(Value::as_array_mut) {
+        Some(raw) => raw.retain(|_| keep.next().unwrap_or(false)),
+        None => v["nodes"] = json!([]),
+    }
+}
+
+/// A row of `nodes status`: Node, ID, IP, Detail, Status, Caps.
+fn status_row(n: &NodeEntry) -> Vec<String> {
+    vec![
+        text(&n.display_name).to_string(),
+        n.node_id.clone(),
+        text(&n.remote_ip).to_string(),
+        format!("{}/{} {}", text(&n.client_id), text(&n.client_mode), text(&n.platform)),
+        status_cell(n),
+        joined(&n.caps),
+    ]
+}
+
+/// A row of the Pending table: Request, Node, IP, Commands, Requested.
+fn pending_row(p: &PendingNode) -> Vec<String> {
+    vec![
+        p.request_id.clone(),
+        format!("{} ({})", text(&p.display_name), p.node_id),
+        text(&p.remote_ip).to_string(),
+        joined(&p.commands),
+        age_cell(p.ts),
+    ]
+}
+
+/// A row of the Paired table: Node, ID, IP, Last Seen.
+fn paired_row(n: &NodeRecord) -> Vec<String> {
+    vec![
+        text(&n.display_name).to_string(),
+        n.node_id.clone(),
+        text(&n.remote_ip).to_string(),
+        age_cell(n.last_seen_at_ms),
+    ]
+}
+
 /// `nodes status [--connected]`.
 async fn status(client: &OperatorClient, connected: bool, json_mode: bool) -> Result<ExitCode, Failure> {
     let mut v = client.request("node.list", json!({})).await?;
-    let mut nodes = list(&v, "nodes");
-    let known = nodes.len();
-    if connected {
-        nodes.retain(|n| n["connected"] == json!(true));
-    }
+    let all = read::<NodeList>("node.list", &v)?.nodes;
+    let shown = |n: &NodeEntry| !connected || n.connected;
     if json_mode {
-        v["nodes"] = Value::Array(nodes);
+        retain_raw_nodes(&mut v, all.iter().map(shown));
         print_json(&v);
         return Ok(ExitCode::SUCCESS);
     }
-    let paired = nodes.iter().filter(|n| n["paired"] == json!(true)).count();
-    let live = nodes.iter().filter(|n| n["connected"] == json!(true)).count();
+    let known = all.len();
+    let nodes: Vec<&NodeEntry> = all.iter().filter(|n| shown(n)).collect();
+    let paired = nodes.iter().filter(|n| n.paired).count();
+    let live = nodes.iter().filter(|n| n.connected).count();
     let shown = if connected { format!("{} (of {known})", nodes.len()) } else { known.to_string() };
     println!("Known: {shown} · Paired: {paired} · Connected: {live}");
-    let rows: Vec<Vec<String>> = nodes
-        .iter()
-        .map(|n| {
-            vec![
-                s(n, "displayName").to_string(),
-                s(n, "nodeId").to_string(),
-                s(n, "remoteIp").to_string(),
-                format!("{}/{} {}", s(n, "clientId"), s(n, "clientMode"), s(n, "platform")),
-                status_cell(n),
-                joined(n, "caps"),
-            ]
-        })
-        .collect();
+    let rows: Vec<Vec<String>> = nodes.iter().map(|n| status_row(n)).collect();
     table(&["Node", "ID", "IP", "Detail", "Status", "Caps"], &rows);
-    for n in &nodes {
-        if let Some(id) = n.get("pendingRequestId").and_then(Value::as_str) {
-            println!("Approval pending for {}. Run openclaw nodes approve {id}", s(n, "displayName"));
+    for n in nodes {
+        if let Some(id) = &n.pending_request_id {
+            println!("Approval pending for {}. Run openclaw nodes approve {id}", text(&n.display_name));
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -206,48 +240,26 @@ async fn status(client: &OperatorClient, connected: bool, json_mode: bool) -> Re
 /// `nodes list` (pending and paired) and `nodes pending` (`only_pending`).
 async fn pairing_list(client: &OperatorClient, only_pending: bool, json_mode: bool) -> Result<ExitCode, Failure> {
     let v = client.request("node.pair.list", json!({})).await?;
-    let pending = list(&v, "pending");
     if json_mode {
         print_json(if only_pending { &v["pending"] } else { &v });
         return Ok(ExitCode::SUCCESS);
     }
+    let NodePairList { pending, paired } = read("node.pair.list", &v)?;
     if only_pending && pending.is_empty() {
         println!("No pending pairing requests.");
         return Ok(ExitCode::SUCCESS);
     }
-    let paired = list(&v, "paired");
     if !only_pending {
         println!("Pending: {} · Paired: {}", pending.len(), paired.len());
         println!();
     }
     println!("Pending");
-    let rows: Vec<Vec<String>> = pending
-        .iter()
-        .map(|p| {
-            vec![
-                s(p, "requestId").to_string(),
-                format!("{} ({})", s(p, "displayName"), s(p, "nodeId")),
-                s(p, "remoteIp").to_string(),
-                joined(p, "commands"),
-                age_cell(p.get("ts").and_then(Value::as_i64)),
-            ]
-        })
-        .collect();
+    let rows: Vec<Vec<String>> = pending.iter().map(pending_row).collect();
     table(&["Request", "Node", "IP", "Commands", "Requested"], &rows);
     if !only_pending {
         println!();
         println!("Paired");
-        let rows: Vec<Vec<String>> = paired
-            .iter()
-            .map(|n| {
-                vec![
-                    s(n, "displayName").to_string(),
-                    s(n, "nodeId").to_string(),
-                    s(n, "remoteIp").to_string(),
-                    age_cell(n.get("lastSeenAtMs").and_then(Value::as_i64)),
-                ]
-            })
-            .collect();
+        let rows: Vec<Vec<String>> = paired.iter().map(paired_row).collect();
         table(&["Node", "ID", "IP", "Last Seen"], &rows);
     }
     Ok(ExitCode::SUCCESS)
@@ -256,52 +268,53 @@ async fn pairing_list(client: &OperatorClient, only_pending: bool, json_mode: bo
 /// `nodes describe --node <query>`.
 async fn describe(client: &OperatorClient, node: &str, json_mode: bool) -> Result<ExitCode, Failure> {
     let n = resolve(client, node).await?;
-    let v = client.request("node.describe", json!({"nodeId": s(&n, "nodeId")})).await?;
+    let v = client.request("node.describe", params(NodeIdParams { node_id: n.node_id })).await?;
     if json_mode {
         print_json(&v);
         return Ok(ExitCode::SUCCESS);
     }
+    let d: NodeEntry = read("node.describe", &v)?;
     let mut rows = vec![
-        vec!["ID".to_string(), s(&v, "nodeId").to_string()],
-        vec!["Name".into(), s(&v, "displayName").to_string()],
-        vec!["Client".into(), format!("{}/{}", s(&v, "clientId"), s(&v, "clientMode"))],
-        vec!["Platform".into(), format!("{} ({})", s(&v, "platform"), s(&v, "deviceFamily"))],
-        vec!["Version".into(), s(&v, "version").to_string()],
-        vec!["Status".into(), status_cell(&v)],
-        vec!["Caps".into(), joined(&v, "caps")],
+        vec!["ID".to_string(), d.node_id.clone()],
+        vec!["Name".into(), text(&d.display_name).to_string()],
+        vec!["Client".into(), format!("{}/{}", text(&d.client_id), text(&d.client_mode))],
+        vec!["Platform".into(), format!("{} ({})", text(&d.platform), text(&d.device_family))],
+        vec!["Version".into(), text(&d.version).to_string()],
+        vec!["Status".into(), status_cell(&d)],
+        vec!["Caps".into(), joined(&d.caps)],
     ];
-    if let Some(ip) = v.get("remoteIp").and_then(Value::as_str) {
-        rows.insert(2, vec!["IP".into(), ip.to_string()]);
+    if let Some(ip) = &d.remote_ip {
+        rows.insert(2, vec!["IP".into(), ip.clone()]);
     }
-    if let Some(id) = v.get("pendingRequestId").and_then(Value::as_str) {
-        rows.push(vec!["Pending request".into(), id.to_string()]);
+    if let Some(id) = &d.pending_request_id {
+        rows.push(vec!["Pending request".into(), id.clone()]);
         rows.push(vec!["Approve".into(), format!("openclaw nodes approve {id}")]);
     }
     table(&["Field", "Value"], &rows);
     println!();
     println!("Commands");
-    let commands = list(&v, "commands");
-    if commands.is_empty() {
+    if d.commands.is_empty() {
         println!("- (none effective)");
     }
-    for c in commands.iter().filter_map(Value::as_str) {
+    for c in &d.commands {
         println!("- {c}");
     }
-    let pending = list(&v, "pendingDeclaredCommands");
+    let pending = d.pending_declared_commands.unwrap_or_default();
     if !pending.is_empty() {
         println!();
         println!("Pending commands");
-        for c in pending.iter().filter_map(Value::as_str) {
+        for c in &pending {
             println!("- {c}");
         }
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// `nodes approve|reject <requestId>`: prints the gateway's answer as JSON either way.
+/// `nodes approve|reject <requestId>`: prints the gateway's answer (`NodePairApproved` or
+/// `NodePairRejected`) as JSON either way, as sent, so nothing a real Gateway adds is lost.
 async fn decide_pairing(client: &OperatorClient, request_id: &str, approve: bool) -> Result<ExitCode, Failure> {
     let method = if approve { "node.pair.approve" } else { "node.pair.reject" };
-    let v = client.request(method, json!({"requestId": request_id})).await.map_err(|e| {
+    let v = client.request(method, params(RequestIdParams { request_id: request_id.into() })).await.map_err(|e| {
         match e.shape().map(|s| s.message.as_str()) {
             Some("unknown requestId") => Failure(
                 format!("Unknown node pairing requestId: {request_id}\nRun openclaw nodes pending to inspect current requests."),
@@ -320,11 +333,13 @@ async fn rename(client: &OperatorClient, node: &str, name: &str, json_mode: bool
         return Err(Failure("--name must not be empty".into(), 1));
     }
     let n = resolve(client, node).await?;
-    let v = client.request("node.rename", json!({"nodeId": s(&n, "nodeId"), "displayName": name.trim()})).await?;
+    let rename = NodeRenameParams { node_id: n.node_id, display_name: name.trim().into() };
+    let v = client.request("node.rename", params(rename)).await?;
     if json_mode {
         print_json(&v);
     } else {
-        println!("node rename ok: {} -> {}", s(&v, "nodeId"), s(&v, "displayName"));
+        let renamed: NodeRenameResult = read("node.rename", &v)?;
+        println!("node rename ok: {} -> {}", renamed.node_id, renamed.display_name);
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -341,7 +356,7 @@ struct Invoke {
 /// `nodes invoke`: one `node.invoke`, waiting 5 s past the gateway's own deadline so that its
 /// timeout answer, not ours, is what the user sees.
 async fn invoke_command(client: &OperatorClient, invoke: Invoke) -> Result<ExitCode, Failure> {
-    let params: Value =
+    let command_params: Value =
         serde_json::from_str(&invoke.params).map_err(|_| Failure("--params must be valid JSON.".into(), 1))?;
     let key = match invoke.idempotency_key {
         Some(k) if k.trim().is_empty() => return Err(Failure("--idempotency-key must not be empty.".into(), 1)),
@@ -349,16 +364,18 @@ async fn invoke_command(client: &OperatorClient, invoke: Invoke) -> Result<ExitC
         None => uuid::Uuid::new_v4().to_string(),
     };
     let n = resolve(client, &invoke.node).await?;
-    let request = json!({
-        "nodeId": s(&n, "nodeId"),
-        "command": invoke.command,
-        "params": params,
-        "idempotencyKey": key,
-        "timeoutMs": invoke.invoke_timeout,
-    });
+    let request = NodeInvokeParams {
+        node_id: n.node_id,
+        command: invoke.command,
+        params: Some(command_params),
+        timeout_ms: Some(invoke.invoke_timeout),
+        idempotency_key: key,
+        session_key: None,
+    };
     let v = client
-        .request_with_timeout("node.invoke", request, Duration::from_millis(invoke.invoke_timeout + 5_000))
+        .request_with_timeout("node.invoke", params(request), Duration::from_millis(invoke.invoke_timeout + 5_000))
         .await?;
+    // A `NodeInvokeResult`, printed as sent (see `decide_pairing`).
     print_json(&v);
     Ok(ExitCode::SUCCESS)
 }
@@ -390,9 +407,9 @@ fn env_overrides(pairs: Vec<String>) -> Result<Map<String, Value>, Failure> {
 async fn run_shell(client: &OperatorClient, run: Run, json_mode: bool) -> Result<ExitCode, Failure> {
     let env = env_overrides(run.env)?;
     let n = resolve(client, &run.node).await?;
-    let name = Some(s(&n, "displayName")).filter(|x| !x.is_empty()).unwrap_or(s(&n, "nodeId")).to_string();
+    let name = n.display_name.filter(|x| !x.is_empty()).unwrap_or_else(|| n.node_id.clone());
     let req = RunRequest {
-        node_id: s(&n, "nodeId").to_string(),
+        node_id: n.node_id,
         node_name: name,
         argv: run.argv,
         cwd: run.cwd,
@@ -430,4 +447,71 @@ async fn run_shell(client: &OperatorClient, run: Run, json_mode: bool) -> Result
         (false, None) => 127,
     };
     Ok(ExitCode::from(code))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn now() -> i64 {
+        openclaw_state::now_ms()
+    }
+
+    #[test]
+    fn status_rows_read_the_node_list_shape() {
+        let list: NodeList = serde_json::from_value(json!({"ts": 1, "nodes": [
+            {"nodeId": "n1", "displayName": "box", "remoteIp": "10.0.0.2", "clientId": "node-host",
+             "clientMode": "node", "platform": "linux", "caps": ["system", "exec"], "paired": true,
+             "connected": true, "connectedAtMs": now() - 300_000, "approvalState": "approved", "extra": 1},
+            {"nodeId": "n2", "approvalState": "pending-reapproval", "pendingRequestId": "r1"},
+        ]}))
+        .unwrap();
+        assert_eq!(
+            status_row(&list.nodes[0]),
+            ["box", "n1", "10.0.0.2", "node-host/node linux", "paired · connected (5m ago) · approved", "system, exec"]
+        );
+        assert_eq!(
+            status_row(&list.nodes[1]),
+            ["", "n2", "", "/ ", "unpaired · disconnected · re-approval pending", ""]
+        );
+        let mut connected_without_time = list.nodes[0].clone();
+        connected_without_time.connected_at_ms = None;
+        connected_without_time.approval_state = "something-new".into();
+        assert_eq!(status_cell(&connected_without_time), "paired · connected (-) · unapproved");
+    }
+
+    #[test]
+    fn json_status_keeps_the_gateways_own_entries() {
+        let mut v = json!({"ts": 1, "nodes": [
+            {"nodeId": "a", "connected": true, "notInTheShape": {"x": 1}},
+            {"nodeId": "b", "connected": false},
+        ], "alsoNew": true});
+        let typed: NodeList = serde_json::from_value(v.clone()).unwrap();
+        retain_raw_nodes(&mut v, typed.nodes.iter().map(|n| n.connected));
+        assert_eq!(
+            v,
+            json!({"ts": 1, "nodes": [{"nodeId": "a", "connected": true, "notInTheShape": {"x": 1}}], "alsoNew": true})
+        );
+        let mut absent = json!({"ts": 1});
+        retain_raw_nodes(&mut absent, std::iter::empty());
+        assert_eq!(absent, json!({"ts": 1, "nodes": []}));
+    }
+
+    #[test]
+    fn pairing_rows_show_an_unknown_time_as_a_dash() {
+        let list: NodePairList = serde_json::from_value(json!({
+            "pending": [
+                {"requestId": "r1", "nodeId": "n1", "displayName": "box", "commands": ["system.run", "system.which"],
+                 "ts": now() - 60_000},
+                {"requestId": "r2", "nodeId": "n2"},
+            ],
+            "paired": [{"nodeId": "n1", "displayName": "box", "remoteIp": "10.0.0.2", "lastSeenAtMs": now() - 7_200_000},
+                       {"nodeId": "n3"}],
+        }))
+        .unwrap();
+        assert_eq!(pending_row(&list.pending[0]), ["r1", "box (n1)", "", "system.run, system.which", "60s ago"]);
+        assert_eq!(pending_row(&list.pending[1]), ["r2", " (n2)", "", "", "-"]);
+        assert_eq!(paired_row(&list.paired[0]), ["box", "n1", "10.0.0.2", "2h ago"]);
+        assert_eq!(paired_row(&list.paired[1]), ["", "n3", "", "-"]);
+    }
 }

@@ -10,6 +10,8 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 
 use openclaw_operator::run::{Approver, Decision};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use serde_json::{json, Value};
 
 /// A command failure: the message, and the exit code (1 unless a command's own code).
@@ -47,7 +49,30 @@ pub(crate) fn print_json(v: &Value) {
     println!("{}", serde_json::to_string_pretty(v).expect("serialisable"));
 }
 
-/// The string at `k`, or "" (gateway answers leave optional fields out).
+/// Reads a gateway answer through its shared shape in `openclaw_protocol::methods`. An answer
+/// that does not fit the shape (a field of the wrong type) fails the command with a message
+/// naming the method; absent and `null` fields read as their defaults.
+pub(crate) fn read<T: DeserializeOwned>(method: &str, answer: &Value) -> Result<T, Failure> {
+    T::deserialize(answer).map_err(|e| Failure(format!("unexpected answer to {method}: {e}"), 1))
+}
+
+/// Method params (an `openclaw_protocol::methods` shape) as the request's JSON.
+pub(crate) fn params(shape: impl Serialize) -> Value {
+    serde_json::to_value(shape).expect("method params serialise")
+}
+
+/// A cell for an optional field the gateway may leave out (a name, an IP): its text or "".
+pub(crate) fn text(field: &Option<String>) -> &str {
+    field.as_deref().unwrap_or("")
+}
+
+/// Strings joined with ", " for a table cell.
+pub(crate) fn joined(items: &[String]) -> String {
+    items.join(", ")
+}
+
+/// The string at `k`, or "" (for the free-form payloads that stay JSON: the exec approvals
+/// snapshot and the run plan).
 pub(crate) fn s<'a>(v: &'a Value, k: &str) -> &'a str {
     v.get(k).and_then(Value::as_str).unwrap_or("")
 }
@@ -55,11 +80,6 @@ pub(crate) fn s<'a>(v: &'a Value, k: &str) -> &'a str {
 /// The array at `k`, or an empty one.
 pub(crate) fn list(v: &Value, k: &str) -> Vec<Value> {
     v.get(k).and_then(Value::as_array).cloned().unwrap_or_default()
-}
-
-/// The strings of the array at `k`, joined with ", " for a table cell.
-pub(crate) fn joined(v: &Value, k: &str) -> String {
-    list(v, k).iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", ")
 }
 
 /// The lines of a table: rows as columns aligned under a header, two spaces apart, with no
@@ -295,7 +315,23 @@ mod tests {
         assert_eq!(s(&v, "name"), "n1");
         assert_eq!(s(&v, "n"), "");
         assert_eq!(s(&v, "missing"), "");
-        assert_eq!(joined(&v, "caps"), "a, b");
         assert!(list(&v, "name").is_empty());
+        assert_eq!(list(&v, "caps").len(), 3);
+    }
+
+    #[test]
+    fn typed_reads_default_absent_fields_and_name_the_method_when_a_shape_does_not_fit() {
+        use openclaw_protocol::methods::NodeList;
+        let Ok(list) = read::<NodeList>("node.list", &json!({"nodes": [{"nodeId": "n", "caps": null}]})) else {
+            panic!("absent and null fields read as defaults");
+        };
+        assert_eq!(list.nodes[0].node_id, "n");
+        assert!(list.nodes[0].caps.is_empty());
+        let Err(Failure(message, code)) = read::<NodeList>("node.list", &json!({"nodes": [{"nodeId": 5}]})) else {
+            panic!("a number is not a node id");
+        };
+        assert!(message.starts_with("unexpected answer to node.list: "), "{message}");
+        assert_eq!(code, 1);
+        assert_eq!(joined(&["a".into(), "b".into()]), "a, b");
     }
 }

@@ -97,6 +97,19 @@ fn our_cli_drives_the_real_gateway() {
     node.wait_for_log("command surface approved", 1, Duration::from_secs(30));
     let status = our_cli_json(&url, &gw.token, &op, &["nodes", "status", "--connected"]);
     assert!(status.to_string().contains("rs-on-real"), "{status}");
+    // The text views read the real Gateway's answers through the shared shapes.
+    let views: [(&[&str], &str); 4] = [
+        (&["nodes", "status"], "rs-on-real"),
+        (&["nodes", "list"], "rs-on-real"),
+        (&["nodes", "describe", "--node", "rs-on-real"], "- system.which"),
+        (&["devices", "list"], "Paired (1)"),
+    ];
+    for (args, expected) in views {
+        let out = our_cli(&url, &gw.token, &op, args);
+        let text = String::from_utf8_lossy(&out.stdout);
+        println!("openclaw {args:?}:\n{text}");
+        assert!(out.status.success() && text.contains(expected), "{args:?}: {}", out_text(&out));
+    }
     let which = wait_for_value(Duration::from_secs(20), "system.which through the real gateway", || {
         let out = our_cli(
             &url,

@@ -8,6 +8,55 @@
 
 use serde_json::{Map, Value};
 
+/// The first violation found in a value: where (a JSON pointer, `/` for the value itself) and
+/// what. Its text is upstream's `at <path>: <message>`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("at {path}: {reason}")]
+pub struct SchemaError {
+    /// Where, as a JSON pointer (`/client/id`, `/1`), or `/` for the value itself.
+    pub path: String,
+    /// What is wrong there.
+    pub reason: Violation,
+}
+
+/// What is wrong at a [`SchemaError`]'s path, in upstream's (Ajv's) words.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Violation {
+    /// Not a string.
+    #[error("must be string")]
+    NotString,
+    /// A string shorter than the minimum, in characters.
+    #[error("must NOT have fewer than {0} characters")]
+    TooShort(usize),
+    /// A string longer than the maximum, in characters.
+    #[error("must NOT have more than {0} characters")]
+    TooLong(usize),
+    /// An integer below the minimum.
+    #[error("must be >= {0}")]
+    BelowMinimum(i64),
+    /// Not an integer.
+    #[error("must be integer")]
+    NotInteger,
+    /// Not `true` or `false`.
+    #[error("must be boolean")]
+    NotBoolean,
+    /// Not one of an enum's strings.
+    #[error("must be equal to one of the allowed values")]
+    NotAllowed,
+    /// Not an array.
+    #[error("must be array")]
+    NotArray,
+    /// Not an object.
+    #[error("must be object")]
+    NotObject,
+    /// A required field is absent.
+    #[error("must have required property '{0}'")]
+    MissingProperty(&'static str),
+    /// A field a closed object does not list.
+    #[error("unexpected property '{0}'")]
+    UnexpectedProperty(String),
+}
+
 /// A JSON shape. Objects are closed: only the listed fields are allowed.
 #[derive(Debug, Clone)]
 pub enum Shape {
@@ -74,41 +123,41 @@ pub fn array(item: Shape) -> Shape {
 }
 
 impl Shape {
-    /// Checks `value`; the error is `at <path>: <message>` for the first violation found.
-    pub fn check(&self, value: &Value) -> Result<(), String> {
+    /// Checks `value`, stopping at the first violation (upstream reports one).
+    pub fn check(&self, value: &Value) -> Result<(), SchemaError> {
         let mut path = String::new();
-        self.check_at(value, &mut path).map_err(|msg| {
-            let at = if path.is_empty() { "/".to_string() } else { path.clone() };
-            format!("at {at}: {msg}")
+        self.check_at(value, &mut path).map_err(|reason| {
+            let path = if path.is_empty() { "/".to_string() } else { path.clone() };
+            SchemaError { path, reason }
         })
     }
 
-    fn check_at(&self, value: &Value, path: &mut String) -> Result<(), String> {
+    fn check_at(&self, value: &Value, path: &mut String) -> Result<(), Violation> {
         match self {
             Shape::Any => Ok(()),
             Shape::Str { min, max } => {
-                let s = value.as_str().ok_or("must be string")?;
+                let s = value.as_str().ok_or(Violation::NotString)?;
                 let n = s.chars().count();
                 if n < *min {
-                    return Err(format!("must NOT have fewer than {min} characters"));
+                    return Err(Violation::TooShort(*min));
                 }
                 match max {
-                    Some(max) if n > *max => Err(format!("must NOT have more than {max} characters")),
+                    Some(max) if n > *max => Err(Violation::TooLong(*max)),
                     _ => Ok(()),
                 }
             }
             Shape::Int { min } => match value.as_i64().or_else(|| value.as_u64().map(|_| i64::MAX)) {
                 Some(v) if v >= *min => Ok(()),
-                Some(_) => Err(format!("must be >= {min}")),
-                None => Err("must be integer".into()),
+                Some(_) => Err(Violation::BelowMinimum(*min)),
+                None => Err(Violation::NotInteger),
             },
-            Shape::Bool => value.as_bool().map(|_| ()).ok_or_else(|| "must be boolean".into()),
+            Shape::Bool => value.as_bool().map(|_| ()).ok_or(Violation::NotBoolean),
             Shape::Enum(allowed) => match value.as_str() {
                 Some(s) if allowed.contains(&s) => Ok(()),
-                _ => Err("must be equal to one of the allowed values".into()),
+                _ => Err(Violation::NotAllowed),
             },
             Shape::Array(item) => {
-                let items = value.as_array().ok_or("must be array")?;
+                let items = value.as_array().ok_or(Violation::NotArray)?;
                 for (i, v) in items.iter().enumerate() {
                     let len = path.len();
                     path.push_str(&format!("/{i}"));
@@ -118,7 +167,7 @@ impl Shape {
                 Ok(())
             }
             Shape::Record(item) => {
-                let map = value.as_object().ok_or("must be object")?;
+                let map = value.as_object().ok_or(Violation::NotObject)?;
                 for (k, v) in map {
                     let len = path.len();
                     path.push('/');
@@ -133,13 +182,13 @@ impl Shape {
     }
 }
 
-fn check_object(fields: &[Field], value: &Value, path: &mut String) -> Result<(), String> {
-    let map: &Map<String, Value> = value.as_object().ok_or("must be object")?;
+fn check_object(fields: &[Field], value: &Value, path: &mut String) -> Result<(), Violation> {
+    let map: &Map<String, Value> = value.as_object().ok_or(Violation::NotObject)?;
     if let Some(f) = fields.iter().find(|f| f.required && !map.contains_key(f.name)) {
-        return Err(format!("must have required property '{}'", f.name));
+        return Err(Violation::MissingProperty(f.name));
     }
     if let Some(k) = map.keys().find(|k| !fields.iter().any(|f| f.name == k.as_str())) {
-        return Err(format!("unexpected property '{k}'"));
+        return Err(Violation::UnexpectedProperty(k.clone()));
     }
     for f in fields {
         if let Some(v) = map.get(f.name) {
@@ -166,22 +215,47 @@ mod tests {
     fn messages_match_the_gateway() {
         let s = Shape::Object(vec![req("client", client()), opt("payloadJSON", string())]);
         assert_eq!(
-            s.check(&json!({"client":{"id":"x","bogus":1}})).unwrap_err(),
+            s.check(&json!({"client":{"id":"x","bogus":1}})).unwrap_err().to_string(),
             "at /client: unexpected property 'bogus'"
         );
         assert_eq!(
-            s.check(&json!({"client":{"id":"x"},"payloadJSON":null})).unwrap_err(),
+            s.check(&json!({"client":{"id":"x"},"payloadJSON":null})).unwrap_err().to_string(),
             "at /payloadJSON: must be string"
         );
-        assert_eq!(s.check(&json!({})).unwrap_err(), "at /: must have required property 'client'");
+        assert_eq!(s.check(&json!({})).unwrap_err().to_string(), "at /: must have required property 'client'");
         assert_eq!(
-            s.check(&json!({"client":{"id":""}})).unwrap_err(),
+            s.check(&json!({"client":{"id":""}})).unwrap_err().to_string(),
             "at /client/id: must NOT have fewer than 1 characters"
         );
         assert!(s.check(&json!({"client":{"id":"x"}})).is_ok());
         let a = array(non_empty());
-        assert_eq!(a.check(&json!(["a", ""])).unwrap_err(), "at /1: must NOT have fewer than 1 characters");
-        assert_eq!(Shape::Int { min: 1 }.check(&json!(0)).unwrap_err(), "at /: must be >= 1");
-        assert_eq!(Shape::Int { min: 1 }.check(&json!(1.5)).unwrap_err(), "at /: must be integer");
+        assert_eq!(a.check(&json!(["a", ""])).unwrap_err().to_string(), "at /1: must NOT have fewer than 1 characters");
+        assert_eq!(Shape::Int { min: 1 }.check(&json!(0)).unwrap_err().to_string(), "at /: must be >= 1");
+        assert_eq!(Shape::Int { min: 1 }.check(&json!(1.5)).unwrap_err().to_string(), "at /: must be integer");
+        let long = Shape::Str { min: 0, max: Some(2) };
+        assert_eq!(long.check(&json!("abc")).unwrap_err().to_string(), "at /: must NOT have more than 2 characters");
+        assert_eq!(Shape::Bool.check(&json!(1)).unwrap_err().to_string(), "at /: must be boolean");
+        let one_of = Shape::Enum(&["a"]);
+        assert_eq!(
+            one_of.check(&json!("b")).unwrap_err().to_string(),
+            "at /: must be equal to one of the allowed values"
+        );
+        assert_eq!(a.check(&json!({})).unwrap_err().to_string(), "at /: must be array");
+        let record = Shape::Record(Box::new(Shape::Bool));
+        assert_eq!(record.check(&json!([])).unwrap_err().to_string(), "at /: must be object");
+        assert_eq!(record.check(&json!({"k": "x"})).unwrap_err().to_string(), "at /k: must be boolean");
+    }
+
+    #[test]
+    fn the_error_carries_the_path_and_the_reason() {
+        let s = Shape::Object(vec![req("client", client())]);
+        assert_eq!(
+            s.check(&json!({"client": {"id": "x", "bogus": 1}})),
+            Err(SchemaError { path: "/client".into(), reason: Violation::UnexpectedProperty("bogus".into()) })
+        );
+        assert_eq!(
+            s.check(&json!({})),
+            Err(SchemaError { path: "/".into(), reason: Violation::MissingProperty("client") })
+        );
     }
 }

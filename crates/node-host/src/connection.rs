@@ -24,7 +24,7 @@ use tracing::{debug, info, warn};
 use crate::invoke::CommandRegistry;
 use crate::reconnect::{classify, Backoff, Rejection, PAIRING_RETRY};
 use crate::services::NodeEnv;
-use crate::status::StatusReporter;
+use crate::status_file::StatusReporter;
 use openclaw_state::node_status::ConnectionState;
 use session::Session;
 

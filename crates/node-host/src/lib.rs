@@ -9,8 +9,8 @@
 //! - where and with what to connect: [`endpoint`] and [`credentials`], re-exported from
 //!   `openclaw-client`, which also dials, pins TLS and runs the signed handshake for both
 //!   the node host and the operator client;
-//! - the session lifecycle: [`connection`] and [`reconnect`], publishing [`status`] for
-//!   `node status` and [`stats`] for the gateway;
+//! - the session lifecycle: [`connection`] and [`reconnect`], publishing [`status_file`] for
+//!   `node status` and [`host_stats`] for the gateway;
 //! - serving commands: [`invoke`] holds the command traits, the registry and the
 //!   dispatcher; [`params`] the one decoder of command params with upstream's coercions;
 //!   [`services`] what commands share (state database, approvals document, skill bins,
@@ -26,14 +26,14 @@ pub mod commands;
 pub mod connection;
 /// Where and with what a node connects, part of this crate's API (`NodeRunOptions`, `NodeHost`).
 pub use openclaw_client::{credentials, endpoint};
+pub mod host_stats;
 pub mod invoke;
 pub mod params;
 pub mod platform;
 pub mod reconnect;
 pub mod services;
 pub mod startup;
-pub mod stats;
-pub mod status;
+pub mod status_file;
 
 pub use connection::{NodeExit, NodeHost};
 pub use startup::{prepare, NodeRunOptions, PrepareError};

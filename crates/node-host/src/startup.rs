@@ -16,7 +16,7 @@ use crate::credentials::{resolve_credentials, CredentialError};
 use crate::endpoint::{resolve_endpoint, EndpointError, EndpointFlags};
 use crate::invoke::EmptyAllowlist;
 use crate::services::{NodeEnv, NodeServices, SkillBins};
-use crate::status::StatusReporter;
+use crate::status_file::StatusReporter;
 use openclaw_state::node_status::NodeHostStatus;
 
 /// The flags of `node run`.

@@ -150,7 +150,10 @@ struct Prepared {
     policy: Value,
 }
 
-async fn prepare(client: &OperatorClient, req: &RunRequest) -> Result<Result<Prepared, String>, RunError> {
+/// Asks the node for the plan. The outer error ends the run; the inner one is the node's own
+/// refusal to prepare, kept (as the gateway's error) because a plain run may still be allowed,
+/// and quoted only if approval turns out to be needed.
+async fn prepare(client: &OperatorClient, req: &RunRequest) -> Result<Result<Prepared, ClientError>, RunError> {
     let mut params = json!({"command": req.argv});
     if let Some(cwd) = &req.cwd {
         params["cwd"] = json!(cwd);
@@ -170,7 +173,7 @@ async fn prepare(client: &OperatorClient, req: &RunRequest) -> Result<Result<Pre
         // The node refused to prepare (e.g. a payload it cannot bind to an approval): a plain
         // run may still be allowed by its policy.
         Err(e) if e.shape().is_some_and(|s| s.details.as_ref().is_some_and(|d| d.get("nodeError").is_some())) => {
-            return Ok(Err(e.to_string()))
+            return Ok(Err(e))
         }
         Err(e) => return Err(e.into()),
     };

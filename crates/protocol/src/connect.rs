@@ -120,15 +120,30 @@ pub struct ClientInfo {
     pub instance_id: Option<String>,
 }
 
+/// Why a [`ClientInfo`] would fail the Gateway's `connect` schema; the text is
+/// `<JSON path>: <Ajv message>`, as upstream words it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ClientInfoError {
+    /// `client.id` is not one of upstream's client ids.
+    #[error("/client/id: must be equal to one of the allowed values")]
+    UnknownId,
+    /// `client.mode` is not one of upstream's client modes.
+    #[error("/client/mode: must be equal to one of the allowed values")]
+    UnknownMode,
+    /// A string field (its JSON name) is present but empty.
+    #[error("/client/{0}: must NOT have fewer than 1 characters")]
+    Empty(&'static str),
+}
+
 impl ClientInfo {
     /// Checks what the Gateway's schema checks beyond JSON types: the two enums, and that
-    /// the required and optional strings are non-empty. Returns the offending JSON path.
-    pub fn validate(&self) -> Result<(), String> {
+    /// the required and optional strings are non-empty.
+    pub fn validate(&self) -> Result<(), ClientInfoError> {
         if !CLIENT_IDS.contains(&self.id.as_str()) {
-            return Err("/client/id: must be equal to one of the allowed values".into());
+            return Err(ClientInfoError::UnknownId);
         }
         if !CLIENT_MODES.contains(&self.mode.as_str()) {
-            return Err("/client/mode: must be equal to one of the allowed values".into());
+            return Err(ClientInfoError::UnknownMode);
         }
         let strings = [
             ("version", Some(&self.version)),
@@ -139,7 +154,7 @@ impl ClientInfo {
             ("instanceId", self.instance_id.as_ref()),
         ];
         match strings.iter().find(|(_, v)| v.is_some_and(|v| v.is_empty())) {
-            Some((name, _)) => Err(format!("/client/{name}: must NOT have fewer than 1 characters")),
+            Some((name, _)) => Err(ClientInfoError::Empty(name)),
             None => Ok(()),
         }
     }
@@ -298,13 +313,14 @@ mod tests {
         };
         assert_eq!(c.validate(), Ok(()));
         c.display_name = Some(String::new());
-        assert!(c.validate().unwrap_err().starts_with("/client/displayName"));
+        assert_eq!(c.validate(), Err(ClientInfoError::Empty("displayName")));
+        assert_eq!(c.validate().unwrap_err().to_string(), "/client/displayName: must NOT have fewer than 1 characters");
         c.display_name = None;
         c.mode = "robot".into();
-        assert!(c.validate().unwrap_err().starts_with("/client/mode"));
+        assert_eq!(c.validate().unwrap_err().to_string(), "/client/mode: must be equal to one of the allowed values");
         c.mode = MODE_NODE.into();
         c.id = "node_host".into();
-        assert!(c.validate().unwrap_err().starts_with("/client/id"));
+        assert_eq!(c.validate().unwrap_err().to_string(), "/client/id: must be equal to one of the allowed values");
     }
 
     #[test]

@@ -357,9 +357,10 @@ pub struct PendingNode {
     /// The node's address; absent for loopback.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remote_ip: Option<String>,
-    /// When it was requested.
-    #[serde(default, deserialize_with = "null_default")]
-    pub ts: i64,
+    /// When it was requested. Our gateway always sends it; `None` only when reading an
+    /// answer without one, so that operators can show "unknown" rather than 1970.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ts: Option<i64>,
 }
 
 /// `node.pair.list`.
@@ -520,9 +521,10 @@ pub struct PendingDevice {
     /// A known device asking again (new role, scopes or key).
     #[serde(default, deserialize_with = "null_default")]
     pub is_repair: bool,
-    /// Last time the device asked (creation or retry), ms.
-    #[serde(default, deserialize_with = "null_default")]
-    pub ts: i64,
+    /// Last time the device asked (creation or retry), ms. Our gateway always sends it;
+    /// `None` only when reading an answer without one (see [`PendingNode::ts`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ts: Option<i64>,
 }
 
 /// `device.pair.list`.
@@ -779,5 +781,26 @@ mod tests {
         assert!(entry.connected && !entry.paired);
         let list: NodeList = serde_json::from_value(json!({"ts": 5})).unwrap();
         assert!(list.nodes.is_empty());
+    }
+
+    #[test]
+    fn a_pending_request_without_ts_reads_as_unknown_and_one_with_ts_is_sent_as_before() {
+        let list: NodePairList = serde_json::from_value(json!({"pending": [
+            {"requestId": "r1", "nodeId": "n"}, {"requestId": "r2", "nodeId": "n", "ts": null},
+            {"requestId": "r3", "nodeId": "n", "ts": 7},
+        ]}))
+        .unwrap();
+        assert_eq!(list.pending.iter().map(|p| p.ts).collect::<Vec<_>>(), [None, None, Some(7)]);
+        assert_eq!(
+            serde_json::to_string(&list.pending[2]).unwrap(),
+            r#"{"requestId":"r3","nodeId":"n","caps":[],"commands":[],"requiredApproveScopes":[],"ts":7}"#
+        );
+        let devices: DevicePairList =
+            serde_json::from_value(json!({"pending": [{"requestId": "r"}, {"requestId": "s", "ts": 9}]})).unwrap();
+        assert_eq!(devices.pending.iter().map(|p| p.ts).collect::<Vec<_>>(), [None, Some(9)]);
+        assert_eq!(
+            serde_json::to_string(&devices.pending[1]).unwrap(),
+            r#"{"requestId":"s","deviceId":"","publicKey":"","role":"","roles":[],"scopes":[],"silent":false,"isRepair":false,"ts":9}"#
+        );
     }
 }

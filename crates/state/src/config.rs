@@ -4,16 +4,17 @@
 //! dotted-path accessor rather than a full typed schema. Secrets are the exception: a
 //! SecretInput is parsed into [`SecretInput`] and resolved by [`SecretResolver`], which fails
 //! closed — a reference that cannot be resolved is an error, never an empty credential — and
-//! never puts a secret value into an error message.
+//! never puts a secret value into an error message. The `file` and `exec` providers live in
+//! `providers`, the error enums in `errors`.
 
-use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
+use serde_json::Value;
+
+mod errors;
+mod providers;
+pub use errors::{ConfigTextError, SecretFailure, SecretInputError};
+use providers::{resolve_exec, resolve_file};
 
 /// Environment variables that carry the node's gateway credentials: written only to private
 /// service env files, and never passed on to the commands the node runs.
@@ -37,8 +38,8 @@ pub enum ConfigError {
     Parse {
         /// The config file.
         path: PathBuf,
-        /// The parser's message, pointing at the bad spot.
-        reason: String,
+        /// Where the parser stopped, or what the top level is.
+        reason: ConfigTextError,
     },
     /// A SecretInput has the wrong shape.
     #[error("{path} is not a valid secret input: {reason}")]
@@ -46,7 +47,7 @@ pub enum ConfigError {
         /// The config key (dotted path) holding the bad value.
         path: String,
         /// What shape was expected.
-        reason: String,
+        reason: SecretInputError,
     },
 }
 
@@ -68,17 +69,17 @@ impl OpenClawConfig {
     }
 
     /// Parses config text.
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, ConfigTextError> {
         // The parser's own message quotes the offending source line, which may hold a secret:
         // report only where the error is.
         let root: Value = json5::from_str(text).map_err(|e| match e {
             json5::Error::Message { location: Some(at), .. } => {
-                format!("JSON5 syntax error at line {}, column {}", at.line, at.column)
+                ConfigTextError::Syntax { line: at.line, column: at.column }
             }
-            json5::Error::Message { location: None, .. } => "JSON5 syntax error".to_string(),
+            json5::Error::Message { location: None, .. } => ConfigTextError::SyntaxSomewhere,
         })?;
         if !root.is_object() {
-            return Err("the top level must be an object".into());
+            return Err(ConfigTextError::NotAnObject);
         }
         Ok(OpenClawConfig { root })
     }
@@ -218,7 +219,7 @@ impl SecretInput {
         value: &Value,
         default_env_alias: String,
         default_alias: impl Fn(SecretSource) -> String,
-    ) -> Result<Option<Self>, String> {
+    ) -> Result<Option<Self>, SecretInputError> {
         match value {
             Value::String(s) => {
                 let name = s.strip_prefix("${").and_then(|r| r.strip_suffix('}')).or_else(|| s.strip_prefix('$'));
@@ -234,18 +235,18 @@ impl SecretInput {
             }
             Value::Object(map) => {
                 if let Some(extra) = map.keys().find(|k| !["source", "provider", "id"].contains(&k.as_str())) {
-                    return Err(format!("unexpected key {extra:?}"));
+                    return Err(SecretInputError::UnexpectedKey(extra.clone()));
                 }
                 let source = map
                     .get("source")
                     .and_then(Value::as_str)
                     .and_then(SecretSource::parse)
-                    .ok_or("source must be env, file, exec or store")?;
-                let id = map.get("id").and_then(Value::as_str).ok_or("id must be a string")?.to_string();
+                    .ok_or(SecretInputError::BadSource)?;
+                let id = map.get("id").and_then(Value::as_str).ok_or(SecretInputError::IdNotString)?.to_string();
                 let provider = match map.get("provider") {
                     None => default_alias(source),
                     Some(Value::String(p)) if is_provider_alias(p) => p.clone(),
-                    Some(_) => return Err("provider must match ^[a-z][a-z0-9_-]{0,63}$".into()),
+                    Some(_) => return Err(SecretInputError::BadProvider),
                 };
                 let id_ok = match source {
                     SecretSource::Env | SecretSource::Store => is_env_id(&id),
@@ -253,11 +254,11 @@ impl SecretInput {
                     SecretSource::Exec => is_exec_id(&id),
                 };
                 if !id_ok {
-                    return Err(format!("id {id:?} is not valid for source {}", source.as_str()));
+                    return Err(SecretInputError::BadId { id, kind: source });
                 }
                 Ok(Some(SecretInput::Ref(SecretRef { source, provider, id })))
             }
-            _ => Err("expected a string or a SecretRef object".into()),
+            _ => Err(SecretInputError::NotStringOrObject),
         }
     }
 }
@@ -272,8 +273,8 @@ pub struct SecretError {
     pub provider: String,
     /// The reference's id.
     pub id: String,
-    /// What went wrong, without the secret.
-    pub reason: String,
+    /// What went wrong, without the secret (boxed: this error travels inside others).
+    pub reason: Box<SecretFailure>,
 }
 
 /// Resolves SecretRefs against the config's providers and an environment.
@@ -298,11 +299,11 @@ impl<'a> SecretResolver<'a> {
 
     /// Resolves a reference; an empty value is an error.
     pub fn resolve(&self, r: &SecretRef) -> Result<String, SecretError> {
-        let fail = |reason: String| SecretError {
+        let fail = |reason: SecretFailure| SecretError {
             source_name: r.source.as_str(),
             provider: r.provider.clone(),
             id: r.id.clone(),
-            reason,
+            reason: Box::new(reason),
         };
         let entry = self.config.get(&format!("secrets.providers.{}", r.provider));
         let entry_source = entry.and_then(|e| e.get("source")).and_then(Value::as_str);
@@ -313,182 +314,40 @@ impl<'a> SecretResolver<'a> {
                     (Some("env"), _) => {
                         if let Some(list) = entry.and_then(|e| e.get("allowlist")).and_then(Value::as_array) {
                             if !list.iter().any(|v| v.as_str() == Some(&r.id)) {
-                                return Err(fail("not in the provider's allowlist".into()));
+                                return Err(fail(SecretFailure::NotInAllowlist));
                             }
                         }
                     }
                     (_, true) => {}
-                    _ => return Err(fail("no env provider with this alias is configured".into())),
+                    _ => return Err(fail(SecretFailure::NoProvider(SecretSource::Env))),
                 }
-                (self.env)(&r.id).ok_or_else(|| fail("the environment variable is not set".into()))?
+                (self.env)(&r.id).ok_or_else(|| fail(SecretFailure::EnvUnset))?
             }
             SecretSource::File => {
                 let entry = entry
                     .filter(|_| entry_source == Some("file"))
-                    .ok_or_else(|| fail("no file provider with this alias is configured".into()))?;
+                    .ok_or_else(|| fail(SecretFailure::NoProvider(SecretSource::File)))?;
                 resolve_file(entry, &r.id).map_err(fail)?
             }
             SecretSource::Exec => {
                 let entry = entry
                     .filter(|_| entry_source == Some("exec"))
-                    .ok_or_else(|| fail("no exec provider with this alias is configured".into()))?;
+                    .ok_or_else(|| fail(SecretFailure::NoProvider(SecretSource::Exec)))?;
                 resolve_exec(entry, &r.provider, &r.id, self.env).map_err(fail)?
             }
-            SecretSource::Store => return Err(fail("the secret store is not available to the node host".into())),
+            SecretSource::Store => return Err(fail(SecretFailure::StoreUnavailable)),
         };
         if value.trim().is_empty() {
-            return Err(fail("the value is empty".into()));
+            return Err(fail(SecretFailure::Empty));
         }
         Ok(value)
-    }
-}
-
-/// Checks that a file a secret comes from is a private, single-link regular file we own.
-fn check_private_file(path: &Path, what: &str) -> Result<std::fs::Metadata, String> {
-    let meta = std::fs::symlink_metadata(path).map_err(|e| format!("{what} {}: {e}", path.display()))?;
-    if meta.file_type().is_symlink() {
-        return Err(format!("{what} {} must not be a symlink", path.display()));
-    }
-    if !meta.is_file() {
-        return Err(format!("{what} {} must be a regular file", path.display()));
-    }
-    if meta.uid() != nix::unistd::getuid().as_raw() {
-        return Err(format!("{what} {} must be owned by the current user", path.display()));
-    }
-    Ok(meta)
-}
-
-fn resolve_file(entry: &Value, id: &str) -> Result<String, String> {
-    let path = entry.get("path").and_then(Value::as_str).ok_or("the provider has no path")?;
-    let path = Path::new(path);
-    let meta = check_private_file(path, "secret file")?;
-    if meta.nlink() != 1 {
-        return Err(format!("secret file {} must not be hardlinked", path.display()));
-    }
-    if meta.mode() & 0o077 != 0 {
-        return Err(format!("secret file {} must not be readable by group or others (chmod 600)", path.display()));
-    }
-    let max = entry.get("maxBytes").and_then(Value::as_u64).unwrap_or(1 << 20);
-    if meta.len() > max {
-        return Err(format!("secret file {} is larger than {max} bytes", path.display()));
-    }
-    let text = std::fs::read_to_string(path).map_err(|e| format!("secret file {}: {e}", path.display()))?;
-    match entry.get("mode").and_then(Value::as_str).unwrap_or("json") {
-        "singleValue" => {
-            if id != "value" {
-                return Err("singleValue providers take the id \"value\"".into());
-            }
-            Ok(text.strip_suffix('\n').map(|t| t.strip_suffix('\r').unwrap_or(t)).unwrap_or(&text).to_string())
-        }
-        "json" => {
-            let doc: Value =
-                serde_json::from_str(&text).map_err(|_| format!("secret file {} is not JSON", path.display()))?;
-            match doc.pointer(id) {
-                Some(Value::String(s)) => Ok(s.clone()),
-                Some(_) => Err("the JSON pointer does not point at a string".into()),
-                None => Err("the JSON pointer matches nothing".into()),
-            }
-        }
-        other => Err(format!("unknown file provider mode {other:?}")),
-    }
-}
-
-fn resolve_exec(
-    entry: &Value,
-    provider: &str,
-    id: &str,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> Result<String, String> {
-    let command = entry.get("command").and_then(Value::as_str).ok_or("the provider has no command")?;
-    let command_path = Path::new(command);
-    if !command_path.is_absolute() {
-        return Err("the provider command must be an absolute path".into());
-    }
-    let meta = check_private_file(command_path, "resolver")?;
-    if meta.mode() & 0o022 != 0 {
-        return Err(format!("resolver {command} must not be group- or world-writable"));
-    }
-    let args: Vec<String> = entry
-        .get("args")
-        .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_str).map(String::from).collect())
-        .unwrap_or_default();
-    let mut child_env: BTreeMap<String, String> = BTreeMap::new();
-    for key in entry.get("passEnv").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str) {
-        if let Some(v) = env(key) {
-            child_env.insert(key.to_string(), v);
-        }
-    }
-    for (k, v) in entry.get("env").and_then(Value::as_object).into_iter().flatten() {
-        if let Some(v) = v.as_str() {
-            child_env.insert(k.clone(), v.to_string());
-        }
-    }
-    let timeout = Duration::from_millis(entry.get("timeoutMs").and_then(Value::as_u64).unwrap_or(5000));
-    let max_out = entry.get("maxOutputBytes").and_then(Value::as_u64).unwrap_or(1 << 20) as usize;
-    let json_only = entry.get("jsonOnly").and_then(Value::as_bool).unwrap_or(true);
-
-    let mut child = Command::new(command)
-        .args(&args)
-        .env_clear()
-        .envs(&child_env)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| format!("cannot run resolver {command}: {e}"))?;
-    let request = json!({"protocolVersion": 1, "provider": provider, "ids": [id]}).to_string();
-    if let Some(mut stdin) = child.stdin.take() {
-        let _ = stdin.write_all(request.as_bytes());
-    }
-    let mut stdout = child.stdout.take().expect("stdout is piped");
-    let reader = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = (&mut stdout).take(max_out as u64 + 1).read_to_end(&mut buf);
-        buf
-    });
-    let started = Instant::now();
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) if started.elapsed() >= timeout => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(format!("resolver {command} timed out after {} ms", timeout.as_millis()));
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
-            Err(e) => return Err(format!("resolver {command}: {e}")),
-        }
-    };
-    let out = reader.join().unwrap_or_default();
-    if out.len() > max_out {
-        return Err(format!("resolver {command} printed more than {max_out} bytes"));
-    }
-    if !status.success() {
-        return Err(format!("resolver {command} exited with {status}"));
-    }
-    let text = String::from_utf8(out).map_err(|_| "resolver output is not UTF-8".to_string())?;
-    match serde_json::from_str::<Value>(&text) {
-        Ok(doc) if doc.get("values").is_some() || doc.get("errors").is_some() => {
-            match doc.get("values").and_then(|v| v.get(id)).and_then(Value::as_str) {
-                Some(v) => Ok(v.to_string()),
-                None => {
-                    let code = doc.pointer(&format!("/errors/{}/code", id.replace('~', "~0").replace('/', "~1")));
-                    Err(match code.and_then(Value::as_str) {
-                        Some(c @ ("NOT_FOUND" | "AMBIGUOUS_DUPLICATE_KEY")) => format!("resolver reported {c}"),
-                        _ => "resolver returned no value for the id".into(),
-                    })
-                }
-            }
-        }
-        _ if !json_only => Ok(text.trim().to_string()),
-        _ => Err("resolver output is not a protocol-v1 JSON response".into()),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
     use std::collections::HashMap;
     use std::os::unix::fs::PermissionsExt;
 
@@ -506,8 +365,45 @@ mod tests {
         assert!(cfg.get("gateway.nope.x").is_none());
         assert!(OpenClawConfig::parse("[1]").is_err());
         assert!(OpenClawConfig::parse("{").is_err());
-        let err = OpenClawConfig::parse("{ gateway: { auth: { token: \"s3cr3t-value } } }").unwrap_err();
+        let err = OpenClawConfig::parse("{ gateway: { auth: { token: \"s3cr3t-value } } }").unwrap_err().to_string();
         assert!(err.starts_with("JSON5 syntax error at line 1") && !err.contains("s3cr3t"), "{err}");
+    }
+
+    #[test]
+    fn errors_say_what_to_fix_in_the_words_users_already_see() {
+        assert_eq!(OpenClawConfig::parse("[1]").unwrap_err(), ConfigTextError::NotAnObject);
+        assert_eq!(ConfigTextError::NotAnObject.to_string(), "the top level must be an object");
+        assert_eq!(
+            OpenClawConfig::parse("{\n  a: ,\n}").unwrap_err().to_string(),
+            "JSON5 syntax error at line 2, column 6"
+        );
+        assert_eq!(ConfigTextError::SyntaxSomewhere.to_string(), "JSON5 syntax error");
+        let cfg = OpenClawConfig::from_value(json!({
+            "a": {"source": "env", "id": "X", "extra": 1}, "b": {"id": "X"}, "c": {"source": "env"},
+            "d": {"source": "env", "provider": "Bad", "id": "X"}, "e": {"source": "file", "id": "rel"}, "f": 5,
+        }));
+        let message = |p: &str| cfg.secret_input(p).unwrap_err().to_string();
+        assert_eq!(message("a"), "a is not a valid secret input: unexpected key \"extra\"");
+        assert_eq!(message("b"), "b is not a valid secret input: source must be env, file, exec or store");
+        assert_eq!(message("c"), "c is not a valid secret input: id must be a string");
+        assert_eq!(message("d"), "d is not a valid secret input: provider must match ^[a-z][a-z0-9_-]{0,63}$");
+        assert_eq!(message("e"), "e is not a valid secret input: id \"rel\" is not valid for source file");
+        assert_eq!(message("f"), "f is not a valid secret input: expected a string or a SecretRef object");
+        let env = env_of(&[]);
+        let res = SecretResolver::new(&cfg, &env);
+        let failure = |source: SecretSource, id: &str| {
+            res.resolve(&SecretRef { source, provider: "nope".into(), id: id.into() }).unwrap_err()
+        };
+        let err = failure(SecretSource::Exec, "x");
+        assert!(matches!(*err.reason, SecretFailure::NoProvider(SecretSource::Exec)));
+        assert_eq!(
+            err.to_string(),
+            "secret reference exec:nope:x could not be resolved: no exec provider with this alias is configured"
+        );
+        assert_eq!(
+            failure(SecretSource::Store, "X").to_string(),
+            "secret reference store:nope:X could not be resolved: the secret store is not available to the node host"
+        );
     }
 
     #[test]

@@ -39,7 +39,7 @@ pub mod wait;
 pub use nix::sys::signal::Signal;
 pub use operator::operator_call;
 pub use ours::{OurGateway, OurNode};
-pub use peer::{peer_available, Peer};
+pub use peer::{peer_available, Peer, PeerUnavailable};
 pub use peer_gateway::PeerGateway;
 pub use ts_node::TsNode;
 pub use wait::{strip_ansi, wait_for_value, wait_until};

@@ -55,16 +55,16 @@ impl Peer {
     ///
     /// # Panics
     /// When the peer scripts are missing: that is a broken checkout, not a reason to skip.
-    pub fn shared() -> std::result::Result<&'static Peer, &'static str> {
-        static INSTALLED: OnceLock<std::result::Result<Peer, String>> = OnceLock::new();
+    pub fn shared() -> std::result::Result<&'static Peer, &'static PeerUnavailable> {
+        static INSTALLED: OnceLock<std::result::Result<Peer, PeerUnavailable>> = OnceLock::new();
         let result = INSTALLED.get_or_init(|| {
             let scripts = scripts_dir().unwrap_or_else(|e| panic!("{e}"));
             Peer::install(&scripts).map_err(|e| match e {
                 Error::PeerInstall { stderr } => install_failure(&stderr),
-                other => other.to_string(),
+                other => PeerUnavailable::Other(other.to_string()),
             })
         });
-        result.as_ref().map_err(String::as_str)
+        result.as_ref()
     }
 
     /// [`Peer::shared`] for code that already checked [`peer_available`].
@@ -142,13 +142,28 @@ impl Peer {
 
 /// The skip reason for a failed install: npm's first error line (the whole stderr would bury
 /// the cause in retries and warnings), else its last line.
-fn install_failure(stderr: &str) -> String {
+/// Why [`Peer::shared`] has no peer: the reason in the loud skip line. Kept for the whole test
+/// process (every test asks again), so it holds text rather than the [`Error`] it came from.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PeerUnavailable {
+    /// The installer failed (usually: the npm registry is unreachable); the line of its
+    /// stderr that says why.
+    #[error("peer install failed: {0}")]
+    InstallFailed(String),
+    /// The installer could not be run at all.
+    #[error("{0}")]
+    Other(String),
+}
+
+/// The installer's stderr reduced to the line that says why: the first that mentions an
+/// error, else the last.
+fn install_failure(stderr: &str) -> PeerUnavailable {
     let cause = stderr
         .lines()
         .find(|l| l.to_ascii_lowercase().contains("error"))
         .or_else(|| stderr.lines().last())
         .unwrap_or("no output");
-    format!("peer install failed: {}", cause.trim())
+    PeerUnavailable::InstallFailed(cause.trim().to_string())
 }
 
 /// Installs the peer once per process. `false`, after printing the loud skip line, only when
@@ -168,13 +183,15 @@ pub fn peer_available() -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::install_failure;
+    use super::{install_failure, PeerUnavailable};
 
     #[test]
     fn skip_reason_names_the_first_error_line() {
         let stderr = "npm warn old lockfile\nnpm ERROR code ENOTFOUND\npeer install attempt 1 failed\n";
-        assert_eq!(install_failure(stderr), "peer install failed: npm ERROR code ENOTFOUND");
-        assert_eq!(install_failure("only a warning\n  last line  \n"), "peer install failed: last line");
-        assert_eq!(install_failure(""), "peer install failed: no output");
+        let reason = |stderr: &str| install_failure(stderr).to_string();
+        assert_eq!(reason(stderr), "peer install failed: npm ERROR code ENOTFOUND");
+        assert_eq!(reason("only a warning\n  last line  \n"), "peer install failed: last line");
+        assert_eq!(reason(""), "peer install failed: no output");
+        assert_eq!(install_failure("x"), PeerUnavailable::InstallFailed("x".into()));
     }
 }

@@ -8,7 +8,10 @@
 //! An `allow-once` approval is consumed by its first run; resolved records are dropped
 //! [`RESOLVED_GRACE_MS`] after resolution, pending ones at their expiry.
 
+mod error;
 mod system_run;
+
+pub use error::ApprovalError;
 
 use std::collections::HashMap;
 
@@ -28,39 +31,6 @@ pub const DEFAULT_TIMEOUT_MS: i64 = 1_800_000;
 pub const RESOLVED_GRACE_MS: i64 = 15_000;
 /// The decisions an operator can take.
 pub const DECISIONS: &[&str] = &["allow-once", "allow-always", "deny"];
-
-/// A refusal of an approval operation: `INVALID_REQUEST` with a message and details.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ApprovalError {
-    /// The error message (`INVALID_REQUEST`).
-    pub message: String,
-    /// `error.details`, when the refusal carries a machine-readable code.
-    pub details: Option<Value>,
-}
-
-impl ApprovalError {
-    fn new(message: &str, details: Option<Value>) -> Self {
-        ApprovalError { message: message.into(), details }
-    }
-
-    fn guard(code: &str, message: &str, run_id: Option<&str>) -> Self {
-        let mut d = json!({"code": code});
-        if let Some(r) = run_id {
-            d["runId"] = json!(r);
-        }
-        ApprovalError::new(message, Some(d))
-    }
-
-    fn not_found() -> Self {
-        ApprovalError::new(
-            "unknown or expired approval id",
-            Some(json!({
-                "reason": "APPROVAL_NOT_FOUND",
-                "remediation": "Re-request the action; pending approvals are cleared after expiry or restart.",
-            })),
-        )
-    }
-}
 
 /// One approval record.
 #[derive(Debug, Clone)]
@@ -209,34 +179,24 @@ impl ApprovalBook {
         self.sweep(now);
         let host = params.get("host").and_then(Value::as_str).unwrap_or("node");
         if host != "node" {
-            return Err(ApprovalError::new("only host=node approvals are supported by this gateway", None));
+            return Err(ApprovalError::UnsupportedHost);
         }
         let node_id = params.get("nodeId").and_then(Value::as_str).filter(|s| !s.trim().is_empty());
-        let node_id = node_id.ok_or_else(|| ApprovalError::new("nodeId is required for host=node", None))?;
-        let plan = params
-            .get("systemRunPlan")
-            .filter(|p| p.is_object())
-            .ok_or_else(|| ApprovalError::new("systemRunPlan is required for host=node", None))?;
+        let node_id = node_id.ok_or(ApprovalError::MissingNodeId)?;
+        let plan = params.get("systemRunPlan").filter(|p| p.is_object()).ok_or(ApprovalError::MissingPlan)?;
         let argv = plan.get("argv").and_then(Value::as_array).filter(|a| !a.is_empty());
         let command_text = plan.get("commandText").and_then(Value::as_str).filter(|s| !s.is_empty());
         let (Some(argv), Some(command_text)) = (argv, command_text) else {
-            return Err(ApprovalError::new("command is required", None));
+            return Err(ApprovalError::MissingCommand);
         };
         let id = match params.get("id").and_then(Value::as_str) {
-            Some(id) if id.starts_with("plugin:") => {
-                return Err(ApprovalError::new("approval ids starting with plugin: are reserved", None))
-            }
-            Some(id) if !valid_id(id) => {
-                return Err(ApprovalError::new(
-                    "invalid approval id",
-                    Some(json!({"code": "EXEC_APPROVAL_ID_INVALID", "reason": "INVALID_APPROVAL_ID"})),
-                ))
-            }
+            Some(id) if id.starts_with("plugin:") => return Err(ApprovalError::ReservedId),
+            Some(id) if !valid_id(id) => return Err(ApprovalError::InvalidId),
             Some(id) => id.to_string(),
             None => uuid::Uuid::new_v4().to_string(),
         };
         if self.records.contains_key(&id) {
-            return Err(ApprovalError::new("approval id already pending", None));
+            return Err(ApprovalError::AlreadyPending);
         }
         let timeout = params.get("timeoutMs").and_then(Value::as_i64).unwrap_or(DEFAULT_TIMEOUT_MS);
         let pick = |key: &str| match plan.get(key).filter(|v| !v.is_null()) {
@@ -298,8 +258,8 @@ impl ApprovalBook {
             .collect();
         match matches.as_slice() {
             [one] => Ok((*one).clone()),
-            [] => Err(ApprovalError::not_found()),
-            _ => Err(ApprovalError::new("ambiguous approval id prefix; use the full id", None)),
+            [] => Err(ApprovalError::NotFound),
+            _ => Err(ApprovalError::AmbiguousPrefix),
         }
     }
 
@@ -325,7 +285,7 @@ impl ApprovalBook {
         now: i64,
     ) -> Result<ApprovalRecord, ApprovalError> {
         if !DECISIONS.contains(&decision) {
-            return Err(ApprovalError::new("invalid decision", None));
+            return Err(ApprovalError::InvalidDecision);
         }
         let found = self.find(id, caller, now)?;
         let r = self.records.get_mut(&found.id).expect("found above");
@@ -333,23 +293,14 @@ impl ApprovalBook {
             if previous == decision {
                 return Ok(r.clone());
             }
-            return Err(ApprovalError::new(
-                "approval already resolved",
-                Some(json!({"reason": "APPROVAL_ALREADY_RESOLVED"})),
-            ));
+            return Err(ApprovalError::AlreadyResolved);
         }
         if r.terminal_reason == Some("timeout") {
-            return Err(ApprovalError::new(
-                "approval already resolved",
-                Some(json!({"reason": "APPROVAL_ALREADY_RESOLVED"})),
-            ));
+            return Err(ApprovalError::AlreadyResolved);
         }
         let allowed = r.request["allowedDecisions"].as_array().is_some_and(|a| a.iter().any(|d| d == decision));
         if !allowed {
-            return Err(ApprovalError::new(
-                "allow-always is unavailable for this command",
-                Some(json!({"reason": "APPROVAL_ALLOW_ALWAYS_UNAVAILABLE"})),
-            ));
+            return Err(ApprovalError::AllowAlwaysUnavailable);
         }
         r.decision = Some(decision.to_string());
         r.resolved_at_ms = Some(now);
@@ -430,7 +381,7 @@ mod tests {
         // approved:false is not an override and is dropped.
         let out = book.authorize_system_run(&run_params(json!({"approved": false})), "n1", &c, 1_000).unwrap();
         assert!(!out.contains_key("approved"));
-        let code = |r: Result<Map<String, Value>, ApprovalError>| r.unwrap_err().details.unwrap()["code"].clone();
+        let code = |r: Result<Map<String, Value>, ApprovalError>| r.unwrap_err().details().unwrap()["code"].clone();
         assert_eq!(
             code(book.authorize_system_run(&run_params(json!({"approved": true})), "n1", &c, 1_000)),
             "MISSING_RUN_ID"
@@ -521,19 +472,20 @@ mod tests {
         let mut book = ApprovalBook::default();
         let c = caller("d1");
         request(&mut book, "b1");
-        assert!(
-            matches!(book.request(json!({"id":"b1","nodeId":"n1","systemRunPlan":plan()}).as_object().unwrap(), &c, 1_000), Err(e) if e.message == "approval id already pending")
-        );
-        assert_eq!(book.resolve("b1", "maybe", &c, 1_500).unwrap_err().message, "invalid decision");
+        assert!(matches!(
+            book.request(json!({"id":"b1","nodeId":"n1","systemRunPlan":plan()}).as_object().unwrap(), &c, 1_000),
+            Err(ApprovalError::AlreadyPending)
+        ));
+        assert_eq!(book.resolve("b1", "maybe", &c, 1_500).unwrap_err().to_string(), "invalid decision");
         assert_eq!(
-            book.resolve("b1", "allow-always", &caller("d9"), 1_500).unwrap_err().message,
+            book.resolve("b1", "allow-always", &caller("d9"), 1_500).unwrap_err().to_string(),
             "unknown or expired approval id"
         );
         // Unique prefix works for pending records.
         assert_eq!(book.find("b", &c, 1_500).unwrap().id, "b1");
         book.resolve("b1", "deny", &c, 2_000).unwrap();
         book.resolve("b1", "deny", &c, 2_001).unwrap();
-        assert_eq!(book.resolve("b1", "allow-once", &c, 2_002).unwrap_err().message, "approval already resolved");
+        assert_eq!(book.resolve("b1", "allow-once", &c, 2_002).unwrap_err().to_string(), "approval already resolved");
         request(&mut book, "b2");
         let expired = book.sweep(1_000 + 60_000);
         assert_eq!(expired.len(), 1);

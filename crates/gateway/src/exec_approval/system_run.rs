@@ -46,52 +46,35 @@ impl ApprovalBook {
             .filter(|d| *d == "allow-once" || *d == "allow-always");
         if let Some(s) = source {
             if s != "ask-fallback" {
-                return Err(ApprovalError::guard("INVALID_APPROVAL_SOURCE", "approval source invalid", None));
+                return Err(ApprovalError::InvalidApprovalSource);
             }
             if approved || decision.is_some() {
-                return Err(ApprovalError::guard(
-                    "APPROVAL_SOURCE_MISMATCH",
-                    "approval source cannot be combined with explicit approval",
-                    None,
-                ));
+                return Err(ApprovalError::ApprovalSourceMismatch);
             }
             // Ask-fallback needs an expired record and a policy this gateway does not run.
-            return Err(ApprovalError::guard("APPROVAL_REQUIRED", "approval required", None));
+            return Err(ApprovalError::ApprovalRequired { run_id: None });
         }
         if !approved && decision.is_none() {
             return Ok(out);
         }
         let run_id = params.get("runId").and_then(Value::as_str).filter(|s| !s.trim().is_empty());
-        let run_id = run_id
-            .ok_or_else(|| ApprovalError::guard("MISSING_RUN_ID", "approval override requires params.runId", None))?;
+        let run_id = run_id.ok_or(ApprovalError::MissingRunId)?;
         self.sweep(now);
         let Some(record) = self.records.get(run_id) else {
-            return Err(ApprovalError::guard("UNKNOWN_APPROVAL_ID", "unknown or expired approval id", Some(run_id)));
+            return Err(ApprovalError::UnknownRunId { run_id: run_id.into() });
         };
         if record.decision.is_none() && now >= record.expires_at_ms {
-            return Err(ApprovalError::guard("APPROVAL_EXPIRED", "approval expired", Some(run_id)));
+            return Err(ApprovalError::Expired { run_id: run_id.into() });
         }
         if record.node_id != node_id {
-            return Err(ApprovalError::guard(
-                "APPROVAL_NODE_MISMATCH",
-                "approval id not valid for this node",
-                Some(run_id),
-            ));
+            return Err(ApprovalError::NodeMismatch { run_id: run_id.into() });
         }
         match &record.requested_by_device {
             Some(d) if caller.device_id.as_deref() != Some(d.as_str()) => {
-                return Err(ApprovalError::guard(
-                    "APPROVAL_DEVICE_MISMATCH",
-                    "approval id not valid for this device",
-                    Some(run_id),
-                ))
+                return Err(ApprovalError::DeviceMismatch { run_id: run_id.into() })
             }
             None if caller.conn_id != record.requested_by_conn => {
-                return Err(ApprovalError::guard(
-                    "APPROVAL_CLIENT_MISMATCH",
-                    "approval id not valid for this client",
-                    Some(run_id),
-                ))
+                return Err(ApprovalError::ClientMismatch { run_id: run_id.into() })
             }
             _ => {}
         }
@@ -115,33 +98,20 @@ impl ApprovalBook {
             binding.get(key).cloned().unwrap_or(Value::Null) == runtime
         };
         if !(same("cwd") && same("agentId") && same("sessionKey")) {
-            return Err(ApprovalError::guard(
-                "APPROVAL_REQUEST_MISMATCH",
-                "approval id does not match request",
-                Some(run_id),
-            ));
+            return Err(ApprovalError::RequestMismatch { run_id: run_id.into() });
         }
         let requested_env = env_hash(params.get("env"));
         let env_keys: Vec<String> =
             params.get("env").and_then(Value::as_object).map(|m| m.keys().cloned().collect()).unwrap_or_default();
         match (&record.env_hash, &requested_env) {
-            (None, Some(_)) => {
-                let mut e = ApprovalError::guard(
-                    "APPROVAL_ENV_BINDING_MISSING",
-                    "approval id missing env binding for requested env overrides",
-                    Some(run_id),
-                );
-                e.details.as_mut().unwrap()["envKeys"] = json!(env_keys);
-                return Err(e);
-            }
+            (None, Some(_)) => return Err(ApprovalError::EnvBindingMissing { run_id: run_id.into(), env_keys }),
             (Some(expected), actual) if Some(expected) != actual.as_ref() => {
-                let mut e =
-                    ApprovalError::guard("APPROVAL_ENV_MISMATCH", "approval id env binding mismatch", Some(run_id));
-                let d = e.details.as_mut().unwrap();
-                d["envKeys"] = json!(env_keys);
-                d["expectedEnvHash"] = json!(expected);
-                d["actualEnvHash"] = json!(actual);
-                return Err(e);
+                return Err(ApprovalError::EnvMismatch {
+                    run_id: run_id.into(),
+                    env_keys,
+                    expected: expected.clone(),
+                    actual: actual.clone(),
+                });
             }
             _ => {}
         }
@@ -154,7 +124,7 @@ impl ApprovalBook {
                 "allow-once"
             }
             Some("allow-always") => "allow-always",
-            _ => return Err(ApprovalError::guard("APPROVAL_REQUIRED", "approval required", Some(run_id))),
+            _ => return Err(ApprovalError::ApprovalRequired { run_id: Some(run_id.into()) }),
         };
         out.insert("approved".into(), Value::Bool(true));
         out.insert("approvalDecision".into(), json!(granted));

@@ -147,10 +147,7 @@ fn approval_get(call: &Call<'_>) -> Result<Value, ErrorShape> {
     let (shared, ctx) = (call.shared, call.conn);
     let r = shared.approvals().find(&id, &ctx.caller(), openclaw_state::now_ms()).map_err(approval_error)?;
     if r.decision.is_some() || r.terminal_reason.is_some() {
-        return Err(approval_error(ApprovalError {
-            message: "unknown or expired approval id".into(),
-            details: Some(json!({"reason": "APPROVAL_NOT_FOUND"})),
-        }));
+        return Err(approval_error(ApprovalError::NoLongerPending));
     }
     reply(ApprovalSummary {
         id: r.id.clone(),

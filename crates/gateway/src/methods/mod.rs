@@ -258,8 +258,8 @@ fn pairing_error(e: PairingError) -> ErrorShape {
 }
 
 fn approval_error(e: ApprovalError) -> ErrorShape {
-    let mut shape = invalid(e.message);
-    shape.details = e.details;
+    let mut shape = invalid(e.to_string());
+    shape.details = e.details();
     shape
 }
 

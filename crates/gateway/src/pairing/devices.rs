@@ -218,7 +218,7 @@ impl Pairing {
         let expired: Vec<String> = self
             .device_requests
             .values()
-            .filter(|r| now - r.ts > DEVICE_REQUEST_TTL_MS)
+            .filter(|r| now - r.ts.unwrap_or(0) > DEVICE_REQUEST_TTL_MS)
             .map(|r| r.request_id.clone())
             .collect();
         for id in expired {
@@ -250,7 +250,7 @@ impl Pairing {
         if let Some(mut r) = existing.clone() {
             let same = r.public_key == claim.public_key && r.role == claim.role && r.scopes == sorted(&claim.scopes);
             if same {
-                r.ts = now;
+                r.ts = Some(now);
                 r.remote_ip = claim.remote_ip.clone().or(r.remote_ip);
                 self.store.put(Kind::DeviceRequest, &r.request_id, &r)?;
                 self.device_requests.insert(r.request_id.clone(), r.clone());
@@ -278,7 +278,7 @@ impl Pairing {
             remote_ip: claim.remote_ip.clone(),
             silent: false,
             is_repair,
-            ts: now,
+            ts: Some(now),
         };
         self.store.put(Kind::DeviceRequest, &request.request_id, &request)?;
         self.device_requests.insert(request.request_id.clone(), request.clone());

@@ -120,7 +120,7 @@ impl Pairing {
             commands: claim.commands.clone(),
             required_approve_scopes: required_approve_scopes(&claim.commands),
             remote_ip: claim.remote_ip.clone(),
-            ts: now,
+            ts: Some(now),
         };
         self.store.put(Kind::NodeRequest, &request.request_id, &request)?;
         self.insert_node_request(request.clone());

@@ -118,7 +118,7 @@ impl<'a> Session<'a> {
                     }
                 }
                 _ = stats.tick() => {
-                    let event = NodeEvent::new("node.host.stats", &crate::stats::collect());
+                    let event = NodeEvent::new("node.host.stats", &crate::host_stats::collect());
                     let msg = self.request(wire::METHOD_NODE_EVENT, serde_json::to_value(event).expect("serialises"));
                     if let Err(e) = self.ws.send(msg).await {
                         break Attempt::Closed { code: None, reason: format!("send failed: {e}") };
