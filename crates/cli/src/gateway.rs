@@ -96,12 +96,35 @@ fn build_config(args: &GatewayRunArgs) -> anyhow::Result<GatewayConfig> {
         OpenClawConfig::from_value(serde_json::json!({}))
     };
     let env = |k: &str| std::env::var(k).ok();
-    let config = GatewayConfig::resolve(&args.flags(), &file, &env, paths.state_dir.clone())?;
+    let mut config = GatewayConfig::resolve(&args.flags(), &file, &env, paths.state_dir.clone())?;
+    apply_test_intervals(&mut config, &env)?;
     let ip = config.listen.ip();
     if config.auth == AuthMode::None && !ip.is_loopback() {
         tracing::warn!("gateway auth is none on {ip}: anyone who can reach this port may pair devices");
     }
     Ok(config)
+}
+
+/// Test-only overrides of the tick and ping cadence (`OPENCLAW_TEST_TICK_INTERVAL_MS`,
+/// `OPENCLAW_TEST_PING_INTERVAL_MS`, after upstream's `OPENCLAW_TEST_*` knobs), so the fault
+/// suite can show a half-open link or a stalled gateway in seconds instead of minutes: the
+/// node's tick watchdog is twice the tick interval it is told in `hello-ok`. Undocumented for
+/// users; a value outside 100 ms to 10 minutes is an error, never silently ignored.
+fn apply_test_intervals(config: &mut GatewayConfig, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<()> {
+    let read = |key: &str| -> anyhow::Result<Option<std::time::Duration>> {
+        let Some(raw) = env(key) else { return Ok(None) };
+        match raw.trim().parse::<u64>() {
+            Ok(ms) if (100..=600_000).contains(&ms) => Ok(Some(std::time::Duration::from_millis(ms))),
+            _ => anyhow::bail!("{key} must be a whole number of milliseconds from 100 to 600000, got {raw:?}"),
+        }
+    };
+    if let Some(tick) = read("OPENCLAW_TEST_TICK_INTERVAL_MS")? {
+        config.tick_interval = tick;
+    }
+    if let Some(ping) = read("OPENCLAW_TEST_PING_INTERVAL_MS")? {
+        config.ping_interval = ping;
+    }
+    Ok(())
 }
 
 /// Runs one `gateway` verb.
