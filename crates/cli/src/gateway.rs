@@ -180,3 +180,35 @@ fn serve(args: GatewayRunArgs) -> ExitCode {
         ExitCode::SUCCESS
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn config() -> GatewayConfig {
+        GatewayConfig::new(PathBuf::from("/nonexistent"), AuthMode::Token("t".into()))
+    }
+
+    #[test]
+    fn test_intervals_override_tick_and_ping_and_reject_nonsense() {
+        let mut c = config();
+        let env = |k: &str| match k {
+            "OPENCLAW_TEST_TICK_INTERVAL_MS" => Some("2000".to_string()),
+            "OPENCLAW_TEST_PING_INTERVAL_MS" => Some(" 3000 ".to_string()),
+            _ => None,
+        };
+        apply_test_intervals(&mut c, &env).unwrap();
+        assert_eq!((c.tick_interval, c.ping_interval), (Duration::from_secs(2), Duration::from_secs(3)));
+
+        let mut c = config();
+        apply_test_intervals(&mut c, &|_: &str| None).unwrap();
+        assert_eq!((c.tick_interval, c.ping_interval), (Duration::from_secs(30), Duration::from_secs(25)));
+
+        for bad in ["0", "50", "abc", "600001", "-5"] {
+            let env = |k: &str| (k == "OPENCLAW_TEST_TICK_INTERVAL_MS").then(|| bad.to_string());
+            let err = apply_test_intervals(&mut config(), &env).unwrap_err().to_string();
+            assert!(err.contains("OPENCLAW_TEST_TICK_INTERVAL_MS"), "{err}");
+        }
+    }
+}

@@ -42,10 +42,8 @@ fn half_open_link_while_results_are_queued() {
     let dropped = Instant::now();
     cmds.open_gate();
     // The node must give up on the link while it is still down.
-    let closed_before = rig.node.log_text().matches("node host gateway closed").count();
-    let noticed = rig::poll(Duration::from_secs(30), || {
-        rig.node.log_text().matches("node host gateway closed").count() > closed_before
-    });
+    let ended_before = rig.sessions_ended();
+    let noticed = rig::poll(Duration::from_secs(30), || rig.sessions_ended() > ended_before);
     let noticed_after = dropped.elapsed();
     std::thread::sleep(Duration::from_secs(2));
     net.heal_link().expect("heal the link");
@@ -72,13 +70,11 @@ fn half_open_link_while_idle() {
     let Some(net) = rig::netns_or_skip() else { return };
     let mut rig = Rig::start_in_netns(&net, "idle");
     let connected_before = rig.node.log_text().matches("gateway connected").count();
-    let closed_before = rig.node.log_text().matches("node host gateway closed").count();
+    let ended_before = rig.sessions_ended();
 
     net.drop_link().expect("drop the link");
     let dropped = Instant::now();
-    let node_noticed = rig::poll(Duration::from_secs(30), || {
-        rig.node.log_text().matches("node host gateway closed").count() > closed_before
-    });
+    let node_noticed = rig::poll(Duration::from_secs(30), || rig.sessions_ended() > ended_before);
     let node_after = dropped.elapsed();
     let gw_noticed = rig::poll(Duration::from_secs(60), || !rig.op.node_connected(&rig.node_id));
     let gw_after = dropped.elapsed();
@@ -147,7 +143,9 @@ fn node_kill_9_while_commands_run() {
     let back = killed.elapsed();
     rig.wait_reconnected(Duration::from_secs(30));
     eprintln!("faults[kill9]: operator told {told:?} after the kill; node back {back:?} after it");
-    assert!(told < Duration::from_secs(15), "the operator waited {told:?} for commands of a dead node");
+    // Generous: a gateway may hold a dead node's invokes for a short grace window (results
+    // re-sent after a reconnect), but an operator must not wait out the whole deadline.
+    assert!(told < Duration::from_secs(30), "the operator waited {told:?} for commands of a dead node");
     for (i, outcome) in outcomes.iter().enumerate() {
         assert!(outcome.is_err(), "command {i} of the killed node reported success: {outcome:?}");
     }

@@ -462,6 +462,15 @@ impl Rig {
         assert!(took <= bound + Duration::from_secs(1), "system.which took {took:?} (bound {bound:?})");
     }
 
+    /// How many sessions the node has seen end so far: each end is logged as `node host gateway
+    /// closed (…)` and followed by `node host gateway connecting: …` (whatever the reason,
+    /// a tick timeout or a write that could not progress).
+    pub fn sessions_ended(&self) -> usize {
+        let log = self.node.log_text();
+        let connecting = log.matches("node host gateway connecting:").count().saturating_sub(1);
+        log.matches("node host gateway closed").count().max(connecting)
+    }
+
     /// The last 40 lines of the node's log.
     pub fn node_log_tail(&self) -> String {
         let text = self.node.log_text();
