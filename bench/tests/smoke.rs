@@ -34,6 +34,9 @@ fn smoke_run_prints_the_tables() {
         "MB output: peak RSS of the host (MiB) |",
         "| reconnect after gateway restart, from gateway ready (ms) |",
         "| ours | 20 |",
+        "`system.run echo` throughput via our gateway, 32 calls at concurrency 8 (calls/s) |",
+        "`system.run echo` throughput via our gateway, 64 calls at concurrency 32 (calls/s) |",
+        "| `system.run echo` failed calls via our gateway at concurrency 32 | 0 of 64 |",
         "Dependencies: ",
     ] {
         assert!(stdout.contains(needle), "missing {needle:?} in:\n{stdout}\n{stderr}");

@@ -96,12 +96,35 @@ fn build_config(args: &GatewayRunArgs) -> anyhow::Result<GatewayConfig> {
         OpenClawConfig::from_value(serde_json::json!({}))
     };
     let env = |k: &str| std::env::var(k).ok();
-    let config = GatewayConfig::resolve(&args.flags(), &file, &env, paths.state_dir.clone())?;
+    let mut config = GatewayConfig::resolve(&args.flags(), &file, &env, paths.state_dir.clone())?;
+    apply_test_intervals(&mut config, &env)?;
     let ip = config.listen.ip();
     if config.auth == AuthMode::None && !ip.is_loopback() {
         tracing::warn!("gateway auth is none on {ip}: anyone who can reach this port may pair devices");
     }
     Ok(config)
+}
+
+/// Test-only overrides of the tick and ping cadence (`OPENCLAW_TEST_TICK_INTERVAL_MS`,
+/// `OPENCLAW_TEST_PING_INTERVAL_MS`, after upstream's `OPENCLAW_TEST_*` knobs), so the fault
+/// suite can show a half-open link or a stalled gateway in seconds instead of minutes: the
+/// node's tick watchdog is twice the tick interval it is told in `hello-ok`. Undocumented for
+/// users; a value outside 100 ms to 10 minutes is an error, never silently ignored.
+fn apply_test_intervals(config: &mut GatewayConfig, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<()> {
+    let read = |key: &str| -> anyhow::Result<Option<std::time::Duration>> {
+        let Some(raw) = env(key) else { return Ok(None) };
+        match raw.trim().parse::<u64>() {
+            Ok(ms) if (100..=600_000).contains(&ms) => Ok(Some(std::time::Duration::from_millis(ms))),
+            _ => anyhow::bail!("{key} must be a whole number of milliseconds from 100 to 600000, got {raw:?}"),
+        }
+    };
+    if let Some(tick) = read("OPENCLAW_TEST_TICK_INTERVAL_MS")? {
+        config.tick_interval = tick;
+    }
+    if let Some(ping) = read("OPENCLAW_TEST_PING_INTERVAL_MS")? {
+        config.ping_interval = ping;
+    }
+    Ok(())
 }
 
 /// Runs one `gateway` verb.
@@ -156,4 +179,36 @@ fn serve(args: GatewayRunArgs) -> ExitCode {
         tracing::info!("gateway stopped");
         ExitCode::SUCCESS
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn config() -> GatewayConfig {
+        GatewayConfig::new(PathBuf::from("/nonexistent"), AuthMode::Token("t".into()))
+    }
+
+    #[test]
+    fn test_intervals_override_tick_and_ping_and_reject_nonsense() {
+        let mut c = config();
+        let env = |k: &str| match k {
+            "OPENCLAW_TEST_TICK_INTERVAL_MS" => Some("2000".to_string()),
+            "OPENCLAW_TEST_PING_INTERVAL_MS" => Some(" 3000 ".to_string()),
+            _ => None,
+        };
+        apply_test_intervals(&mut c, &env).unwrap();
+        assert_eq!((c.tick_interval, c.ping_interval), (Duration::from_secs(2), Duration::from_secs(3)));
+
+        let mut c = config();
+        apply_test_intervals(&mut c, &|_: &str| None).unwrap();
+        assert_eq!((c.tick_interval, c.ping_interval), (Duration::from_secs(30), Duration::from_secs(25)));
+
+        for bad in ["0", "50", "abc", "600001", "-5"] {
+            let env = |k: &str| (k == "OPENCLAW_TEST_TICK_INTERVAL_MS").then(|| bad.to_string());
+            let err = apply_test_intervals(&mut config(), &env).unwrap_err().to_string();
+            assert!(err.contains("OPENCLAW_TEST_TICK_INTERVAL_MS"), "{err}");
+        }
+    }
 }

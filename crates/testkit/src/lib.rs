@@ -16,6 +16,8 @@
 //!   created, never by name; a reaper stops the peer's detached processes when the test or
 //!   benchmark that started them dies without running its destructors (a nextest timeout).
 //! - [`wait`]: polling helpers and ANSI stripping for log files.
+//! - [`faults`]: network namespaces with nft drops and small tmpfs mounts for the fault
+//!   suite, each a guard that removes what it made.
 //! - [`operator`]: one operator request through our client, for tests that need a method the
 //!   peer's CLI does not expose quickly.
 //!
@@ -27,6 +29,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod faults;
 pub mod operator;
 pub mod ours;
 pub mod peer;
@@ -38,7 +41,7 @@ pub mod wait;
 
 pub use nix::sys::signal::Signal;
 pub use operator::operator_call;
-pub use ours::{OurGateway, OurNode};
+pub use ours::{Launch, OurGateway, OurNode};
 pub use peer::{peer_available, Peer, PeerUnavailable};
 pub use peer_gateway::PeerGateway;
 pub use ts_node::TsNode;

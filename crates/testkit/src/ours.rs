@@ -50,11 +50,46 @@ pub struct OurGateway {
     /// What it printed on stdout in its current run.
     pub stdout: PathBuf,
     args: Vec<String>,
+    launch: Launch,
+}
+
+/// How a process is launched beyond its arguments: a wrapper it runs under (the fault suite's
+/// `ip netns exec <ns>`, which execs in place so the pid stays the program's) and extra
+/// environment.
+#[derive(Debug, Clone, Default)]
+pub struct Launch {
+    /// Program and arguments put before ours.
+    pub wrapper: Vec<String>,
+    /// Extra environment variables.
+    pub env: Vec<(String, String)>,
+}
+
+impl Launch {
+    fn command(&self, bin: &Path) -> Command {
+        let mut c = match self.wrapper.split_first() {
+            Some((program, rest)) => {
+                let mut c = Command::new(program);
+                c.args(rest).arg(bin);
+                c
+            }
+            None => Command::new(bin),
+        };
+        for (k, v) in &self.env {
+            c.env(k, v);
+        }
+        c
+    }
 }
 
 impl OurGateway {
     /// Starts `bin gateway run --port 0 --token <fresh>` plus `args`, and waits until it listens.
     pub fn try_start(bin: &Path, state_dir: &Path, args: &[&str]) -> Result<OurGateway> {
+        Self::try_start_with(bin, state_dir, args, Launch::default())
+    }
+
+    /// [`try_start`](Self::try_start) under a wrapper and with extra environment (kept across
+    /// restarts).
+    pub fn try_start_with(bin: &Path, state_dir: &Path, args: &[&str], launch: Launch) -> Result<OurGateway> {
         let mut gw = OurGateway {
             bin: bin.to_path_buf(),
             child: None,
@@ -64,6 +99,7 @@ impl OurGateway {
             log: state_dir.with_extension("gateway.log"),
             stdout: PathBuf::new(),
             args: args.iter().map(|s| s.to_string()).collect(),
+            launch,
         };
         gw.spawn()?;
         Ok(gw)
@@ -81,7 +117,9 @@ impl OurGateway {
             .append(true)
             .open(&self.log)
             .map_err(|e| Error::io(&self.log, e))?;
-        let child = Command::new(&self.bin)
+        let child = self
+            .launch
+            .command(&self.bin)
             .args(["gateway", "run", "--port", &self.port.to_string(), "--token", &self.token])
             .args(&self.args)
             .env("OPENCLAW_STATE_DIR", &self.state_dir)
@@ -187,15 +225,27 @@ pub struct OurNode {
 impl OurNode {
     /// Starts `bin node run <args>` with `OPENCLAW_STATE_DIR=state_dir` and extra env.
     pub fn try_spawn(bin: &Path, state_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Result<OurNode> {
+        let launch =
+            Launch { wrapper: Vec::new(), env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect() };
+        Self::try_spawn_with(bin, state_dir, args, &launch)
+    }
+
+    /// [`try_spawn`](Self::try_spawn) under a wrapper (e.g. inside a network namespace).
+    pub fn try_spawn_with(bin: &Path, state_dir: &Path, args: &[&str], launch: &Launch) -> Result<OurNode> {
         let parent = state_dir.parent().unwrap_or(Path::new("/"));
         std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
         let log = state_dir.with_extension(format!("{}.log", uuid::Uuid::new_v4().simple()));
         let file = std::fs::File::create(&log).map_err(|e| Error::io(&log, e))?;
-        let mut cmd = node_command(bin, state_dir);
-        cmd.args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(file);
-        for (k, v) in env {
+        let mut cmd = launch.command(bin);
+        cmd.args(["node", "run"])
+            .env("OPENCLAW_STATE_DIR", state_dir)
+            .env_remove("OPENCLAW_GATEWAY_TOKEN")
+            .env_remove("OPENCLAW_GATEWAY_PASSWORD")
+            .env_remove("RUST_LOG");
+        for (k, v) in &launch.env {
             cmd.env(k, v);
         }
+        cmd.args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(file);
         let child = cmd.spawn().map_err(|source| Error::Spawn { program: bin.display().to_string(), source })?;
         Ok(OurNode { child, log, state_dir: state_dir.to_path_buf() })
     }

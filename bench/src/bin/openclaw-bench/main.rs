@@ -5,6 +5,9 @@
 //! our gateway and the real one under simulated nodes (`openclaw-gateway-load`); then binary
 //! size and dependency count. Prints markdown for `BENCHMARKS.md`.
 //!
+//! Then the fair `system.run` throughput table: both node hosts through **our** gateway in the
+//! same run, at 64 and 1,000 in flight (`--fair-only` runs just that).
+//!
 //! `--smoke`: the same code paths in a few seconds with tiny counts, against our own gateway,
 //! without Node.js (CI runs it through `bench/tests/smoke.rs`).
 
@@ -16,6 +19,7 @@ use clap::Parser;
 use openclaw_bench::peers::{Gateway, Host, HostKind};
 use openclaw_testkit::Peer;
 
+mod fair;
 mod measure;
 mod report;
 
@@ -67,6 +71,16 @@ struct Args {
     /// Gateway's own limits out of the node-host rows).
     #[arg(long)]
     nodes_via_ours: bool,
+    /// `system.run` concurrencies of the fair throughput table (both hosts through our
+    /// gateway), comma-separated (default 64,1000; smoke 8,32).
+    #[arg(long)]
+    fair_concurrency: Option<String>,
+    /// Skip the fair throughput table.
+    #[arg(long)]
+    no_fair: bool,
+    /// Only the fair throughput table (no other node-host rows, no gateway rows).
+    #[arg(long, conflicts_with = "no_fair")]
+    fair_only: bool,
     /// Our `openclaw` binary (default: next to this program).
     #[arg(long)]
     openclaw: Option<PathBuf>,
@@ -88,6 +102,9 @@ struct Plan {
     gw_invokes: usize,
     gateways: bool,
     nodes_via_ours: bool,
+    /// Concurrencies of the fair table; empty: no fair table.
+    fair_concurrency: Vec<usize>,
+    fair_only: bool,
 }
 
 impl Plan {
@@ -115,6 +132,12 @@ impl Plan {
             gw_invokes: a.gateway_invokes.unwrap_or(if s { 50 } else { 2000 }).max(1),
             gateways: !a.no_gateways,
             nodes_via_ours: a.nodes_via_ours,
+            fair_concurrency: if a.no_fair {
+                Vec::new()
+            } else {
+                counts(&a.fair_concurrency, "64,1000", "8,32")?.into_iter().map(|c| c.max(1)).collect()
+            },
+            fair_only: a.fair_only,
         })
     }
 }
@@ -169,6 +192,10 @@ fn run(
         std::fs::create_dir_all(&home)?;
         hosts.push(Host { label: "typescript", kind: HostKind::Ts { peer: peer.clone(), home } });
     }
+    if plan.fair_only {
+        let fair = fair::measure_fair(plan, rt, ours, work, &hosts)?;
+        return report::report(plan, ours, peer.as_ref(), repo, &[], &fair, &[]);
+    }
     let mut gw = match &peer {
         Some(peer) if !plan.nodes_via_ours => {
             eprintln!("bench: starting the real Gateway ({tag}-nodes)");
@@ -193,6 +220,10 @@ fn run(
     gw.stop();
     drop(gw);
 
+    // The fair throughput table: both hosts through our gateway, same run.
+    let fair =
+        if plan.fair_concurrency.is_empty() { Vec::new() } else { fair::measure_fair(plan, rt, ours, work, &hosts)? };
+
     // Gateways under simulated nodes.
     let mut gw_rows = Vec::new();
     if plan.gateways {
@@ -211,5 +242,5 @@ fn run(
         }
     }
 
-    report::report(plan, ours, peer.as_ref(), repo, &results, &gw_rows)
+    report::report(plan, ours, peer.as_ref(), repo, &results, &fair, &gw_rows)
 }

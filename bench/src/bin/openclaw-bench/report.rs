@@ -12,6 +12,7 @@ use openclaw_bench::procfs;
 use openclaw_testkit::Peer;
 use serde_json::Value;
 
+use crate::fair::{print_fair, FairResult};
 use crate::measure::{ms, HostResult};
 use crate::Plan;
 
@@ -21,7 +22,7 @@ fn median(mut v: Vec<Duration>) -> Duration {
 }
 
 /// Three significant digits, at most two decimals.
-fn num(v: f64) -> String {
+pub(crate) fn num(v: f64) -> String {
     if v >= 100.0 {
         format!("{v:.0}")
     } else if v >= 10.0 {
@@ -32,7 +33,7 @@ fn num(v: f64) -> String {
 }
 
 /// Thousands separators.
-fn count(n: usize) -> String {
+pub(crate) fn count(n: usize) -> String {
     let digits: Vec<char> = n.to_string().chars().collect();
     let groups: Vec<String> = digits.rchunks(3).rev().map(|g| g.iter().collect()).collect();
     groups.join(",")
@@ -75,14 +76,8 @@ fn machine() -> String {
     format!("{cores} cores ({cpu}), {mem_gib:.0} GiB RAM, {kernel}")
 }
 
-pub(crate) fn report(
-    plan: &Plan,
-    ours_bin: &Path,
-    peer: Option<&Peer>,
-    repo: &Path,
-    results: &[HostResult],
-    gw_rows: &[Value],
-) -> Result<()> {
+/// The run's context: date, machine, versions.
+fn header(plan: &Plan, ours_bin: &Path, peer: Option<&Peer>, repo: &Path) {
     let date = cmd_out(Command::new("date").args(["-u", "+%Y-%m-%d %H:%M UTC"])).unwrap_or_else(|| "?".into());
     let rustc = cmd_out(Command::new("rustc").arg("--version")).unwrap_or_else(|| "rustc ?".into());
     let our_version = cmd_out(Command::new(ours_bin).arg("--version")).unwrap_or_else(|| "?".into());
@@ -100,7 +95,23 @@ pub(crate) fn report(
         println!("TypeScript node host and real Gateway: npm `openclaw@{pkg}` on Node.js {node}.");
     }
     println!();
+}
 
+pub(crate) fn report(
+    plan: &Plan,
+    ours_bin: &Path,
+    peer: Option<&Peer>,
+    repo: &Path,
+    results: &[HostResult],
+    fair: &[FairResult],
+    gw_rows: &[Value],
+) -> Result<()> {
+    header(plan, ours_bin, peer, repo);
+    if results.is_empty() {
+        // `--fair-only`: just the fair throughput table.
+        print_fair(plan, fair);
+        return Ok(());
+    }
     // Node hosts.
     let r = &results[0];
     let t = results.get(1);
@@ -202,6 +213,7 @@ pub(crate) fn report(
     }
     println!(".");
     println!();
+    print_fair(plan, fair);
 
     // Gateways.
     if !gw_rows.is_empty() {
