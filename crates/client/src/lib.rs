@@ -15,7 +15,7 @@
 //! 4. [`connection`]: the byte pipe. [`connection::dial`] opens TCP, TLS and the WebSocket
 //!    upgrade and says what failed as a [`DialError`]; [`connection::next_frame`] reads the
 //!    next protocol frame with a deadline.
-//! 5. [`handshake`]: challenge → signed `connect` → `hello-ok`. A [`handshake::ConnectRequest`]
+//! 5. [`handshake`](mod@handshake): challenge → signed `connect` → `hello-ok`. A [`handshake::ConnectRequest`]
 //!    describes the client (role, scopes, caps, commands, credentials, device identity); the
 //!    nonce binding and the device signature are computed in this one place for both roles.
 //!

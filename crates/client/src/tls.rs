@@ -5,7 +5,7 @@
 //! signature is still verified, so a server must hold the pinned certificate's key. A
 //! mismatch aborts the handshake before any HTTP or WebSocket byte is sent.
 //!
-//! A pinned verifier also records the fingerprint it refused in a [`PinProbe`], so
+//! A pinned verifier also records the fingerprint it refused in a `PinProbe`, so
 //! [`crate::connection::dial`] can report [`crate::DialError::FingerprintMismatch`] as a
 //! variant instead of recognising rustls' error text.
 

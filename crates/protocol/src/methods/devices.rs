@@ -120,7 +120,7 @@ pub struct PendingDevice {
     #[serde(default, deserialize_with = "null_default")]
     pub is_repair: bool,
     /// Last time the device asked (creation or retry), ms. Our gateway always sends it;
-    /// `None` only when reading an answer without one (see [`PendingNode::ts`]).
+    /// `None` only when reading an answer without one (see [`PendingNode::ts`](super::PendingNode::ts)).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ts: Option<i64>,
 }
