@@ -143,8 +143,10 @@ pub struct GatewayConfig {
     pub tick_interval: Duration,
     /// How long a client has from the WebSocket upgrade to a successful `connect`.
     pub handshake_timeout: Duration,
-    /// Cadence of WebSocket pings (a pong must follow within the same time).
+    /// Cadence of WebSocket pings (upstream: 25 s).
     pub ping_interval: Duration,
+    /// How long after a ping its pong may take before the peer is dropped (upstream: 25 s).
+    pub pong_timeout: Duration,
     /// Never lock out loopback clients after failed authentications (upstream's default).
     pub rate_limit_exempt_loopback: bool,
 }
@@ -162,6 +164,7 @@ impl GatewayConfig {
             tick_interval: Duration::from_secs(30),
             handshake_timeout: Duration::from_secs(15),
             ping_interval: Duration::from_secs(25),
+            pong_timeout: Duration::from_secs(25),
             rate_limit_exempt_loopback: true,
         }
     }
