@@ -357,7 +357,11 @@ async fn invoke_command(client: &OperatorClient, invoke: Invoke) -> Result<ExitC
         "timeoutMs": invoke.invoke_timeout,
     });
     let v = client
-        .request_with_timeout("node.invoke", request, Duration::from_millis(invoke.invoke_timeout + 5_000))
+        .request_with_timeout(
+            "node.invoke",
+            request,
+            Duration::from_millis(invoke.invoke_timeout.saturating_add(5_000)),
+        )
         .await?;
     print_json(&v);
     Ok(ExitCode::SUCCESS)
