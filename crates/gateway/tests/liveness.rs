@@ -207,6 +207,26 @@ async fn a_stalled_gateway_does_not_blame_its_nodes() {
     reader.abort();
 }
 
+/// The invoke's own deadline passes while the gateway is stopped; the result the node sent
+/// meanwhile still wins over a `TIMEOUT` (which would invite a retry that runs it twice):
+/// after a stall the runtime hands out socket readiness before expired timers, and the result
+/// is handled on the reader, so it is delivered before the deadline is looked at.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invoke_deadline_that_passed_during_a_stall_yields_to_the_result() {
+    let gw = Isolated::start(|_| {});
+    let mut admin = operator(gw.addr, &["operator.admin"]).await;
+    let id = DeviceIdentity::generate();
+    let node_id = id.device_id();
+    let mut node = approved_node(gw.addr, &mut admin, &id, &["system.which"]).await;
+    let params = json!({"nodeId": node_id, "command": "system.which", "idempotencyKey": "k", "timeoutMs": 1_000});
+    let call = admin.start("node.invoke", params).await;
+    let request = node.event("node.invoke.request").await;
+    gw.stall(Duration::from_secs(4));
+    node.ws.send(result_frame(&request, &node_id)).await.unwrap();
+    let res = admin.response(&call).await;
+    assert_eq!(res["ok"], true, "the result sent during the stall lost to the late deadline: {res}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn results_in_flight_when_the_server_closes_a_node_are_delivered() {
     let gw = start(|_| {}).await;
