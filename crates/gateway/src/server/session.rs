@@ -26,7 +26,7 @@ use futures_util::StreamExt;
 use openclaw_protocol::{Frame, ResponseFrame};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
-use tracing::{debug, info};
+use tracing::debug;
 
 use super::WsStream;
 use crate::methods::{self, ConnCtx};
@@ -102,7 +102,7 @@ impl Keepalive {
         let late = now.saturating_duration_since(deadline);
         if late > self.stall_slack {
             // We were not running: the peer had no chance to answer. Start over.
-            info!("keepalive timer of {conn} fired {late:?} late (the gateway was stalled); pinging afresh");
+            debug!("keepalive timer of {conn} fired {late:?} late (the gateway was stalled); pinging afresh");
             self.pong_due = Some((now + self.pong_timeout, now));
             self.next_ping = now + self.ping_every;
             return Tick::Ping;
