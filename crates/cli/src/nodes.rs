@@ -373,7 +373,11 @@ async fn invoke_command(client: &OperatorClient, invoke: Invoke) -> Result<ExitC
         session_key: None,
     };
     let v = client
-        .request_with_timeout("node.invoke", params(request), Duration::from_millis(invoke.invoke_timeout + 5_000))
+        .request_with_timeout(
+            "node.invoke",
+            params(request),
+            Duration::from_millis(invoke.invoke_timeout.saturating_add(5_000)),
+        )
         .await?;
     // A `NodeInvokeResult`, printed as sent (see `decide_pairing`).
     print_json(&v);

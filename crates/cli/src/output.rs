@@ -91,8 +91,13 @@ pub(crate) fn table_lines(header: &[&str], rows: &[Vec<String>]) -> Vec<String> 
             widths[i] = widths[i].max(c.chars().count());
         }
     }
+    // Padded by hand: a `{:<w$}` width above u16::MAX (a 100,000-character node name) panics.
     let line = |cells: &[String]| {
-        let parts: Vec<String> = cells.iter().enumerate().map(|(i, c)| format!("{c:<w$}", w = widths[i])).collect();
+        let parts: Vec<String> = cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{c}{}", " ".repeat(widths[i].saturating_sub(c.chars().count()))))
+            .collect();
         parts.join("  ").trim_end().to_string()
     };
     let header: Vec<String> = header.iter().map(|h| h.to_string()).collect();
@@ -236,6 +241,15 @@ mod tests {
             table_lines(&["Status", "N"], &rows),
             vec!["Status              N", "paired · connected  é", "x                   y"]
         );
+    }
+
+    /// A cell wider than `u16::MAX` (a hostile node name) once panicked in `{:<w$}`.
+    #[test]
+    fn table_with_a_huge_cell_pads_instead_of_panicking() {
+        let huge = "a".repeat(100_000);
+        let lines = table_lines(&["Node", "ID"], &[cells(&[&huge, "x"]), cells(&["b", "y"])]);
+        assert_eq!(lines[2], format!("b{}  y", " ".repeat(99_999)));
+        assert_eq!(lines[1], format!("{huge}  x"));
     }
 
     #[test]

@@ -143,8 +143,10 @@ pub struct GatewayConfig {
     pub tick_interval: Duration,
     /// How long a client has from the WebSocket upgrade to a successful `connect`.
     pub handshake_timeout: Duration,
-    /// Cadence of WebSocket pings (a pong must follow within the same time).
+    /// Cadence of WebSocket pings (upstream: 25 s).
     pub ping_interval: Duration,
+    /// How long after a ping its pong may take before the peer is dropped (upstream: 25 s).
+    pub pong_timeout: Duration,
     /// Never lock out loopback clients after failed authentications (upstream's default).
     pub rate_limit_exempt_loopback: bool,
 }
@@ -162,6 +164,7 @@ impl GatewayConfig {
             tick_interval: Duration::from_secs(30),
             handshake_timeout: Duration::from_secs(15),
             ping_interval: Duration::from_secs(25),
+            pong_timeout: Duration::from_secs(25),
             rate_limit_exempt_loopback: true,
         }
     }
@@ -207,11 +210,18 @@ impl GatewayConfig {
         state_dir: PathBuf,
     ) -> Result<Self, GatewayConfigError> {
         let env_secret = |k: &str| env(k).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
-        let token = match flags.token.clone().or_else(|| env_secret("OPENCLAW_GATEWAY_TOKEN")) {
+        // A blank secret flag would be a gateway that accepts an empty secret: refuse it.
+        let flag_secret = |value: &Option<String>, flag: &'static str| match value.as_deref().map(str::trim) {
+            Some("") => Err(GatewayConfigError::BlankSecret(flag)),
+            other => Ok(other.map(String::from)),
+        };
+        let (flag_token, flag_password) =
+            (flag_secret(&flags.token, "--token")?, flag_secret(&flags.password, "--password")?);
+        let token = match flag_token.or_else(|| env_secret("OPENCLAW_GATEWAY_TOKEN")) {
             Some(t) => Some(t),
             None => config_secret(file, env, "gateway.auth.token")?,
         };
-        let password = match flags.password.clone().or_else(|| env_secret("OPENCLAW_GATEWAY_PASSWORD")) {
+        let password = match flag_password.or_else(|| env_secret("OPENCLAW_GATEWAY_PASSWORD")) {
             Some(p) => Some(p),
             None => config_secret(file, env, "gateway.auth.password")?,
         };
@@ -313,6 +323,9 @@ pub enum GatewayConfigError {
         /// Why it did not resolve.
         source: SecretError,
     },
+    /// `--token` or `--password` was given but blank.
+    #[error("{0} is blank: pass a non-empty secret, or --auth none to accept any client that can reach the port")]
+    BlankSecret(&'static str),
     /// Token mode was asked for and no token is known.
     #[error(
         "gateway auth mode token needs a token: pass --token, set OPENCLAW_GATEWAY_TOKEN, or set gateway.auth.token in openclaw.json"
@@ -449,6 +462,24 @@ mod tests {
         assert_eq!(resolve(&flags(), file, &blank).unwrap().auth, AuthMode::Token("from-file".into()));
         let padded = [("OPENCLAW_GATEWAY_TOKEN", " tok \n")];
         assert_eq!(resolve(&flags(), json!({}), &padded).unwrap().auth, AuthMode::Token("tok".into()));
+    }
+
+    /// `--token ""` once started a gateway that accepted an empty token.
+    #[test]
+    fn blank_secret_flags_are_refused_and_padded_ones_trimmed() {
+        for (token, password, flag) in [(Some(""), None, "--token"), (None, Some(" \t\n"), "--password")] {
+            let f = GatewayRunFlags { token: token.map(String::from), password: password.map(String::from), ..flags() };
+            let err = resolve(&f, json!({}), &[("OPENCLAW_GATEWAY_TOKEN", "env")]).unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                format!("{flag} is blank: pass a non-empty secret, or --auth none to accept any client that can reach the port")
+            );
+        }
+        // A blank token in the file is no token either.
+        let blank_file = resolve(&flags(), json!({"gateway": {"auth": {"token": "  "}}}), &[]);
+        assert!(!matches!(blank_file, Ok(GatewayConfig { auth: AuthMode::Token(_), .. })), "{blank_file:?}");
+        let padded = GatewayRunFlags { token: Some(" tok ".into()), ..flags() };
+        assert_eq!(resolve(&padded, json!({}), &[]).unwrap().auth, AuthMode::Token("tok".into()));
     }
 
     #[test]

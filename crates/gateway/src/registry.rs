@@ -27,6 +27,8 @@ pub enum Outgoing {
     Ping,
     /// A close frame; the writer stops after it.
     Close(u16, String),
+    /// Stop writing and drop the socket without a close frame (an unresponsive peer).
+    Terminate,
 }
 
 /// The sending half of a connection's writer queue.
@@ -90,6 +92,13 @@ impl Outbox {
     pub fn close(&self, code: u16, reason: &str) {
         if !self.closed.swap(true, Ordering::Relaxed) {
             let _ = self.tx.send(Outgoing::Close(code, reason.to_string()));
+        }
+    }
+
+    /// Drops the connection without a close handshake (once).
+    pub fn terminate(&self) {
+        if !self.closed.swap(true, Ordering::Relaxed) {
+            let _ = self.tx.send(Outgoing::Terminate);
         }
     }
 

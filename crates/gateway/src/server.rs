@@ -4,8 +4,9 @@
 //! [`Outbox`]. Before `hello-ok` the reader enforces the pre-auth
 //! rules: the challenge goes out at once, the first frame must be `connect` and at most 64 KiB
 //! (else close 1009), and a client that has not connected within the handshake timeout is
-//! closed 1000 with an empty reason. After `hello-ok` every request runs in its own task, so a
-//! slow `node.invoke` never holds up the socket, and the server pings every 25 s.
+//! closed 1000 with an empty reason. After `hello-ok`, [`session`] serves requests (a slow
+//! `node.invoke` never holds up the socket), keeps the peer alive with pings, and delivers the
+//! results a node had in flight when the server closed its connection.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -13,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
-use openclaw_protocol::{ErrorCode, ErrorShape, Frame, ResponseFrame, COMPAT_VERSION, PROTOCOL_VERSION};
+use openclaw_protocol::{ErrorCode, ErrorShape, Frame, ResponseFrame, Role, COMPAT_VERSION, PROTOCOL_VERSION};
 use serde_json::{json, Value};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
@@ -31,6 +32,8 @@ use crate::registry::{Client, NodeSession, Outbox, Outgoing};
 use crate::store::GatewayStore;
 use crate::tls::TlsMaterial;
 use crate::{GatewayConfig, Shared};
+
+mod session;
 
 /// Largest frame accepted before `hello-ok`.
 pub const MAX_PREAUTH_PAYLOAD: usize = 64 * 1024;
@@ -225,7 +228,10 @@ async fn serve_connection(
             return;
         }
     };
-    serve_authenticated(&shared, &mut stream, &outbox, &ctx).await;
+    let ending = session::serve_authenticated(&shared, &mut stream, &outbox, &ctx).await;
+    if ending == session::Ending::ServerClosed && ctx.role == Role::Node {
+        session::drain_after_close(&shared, &mut stream, &outbox, &ctx).await;
+    }
     let removed = shared.registry().remove(&ctx.conn_id);
     if let Some(client) = removed {
         if client.node.is_some() {
@@ -257,6 +263,8 @@ async fn write_loop(mut sink: WsSink, mut rx: mpsc::UnboundedReceiver<Outgoing>,
                 r
             }
             Outgoing::Ping => sink.send(Message::Ping(Default::default())).await,
+            // Upstream terminates an unresponsive peer: no close handshake with a dead socket.
+            Outgoing::Terminate => return,
             Outgoing::Close(code, reason) => {
                 let frame = CloseFrame { code: CloseCode::from(code), reason: reason.into() };
                 let _ = tokio::time::timeout(Duration::from_secs(1), sink.send(Message::Close(Some(frame)))).await;
@@ -427,74 +435,4 @@ fn register(
     }
     drop(registry);
     ctx
-}
-
-/// After hello-ok: requests, pings, until the socket closes.
-async fn serve_authenticated(shared: &Arc<Shared>, stream: &mut WsStream, outbox: &Outbox, ctx: &ConnCtx) {
-    let ctx = Arc::new(ctx.clone());
-    let ping_every = shared.config.ping_interval;
-    let mut ping = tokio::time::interval(ping_every);
-    ping.tick().await;
-    let mut awaiting_pong: Option<Instant> = None;
-    let mut unauthorized_streak = 0u32;
-    loop {
-        let msg = tokio::select! {
-            m = stream.next() => m,
-            _ = ping.tick() => {
-                if awaiting_pong.is_some_and(|since| since.elapsed() >= ping_every) {
-                    debug!("no pong from {} in {ping_every:?}; terminating", ctx.conn_id);
-                    return;
-                }
-                if awaiting_pong.is_none() {
-                    awaiting_pong = Some(Instant::now());
-                }
-                outbox.ping();
-                continue;
-            }
-        };
-        let msg = match msg {
-            None | Some(Err(_)) => return,
-            Some(Ok(m)) => m,
-        };
-        if outbox.is_closed() {
-            return;
-        }
-        match msg {
-            Message::Text(text) => {
-                let req = match Frame::parse(text.as_str()) {
-                    Ok(Frame::Req(r)) => r,
-                    _ => {
-                        debug!("ignoring a non-request frame from {}", ctx.conn_id);
-                        continue;
-                    }
-                };
-                match methods::authorize(&ctx, &req.method) {
-                    Ok(()) => {
-                        unauthorized_streak = 0;
-                        let (shared, ctx, outbox) = (shared.clone(), ctx.clone(), outbox.clone());
-                        tokio::spawn(async move {
-                            let res = methods::handle(&shared, &ctx, &outbox, req).await;
-                            outbox.send_frame(&Frame::Res(res));
-                        });
-                    }
-                    Err(error) => {
-                        let role_refusal = error.message.starts_with("unauthorized role");
-                        outbox.send_frame(&Frame::Res(ResponseFrame::err(&req.id, error)));
-                        if role_refusal {
-                            unauthorized_streak += 1;
-                            if unauthorized_streak > 10 {
-                                outbox.close(1008, "repeated unauthorized calls");
-                                return;
-                            }
-                        } else {
-                            unauthorized_streak = 0;
-                        }
-                    }
-                }
-            }
-            Message::Pong(_) => awaiting_pong = None,
-            Message::Close(_) => return,
-            _ => {}
-        }
-    }
 }

@@ -1,6 +1,7 @@
 //! Hostile and careless clients against an in-process gateway: nothing before `connect`,
 //! oversized pre-auth frames, wrong secrets, role and scope gates, slow handshakes, and ten
-//! thousand garbage connections in a row, after which the gateway still serves.
+//! thousand garbage connections in a row, after which the gateway still serves, and a flood of
+//! pairing requests from one address, of which only the newest few are kept.
 
 mod common;
 
@@ -154,5 +155,21 @@ async fn ten_thousand_garbage_connections_leave_it_serving() {
         }
     }
     assert_serving(gw.addr).await;
+    gw.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_pairing_requests_from_one_address_is_capped() {
+    let gw = start(|c| c.auto_approve_local = false).await;
+    for _ in 0..100 {
+        let (mut ws, challenge) = open(gw.addr).await;
+        send(&mut ws, node_connect(&DeviceIdentity::generate(), &challenge, TOKEN)).await;
+        let res = next_json(&mut ws).await.unwrap();
+        assert_eq!(res["error"]["details"]["code"], "PAIRING_REQUIRED", "{res}");
+    }
+    let mut admin = common::operator(gw.addr, &["operator.admin"]).await;
+    let list = admin.ok("device.pair.list", json!({})).await;
+    let pending = list["pending"].as_array().unwrap().len();
+    assert_eq!(pending, openclaw_gateway::pairing::MAX_PENDING_DEVICE_REQUESTS_PER_ADDRESS, "{pending} pending");
     gw.shutdown().await;
 }

@@ -195,8 +195,8 @@ pub async fn run(
         return Err(RunError::Denied("security=deny".into()));
     }
     // The node's deadline plus slack for the round trip.
-    let invoke_timeout = req.command_timeout_ms.map(|t| t + 10_000).unwrap_or(30 * 60 * 1000);
-    let call_timeout = Duration::from_millis(invoke_timeout + 5_000);
+    let invoke_timeout = req.command_timeout_ms.map(|t| t.saturating_add(10_000)).unwrap_or(30 * 60 * 1000);
+    let call_timeout = Duration::from_millis(invoke_timeout.saturating_add(5_000));
     let mut common = Map::new();
     if !req.env.is_empty() {
         common.insert("env".into(), Value::Object(req.env.clone()));

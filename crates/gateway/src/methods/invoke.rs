@@ -111,8 +111,11 @@ pub async fn invoke_node(shared: &Shared, call: InvokeCall<'_>) -> Result<(Value
     match tokio::time::timeout(Duration::from_millis(timeout_ms), rx).await {
         Ok(Ok(InvokeOutcome::Ok { payload, payload_json })) => Ok((payload, payload_json)),
         Ok(Ok(InvokeOutcome::NodeError { code, message })) => Err(node_failure(&code, &message, true)),
+        // Upstream's code and message; `nodeCommandDispatched: true` tells the caller that the
+        // command was sent and may have run, so the outcome is unknown (not a failure to retry
+        // blindly).
         Ok(Ok(InvokeOutcome::Disconnected)) | Ok(Err(_)) => {
-            Err(node_failure("DISCONNECTED", "node disconnected before replying", true))
+            Err(node_failure("DISCONNECTED", &format!("node disconnected ({command})"), true))
         }
         Err(_) => {
             shared.registry().abandon_invoke(&invoke_id);

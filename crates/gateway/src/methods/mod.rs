@@ -231,6 +231,12 @@ pub fn authorize(ctx: &ConnCtx, method: &str) -> Result<(), ErrorShape> {
     Ok(())
 }
 
+/// Whether `method` is a quick node report handled in arrival order on the reader (no task of
+/// its own): a synchronous node-only method such as `node.invoke.result`.
+pub fn runs_inline(method: &str) -> bool {
+    find(method).is_some_and(|m| m.access == Access::Node && matches!(m.handler, Handler::Sync(_)))
+}
+
 /// `FORBIDDEN "missing scope: <scope>"`.
 fn missing_scope(scope: &str) -> ErrorShape {
     let mut e = ErrorShape::new(ErrorCode::Forbidden, format!("missing scope: {scope}"));

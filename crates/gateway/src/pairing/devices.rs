@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     has_scope, new_request_id, new_token, norm, same_platform, secrets_equal, sorted, union, Pairing, PairingError,
-    DEVICE_REQUEST_TTL_MS,
+    DEVICE_REQUEST_TTL_MS, MAX_PENDING_DEVICE_REQUESTS, MAX_PENDING_DEVICE_REQUESTS_PER_ADDRESS,
 };
 use crate::store::{Kind, StoreError};
 
@@ -227,6 +227,28 @@ impl Pairing {
         }
     }
 
+    /// Expires the oldest pending requests (of `remote_ip`, then of anyone) until one more fits
+    /// under [`MAX_PENDING_DEVICE_REQUESTS_PER_ADDRESS`] and [`MAX_PENDING_DEVICE_REQUESTS`].
+    fn make_room_for_request(&mut self, remote_ip: &Option<String>) {
+        let oldest = |requests: &std::collections::HashMap<String, PendingDevice>, same_address: bool| {
+            let candidates = requests.values().filter(|r| !same_address || &r.remote_ip == remote_ip);
+            let count = candidates.clone().count();
+            let limit =
+                if same_address { MAX_PENDING_DEVICE_REQUESTS_PER_ADDRESS } else { MAX_PENDING_DEVICE_REQUESTS };
+            (count >= limit).then(|| candidates.min_by_key(|r| r.ts).map(|r| r.request_id.clone())).flatten()
+        };
+        for same_address in [true, false] {
+            while let Some(id) = oldest(&self.device_requests, same_address) {
+                tracing::info!(
+                    "pending device pairing request {id} expired early: too many pending requests{}",
+                    if same_address { " from one address" } else { "" }
+                );
+                self.device_requests.remove(&id);
+                let _ = self.store.delete(Kind::DeviceRequest, &id);
+            }
+        }
+    }
+
     /// Decides whether a connecting device is paired for what it asks, creating or refreshing
     /// the pending request when it is not.
     pub fn check_device(&mut self, claim: &DeviceClaim, now: i64) -> Result<DeviceCheck, StoreError> {
@@ -280,6 +302,7 @@ impl Pairing {
             is_repair,
             ts: Some(now),
         };
+        self.make_room_for_request(&request.remote_ip);
         self.store.put(Kind::DeviceRequest, &request.request_id, &request)?;
         self.device_requests.insert(request.request_id.clone(), request.clone());
         Ok(DeviceCheck::Required { reason, request, superseded })

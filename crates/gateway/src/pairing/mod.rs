@@ -34,6 +34,12 @@ use crate::store::{GatewayStore, Kind, StoreError};
 
 /// Pending device requests expire this long after their last retry.
 pub const DEVICE_REQUEST_TTL_MS: i64 = 5 * 60 * 1000;
+/// Pending device requests kept per client address (loopback counts as one address); a new
+/// request beyond it expires that address's oldest. Upstream keeps no cap; one address could
+/// otherwise fill the list (and the database) with requests nobody can review.
+pub const MAX_PENDING_DEVICE_REQUESTS_PER_ADDRESS: usize = 32;
+/// Pending device requests kept in all; a new request beyond it expires the oldest.
+pub const MAX_PENDING_DEVICE_REQUESTS: usize = 512;
 
 /// Scope that implies every other operator scope.
 pub const SCOPE_ADMIN: &str = "operator.admin";
@@ -229,6 +235,43 @@ mod tests {
         // Five minutes after the last retry it is gone.
         assert!(p.device_requests(3_000 + DEVICE_REQUEST_TTL_MS + 1).is_empty());
         assert!(matches!(p.approve_device(&changed.request_id, "owner", 400_000), Err(PairingError::UnknownRequest)));
+    }
+
+    #[test]
+    fn pending_requests_are_capped_per_address_and_in_all_oldest_first() {
+        let (_d, mut p) = pairing();
+        let ask = |p: &mut Pairing, n: usize, ip: &str, ts: i64| {
+            let mut c = claim("node");
+            c.device_id = format!("dev-{ip}-{n}");
+            c.public_key = format!("pk-{ip}-{n}");
+            c.remote_ip = Some(ip.to_string());
+            required(p.check_device(&c, ts).unwrap()).1
+        };
+        // A quiet client asks first; then one address floods.
+        let quiet = ask(&mut p, 0, "10.0.0.2", 1);
+        for n in 0..200 {
+            ask(&mut p, n, "10.0.0.1", 10 + n as i64);
+        }
+        let pending = p.device_requests(1_000);
+        let flood: Vec<_> = pending.iter().filter(|r| r.remote_ip.as_deref() == Some("10.0.0.1")).collect();
+        assert_eq!(flood.len(), MAX_PENDING_DEVICE_REQUESTS_PER_ADDRESS);
+        // The newest are kept.
+        assert_eq!(
+            flood.first().unwrap().device_id,
+            format!("dev-10.0.0.1-{}", 200 - MAX_PENDING_DEVICE_REQUESTS_PER_ADDRESS)
+        );
+        assert!(pending.iter().any(|r| r.request_id == quiet.request_id), "another address's request survives");
+        // Many addresses: the total cap holds, the oldest go first.
+        for n in 0..MAX_PENDING_DEVICE_REQUESTS + 50 {
+            ask(&mut p, n, &format!("10.1.{}.{}", n / 250, n % 250), 500 + n as i64);
+        }
+        let pending = p.device_requests(2_000);
+        assert_eq!(pending.len(), MAX_PENDING_DEVICE_REQUESTS);
+        assert!(pending.iter().all(|r| r.remote_ip.as_deref().is_some_and(|ip| ip.starts_with("10.1."))));
+        // The database holds no more than the list either.
+        drop(p);
+        let mut p = Pairing::load(GatewayStore::open(_d.path()).unwrap()).unwrap();
+        assert_eq!(p.device_requests(2_000).len(), MAX_PENDING_DEVICE_REQUESTS);
     }
 
     #[test]
