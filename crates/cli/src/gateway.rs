@@ -122,7 +122,9 @@ fn apply_test_intervals(config: &mut GatewayConfig, env: &dyn Fn(&str) -> Option
         config.tick_interval = tick;
     }
     if let Some(ping) = read("OPENCLAW_TEST_PING_INTERVAL_MS")? {
+        // Upstream's pong is due one ping interval after the ping; keep that ratio.
         config.ping_interval = ping;
+        config.pong_timeout = ping;
     }
     Ok(())
 }

@@ -8,6 +8,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use openclaw_protocol::{EventFrame, Frame, Role};
 use serde_json::{json, Value};
@@ -181,10 +182,27 @@ pub enum InvokeOutcome {
 
 struct PendingInvoke {
     node_id: String,
-    node_conn: String,
+    /// The node connection the request went out on; `None` once that connection dropped and
+    /// the invoke waits (for [`ORPHAN_GRACE`] at most) for the node to come back and re-send.
+    node_conn: Option<String>,
+    /// When the node connection dropped, for [`Registry::expire_orphans`].
+    orphaned_at: Option<Instant>,
     caller_conn: Option<String>,
     reply: oneshot::Sender<InvokeOutcome>,
 }
+
+/// How long an invoke whose node connection dropped waits for the node to reconnect and send
+/// its result again. Our node host keeps results the gateway has not acknowledged and re-sends
+/// them after a reconnect, so a link that died while results were queued loses nothing; the
+/// window covers the node noticing the dead link (two tick intervals) and coming back. Upstream
+/// fails such invokes at once, and a node that never re-sends (the TypeScript host, or one that
+/// was killed) costs its callers at most [`RECONNECT_SETTLE`] once it is back.
+pub const ORPHAN_GRACE: Duration = Duration::from_secs(60);
+
+/// After a node reconnects, how long the results it re-sends have to arrive before its
+/// remaining orphaned invokes end as [`InvokeOutcome::Disconnected`]. Re-sent results are the
+/// first thing a reconnected node sends, so this is generous.
+pub const RECONNECT_SETTLE: Duration = Duration::from_secs(5);
 
 /// Every connection and in-flight invoke.
 #[derive(Default)]
@@ -216,8 +234,10 @@ impl Registry {
         self.presence_version += 1;
     }
 
-    /// Removes a client; in-flight invokes to it end as [`InvokeOutcome::Disconnected`], and
-    /// invokes it started are cancelled on their nodes. Returns the removed client.
+    /// Removes a client. In-flight invokes to it become orphans that wait for the node to come
+    /// back and re-send its results (see [`ORPHAN_GRACE`]; the caller schedules
+    /// [`Registry::expire_orphans`]); invokes it started are cancelled on their nodes. Returns
+    /// the removed client.
     pub fn remove(&mut self, conn_id: &str) -> Option<Client> {
         let client = self.clients.remove(conn_id)?;
         self.operators.remove(conn_id);
@@ -226,26 +246,48 @@ impl Registry {
                 self.nodes.remove(device);
             }
         }
-        let ids: Vec<String> = self
+        let now = Instant::now();
+        for p in self.invokes.values_mut().filter(|p| p.node_conn.as_deref() == Some(conn_id)) {
+            p.node_conn = None;
+            p.orphaned_at = Some(now);
+        }
+        let started_here: Vec<String> = self
             .invokes
             .iter()
-            .filter(|(_, p)| p.node_conn == conn_id || p.caller_conn.as_deref() == Some(conn_id))
+            .filter(|(_, p)| p.caller_conn.as_deref() == Some(conn_id))
             .map(|(id, _)| id.clone())
             .collect();
-        for id in ids {
+        for id in started_here {
             let p = self.invokes.remove(&id).expect("listed above");
-            if p.node_conn == conn_id {
-                let _ = p.reply.send(InvokeOutcome::Disconnected);
-            } else {
-                self.send_cancel(&id, &p.node_id, &p.node_conn);
-            }
+            self.send_cancel(&id, &p.node_id, p.node_conn.as_deref());
         }
         self.presence_version += 1;
         Some(client)
     }
 
-    fn send_cancel(&self, invoke_id: &str, node_id: &str, node_conn: &str) {
-        if let Some(node) = self.clients.get(node_conn) {
+    /// Ends the orphaned invokes of `node_id` that were orphaned at or before `cutoff` and
+    /// are still unanswered, as [`InvokeOutcome::Disconnected`]. Returns how many.
+    pub fn expire_orphans(&mut self, node_id: &str, cutoff: Instant) -> usize {
+        let ids: Vec<String> = self
+            .invokes
+            .iter()
+            .filter(|(_, p)| p.node_id == node_id && p.orphaned_at.is_some_and(|at| at <= cutoff))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in &ids {
+            let p = self.invokes.remove(id).expect("listed above");
+            let _ = p.reply.send(InvokeOutcome::Disconnected);
+        }
+        ids.len()
+    }
+
+    /// Whether `node_id` has invokes waiting for it to come back.
+    pub fn has_orphans(&self, node_id: &str) -> bool {
+        self.invokes.values().any(|p| p.node_id == node_id && p.orphaned_at.is_some())
+    }
+
+    fn send_cancel(&self, invoke_id: &str, node_id: &str, node_conn: Option<&str>) {
+        if let Some(node) = node_conn.and_then(|c| self.clients.get(c)) {
             node.outbox.send_event("node.invoke.cancel", json!({"invokeId": invoke_id, "nodeId": node_id}));
         }
     }
@@ -354,7 +396,8 @@ impl Registry {
             invoke_id.to_string(),
             PendingInvoke {
                 node_id: node_id.to_string(),
-                node_conn: node_conn.clone(),
+                node_conn: Some(node_conn.clone()),
+                orphaned_at: None,
                 caller_conn: caller_conn.map(String::from),
                 reply: tx,
             },
@@ -366,12 +409,13 @@ impl Registry {
     /// Gives up on an invoke (deadline passed) and tells the node to cancel it.
     pub fn abandon_invoke(&mut self, invoke_id: &str) {
         if let Some(p) = self.invokes.remove(invoke_id) {
-            self.send_cancel(invoke_id, &p.node_id, &p.node_conn);
+            self.send_cancel(invoke_id, &p.node_id, p.node_conn.as_deref());
         }
     }
 
-    /// Delivers a node's `node.invoke.result`. `false` when the invoke is unknown or belongs
-    /// to another node (the result is then ignored).
+    /// Delivers a node's `node.invoke.result`, from whichever connection of that node it
+    /// comes (a result re-sent after a reconnect completes its orphaned invoke). `false` when
+    /// the invoke is unknown or belongs to another node (the result is then ignored).
     pub fn finish_invoke(&mut self, invoke_id: &str, from_node: &str, outcome: InvokeOutcome) -> bool {
         match self.invokes.get(invoke_id) {
             Some(p) if p.node_id == from_node => {

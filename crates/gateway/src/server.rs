@@ -234,13 +234,41 @@ async fn serve_connection(
     }
     let removed = shared.registry().remove(&ctx.conn_id);
     if let Some(client) = removed {
-        if client.node.is_some() {
-            info!("node disconnected node={}", client.device_id.as_deref().unwrap_or("?"));
-            crate::registry::touch_node_seen(&shared, client.device_id.as_deref().unwrap_or(""), "disconnect");
+        if let (Some(_), Some(device)) = (&client.node, &client.device_id) {
+            info!("node disconnected node={device}");
+            crate::registry::touch_node_seen(&shared, device, "disconnect");
+            // Already back on a newer connection (it replaced this one): its re-sent results
+            // are arriving now. Otherwise give it the whole grace window to come back.
+            let (back, orphans) = {
+                let mut registry = shared.registry();
+                if ending.is_deliberate_goodbye() {
+                    registry.expire_orphans(device, std::time::Instant::now());
+                }
+                (registry.node(device).is_some(), registry.has_orphans(device))
+            };
+            if orphans {
+                let wait = if back { crate::registry::RECONNECT_SETTLE } else { crate::registry::ORPHAN_GRACE };
+                expire_orphans_later(&shared, device, wait);
+            }
         }
     }
     outbox.close(1000, "");
     finish_writer(writer).await;
+}
+
+/// Ends, after `wait`, the invokes of `node_id` that were orphaned by now and are still
+/// unanswered (`Registry::expire_orphans`); orphans made later get their own timer. Takes no
+/// lock now, so it may be called with the registry locked.
+fn expire_orphans_later(shared: &Arc<Shared>, node_id: &str, wait: Duration) {
+    let cutoff = std::time::Instant::now();
+    let (shared, node_id) = (shared.clone(), node_id.to_string());
+    tokio::spawn(async move {
+        tokio::time::sleep(wait).await;
+        let ended = shared.registry().expire_orphans(&node_id, cutoff);
+        if ended > 0 {
+            info!("node {node_id} did not re-send {ended} result(s); their callers are told it disconnected");
+        }
+    });
 }
 
 async fn finish_writer(writer: tokio::task::JoinHandle<()>) {
@@ -397,6 +425,12 @@ fn register(
         node: node.clone(),
     };
     let mut registry = shared.registry();
+    if let (Some(_), Some(device)) = (&node, &a.device_id) {
+        // Invokes orphaned by its previous connection: what it re-sends arrives first.
+        if registry.has_orphans(device) {
+            expire_orphans_later(shared, device, crate::registry::RECONNECT_SETTLE);
+        }
+    }
     registry.add(client);
     // Operators get the presence list; nodes do not need it, and with thousands of nodes it
     // would make every node's hello-ok as large as the fleet.

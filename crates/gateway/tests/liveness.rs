@@ -291,3 +291,78 @@ async fn an_oversized_frame_after_login_is_closed_1009() {
     writer.abort();
     gw.shutdown().await;
 }
+
+/// A node with `system.which` approved and `n` invokes sent to it, for the reconnect tests.
+async fn invokes_to_a_node(addr: SocketAddr, id: &DeviceIdentity, n: usize) -> (Peer, Peer, Vec<String>, Vec<Value>) {
+    let mut admin = operator(addr, &["operator.admin"]).await;
+    let mut node = approved_node(addr, &mut admin, id, &["system.which"]).await;
+    let mut calls = Vec::new();
+    for i in 0..n {
+        let params = json!({"nodeId": id.device_id(), "command": "system.which", "params": {"bins": ["sh"]},
+                            "idempotencyKey": format!("k{i}"), "timeoutMs": 60_000});
+        calls.push(admin.start("node.invoke", params).await);
+    }
+    let mut requests = Vec::new();
+    for _ in 0..n {
+        requests.push(node.event("node.invoke.request").await);
+    }
+    (admin, node, calls, requests)
+}
+
+/// Our node host keeps results the gateway has not acknowledged and sends them again after a
+/// reconnect. When its link dies without a close (here: the socket just ends), the invokes wait
+/// for it, and what it sends on its new connection reaches the callers. Upstream fails them at
+/// once, so a caller who retries runs the command twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn results_re_sent_after_a_reconnect_reach_their_callers() {
+    let gw = start(|_| {}).await;
+    let id = DeviceIdentity::generate();
+    let node_id = id.device_id();
+    let (mut admin, node, calls, requests) = invokes_to_a_node(gw.addr, &id, 3).await;
+    drop(node);
+    let gone = Instant::now();
+    while connected(&mut admin, &node_id).await {
+        assert!(gone.elapsed() < Duration::from_secs(10), "the gateway never noticed the node was gone");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut again = common::node_with(gw.addr, &id, &["system.which"]).await;
+    for request in &requests {
+        again.ws.send(result_frame(request, &node_id)).await.unwrap();
+    }
+    for call in &calls {
+        let res = admin.response(call).await;
+        assert_eq!(res["ok"], true, "a re-sent result was lost: {res}");
+    }
+    gw.shutdown().await;
+}
+
+/// A node that comes back without re-sending (the TypeScript host, or one that was restarted
+/// and lost its results) keeps its callers waiting only briefly after it is back, and they
+/// hear upstream's "outcome unknown" error; a node that says goodbye with a close frame gets
+/// that error at once (a_node_gone_mid_invoke_reports_an_unknown_outcome_as_upstream).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_back_without_its_results_releases_its_callers_soon() {
+    let gw = start(|_| {}).await;
+    let id = DeviceIdentity::generate();
+    let node_id = id.device_id();
+    let (mut admin, node, calls, _requests) = invokes_to_a_node(gw.addr, &id, 2).await;
+    drop(node);
+    let gone = Instant::now();
+    while connected(&mut admin, &node_id).await {
+        assert!(gone.elapsed() < Duration::from_secs(10), "the gateway never noticed the node was gone");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _again = common::node_with(gw.addr, &id, &["system.which"]).await;
+    let back = Instant::now();
+    for call in &calls {
+        let res = admin.response(call).await;
+        assert_eq!(res["error"]["message"], "DISCONNECTED: node disconnected (system.which)", "{res}");
+    }
+    let waited = back.elapsed();
+    assert!(
+        waited >= openclaw_gateway::registry::RECONNECT_SETTLE - Duration::from_millis(500)
+            && waited < openclaw_gateway::registry::RECONNECT_SETTLE + Duration::from_secs(5),
+        "callers were released {waited:?} after the node came back"
+    );
+    gw.shutdown().await;
+}

@@ -40,12 +40,24 @@ pub const CLOSE_DRAIN: Duration = Duration::from_secs(2);
 /// Why the authenticated loop ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ending {
-    /// The peer closed or the socket failed: nothing more will arrive.
+    /// The socket ended without a close frame (EOF or an error): nothing more will arrive.
     PeerGone,
+    /// The peer sent a close frame, with this code (`None`: no status).
+    PeerClosed(Option<u16>),
     /// The server closed the connection; the peer may still send what it had in flight.
     ServerClosed,
     /// The peer did not answer a ping in time: dropped without a close handshake, as upstream.
     Unresponsive,
+}
+
+impl Ending {
+    /// Whether the peer said goodbye on purpose (a close frame with no status, 1000 or 1001):
+    /// a node that does so is shutting down and will not re-send results, so its callers are
+    /// told at once, as upstream does. Any other end (a dead link, a tick timeout, an error)
+    /// may be followed by a reconnect that re-sends them.
+    pub fn is_deliberate_goodbye(self) -> bool {
+        matches!(self, Ending::PeerClosed(None | Some(1000 | 1001)))
+    }
 }
 
 /// The keepalive timers of one connection.
@@ -173,7 +185,7 @@ pub(super) async fn serve_authenticated(
         }
         let keep = match msg {
             Message::Text(text) => handle_text(shared, &ctx, outbox, text.as_str(), &mut unauthorized_streak).await,
-            Message::Close(_) => return Ending::PeerGone,
+            Message::Close(frame) => return Ending::PeerClosed(frame.map(|f| u16::from(f.code))),
             _ => true,
         };
         if !keep {
