@@ -20,7 +20,7 @@ use serde_json::{json, Map, Value};
 use sha2::Digest;
 use tokio::sync::watch;
 
-use crate::methods::SCOPE_APPROVALS;
+use crate::pairing::SCOPE_APPROVALS;
 use crate::pairing::{has_scope, SCOPE_ADMIN};
 use crate::registry::{Outbox, Registry};
 use crate::Shared;

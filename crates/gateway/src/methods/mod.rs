@@ -41,10 +41,7 @@ use crate::Shared;
 
 pub use invoke::{invoke_node, InvokeCall, DEFAULT_INVOKE_TIMEOUT_MS};
 
-/// Reading scope.
-pub const SCOPE_READ: &str = "operator.read";
-/// Exec approval scope.
-pub const SCOPE_APPROVALS: &str = "operator.approvals";
+pub use crate::pairing::{SCOPE_APPROVALS, SCOPE_READ};
 
 /// What the handlers know about the calling connection.
 #[derive(Debug, Clone)]

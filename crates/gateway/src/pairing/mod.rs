@@ -47,6 +47,10 @@ pub const SCOPE_ADMIN: &str = "operator.admin";
 pub const SCOPE_PAIRING: &str = "operator.pairing";
 /// Scope for ordinary writes (invoking non-privileged node commands).
 pub const SCOPE_WRITE: &str = "operator.write";
+/// Reading scope (`write` and `admin` also read).
+pub const SCOPE_READ: &str = "operator.read";
+/// Scope for the exec approval flow.
+pub const SCOPE_APPROVALS: &str = "operator.approvals";
 
 /// A pairing event for operators holding `operator.pairing`: a request was made, or decided.
 #[derive(Debug, Clone)]
