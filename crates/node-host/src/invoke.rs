@@ -18,6 +18,7 @@ use openclaw_protocol::node::{InvokeError, InvokeRequest};
 use serde_json::Value;
 use tokio::sync::{mpsc, watch};
 
+use crate::offload::{off_thread, Lane};
 use crate::params::{thrown_invalid_request, FromParams, Params};
 use crate::services::NodeEnv;
 
@@ -73,7 +74,11 @@ impl<C: Command> NodeCommand for C {
     fn run(&self, ctx: InvokeContext, params: Value) -> CommandFuture {
         let command = self.clone();
         Box::pin(async move {
-            let params = C::Params::from_params(Params::new(params))?;
+            // Params may be large (a 25 MB frame): decode them off the runtime thread.
+            let params =
+                off_thread(Lane::Lookup, "decoding params", move || C::Params::from_params(Params::new(params)))
+                    .await
+                    .map_err(|e| InvokeError::unavailable(e.to_string()))??;
             Command::run(&command, ctx, params).await
         })
     }
@@ -186,6 +191,9 @@ pub fn decode_params(req: &InvokeRequest, optional: bool) -> Result<Value, Invok
     }
 }
 
+/// `paramsJSON` up to this size is parsed inline (microseconds); larger ones off the thread.
+const INLINE_PARAMS_BYTES: usize = 64 * 1024;
+
 /// Runs one invoke to completion and returns the single result to send.
 ///
 /// A panic inside the command is contained and reported as upstream's generic
@@ -198,7 +206,17 @@ pub async fn dispatch(
     let Some(command) = registry.get(&req.command) else {
         return Err(InvokeError::unavailable("command not supported"));
     };
-    let params = decode_params(req, command.params_optional())?;
+    let optional = command.params_optional();
+    let params = match &req.params_json {
+        // Parsing a large paramsJSON takes a while: not on the runtime thread.
+        Some(text) if text.len() > INLINE_PARAMS_BYTES => {
+            let req = InvokeRequest { params_json: Some(text.clone()), params: None, ..req.clone() };
+            off_thread(Lane::Lookup, "decoding paramsJSON", move || decode_params(&req, optional))
+                .await
+                .map_err(|e| InvokeError::unavailable(e.to_string()))??
+        }
+        _ => decode_params(req, optional)?,
+    };
     use futures_util::FutureExt;
     // A panicking command must still produce its one result (and not take the node down).
     match std::panic::AssertUnwindSafe(command.run(ctx, params)).catch_unwind().await {

@@ -11,6 +11,7 @@ use openclaw_state::legacy::import_legacy_state;
 use openclaw_state::{StateDb, StateError, StatePaths};
 use tracing::info;
 
+use crate::commands::system::run::{RunLimiter, DEFAULT_MAX_CONCURRENT_RUNS};
 use crate::connection::NodeHost;
 use crate::credentials::{resolve_credentials, CredentialError};
 use crate::endpoint::{resolve_endpoint, EndpointError, EndpointFlags};
@@ -33,6 +34,21 @@ pub struct NodeRunOptions {
     pub commands: Option<Vec<String>>,
     /// `--all-commands`: clear a saved `--commands` allowlist and advertise everything.
     pub all_commands: bool,
+}
+
+/// The env key that sets the `system.run` concurrency limit (default
+/// [`DEFAULT_MAX_CONCURRENT_RUNS`]).
+pub const MAX_CONCURRENT_RUNS_ENV: &str = "OPENCLAW_NODE_MAX_CONCURRENT_RUNS";
+
+/// The `system.run` concurrency limit: the env key, else the default. A value that is not a
+/// positive integer stops the start (better than silently running with another limit).
+fn max_concurrent_runs(env: &dyn Fn(&str) -> Option<String>) -> Result<usize, PrepareError> {
+    match env(MAX_CONCURRENT_RUNS_ENV) {
+        None => Ok(DEFAULT_MAX_CONCURRENT_RUNS),
+        Some(text) => text.trim().parse::<usize>().ok().filter(|n| *n > 0).ok_or_else(|| {
+            PrepareError::Usage(format!("{MAX_CONCURRENT_RUNS_ENV} must be a positive integer (got {text:?})"))
+        }),
+    }
 }
 
 /// Anything that stops the node before it connects. Every variant exits 1.
@@ -118,11 +134,13 @@ pub fn prepare(
     let has_device_token = db.device_token(&identity.device_id(), ROLE_NODE)?.is_some();
     let db = Arc::new(std::sync::Mutex::new(db));
     let skill_bins = Arc::new(SkillBins::default());
+    let max_runs = max_concurrent_runs(env)?;
     let services = Arc::new(NodeServices {
         db: db.clone(),
         paths: paths.clone(),
         config: config.clone(),
         skill_bins: skill_bins.clone(),
+        runs: RunLimiter::new(max_runs),
     });
     let builtin = crate::commands::builtin(&services);
     let registry = match &cfg.commands {

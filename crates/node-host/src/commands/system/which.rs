@@ -1,4 +1,9 @@
 //! `system.which`: where the node would find each binary (`exec.md` §7).
+//!
+//! Upstream sets no limit on the number of names; one request with 1.5 million names used to
+//! hold the node's only runtime thread for over a minute. We refuse more than
+//! [`MAX_NAMES`] names with upstream's `INVALID_REQUEST` shape, and look names up on a
+//! blocking thread ([`crate::offload`]) so pings and other invokes never wait for the disk.
 
 use std::path::Path;
 
@@ -7,6 +12,7 @@ use serde_json::{Map, Value};
 use openclaw_protocol::node::InvokeError;
 
 use crate::invoke::{Command, InvokeContext};
+use crate::offload::{off_thread, Lane};
 use crate::params::{thrown_invalid_request, FromParams, Params};
 use crate::services::DEFAULT_PATH;
 
@@ -21,8 +27,15 @@ pub struct WhichParams {
     pub bins: Vec<String>,
 }
 
+/// The most names one `system.which` looks up: far more than any agent asks for (a skill's
+/// binaries), small enough that a request costs milliseconds.
+pub const MAX_NAMES: usize = 1_000;
+
 impl FromParams for WhichParams {
     fn from_params(params: Params) -> Result<Self, InvokeError> {
+        if let Some(n) = params.array("bins").map(|a| a.len()).filter(|n| *n > MAX_NAMES) {
+            return Err(thrown_invalid_request(&format!("too many bins ({n}; at most {MAX_NAMES} per request)")));
+        }
         let bins = params.js_strings("bins").ok_or_else(|| thrown_invalid_request("bins required"))?;
         Ok(WhichParams { bins: bins.into_iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect() })
     }
@@ -34,7 +47,11 @@ impl Command for SystemWhich {
     type Params = WhichParams;
 
     async fn run(&self, ctx: InvokeContext, params: WhichParams) -> Result<Value, InvokeError> {
-        Ok(serde_json::json!({ "bins": which(&params.bins, &ctx.env.path) }))
+        let path = ctx.env.path.clone();
+        let found = off_thread(Lane::Lookup, "system.which lookup", move || which(&params.bins, &path))
+            .await
+            .map_err(|e| InvokeError::unavailable(e.to_string()))?;
+        Ok(serde_json::json!({ "bins": found }))
     }
 }
 
@@ -93,5 +110,15 @@ mod tests {
         let bins = ok["bins"].as_object().unwrap();
         assert!(bins["sh"].as_str().unwrap().ends_with("/sh"));
         assert_eq!(bins.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn more_names_than_the_bound_are_refused() {
+        let ctx = InvokeContext::detached("/bin:/usr/bin");
+        let names: Vec<String> = (0..=MAX_NAMES).map(|i| format!("n{i}")).collect();
+        let err = NodeCommand::run(&SystemWhich, ctx.clone(), serde_json::json!({ "bins": names })).await.unwrap_err();
+        assert_eq!(err.message, "Error: INVALID_REQUEST: too many bins (1001; at most 1000 per request)");
+        let ok = NodeCommand::run(&SystemWhich, ctx, serde_json::json!({ "bins": names[..MAX_NAMES] })).await;
+        assert!(ok.is_ok());
     }
 }
