@@ -178,6 +178,20 @@ pub async fn next_frame(ws: &mut Ws, deadline: Instant) -> Result<Frame, FrameEr
     }
 }
 
+/// The close code a read error calls for, when the peer broke the WebSocket protocol rather than
+/// the link (RFC 6455 §7.4.1): 1007 for a text frame that is not UTF-8, 1009 for a message
+/// over our limit, 1002 for other protocol violations. `None` for I/O errors: then there is no
+/// one left to tell.
+pub fn close_code_for(error: &tokio_tungstenite::tungstenite::Error) -> Option<(u16, &'static str)> {
+    use tokio_tungstenite::tungstenite::Error;
+    match error {
+        Error::Utf8(_) => Some((1007, "invalid UTF-8 in a text frame")),
+        Error::Capacity(_) => Some((1009, "message too big")),
+        Error::Protocol(_) => Some((1002, "protocol error")),
+        _ => None,
+    }
+}
+
 /// Sends a close frame with `code` and `reason`, waiting at most a second: a peer that does
 /// not read any more must not hold up shutdown.
 pub async fn close(ws: &mut Ws, code: u16, reason: &str) {

@@ -36,6 +36,27 @@ pub struct NodeRunOptions {
     pub all_commands: bool,
 }
 
+/// Raises the soft limit on open files to the hard limit, so concurrent `system.run` children
+/// (each holds pipes) never fail for want of descriptors while the hard limit allows more.
+/// Returns the soft limit before and after; failures are logged, never fatal.
+pub fn raise_fd_limit() -> Option<(u64, u64)> {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).ok()?;
+    if soft >= hard {
+        return Some((soft, soft));
+    }
+    match setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+        Ok(()) => {
+            tracing::debug!("raised the open-file limit from {soft} to {hard}");
+            Some((soft, hard))
+        }
+        Err(e) => {
+            tracing::warn!("node host could not raise the open-file limit from {soft} to {hard}: {e}");
+            Some((soft, soft))
+        }
+    }
+}
+
 /// The env key that sets the `system.run` concurrency limit (default
 /// [`DEFAULT_MAX_CONCURRENT_RUNS`]).
 pub const MAX_CONCURRENT_RUNS_ENV: &str = "OPENCLAW_NODE_MAX_CONCURRENT_RUNS";
@@ -87,6 +108,7 @@ pub fn prepare(
     if opts.all_commands && opts.commands.is_some() {
         return Err(PrepareError::Usage("--all-commands cannot be combined with --commands".into()));
     }
+    raise_fd_limit();
     let config = OpenClawConfig::load(&paths.config_path)?;
     let mut db = StateDb::open(paths)?;
     for imported in import_legacy_state(paths, &mut db)? {
@@ -176,5 +198,36 @@ pub fn prepare(
         registry: Arc::new(registry),
         env: Arc::new(NodeEnv::from_process()),
         skill_bins,
+        outbox: Default::default(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+
+    #[test]
+    fn the_soft_fd_limit_is_raised_to_the_hard_limit() {
+        // nextest runs each test in its own process, so lowering the limit here is contained.
+        let (_, hard) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
+        setrlimit(Resource::RLIMIT_NOFILE, 256.min(hard), hard).unwrap();
+        assert_eq!(raise_fd_limit(), Some((256.min(hard), hard)));
+        assert_eq!(getrlimit(Resource::RLIMIT_NOFILE).unwrap(), (hard, hard));
+    }
+
+    #[test]
+    fn the_run_limit_comes_from_the_env_and_must_be_positive() {
+        let env = |v: Option<&'static str>| {
+            move |k: &str| (k == MAX_CONCURRENT_RUNS_ENV).then_some(v).flatten().map(String::from)
+        };
+        assert_eq!(max_concurrent_runs(&env(None)).unwrap(), DEFAULT_MAX_CONCURRENT_RUNS);
+        assert_eq!(max_concurrent_runs(&env(Some(" 8 "))).unwrap(), 8);
+        for bad in ["0", "-1", "many"] {
+            assert!(max_concurrent_runs(&env(Some(bad)))
+                .unwrap_err()
+                .to_string()
+                .contains("must be a positive integer"));
+        }
+    }
 }
