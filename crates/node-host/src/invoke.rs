@@ -38,6 +38,10 @@ pub trait NodeCommand: Send + Sync + 'static {
     fn params_optional(&self) -> bool {
         false
     }
+    /// A check of the raw `paramsJSON` before it is parsed (see [`FromParams::check_raw`]).
+    fn check_raw_params(&self, _raw: &str) -> Result<(), InvokeError> {
+        Ok(())
+    }
 }
 
 /// A node command with typed params: what a command module implements.
@@ -69,6 +73,10 @@ impl<C: Command> NodeCommand for C {
 
     fn params_optional(&self) -> bool {
         <C::Params as FromParams>::OPTIONAL
+    }
+
+    fn check_raw_params(&self, raw: &str) -> Result<(), InvokeError> {
+        C::Params::check_raw(raw)
     }
 
     fn run(&self, ctx: InvokeContext, params: Value) -> CommandFuture {
@@ -184,11 +192,15 @@ impl CommandRegistry {
 /// `null` for commands that take none.
 pub fn decode_params(req: &InvokeRequest, optional: bool) -> Result<Value, InvokeError> {
     match (&req.params_json, &req.params) {
-        (Some(text), _) => serde_json::from_str(text).map_err(|_| thrown_invalid_request("paramsJSON malformed JSON")),
+        (Some(text), _) => parse_params_json(text),
         (None, Some(obj)) if obj.is_object() => Ok(obj.clone()),
         _ if optional => Ok(Value::Null),
         _ => Err(thrown_invalid_request("paramsJSON required")),
     }
+}
+
+fn parse_params_json(text: &str) -> Result<Value, InvokeError> {
+    serde_json::from_str(text).map_err(|_| thrown_invalid_request("paramsJSON malformed JSON"))
 }
 
 /// `paramsJSON` up to this size is parsed inline (microseconds); larger ones off the thread.
@@ -198,9 +210,11 @@ const INLINE_PARAMS_BYTES: usize = 64 * 1024;
 ///
 /// A panic inside the command is contained and reported as upstream's generic
 /// `UNAVAILABLE node invocation failed`.
+///
+/// It takes the request by value so a large `paramsJSON` is decoded without a copy.
 pub async fn dispatch(
     registry: &CommandRegistry,
-    req: &InvokeRequest,
+    mut req: InvokeRequest,
     ctx: InvokeContext,
 ) -> Result<Value, InvokeError> {
     let Some(command) = registry.get(&req.command) else {
@@ -210,12 +224,19 @@ pub async fn dispatch(
     let params = match &req.params_json {
         // Parsing a large paramsJSON takes a while: not on the runtime thread.
         Some(text) if text.len() > INLINE_PARAMS_BYTES => {
-            let req = InvokeRequest { params_json: Some(text.clone()), params: None, ..req.clone() };
-            off_thread(Lane::Lookup, "decoding paramsJSON", move || decode_params(&req, optional))
-                .await
-                .map_err(|e| InvokeError::unavailable(e.to_string()))??
+            let (text, checker) = (req.params_json.take().unwrap_or_default(), command.clone());
+            off_thread(Lane::Lookup, "decoding paramsJSON", move || {
+                checker.check_raw_params(&text)?;
+                parse_params_json(&text)
+            })
+            .await
+            .map_err(|e| InvokeError::unavailable(e.to_string()))??
         }
-        _ => decode_params(req, optional)?,
+        Some(text) => {
+            command.check_raw_params(text)?;
+            parse_params_json(text)?
+        }
+        None => decode_params(&req, optional)?,
     };
     use futures_util::FutureExt;
     // A panicking command must still produce its one result (and not take the node down).
@@ -266,13 +287,13 @@ mod tests {
     async fn unknown_bad_and_panicking_commands_each_get_one_error() {
         let mut registry = crate::commands::stateless();
         registry.register(Arc::new(Panics));
-        let e = dispatch(&registry, &req("nope.cmd", Some("{}")), ctx()).await.unwrap_err();
+        let e = dispatch(&registry, req("nope.cmd", Some("{}")), ctx()).await.unwrap_err();
         assert_eq!(e, InvokeError::new("UNAVAILABLE", "command not supported"));
-        let e = dispatch(&registry, &req("system.which", Some("{bad")), ctx()).await.unwrap_err();
+        let e = dispatch(&registry, req("system.which", Some("{bad")), ctx()).await.unwrap_err();
         assert_eq!(e.message, "Error: INVALID_REQUEST: paramsJSON malformed JSON");
-        let e = dispatch(&registry, &req("system.which", None), ctx()).await.unwrap_err();
+        let e = dispatch(&registry, req("system.which", None), ctx()).await.unwrap_err();
         assert_eq!(e.message, "Error: INVALID_REQUEST: paramsJSON required");
-        let e = dispatch(&registry, &req("test.panic", Some("{}")), ctx()).await.unwrap_err();
+        let e = dispatch(&registry, req("test.panic", Some("{}")), ctx()).await.unwrap_err();
         assert_eq!(e, InvokeError::new("UNAVAILABLE", "node invocation failed"));
     }
 }

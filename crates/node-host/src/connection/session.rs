@@ -229,7 +229,9 @@ impl<'a> Session<'a> {
         match event.event.as_str() {
             wire::EVENT_INVOKE_REQUEST => {
                 let payload = event.payload.unwrap_or(serde_json::Value::Null);
-                match serde_json::from_value::<InvokeRequest>(payload.clone()) {
+                // The id is read first, so the (possibly 25 MB) payload is decoded without a copy.
+                let id = payload.get("id").and_then(|v| v.as_str()).map(String::from);
+                match serde_json::from_value::<InvokeRequest>(payload) {
                     Ok(req) if !req.id.trim().is_empty() && !req.command.trim().is_empty() => {
                         self.start_invoke(req, out_tx.clone())
                     }
@@ -239,10 +241,9 @@ impl<'a> Session<'a> {
                         let detail =
                             other.err().map(|e| e.to_string()).unwrap_or_else(|| "id and command required".into());
                         warn!("node host got a malformed node.invoke.request: {detail}");
-                        if let Some(id) = payload.get("id").and_then(|v| v.as_str()).filter(|id| !id.trim().is_empty())
-                        {
+                        if let Some(id) = id.filter(|id| !id.trim().is_empty()) {
                             let result = InvokeResult::failure(
-                                id,
+                                &id,
                                 &self.host.identity.device_id(),
                                 crate::params::thrown_invalid_request("malformed node.invoke.request"),
                             );
@@ -298,11 +299,12 @@ impl<'a> Session<'a> {
         debug!("invoke {} {}", req.id, req.command);
         self.tasks.retain(|t| !t.is_finished());
         self.tasks.push(tokio::spawn(async move {
-            let result = match dispatch(&registry, &req, ctx).await {
-                Ok(payload) => InvokeResult::success(&req.id, &node_id, &payload),
-                Err(error) => InvokeResult::failure(&req.id, &node_id, error),
+            let id = req.id.clone();
+            let result = match dispatch(&registry, req, ctx).await {
+                Ok(payload) => InvokeResult::success(&id, &node_id, &payload),
+                Err(error) => InvokeResult::failure(&id, &node_id, error),
             };
-            lock_recovering(&running).remove(&req.id);
+            lock_recovering(&running).remove(&id);
             let _ = out_tx.send(Outbound {
                 method: wire::METHOD_INVOKE_RESULT,
                 params: serde_json::to_value(result).expect("serialises"),

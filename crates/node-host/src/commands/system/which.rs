@@ -31,10 +31,49 @@ pub struct WhichParams {
 /// binaries), small enough that a request costs milliseconds.
 pub const MAX_NAMES: usize = 1_000;
 
+fn too_many(n: usize) -> InvokeError {
+    thrown_invalid_request(&format!("too many bins ({n}; at most {MAX_NAMES} per request)"))
+}
+
+/// Counts the entries of a JSON array without keeping them.
+struct Count(usize);
+
+impl<'de> serde::Deserialize<'de> for Count {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Counter;
+        impl<'de> serde::de::Visitor<'de> for Counter {
+            type Value = Count;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an array")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Count, A::Error> {
+                let mut n = 0;
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {
+                    n += 1;
+                }
+                Ok(Count(n))
+            }
+        }
+        d.deserialize_seq(Counter)
+    }
+}
+
 impl FromParams for WhichParams {
+    fn check_raw(raw: &str) -> Result<(), InvokeError> {
+        #[derive(serde::Deserialize)]
+        struct Shape {
+            bins: Count,
+        }
+        // Counting costs no allocation per name; anything else is judged by `from_params`.
+        match serde_json::from_str::<Shape>(raw) {
+            Ok(Shape { bins: Count(n) }) if n > MAX_NAMES => Err(too_many(n)),
+            _ => Ok(()),
+        }
+    }
+
     fn from_params(params: Params) -> Result<Self, InvokeError> {
         if let Some(n) = params.array("bins").map(|a| a.len()).filter(|n| *n > MAX_NAMES) {
-            return Err(thrown_invalid_request(&format!("too many bins ({n}; at most {MAX_NAMES} per request)")));
+            return Err(too_many(n));
         }
         let bins = params.js_strings("bins").ok_or_else(|| thrown_invalid_request("bins required"))?;
         Ok(WhichParams { bins: bins.into_iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect() })
@@ -120,5 +159,11 @@ mod tests {
         assert_eq!(err.message, "Error: INVALID_REQUEST: too many bins (1001; at most 1000 per request)");
         let ok = NodeCommand::run(&SystemWhich, ctx, serde_json::json!({ "bins": names[..MAX_NAMES] })).await;
         assert!(ok.is_ok());
+        // The same bound on the raw text, before any tree is built.
+        let raw = serde_json::json!({ "bins": names, "other": 1 }).to_string();
+        assert_eq!(SystemWhich.check_raw_params(&raw).unwrap_err().message, err.message);
+        for fine in [r#"{"bins":["sh"]}"#, r#"{"bins":"sh"}"#, "[]", "{bad"] {
+            assert!(SystemWhich.check_raw_params(fine).is_ok(), "{fine}");
+        }
     }
 }
