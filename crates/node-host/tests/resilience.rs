@@ -113,13 +113,6 @@ async fn hostile_inputs_never_stall_the_node() {
         }
     }
     eprintln!("system.which answer times under hostile inputs: {}", report.join(", "));
-    let rss = std::fs::read_to_string("/proc/self/status")
-        .unwrap()
-        .lines()
-        .find(|l| l.starts_with("VmRSS"))
-        .map(String::from)
-        .unwrap_or_default();
-    eprintln!("test process (gateway + node) after the 1.5 M-name which: {rss}");
     // Still the same connection: one more probe on it.
     assert!(which_probe(&mut ws, stash, "final").await < Duration::from_secs(3));
     h.shutdown.send(Some(143)).unwrap();
