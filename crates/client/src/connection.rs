@@ -162,7 +162,13 @@ pub async fn next_frame(ws: &mut Ws, deadline: Instant) -> Result<Frame, FrameEr
         let msg = match tokio::time::timeout_at(deadline.into(), ws.next()).await {
             Err(_) => return Err(FrameError::Timeout),
             Ok(None) => return Err(FrameError::Lost),
-            Ok(Some(Err(e))) => return Err(FrameError::Transport(e.to_string())),
+            Ok(Some(Err(e))) => {
+                // A gateway that broke the protocol is told why (1007 for invalid UTF-8, …).
+                if let Some((code, reason)) = close_code_for(&e) {
+                    close(ws, code, reason).await;
+                }
+                return Err(FrameError::Transport(e.to_string()));
+            }
             Ok(Some(Ok(m))) => m,
         };
         match msg {
@@ -178,9 +184,54 @@ pub async fn next_frame(ws: &mut Ws, deadline: Instant) -> Result<Frame, FrameEr
     }
 }
 
+/// The close code a read error calls for, when the peer broke the WebSocket protocol rather than
+/// the link (RFC 6455 §7.4.1): 1007 for a text frame that is not UTF-8, 1009 for a message
+/// over our limit, 1002 for other protocol violations. `None` for I/O errors: then there is no
+/// one left to tell.
+pub fn close_code_for(error: &tokio_tungstenite::tungstenite::Error) -> Option<(u16, &'static str)> {
+    use tokio_tungstenite::tungstenite::Error;
+    match error {
+        Error::Utf8(_) => Some((1007, "invalid UTF-8 in a text frame")),
+        Error::Capacity(_) => Some((1009, "message too big")),
+        Error::Protocol(_) => Some((1002, "protocol error")),
+        _ => None,
+    }
+}
+
 /// Sends a close frame with `code` and `reason`, waiting at most a second: a peer that does
 /// not read any more must not hold up shutdown.
 pub async fn close(ws: &mut Ws, code: u16, reason: &str) {
     let frame = CloseFrame { code: CloseCode::from(code), reason: reason.to_string().into() };
     let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(Some(frame))).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+    use tokio_tungstenite::tungstenite::protocol::frame::Frame as WsFrame;
+    use tokio_tungstenite::tungstenite::protocol::Role;
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn invalid_utf8_from_the_gateway_is_closed_with_1007() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client = TcpStream::connect(addr).await.unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        let mut ws: Ws = WebSocketStream::from_raw_socket(Box::new(client) as Box<dyn Io>, Role::Client, None).await;
+        let mut gateway = WebSocketStream::from_raw_socket(server, Role::Server, None).await;
+        let bad = WsFrame::message(vec![b'{', 0xc3, 0x28, b'}'], OpCode::Data(Data::Text), true);
+        gateway.send(Message::Frame(bad)).await.unwrap();
+        let err = next_frame(&mut ws, Instant::now() + Duration::from_secs(5)).await.unwrap_err();
+        assert!(matches!(err, FrameError::Transport(_)), "{err:?}");
+        let close = loop {
+            match tokio::time::timeout(Duration::from_secs(5), gateway.next()).await.expect("a close frame in time") {
+                Some(Ok(Message::Close(c))) => break c.expect("with a code"),
+                Some(Ok(_)) => continue,
+                other => panic!("no close frame: {other:?}"),
+            }
+        };
+        assert_eq!(u16::from(close.code), 1007);
+    }
 }

@@ -5,7 +5,9 @@
 //! `hello-ok` serves the session (`session.rs`) until it closes; then [`crate::reconnect`]
 //! decides between retrying (with backoff), waiting for pairing approval, or exiting. The
 //! session loop never blocks: every invoke runs in its own task and results flow back through
-//! a channel, while reading, pings, ticks and stats continue.
+//! a channel, while reading, pings, ticks and stats continue. Every write has a deadline (the
+//! tick window), so a link that stops taking data is declared dead like a silent one, and
+//! results it swallowed are re-sent on the next connection (`outbox`).
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -28,6 +30,7 @@ use crate::status_file::StatusReporter;
 use openclaw_state::node_status::ConnectionState;
 use session::Session;
 
+pub mod outbox;
 mod session;
 
 /// How long to wait for `connect.challenge`, and then for the `connect` answer.
@@ -83,6 +86,8 @@ pub struct NodeHost {
     pub status: StatusReporter,
     /// The gateway's skill binaries, refreshed by each session.
     pub skill_bins: Arc<crate::services::SkillBins>,
+    /// Results and events the gateway has not acknowledged, re-sent after a reconnect.
+    pub outbox: Arc<outbox::Outbox>,
 }
 
 /// How one connection attempt ended.

@@ -18,6 +18,7 @@ use openclaw_protocol::node::{InvokeError, InvokeRequest};
 use serde_json::Value;
 use tokio::sync::{mpsc, watch};
 
+use crate::offload::{off_thread, Lane};
 use crate::params::{thrown_invalid_request, FromParams, Params};
 use crate::services::NodeEnv;
 
@@ -36,6 +37,10 @@ pub trait NodeCommand: Send + Sync + 'static {
     /// Whether the command accepts a null `paramsJSON` (it then gets `null`).
     fn params_optional(&self) -> bool {
         false
+    }
+    /// A check of the raw `paramsJSON` before it is parsed (see [`FromParams::check_raw`]).
+    fn check_raw_params(&self, _raw: &str) -> Result<(), InvokeError> {
+        Ok(())
     }
 }
 
@@ -70,10 +75,18 @@ impl<C: Command> NodeCommand for C {
         <C::Params as FromParams>::OPTIONAL
     }
 
+    fn check_raw_params(&self, raw: &str) -> Result<(), InvokeError> {
+        C::Params::check_raw(raw)
+    }
+
     fn run(&self, ctx: InvokeContext, params: Value) -> CommandFuture {
         let command = self.clone();
         Box::pin(async move {
-            let params = C::Params::from_params(Params::new(params))?;
+            // Params may be large (a 25 MB frame): decode them off the runtime thread.
+            let params =
+                off_thread(Lane::Lookup, "decoding params", move || C::Params::from_params(Params::new(params)))
+                    .await
+                    .map_err(|e| InvokeError::unavailable(e.to_string()))??;
             Command::run(&command, ctx, params).await
         })
     }
@@ -179,26 +192,52 @@ impl CommandRegistry {
 /// `null` for commands that take none.
 pub fn decode_params(req: &InvokeRequest, optional: bool) -> Result<Value, InvokeError> {
     match (&req.params_json, &req.params) {
-        (Some(text), _) => serde_json::from_str(text).map_err(|_| thrown_invalid_request("paramsJSON malformed JSON")),
+        (Some(text), _) => parse_params_json(text),
         (None, Some(obj)) if obj.is_object() => Ok(obj.clone()),
         _ if optional => Ok(Value::Null),
         _ => Err(thrown_invalid_request("paramsJSON required")),
     }
 }
 
+fn parse_params_json(text: &str) -> Result<Value, InvokeError> {
+    serde_json::from_str(text).map_err(|_| thrown_invalid_request("paramsJSON malformed JSON"))
+}
+
+/// `paramsJSON` up to this size is parsed inline (microseconds); larger ones off the thread.
+const INLINE_PARAMS_BYTES: usize = 64 * 1024;
+
 /// Runs one invoke to completion and returns the single result to send.
 ///
 /// A panic inside the command is contained and reported as upstream's generic
 /// `UNAVAILABLE node invocation failed`.
+///
+/// It takes the request by value so a large `paramsJSON` is decoded without a copy.
 pub async fn dispatch(
     registry: &CommandRegistry,
-    req: &InvokeRequest,
+    mut req: InvokeRequest,
     ctx: InvokeContext,
 ) -> Result<Value, InvokeError> {
     let Some(command) = registry.get(&req.command) else {
         return Err(InvokeError::unavailable("command not supported"));
     };
-    let params = decode_params(req, command.params_optional())?;
+    let optional = command.params_optional();
+    let params = match &req.params_json {
+        // Parsing a large paramsJSON takes a while: not on the runtime thread.
+        Some(text) if text.len() > INLINE_PARAMS_BYTES => {
+            let (text, checker) = (req.params_json.take().unwrap_or_default(), command.clone());
+            off_thread(Lane::Lookup, "decoding paramsJSON", move || {
+                checker.check_raw_params(&text)?;
+                parse_params_json(&text)
+            })
+            .await
+            .map_err(|e| InvokeError::unavailable(e.to_string()))??
+        }
+        Some(text) => {
+            command.check_raw_params(text)?;
+            parse_params_json(text)?
+        }
+        None => decode_params(&req, optional)?,
+    };
     use futures_util::FutureExt;
     // A panicking command must still produce its one result (and not take the node down).
     match std::panic::AssertUnwindSafe(command.run(ctx, params)).catch_unwind().await {
@@ -248,13 +287,13 @@ mod tests {
     async fn unknown_bad_and_panicking_commands_each_get_one_error() {
         let mut registry = crate::commands::stateless();
         registry.register(Arc::new(Panics));
-        let e = dispatch(&registry, &req("nope.cmd", Some("{}")), ctx()).await.unwrap_err();
+        let e = dispatch(&registry, req("nope.cmd", Some("{}")), ctx()).await.unwrap_err();
         assert_eq!(e, InvokeError::new("UNAVAILABLE", "command not supported"));
-        let e = dispatch(&registry, &req("system.which", Some("{bad")), ctx()).await.unwrap_err();
+        let e = dispatch(&registry, req("system.which", Some("{bad")), ctx()).await.unwrap_err();
         assert_eq!(e.message, "Error: INVALID_REQUEST: paramsJSON malformed JSON");
-        let e = dispatch(&registry, &req("system.which", None), ctx()).await.unwrap_err();
+        let e = dispatch(&registry, req("system.which", None), ctx()).await.unwrap_err();
         assert_eq!(e.message, "Error: INVALID_REQUEST: paramsJSON required");
-        let e = dispatch(&registry, &req("test.panic", Some("{}")), ctx()).await.unwrap_err();
+        let e = dispatch(&registry, req("test.panic", Some("{}")), ctx()).await.unwrap_err();
         assert_eq!(e, InvokeError::new("UNAVAILABLE", "node invocation failed"));
     }
 }

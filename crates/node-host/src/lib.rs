@@ -15,7 +15,7 @@
 //!   dispatcher; [`params`] the one decoder of command params with upstream's coercions;
 //!   [`services`] what commands share (state database, approvals document, skill bins,
 //!   environment); [`commands`] the built-in commands, one folder per family, and the list
-//!   of them;
+//!   of them; [`offload`] runs their CPU-bound work off the runtime thread, bounded;
 //! - [`startup`]: everything before the first dial; [`platform`]: what the node reports
 //!   about the machine.
 
@@ -28,6 +28,7 @@ pub mod connection;
 pub use openclaw_client::{credentials, endpoint};
 pub mod host_stats;
 pub mod invoke;
+pub mod offload;
 pub mod params;
 pub mod platform;
 pub mod reconnect;

@@ -125,6 +125,14 @@ pub trait FromParams: Sized + Send + 'static {
 
     /// Decodes (and validates) the params; the error is the invoke's one result.
     fn from_params(params: Params) -> Result<Self, InvokeError>;
+
+    /// Checks the raw `paramsJSON` text before it is decoded into a tree, for params whose
+    /// size alone must be refused without building them (1.5 M `system.which` names would
+    /// cost a hundred MB as a tree). Anything it cannot judge passes on to
+    /// [`FromParams::from_params`], which has the last word.
+    fn check_raw(_raw: &str) -> Result<(), InvokeError> {
+        Ok(())
+    }
 }
 
 /// A command that reads its params itself (e.g. to audit a request it rejects).

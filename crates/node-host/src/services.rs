@@ -63,6 +63,8 @@ pub struct NodeServices {
     pub config: openclaw_state::config::OpenClawConfig,
     /// The gateway's skill binaries, refreshed by the connection while commands read them.
     pub skill_bins: Arc<SkillBins>,
+    /// The `system.run` concurrency limit and its bounded queue.
+    pub runs: crate::commands::system::run::RunLimiter,
 }
 
 /// The binary names of the gateway's installed skills (`skills.bins`), which `autoAllowSkills`

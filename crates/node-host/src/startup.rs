@@ -11,6 +11,7 @@ use openclaw_state::legacy::import_legacy_state;
 use openclaw_state::{StateDb, StateError, StatePaths};
 use tracing::info;
 
+use crate::commands::system::run::{RunLimiter, DEFAULT_MAX_CONCURRENT_RUNS};
 use crate::connection::NodeHost;
 use crate::credentials::{resolve_credentials, CredentialError};
 use crate::endpoint::{resolve_endpoint, EndpointError, EndpointFlags};
@@ -33,6 +34,42 @@ pub struct NodeRunOptions {
     pub commands: Option<Vec<String>>,
     /// `--all-commands`: clear a saved `--commands` allowlist and advertise everything.
     pub all_commands: bool,
+}
+
+/// Raises the soft limit on open files to the hard limit, so concurrent `system.run` children
+/// (each holds pipes) never fail for want of descriptors while the hard limit allows more.
+/// Returns the soft limit before and after; failures are logged, never fatal.
+pub fn raise_fd_limit() -> Option<(u64, u64)> {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).ok()?;
+    if soft >= hard {
+        return Some((soft, soft));
+    }
+    match setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+        Ok(()) => {
+            tracing::debug!("raised the open-file limit from {soft} to {hard}");
+            Some((soft, hard))
+        }
+        Err(e) => {
+            tracing::warn!("node host could not raise the open-file limit from {soft} to {hard}: {e}");
+            Some((soft, soft))
+        }
+    }
+}
+
+/// The env key that sets the `system.run` concurrency limit (default
+/// [`DEFAULT_MAX_CONCURRENT_RUNS`]).
+pub const MAX_CONCURRENT_RUNS_ENV: &str = "OPENCLAW_NODE_MAX_CONCURRENT_RUNS";
+
+/// The `system.run` concurrency limit: the env key, else the default. A value that is not a
+/// positive integer stops the start (better than silently running with another limit).
+fn max_concurrent_runs(env: &dyn Fn(&str) -> Option<String>) -> Result<usize, PrepareError> {
+    match env(MAX_CONCURRENT_RUNS_ENV) {
+        None => Ok(DEFAULT_MAX_CONCURRENT_RUNS),
+        Some(text) => text.trim().parse::<usize>().ok().filter(|n| *n > 0).ok_or_else(|| {
+            PrepareError::Usage(format!("{MAX_CONCURRENT_RUNS_ENV} must be a positive integer (got {text:?})"))
+        }),
+    }
 }
 
 /// Anything that stops the node before it connects. Every variant exits 1.
@@ -71,6 +108,7 @@ pub fn prepare(
     if opts.all_commands && opts.commands.is_some() {
         return Err(PrepareError::Usage("--all-commands cannot be combined with --commands".into()));
     }
+    raise_fd_limit();
     let config = OpenClawConfig::load(&paths.config_path)?;
     let mut db = StateDb::open(paths)?;
     for imported in import_legacy_state(paths, &mut db)? {
@@ -118,11 +156,13 @@ pub fn prepare(
     let has_device_token = db.device_token(&identity.device_id(), ROLE_NODE)?.is_some();
     let db = Arc::new(std::sync::Mutex::new(db));
     let skill_bins = Arc::new(SkillBins::default());
+    let max_runs = max_concurrent_runs(env)?;
     let services = Arc::new(NodeServices {
         db: db.clone(),
         paths: paths.clone(),
         config: config.clone(),
         skill_bins: skill_bins.clone(),
+        runs: RunLimiter::new(max_runs),
     });
     let builtin = crate::commands::builtin(&services);
     let registry = match &cfg.commands {
@@ -158,5 +198,36 @@ pub fn prepare(
         registry: Arc::new(registry),
         env: Arc::new(NodeEnv::from_process()),
         skill_bins,
+        outbox: Default::default(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+
+    #[test]
+    fn the_soft_fd_limit_is_raised_to_the_hard_limit() {
+        // nextest runs each test in its own process, so lowering the limit here is contained.
+        let (_, hard) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
+        setrlimit(Resource::RLIMIT_NOFILE, 256.min(hard), hard).unwrap();
+        assert_eq!(raise_fd_limit(), Some((256.min(hard), hard)));
+        assert_eq!(getrlimit(Resource::RLIMIT_NOFILE).unwrap(), (hard, hard));
+    }
+
+    #[test]
+    fn the_run_limit_comes_from_the_env_and_must_be_positive() {
+        let env = |v: Option<&'static str>| {
+            move |k: &str| (k == MAX_CONCURRENT_RUNS_ENV).then_some(v).flatten().map(String::from)
+        };
+        assert_eq!(max_concurrent_runs(&env(None)).unwrap(), DEFAULT_MAX_CONCURRENT_RUNS);
+        assert_eq!(max_concurrent_runs(&env(Some(" 8 "))).unwrap(), 8);
+        for bad in ["0", "-1", "many"] {
+            assert!(max_concurrent_runs(&env(Some(bad)))
+                .unwrap_err()
+                .to_string()
+                .contains("must be a positive integer"));
+        }
+    }
 }

@@ -162,4 +162,29 @@ mod tests {
         db.append_audit(&rec(99)).unwrap();
         assert_eq!(db.audit_records(100).unwrap().len(), 1);
     }
+
+    #[test]
+    fn a_full_database_is_an_error_not_a_silent_drop() {
+        let tmp = tempfile::tempdir().unwrap();
+        let paths = StatePaths { state_dir: tmp.path().join("oc"), config_path: tmp.path().join("oc/openclaw.json") };
+        let mut db = StateDb::open(&paths).unwrap();
+        let big = AuditRecord {
+            at_ms: 1,
+            invoke_id: None,
+            decision: "allowed".into(),
+            reason: Some("x".repeat(64 * 1024)),
+            argv: vec!["true".into()],
+            cwd: None,
+            exit_code: Some(0),
+            timed_out: None,
+            duration_ms: None,
+            requester: serde_json::json!({}),
+        };
+        db.append_audit(&big).unwrap();
+        // SQLite's own "disk full": no page may be added beyond what the file has now.
+        let pages: i64 = db.connection().query_row("PRAGMA page_count", [], |r| r.get(0)).unwrap();
+        db.connection().query_row(&format!("PRAGMA max_page_count = {pages}"), [], |_| Ok(())).unwrap();
+        let err = db.append_audit(&big).unwrap_err();
+        assert!(err.to_string().contains("full"), "{err}");
+    }
 }

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
-use openclaw_client::connection::{close, Ws};
+use openclaw_client::connection::{close, close_code_for, Ws};
 use openclaw_protocol::connect::HelloOk;
 use openclaw_protocol::node::{self as wire, InvokeCancel, InvokeRequest, InvokeResult, NodeEvent, PairResolved};
 use openclaw_protocol::{EventFrame, Frame, RequestFrame, ResponseFrame};
@@ -18,6 +18,7 @@ use tokio::sync::{mpsc, watch};
 use tokio_tungstenite::tungstenite::Message;
 use tracing::{debug, info, warn};
 
+use super::outbox::{Pending, Unacked};
 use super::{Attempt, NodeHost, SKILL_BINS_INTERVAL, STATS_INTERVAL};
 use crate::invoke::{dispatch, InvokeContext, Outbound};
 use crate::services::lock_recovering;
@@ -36,6 +37,8 @@ pub(super) struct Session<'a> {
     tasks: Vec<tokio::task::JoinHandle<()>>,
     /// The id of the `skills.bins` request in flight.
     skills_request: Option<String>,
+    /// Command requests (results, exec events) sent but not yet acknowledged.
+    unacked: Unacked,
 }
 
 impl<'a> Session<'a> {
@@ -51,7 +54,34 @@ impl<'a> Session<'a> {
             running: Arc::default(),
             tasks: Vec::new(),
             skills_request: None,
+            unacked: Unacked::default(),
         }
+    }
+
+    /// How long a write may take before the link counts as dead: the tick watchdog's window.
+    /// A gateway that stopped reading (or a half-open link) fills the socket buffers and a
+    /// write then waits forever; without this bound the watchdog could never fire.
+    fn write_window(&self) -> Duration {
+        self.tick_interval * 2
+    }
+
+    /// Sends one frame within [`Self::write_window`]; the error says why the link is dead.
+    async fn write(&mut self, msg: Message) -> Result<(), String> {
+        let window = self.write_window();
+        match tokio::time::timeout(window, self.ws.send(msg)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(format!("send failed: {e}")),
+            Err(_) => Err(format!("send stalled for {} s: the link is dead", window.as_secs_f32())),
+        }
+    }
+
+    /// Sends a command's request (a result or an event) and keeps it until the gateway
+    /// acknowledges it, so a dead link does not lose it (see [`super::outbox`]).
+    async fn send_outbound(&mut self, out: Outbound) -> Result<(), String> {
+        let (id, msg) = self.request_with_id(out.method, out.params.clone());
+        let bytes = msg.len();
+        self.unacked.push(Pending { id, outbound: out, bytes });
+        self.write(msg).await
     }
 
     fn request(&mut self, method: &str, params: Value) -> Message {
@@ -67,6 +97,9 @@ impl<'a> Session<'a> {
 
     /// Answers to our own requests: only `skills.bins` carries data we keep.
     fn on_response(&mut self, res: ResponseFrame) {
+        if self.unacked.ack(&res.id) {
+            return;
+        }
         if self.skills_request.as_deref() == Some(res.id.as_str()) {
             self.skills_request = None;
             match (res.ok, res.payload.as_ref().and_then(|p| p.get("bins")).and_then(Value::as_array)) {
@@ -91,13 +124,39 @@ impl<'a> Session<'a> {
         watchdog.tick().await;
         let mut stats = tokio::time::interval(STATS_INTERVAL);
         let mut skills = tokio::time::interval(SKILL_BINS_INTERVAL);
+        // What the previous session could not get acknowledged goes first, in order.
+        let carried = self.host.outbox.take();
+        if !carried.is_empty() {
+            info!("node host re-sending {} unacknowledged result(s) and event(s)", carried.len());
+        }
+        let mut first_error = None;
+        for out in carried {
+            if first_error.is_some() {
+                // Keep the rest for the next session, in order.
+                let bytes = out.params.to_string().len();
+                self.unacked.push(Pending { id: String::new(), outbound: out, bytes });
+            } else if let Err(reason) = self.send_outbound(out).await {
+                first_error = Some(reason);
+            }
+        }
         let outcome = loop {
+            if let Some(reason) = first_error.take() {
+                break Attempt::Closed { code: None, reason };
+            }
             tokio::select! {
                 msg = self.ws.next() => {
                     last_rx = Instant::now();
                     match msg {
                         None => break Attempt::Closed { code: Some(1006), reason: "connection lost".into() },
-                        Some(Err(e)) => break Attempt::Closed { code: None, reason: e.to_string() },
+                        Some(Err(e)) => {
+                            // A gateway that broke the protocol is told why before we hang up.
+                            if let Some((code, reason)) = close_code_for(&e) {
+                                warn!("node host closing the gateway connection ({code}): {e}");
+                                close(&mut self.ws, code, reason).await;
+                                break Attempt::Closed { code: Some(code), reason: reason.into() };
+                            }
+                            break Attempt::Closed { code: None, reason: e.to_string() };
+                        }
                         Some(Ok(Message::Close(c))) => {
                             let (code, reason) = c.map(|c| (u16::from(c.code), c.reason.to_string())).unwrap_or((1005, String::new()));
                             break Attempt::Closed { code: Some(code), reason };
@@ -112,23 +171,22 @@ impl<'a> Session<'a> {
                     }
                 }
                 Some(out) = out_rx.recv() => {
-                    let msg = self.request(out.method, out.params);
-                    if let Err(e) = self.ws.send(msg).await {
-                        break Attempt::Closed { code: None, reason: format!("send failed: {e}") };
+                    if let Err(reason) = self.send_outbound(out).await {
+                        break Attempt::Closed { code: None, reason };
                     }
                 }
                 _ = stats.tick() => {
                     let event = NodeEvent::new("node.host.stats", &crate::host_stats::collect());
                     let msg = self.request(wire::METHOD_NODE_EVENT, serde_json::to_value(event).expect("serialises"));
-                    if let Err(e) = self.ws.send(msg).await {
-                        break Attempt::Closed { code: None, reason: format!("send failed: {e}") };
+                    if let Err(reason) = self.write(msg).await {
+                        break Attempt::Closed { code: None, reason };
                     }
                 }
                 _ = skills.tick() => {
                     let (id, msg) = self.request_with_id("skills.bins", serde_json::json!({}));
                     self.skills_request = Some(id);
-                    if let Err(e) = self.ws.send(msg).await {
-                        break Attempt::Closed { code: None, reason: format!("send failed: {e}") };
+                    if let Err(reason) = self.write(msg).await {
+                        break Attempt::Closed { code: None, reason };
                     }
                 }
                 _ = watchdog.tick() => {
@@ -150,6 +208,20 @@ impl<'a> Session<'a> {
         }
         let tasks = std::mem::take(&mut self.tasks);
         let _ = tokio::time::timeout(Duration::from_secs(2), futures_util::future::join_all(tasks)).await;
+        // Results not acknowledged (or never written) wait for the next session.
+        let mut unsent = Vec::new();
+        while let Ok(out) = out_rx.try_recv() {
+            unsent.push(out);
+        }
+        let unacked = std::mem::take(&mut self.unacked);
+        if unacked.len() + unsent.len() > 0 {
+            info!(
+                "node host keeps {} unacknowledged and {} unsent request(s) for the next connection",
+                unacked.len(),
+                unsent.len()
+            );
+        }
+        self.host.outbox.keep(unacked, unsent);
         outcome
     }
 
@@ -157,7 +229,9 @@ impl<'a> Session<'a> {
         match event.event.as_str() {
             wire::EVENT_INVOKE_REQUEST => {
                 let payload = event.payload.unwrap_or(serde_json::Value::Null);
-                match serde_json::from_value::<InvokeRequest>(payload.clone()) {
+                // The id is read first, so the (possibly 25 MB) payload is decoded without a copy.
+                let id = payload.get("id").and_then(|v| v.as_str()).map(String::from);
+                match serde_json::from_value::<InvokeRequest>(payload) {
                     Ok(req) if !req.id.trim().is_empty() && !req.command.trim().is_empty() => {
                         self.start_invoke(req, out_tx.clone())
                     }
@@ -167,10 +241,9 @@ impl<'a> Session<'a> {
                         let detail =
                             other.err().map(|e| e.to_string()).unwrap_or_else(|| "id and command required".into());
                         warn!("node host got a malformed node.invoke.request: {detail}");
-                        if let Some(id) = payload.get("id").and_then(|v| v.as_str()).filter(|id| !id.trim().is_empty())
-                        {
+                        if let Some(id) = id.filter(|id| !id.trim().is_empty()) {
                             let result = InvokeResult::failure(
-                                id,
+                                &id,
                                 &self.host.identity.device_id(),
                                 crate::params::thrown_invalid_request("malformed node.invoke.request"),
                             );
@@ -226,11 +299,12 @@ impl<'a> Session<'a> {
         debug!("invoke {} {}", req.id, req.command);
         self.tasks.retain(|t| !t.is_finished());
         self.tasks.push(tokio::spawn(async move {
-            let result = match dispatch(&registry, &req, ctx).await {
-                Ok(payload) => InvokeResult::success(&req.id, &node_id, &payload),
-                Err(error) => InvokeResult::failure(&req.id, &node_id, error),
+            let id = req.id.clone();
+            let result = match dispatch(&registry, req, ctx).await {
+                Ok(payload) => InvokeResult::success(&id, &node_id, &payload),
+                Err(error) => InvokeResult::failure(&id, &node_id, error),
             };
-            lock_recovering(&running).remove(&req.id);
+            lock_recovering(&running).remove(&id);
             let _ = out_tx.send(Outbound {
                 method: wire::METHOD_INVOKE_RESULT,
                 params: serde_json::to_value(result).expect("serialises"),

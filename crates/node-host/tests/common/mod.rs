@@ -49,7 +49,11 @@ pub struct Harness {
 }
 
 pub async fn start_node() -> Harness {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    start_node_on(TcpListener::bind("127.0.0.1:0").await.unwrap(), &[]).await
+}
+
+/// [`start_node`] dialling `listener`, with extra environment entries (`OPENCLAW_NODE_…`).
+pub async fn start_node_on(listener: TcpListener, extra_env: &'static [(&'static str, &'static str)]) -> Harness {
     let port = listener.local_addr().unwrap().port();
     let state = tempfile::tempdir().unwrap();
     let paths = StatePaths { state_dir: state.path().join("oc"), config_path: state.path().join("oc/openclaw.json") };
@@ -58,7 +62,12 @@ pub async fn start_node() -> Harness {
         display_name: Some("scripted".into()),
         ..Default::default()
     };
-    let env = |k: &str| (k == "OPENCLAW_GATEWAY_TOKEN").then(|| "shared-secret".to_string());
+    let env = |k: &str| {
+        if k == "OPENCLAW_GATEWAY_TOKEN" {
+            return Some("shared-secret".to_string());
+        }
+        extra_env.iter().find(|(key, _)| *key == k).map(|(_, v)| v.to_string())
+    };
     let mut host = prepare(&paths, &opts, &env).unwrap();
     let mut registry = (*host.registry).clone();
     registry.register(Arc::new(Sleeper));

@@ -13,6 +13,7 @@ use openclaw_state::exec_approvals::{hash_of, CasError};
 use serde_json::{json, Value};
 
 use crate::invoke::{Command, InvokeContext};
+use crate::offload::{off_thread, Lane};
 use crate::params::{thrown_invalid_request, FromParams, Params};
 use crate::services::NodeServices;
 
@@ -60,28 +61,39 @@ impl Command for ExecApprovalsGet {
     type Params = GetParams;
 
     async fn run(&self, _ctx: InvokeContext, params: GetParams) -> Result<Value, InvokeError> {
-        let services = &self.0;
-        // Creating the socket path and token on first read is upstream's side effect.
-        let mut snap = services.read_approvals()?;
-        if approvals::ensure_socket(&mut snap.doc, &services.approvals_socket_path()) || snap.raw.is_none() {
-            match services.write_approvals(&snap.doc, &hash_of(snap.raw.as_deref())) {
-                Ok(raw) => snap.raw = Some(raw),
-                Err(CasError::Changed) => snap = services.read_approvals()?,
-                Err(e) => return Err(store_error(e)),
-            }
-        }
-        let mut reply = json!({
-            "path": display_path(services),
-            "exists": snap.raw.is_some(),
-            "hash": hash_of(snap.raw.as_deref()),
-            "file": approvals::redact(&snap.doc),
-        });
-        if params.include_resolved_defaults {
-            reply["resolvedDefaults"] = approvals::resolve_defaults(&snap.doc);
-        }
-        Ok(reply)
+        let services = self.0.clone();
+        off_thread(Lane::Policy, "reading exec approvals", move || get(&services, params))
+            .await
+            .map_err(|e| InvokeError::unavailable(e.to_string()))?
     }
 }
+
+/// The document as stored (created on first read), redacted. Blocking: database I/O.
+fn get(services: &NodeServices, params: GetParams) -> Result<Value, InvokeError> {
+    // Creating the socket path and token on first read is upstream's side effect.
+    let mut snap = services.read_approvals()?;
+    if approvals::ensure_socket(&mut snap.doc, &services.approvals_socket_path()) || snap.raw.is_none() {
+        match services.write_approvals(&snap.doc, &hash_of(snap.raw.as_deref())) {
+            Ok(raw) => snap.raw = Some(raw),
+            Err(CasError::Changed) => snap = services.read_approvals()?,
+            Err(e) => return Err(store_error(e)),
+        }
+    }
+    let mut reply = json!({
+        "path": display_path(services),
+        "exists": snap.raw.is_some(),
+        "hash": hash_of(snap.raw.as_deref()),
+        "file": approvals::redact(&snap.doc),
+    });
+    if params.include_resolved_defaults {
+        reply["resolvedDefaults"] = approvals::resolve_defaults(&snap.doc);
+    }
+    Ok(reply)
+}
+
+/// The largest approvals document `system.execApprovals.set` accepts (serialised): room for
+/// thousands of allowlist entries.
+pub const MAX_DOCUMENT_BYTES: usize = 1024 * 1024;
 
 /// `system.execApprovals.set`.
 #[derive(Clone)]
@@ -101,6 +113,14 @@ impl FromParams for SetParams {
         let Some(file) = params.get("file").filter(|f| f.is_object()) else {
             return Err(thrown_invalid_request("exec approvals file required"));
         };
+        // Every system.run matches against the document: keep it to a size that costs
+        // microseconds, not seconds.
+        let size = serde_json::to_string(file).map(|t| t.len()).unwrap_or(usize::MAX);
+        if size > MAX_DOCUMENT_BYTES {
+            return Err(thrown_invalid_request(&format!(
+                "exec approvals file too large ({size} bytes; at most {MAX_DOCUMENT_BYTES})"
+            )));
+        }
         let file = approvals::normalize(file).map_err(|e| thrown_invalid_request(&e.to_string()))?;
         Ok(SetParams { file, base_hash: params.trimmed("baseHash") })
     }
@@ -112,27 +132,34 @@ impl Command for ExecApprovalsSet {
     type Params = SetParams;
 
     async fn run(&self, _ctx: InvokeContext, params: SetParams) -> Result<Value, InvokeError> {
-        let services = &self.0;
-        let mut incoming = params.file;
-        let current = services.read_approvals()?;
-        let current_hash = hash_of(current.raw.as_deref());
-        match (current.raw.is_some(), params.base_hash.as_deref()) {
-            (true, None) => return Err(thrown_invalid_request("exec approvals base hash required; reload and retry")),
-            (_, Some(h)) if h != current_hash => {
-                return Err(thrown_invalid_request("exec approvals changed; reload and retry"))
-            }
-            _ => {}
-        }
-        approvals::merge_socket(&mut incoming, current.raw.as_ref().map(|_| &current.doc));
-        approvals::ensure_socket(&mut incoming, &services.approvals_socket_path());
-        let raw = services.write_approvals(&incoming, &current_hash).map_err(store_error)?;
-        Ok(json!({
-            "path": display_path(services),
-            "exists": true,
-            "hash": hash_of(Some(&raw)),
-            "file": approvals::redact(&incoming),
-        }))
+        let services = self.0.clone();
+        off_thread(Lane::Policy, "writing exec approvals", move || set(&services, params))
+            .await
+            .map_err(|e| InvokeError::unavailable(e.to_string()))?
     }
+}
+
+/// Compare-and-swap write of a new document. Blocking: database I/O.
+fn set(services: &NodeServices, params: SetParams) -> Result<Value, InvokeError> {
+    let mut incoming = params.file;
+    let current = services.read_approvals()?;
+    let current_hash = hash_of(current.raw.as_deref());
+    match (current.raw.is_some(), params.base_hash.as_deref()) {
+        (true, None) => return Err(thrown_invalid_request("exec approvals base hash required; reload and retry")),
+        (_, Some(h)) if h != current_hash => {
+            return Err(thrown_invalid_request("exec approvals changed; reload and retry"))
+        }
+        _ => {}
+    }
+    approvals::merge_socket(&mut incoming, current.raw.as_ref().map(|_| &current.doc));
+    approvals::ensure_socket(&mut incoming, &services.approvals_socket_path());
+    let raw = services.write_approvals(&incoming, &current_hash).map_err(store_error)?;
+    Ok(json!({
+        "path": display_path(services),
+        "exists": true,
+        "hash": hash_of(Some(&raw)),
+        "file": approvals::redact(&incoming),
+    }))
 }
 
 #[cfg(test)]
@@ -162,5 +189,8 @@ mod tests {
         let p = decode(json!({"file": {}, "baseHash": "  abc "})).unwrap();
         assert_eq!(p.base_hash.as_deref(), Some("abc"));
         assert_eq!(decode(json!({"file": {}, "baseHash": " "})).unwrap().base_hash, None);
+        let huge = json!({"file": {"version": 1, "defaults": {"security": "allowlist"},
+            "agents": {"*": {"allowlist": [{"pattern": "x".repeat(MAX_DOCUMENT_BYTES)}]}}}});
+        assert!(message(decode(huge)).starts_with("Error: INVALID_REQUEST: exec approvals file too large ("));
     }
 }

@@ -1,4 +1,9 @@
 //! `system.which`: where the node would find each binary (`exec.md` §7).
+//!
+//! Upstream sets no limit on the number of names; one request with 1.5 million names used to
+//! hold the node's only runtime thread for over a minute. We refuse more than
+//! [`MAX_NAMES`] names with upstream's `INVALID_REQUEST` shape, and look names up on a
+//! blocking thread ([`crate::offload`]) so pings and other invokes never wait for the disk.
 
 use std::path::Path;
 
@@ -7,6 +12,7 @@ use serde_json::{Map, Value};
 use openclaw_protocol::node::InvokeError;
 
 use crate::invoke::{Command, InvokeContext};
+use crate::offload::{off_thread, Lane};
 use crate::params::{thrown_invalid_request, FromParams, Params};
 use crate::services::DEFAULT_PATH;
 
@@ -21,8 +27,54 @@ pub struct WhichParams {
     pub bins: Vec<String>,
 }
 
+/// The most names one `system.which` looks up: far more than any agent asks for (a skill's
+/// binaries), small enough that a request costs milliseconds.
+pub const MAX_NAMES: usize = 1_000;
+
+fn too_many(n: usize) -> InvokeError {
+    thrown_invalid_request(&format!("too many bins ({n}; at most {MAX_NAMES} per request)"))
+}
+
+/// Counts the entries of a JSON array without keeping them.
+struct Count(usize);
+
+impl<'de> serde::Deserialize<'de> for Count {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Counter;
+        impl<'de> serde::de::Visitor<'de> for Counter {
+            type Value = Count;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an array")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Count, A::Error> {
+                let mut n = 0;
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {
+                    n += 1;
+                }
+                Ok(Count(n))
+            }
+        }
+        d.deserialize_seq(Counter)
+    }
+}
+
 impl FromParams for WhichParams {
+    fn check_raw(raw: &str) -> Result<(), InvokeError> {
+        #[derive(serde::Deserialize)]
+        struct Shape {
+            bins: Count,
+        }
+        // Counting costs no allocation per name; anything else is judged by `from_params`.
+        match serde_json::from_str::<Shape>(raw) {
+            Ok(Shape { bins: Count(n) }) if n > MAX_NAMES => Err(too_many(n)),
+            _ => Ok(()),
+        }
+    }
+
     fn from_params(params: Params) -> Result<Self, InvokeError> {
+        if let Some(n) = params.array("bins").map(|a| a.len()).filter(|n| *n > MAX_NAMES) {
+            return Err(too_many(n));
+        }
         let bins = params.js_strings("bins").ok_or_else(|| thrown_invalid_request("bins required"))?;
         Ok(WhichParams { bins: bins.into_iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect() })
     }
@@ -34,7 +86,11 @@ impl Command for SystemWhich {
     type Params = WhichParams;
 
     async fn run(&self, ctx: InvokeContext, params: WhichParams) -> Result<Value, InvokeError> {
-        Ok(serde_json::json!({ "bins": which(&params.bins, &ctx.env.path) }))
+        let path = ctx.env.path.clone();
+        let found = off_thread(Lane::Lookup, "system.which lookup", move || which(&params.bins, &path))
+            .await
+            .map_err(|e| InvokeError::unavailable(e.to_string()))?;
+        Ok(serde_json::json!({ "bins": found }))
     }
 }
 
@@ -93,5 +149,21 @@ mod tests {
         let bins = ok["bins"].as_object().unwrap();
         assert!(bins["sh"].as_str().unwrap().ends_with("/sh"));
         assert_eq!(bins.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn more_names_than_the_bound_are_refused() {
+        let ctx = InvokeContext::detached("/bin:/usr/bin");
+        let names: Vec<String> = (0..=MAX_NAMES).map(|i| format!("n{i}")).collect();
+        let err = NodeCommand::run(&SystemWhich, ctx.clone(), serde_json::json!({ "bins": names })).await.unwrap_err();
+        assert_eq!(err.message, "Error: INVALID_REQUEST: too many bins (1001; at most 1000 per request)");
+        let ok = NodeCommand::run(&SystemWhich, ctx, serde_json::json!({ "bins": names[..MAX_NAMES] })).await;
+        assert!(ok.is_ok());
+        // The same bound on the raw text, before any tree is built.
+        let raw = serde_json::json!({ "bins": names, "other": 1 }).to_string();
+        assert_eq!(SystemWhich.check_raw_params(&raw).unwrap_err().message, err.message);
+        for fine in [r#"{"bins":["sh"]}"#, r#"{"bins":"sh"}"#, "[]", "{bad"] {
+            assert!(SystemWhich.check_raw_params(fine).is_ok(), "{fine}");
+        }
     }
 }

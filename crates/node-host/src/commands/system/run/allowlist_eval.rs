@@ -37,6 +37,10 @@ pub(super) struct AllowlistEval {
     pub planned: Option<Vec<String>>,
     /// The allowlist entries that matched.
     pub used: Vec<RuleUse>,
+    /// Why the shell analysis gave up, when it hit one of its bounds (`too-large`,
+    /// `too-complex`): the denial says so, since no allowlist entry can ever cover such a
+    /// payload.
+    pub bound_hit: Option<&'static str>,
 }
 
 fn rule_use(rule: &AllowRule, res: &allowlist::Resolution) -> Option<RuleUse> {
@@ -92,8 +96,19 @@ pub(super) fn evaluate_allowlist(
     if let Some(payload) = &req.shell_payload {
         let segments = match shell::analyze(payload) {
             shell::Analysis::Segments(s) if !s.is_empty() => s,
-            _ => {
-                return AllowlistEval { analysis_ok: false, satisfied: false, durable, planned: None, used: Vec::new() }
+            other => {
+                let bound_hit = match other {
+                    shell::Analysis::Unsupported(reason @ ("too-large" | "too-complex")) => Some(reason),
+                    _ => None,
+                };
+                return AllowlistEval {
+                    analysis_ok: false,
+                    satisfied: false,
+                    durable,
+                    planned: None,
+                    used: Vec::new(),
+                    bound_hit,
+                };
             }
         };
         let mut satisfied = true;
@@ -144,6 +159,7 @@ pub(super) fn evaluate_allowlist(
             durable: durable || (satisfied && all_allow_always),
             planned,
             used: if satisfied { used } else { Vec::new() },
+            bound_hit: None,
         };
     }
     let res = allowlist::resolve(&req.argv, cwd.map(Path::new), path, home.as_deref());
@@ -164,7 +180,22 @@ pub(super) fn evaluate_allowlist(
         _ => None,
     };
     let used = hit.and_then(|r| rule_use(r, &res)).into_iter().collect();
-    AllowlistEval { analysis_ok: true, satisfied, durable, planned, used }
+    AllowlistEval { analysis_ok: true, satisfied, durable, planned, used, bound_hit: None }
+}
+
+/// The denial text with the analysis bound that was hit, e.g. `SYSTEM_RUN_DENIED: allowlist
+/// miss (shell payload too large to analyse: over 128 KiB)`.
+pub(super) fn explain_bound(message: &str, bound_hit: Option<&'static str>) -> String {
+    match bound_hit {
+        Some("too-large") => {
+            format!("{message} (shell payload too large to analyse: over {} KiB)", shell::MAX_PAYLOAD_BYTES / 1024)
+        }
+        Some("too-complex") => format!(
+            "{message} (shell payload too complex to analyse: parsing exceeded {} s)",
+            shell::MAX_PARSE_TIME.as_secs_f32()
+        ),
+        _ => message.to_string(),
+    }
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@ mod allow_always;
 mod allowlist_eval;
 mod audit;
 mod events;
+mod limit;
 mod plan;
 mod policy;
 mod prepare;
@@ -28,7 +29,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use openclaw_exec::allowlist;
-use openclaw_exec::command::is_shell_wrapper;
+use openclaw_exec::command::{format_command, is_shell_wrapper};
 use openclaw_exec::env;
 use openclaw_exec::inline_eval;
 use openclaw_exec::policy::{self as exec_policy, Ask, Denial, DenialReason, PolicyInput, Security};
@@ -40,12 +41,14 @@ use serde_json::{json, Value};
 use tracing::warn;
 
 use crate::invoke::{Command, InvokeContext};
+use crate::offload::{off_thread, Lane};
 use crate::params::{FromParams, Params};
 use crate::services::NodeServices;
 use allow_always::{allow_always_entries, persist_allow_always, record_allowlist_use};
-use allowlist_eval::{evaluate_allowlist, skill_trust, AllowlistEval};
+use allowlist_eval::{evaluate_allowlist, explain_bound, skill_trust, AllowlistEval};
 use audit::audit;
 use events::{deny, event_output, send_event, EventMeta};
+pub use limit::{Busy, RunLimiter, DEFAULT_MAX_CONCURRENT_RUNS};
 use plan::{canonical_cwd, file_sha256};
 use policy::{effective_policy, policy_snapshot, snapshot_covers, strict_inline_eval};
 pub use prepare::SystemRunPrepare;
@@ -63,19 +66,60 @@ impl Command for SystemRun {
     type Params = Params;
 
     async fn run(&self, ctx: InvokeContext, params: Params) -> Result<Value, InvokeError> {
-        let services = &self.0;
         let started = std::time::Instant::now();
-        let result = match RunParams::from_params(params.clone()) {
-            Ok(request) => system_run(services, ctx.clone(), request).await,
-            Err(e) => Err(e),
-        };
-        audit(services, &ctx, &params, &result, started.elapsed());
+        let result = decide_and_run(&self.0, &ctx, params.clone()).await;
+        // The audit row is a database write: off the runtime thread too.
+        let (services, record) = (self.0.clone(), result.clone());
+        let took = started.elapsed();
+        let audited = off_thread(Lane::Lookup, "audit", move || audit(&services, &ctx, &params, &record, took)).await;
+        if let Err(e) = audited {
+            warn!("system.run audit: {e}");
+        }
         result
     }
 }
 
-/// Policy, then execution, for a request that passed [`RunParams`]' checks.
-async fn system_run(services: &NodeServices, ctx: InvokeContext, params: RunParams) -> Result<Value, InvokeError> {
+/// Decides off the runtime thread (bounded by [`crate::offload::TIME_BOUND`]; past it the
+/// request is denied), then waits for a run slot and runs.
+async fn decide_and_run(
+    services: &Arc<NodeServices>,
+    ctx: &InvokeContext,
+    params: Params,
+) -> Result<Value, InvokeError> {
+    let overrun_meta = EventMeta {
+        session_key: params.trimmed("sessionKey").unwrap_or_else(|| "node".into()),
+        run_id: params.trimmed("runId").unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+        command: params.js_strings("command").map(|a| format_command(&a)).unwrap_or_default(),
+        suppress: params.is_true("suppressNotifyOnExit"),
+    };
+    let (decide_services, decide_ctx) = (services.clone(), ctx.clone());
+    let decided = off_thread(Lane::Policy, "policy analysis", move || {
+        let request = RunParams::from_params(params)?;
+        decide(&decide_services, &decide_ctx, request)
+    })
+    .await;
+    let (spec, meta) = match decided {
+        Ok(decision) => decision?,
+        Err(overrun) => {
+            return Err(deny(
+                ctx,
+                &overrun_meta,
+                Denial::new(DenialReason::ApprovalRequired, format!("SYSTEM_RUN_DENIED: {overrun}; not run")),
+            ))
+        }
+    };
+    let _slot = services.runs.acquire(&mut ctx.cancel.clone()).await?;
+    execute(ctx, spec, meta).await
+}
+
+/// Policy for a request that passed [`RunParams`]' checks: what to run, or the denial. Runs
+/// on a blocking thread (shell analysis, allowlist matching, path resolution, the database).
+fn decide(
+    services: &NodeServices,
+    ctx: &InvokeContext,
+    params: RunParams,
+) -> Result<(RunSpec, EventMeta), InvokeError> {
+    let ctx = ctx.clone();
     let RunParams {
         req,
         plan,
@@ -127,7 +171,7 @@ async fn system_run(services: &NodeServices, ctx: InvokeContext, params: RunPara
     let safe_bins = SafeBins::from_config(services.config.root(), agent_id.as_deref());
     let skills =
         if resolved.auto_allow_skills { skill_trust(&services.skill_bins.names(), &child_path) } else { Vec::new() };
-    let AllowlistEval { analysis_ok, satisfied, durable, planned, used } =
+    let AllowlistEval { analysis_ok, satisfied, durable, planned, used, bound_hit } =
         evaluate_allowlist(&req, &resolved.allowlist, &safe_bins, &skills, cwd_param.as_deref(), &child_path);
     // strictInlineEval: interpreter code in argv needs an explicit approval, whatever the
     // allowlist says; this message takes precedence over the generic denials.
@@ -152,7 +196,10 @@ async fn system_run(services: &NodeServices, ctx: InvokeContext, params: RunPara
         durable_approval_satisfied: durable,
         approved,
     })
-    .map_err(|d| deny(&ctx, &meta, d))?;
+    .map_err(|mut d| {
+        d.message = explain_bound(&d.message, bound_hit);
+        deny(&ctx, &meta, d)
+    })?;
     let mentions_audit = req.command_text.contains("security.audit.suppressions");
     let read_only_config = req.argv.first().is_some_and(|a| a.ends_with("openclaw"))
         && req.argv.get(1).map(String::as_str) == Some("config")
@@ -254,7 +301,11 @@ async fn system_run(services: &NodeServices, ctx: InvokeContext, params: RunPara
             warn!("system.run could not record allowlist usage: {e}");
         }
     }
-    let spec = RunSpec { argv, cwd, env: child_env, timeout };
+    Ok((RunSpec { argv, cwd, env: child_env, timeout }, meta))
+}
+
+/// Runs a decided command and reports it (`exec.finished`, then the payload).
+async fn execute(ctx: &InvokeContext, spec: RunSpec, meta: EventMeta) -> Result<Value, InvokeError> {
     match runner::run(spec, ctx.cancel.clone()).await {
         RunOutcome::Cancelled => Err(InvokeError::unavailable("invocation cancelled")),
         RunOutcome::Finished(result) => {
@@ -269,7 +320,7 @@ async fn system_run(services: &NodeServices, ctx: InvokeContext, params: RunPara
                 event["output"] = json!(output);
             }
             event["suppressNotifyOnExit"] = json!(meta.suppress);
-            send_event(&ctx, "exec.finished", event);
+            send_event(ctx, "exec.finished", event);
             Ok(serde_json::to_value(result).expect("serialises"))
         }
     }

@@ -20,6 +20,7 @@ use super::plan::{canonical_cwd, file_operand, file_sha256, script_operand};
 use super::policy::{effective_policy, policy_snapshot, strict_inline_eval};
 use super::request::PrepareParams;
 use crate::invoke::{Command, InvokeContext};
+use crate::offload::{off_thread, Lane};
 use crate::services::NodeServices;
 
 /// `system.run.prepare`.
@@ -32,7 +33,11 @@ impl Command for SystemRunPrepare {
     type Params = PrepareParams;
 
     async fn run(&self, _ctx: InvokeContext, params: PrepareParams) -> Result<Value, InvokeError> {
-        prepare(&self.0, params)
+        // Path resolution, hashing, the approvals document: all off the runtime thread.
+        let services = self.0.clone();
+        off_thread(Lane::Policy, "policy analysis", move || prepare(&services, params)).await.map_err(|overrun| {
+            InvokeError::invalid_request(format!("SYSTEM_RUN_DENIED: {overrun}; no plan was made"))
+        })?
     }
 }
 

@@ -17,6 +17,10 @@ use openclaw_protocol::node::InvokeError;
 use super::plan::{plan_matches, valid_plan};
 use crate::params::{js_string, FromParams, Params};
 
+/// The most argv a request may carry, counted as the kernel counts it (each string, its NUL
+/// and its pointer): Linux's usual `ARG_MAX` of 2 MiB, so nothing larger could be executed.
+pub const MAX_ARGV_BYTES: usize = 2 * 1024 * 1024;
+
 /// `command` + `rawCommand` → the command request.
 fn parse_command(params: &Params) -> Result<CommandRequest, InvokeError> {
     let raw = params.str("rawCommand");
@@ -27,6 +31,14 @@ fn parse_command(params: &Params) -> Result<CommandRequest, InvokeError> {
         }
         _ => return Err(InvokeError::invalid_request("command required")),
     };
+    // What execve would refuse anyway (E2BIG) is refused before any analysis.
+    let size: usize = argv.iter().map(|a| a.len() + 1 + std::mem::size_of::<usize>()).sum();
+    if size > MAX_ARGV_BYTES {
+        return Err(InvokeError::invalid_request(format!(
+            "command too large ({} arguments, {size} bytes; at most {MAX_ARGV_BYTES} bytes)",
+            argv.len()
+        )));
+    }
     command::resolve_command(argv, raw).map_err(|e| InvokeError::invalid_request(e.to_string()))
 }
 
@@ -191,6 +203,11 @@ mod tests {
     fn run_params_are_checked_in_upstream_order() {
         assert_eq!(reject(json!({})), "command required");
         assert_eq!(reject(json!({"rawCommand": "ls"})), "rawCommand requires params.command");
+        let many = vec!["a"; 250_000];
+        assert_eq!(
+            reject(json!({"command": many})),
+            "command too large (250000 arguments, 2500000 bytes; at most 2097152 bytes)"
+        );
         assert_eq!(reject(json!({"command": ["ls"], "systemRunPlan": {"argv": []}})), "systemRunPlan invalid");
         assert_eq!(reject(json!({"command": ["ls"], "approvalSource": "me"})), "approvalSource invalid");
         assert_eq!(
