@@ -191,13 +191,19 @@ struct PendingInvoke {
     reply: oneshot::Sender<InvokeOutcome>,
 }
 
-/// How long an invoke whose node connection dropped waits for the node to reconnect and send
-/// its result again. Our node host keeps results the gateway has not acknowledged and re-sends
-/// them after a reconnect, so a link that died while results were queued loses nothing; the
-/// window covers the node noticing the dead link (two tick intervals) and coming back. Upstream
-/// fails such invokes at once, and a node that never re-sends (the TypeScript host, or one that
-/// was killed) costs its callers at most [`RECONNECT_SETTLE`] once it is back.
+/// How long an invoke waits for its node to reconnect and send its result again when the
+/// gateway dropped the node for silence (a dead or half-open link). Our node host keeps results
+/// the gateway has not acknowledged and re-sends them after a reconnect, so a link that died
+/// while results were queued loses nothing; the window covers the node noticing the dead link
+/// (two tick intervals) and coming back. Upstream fails such invokes at once, and a node that
+/// never re-sends (the TypeScript host) costs its callers at most [`RECONNECT_SETTLE`] once it
+/// is back.
 pub const ORPHAN_GRACE: Duration = Duration::from_secs(60);
+
+/// The same wait when the connection ended some other way without a goodbye (the socket closed
+/// or failed, a tick-timeout close): the node is reachable and, if alive, reconnects at once;
+/// if it crashed, its callers should not wait a minute to hear it.
+pub const ORPHAN_GRACE_SHORT: Duration = Duration::from_secs(10);
 
 /// After a node reconnects, how long the results it re-sends have to arrive before its
 /// remaining orphaned invokes end as [`InvokeOutcome::Disconnected`]. Re-sent results are the

@@ -238,16 +238,17 @@ async fn serve_connection(
             info!("node disconnected node={device}");
             crate::registry::touch_node_seen(&shared, device, "disconnect");
             // Already back on a newer connection (it replaced this one): its re-sent results
-            // are arriving now. Otherwise give it the whole grace window to come back.
+            // are arriving now. Otherwise it gets the grace window this ending allows.
+            let grace = ending.orphan_grace();
             let (back, orphans) = {
                 let mut registry = shared.registry();
-                if ending.is_deliberate_goodbye() {
+                if grace.is_none() {
                     registry.expire_orphans(device, std::time::Instant::now());
                 }
                 (registry.node(device).is_some(), registry.has_orphans(device))
             };
-            if orphans {
-                let wait = if back { crate::registry::RECONNECT_SETTLE } else { crate::registry::ORPHAN_GRACE };
+            if let (true, Some(grace)) = (orphans, grace) {
+                let wait = if back { crate::registry::RECONNECT_SETTLE } else { grace };
                 expire_orphans_later(&shared, device, wait);
             }
         }

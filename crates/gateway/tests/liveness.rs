@@ -159,8 +159,7 @@ async fn results_sent_while_the_gateway_was_stopped_are_delivered() {
         node.ws.send(result_frame(r, &node_id)).await.unwrap();
     }
     node.ws.close(None).await.unwrap();
-    for call in &calls {
-        let res = admin.response(call).await;
+    for res in responses(&mut admin, &calls).await {
         assert_eq!(res["ok"], true, "a result the node sent during the stall was lost: {res}");
         assert_eq!(res["payload"]["payload"], json!({"bins": {}}));
     }
@@ -199,8 +198,7 @@ async fn a_stalled_gateway_does_not_blame_its_nodes() {
     }
     // The node keeps answering pings from here on, in the background.
     let reader = tokio::spawn(async move { while let Some(Ok(_)) = node.ws.next().await {} });
-    for call in &calls {
-        let res = admin.response(call).await;
+    for res in responses(&mut admin, &calls).await {
         assert_eq!(res["ok"], true, "a result was lost after the stall: {res}");
     }
     assert!(connected(&mut admin, &node_id).await, "the node was dropped for the gateway's own stall");
@@ -292,6 +290,19 @@ async fn an_oversized_frame_after_login_is_closed_1009() {
     gw.shutdown().await;
 }
 
+/// The responses to `calls`, in whatever order they arrive (concurrent invokes finish in any
+/// order, and `Peer::response` drops responses to other calls).
+async fn responses(admin: &mut Peer, calls: &[String]) -> Vec<Value> {
+    let mut got = Vec::new();
+    while got.len() < calls.len() {
+        let f = common::next_json(&mut admin.ws).await.expect("response before close");
+        if f["type"] == "res" && calls.iter().any(|c| f["id"] == c.as_str()) {
+            got.push(f);
+        }
+    }
+    got
+}
+
 /// A node with `system.which` approved and `n` invokes sent to it, for the reconnect tests.
 async fn invokes_to_a_node(addr: SocketAddr, id: &DeviceIdentity, n: usize) -> (Peer, Peer, Vec<String>, Vec<Value>) {
     let mut admin = operator(addr, &["operator.admin"]).await;
@@ -329,8 +340,7 @@ async fn results_re_sent_after_a_reconnect_reach_their_callers() {
     for request in &requests {
         again.ws.send(result_frame(request, &node_id)).await.unwrap();
     }
-    for call in &calls {
-        let res = admin.response(call).await;
+    for res in responses(&mut admin, &calls).await {
         assert_eq!(res["ok"], true, "a re-sent result was lost: {res}");
     }
     gw.shutdown().await;
@@ -354,8 +364,7 @@ async fn a_node_back_without_its_results_releases_its_callers_soon() {
     }
     let _again = common::node_with(gw.addr, &id, &["system.which"]).await;
     let back = Instant::now();
-    for call in &calls {
-        let res = admin.response(call).await;
+    for res in responses(&mut admin, &calls).await {
         assert_eq!(res["error"]["message"], "DISCONNECTED: node disconnected (system.which)", "{res}");
     }
     let waited = back.elapsed();

@@ -283,15 +283,33 @@ mod tests {
         }
     }
 
+    /// A command that needs params and echoes them: the dispatcher's own checks, with no
+    /// built-in command involved (this module names none).
+    struct Echo;
+    impl NodeCommand for Echo {
+        fn name(&self) -> &'static str {
+            "test.echo"
+        }
+        fn cap(&self) -> &'static str {
+            "test"
+        }
+        fn run(&self, _ctx: InvokeContext, params: Value) -> CommandFuture {
+            Box::pin(async move { Ok(params) })
+        }
+    }
+
     #[tokio::test]
     async fn unknown_bad_and_panicking_commands_each_get_one_error() {
-        let mut registry = crate::commands::stateless();
+        let mut registry = CommandRegistry::default();
+        registry.register(Arc::new(Echo));
         registry.register(Arc::new(Panics));
+        let ok = dispatch(&registry, req("test.echo", Some("{\"a\":1}")), ctx()).await.unwrap();
+        assert_eq!(ok, serde_json::json!({"a": 1}));
         let e = dispatch(&registry, req("nope.cmd", Some("{}")), ctx()).await.unwrap_err();
         assert_eq!(e, InvokeError::new("UNAVAILABLE", "command not supported"));
-        let e = dispatch(&registry, req("system.which", Some("{bad")), ctx()).await.unwrap_err();
+        let e = dispatch(&registry, req("test.echo", Some("{bad")), ctx()).await.unwrap_err();
         assert_eq!(e.message, "Error: INVALID_REQUEST: paramsJSON malformed JSON");
-        let e = dispatch(&registry, req("system.which", None), ctx()).await.unwrap_err();
+        let e = dispatch(&registry, req("test.echo", None), ctx()).await.unwrap_err();
         assert_eq!(e.message, "Error: INVALID_REQUEST: paramsJSON required");
         let e = dispatch(&registry, req("test.panic", Some("{}")), ctx()).await.unwrap_err();
         assert_eq!(e, InvokeError::new("UNAVAILABLE", "node invocation failed"));

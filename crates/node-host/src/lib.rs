@@ -14,8 +14,9 @@
 //! - serving commands: [`invoke`] holds the command traits, the registry and the
 //!   dispatcher; [`params`] the one decoder of command params with upstream's coercions;
 //!   [`services`] what commands share (state database, approvals document, skill bins,
-//!   environment); [`commands`] the built-in commands, one folder per family, and the list
-//!   of them; [`offload`] runs their CPU-bound work off the runtime thread, bounded;
+//!   environment, the [`run_limit`] on concurrent `system.run`s); [`commands`] the built-in
+//!   commands, one folder per family, and the list of them; [`offload`] runs their CPU-bound
+//!   work off the runtime thread, bounded;
 //! - [`startup`]: everything before the first dial; [`platform`]: what the node reports
 //!   about the machine.
 
@@ -32,6 +33,7 @@ pub mod offload;
 pub mod params;
 pub mod platform;
 pub mod reconnect;
+pub mod run_limit;
 pub mod services;
 pub mod startup;
 pub mod status_file;

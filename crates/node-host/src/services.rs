@@ -64,7 +64,7 @@ pub struct NodeServices {
     /// The gateway's skill binaries, refreshed by the connection while commands read them.
     pub skill_bins: Arc<SkillBins>,
     /// The `system.run` concurrency limit and its bounded queue.
-    pub runs: crate::commands::system::run::RunLimiter,
+    pub runs: crate::run_limit::RunLimiter,
 }
 
 /// The binary names of the gateway's installed skills (`skills.bins`), which `autoAllowSkills`

@@ -11,11 +11,11 @@ use openclaw_state::legacy::import_legacy_state;
 use openclaw_state::{StateDb, StateError, StatePaths};
 use tracing::info;
 
-use crate::commands::system::run::{RunLimiter, DEFAULT_MAX_CONCURRENT_RUNS};
 use crate::connection::NodeHost;
 use crate::credentials::{resolve_credentials, CredentialError};
 use crate::endpoint::{resolve_endpoint, EndpointError, EndpointFlags};
 use crate::invoke::EmptyAllowlist;
+use crate::run_limit::{RunLimiter, DEFAULT_MAX_CONCURRENT_RUNS};
 use crate::services::{NodeEnv, NodeServices, SkillBins};
 use crate::status_file::StatusReporter;
 use openclaw_state::node_status::NodeHostStatus;

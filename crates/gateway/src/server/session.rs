@@ -51,12 +51,19 @@ pub enum Ending {
 }
 
 impl Ending {
-    /// Whether the peer said goodbye on purpose (a close frame with no status, 1000 or 1001):
-    /// a node that does so is shutting down and will not re-send results, so its callers are
-    /// told at once, as upstream does. Any other end (a dead link, a tick timeout, an error)
-    /// may be followed by a reconnect that re-sends them.
-    pub fn is_deliberate_goodbye(self) -> bool {
-        matches!(self, Ending::PeerClosed(None | Some(1000 | 1001)))
+    /// How long a node's unanswered invokes wait for it to reconnect and re-send its results
+    /// after this ending; `None` when it said goodbye on purpose (a close frame with no status,
+    /// 1000 or 1001: it is shutting down and will not re-send), so its callers are told at once,
+    /// as upstream does. A dead link gets the long window (the node needs time to notice and
+    /// come back), any other end the short one.
+    pub fn orphan_grace(self) -> Option<Duration> {
+        match self {
+            Ending::PeerClosed(None | Some(1000 | 1001)) => None,
+            Ending::Unresponsive => Some(crate::registry::ORPHAN_GRACE),
+            Ending::PeerGone | Ending::PeerClosed(_) | Ending::ServerClosed => {
+                Some(crate::registry::ORPHAN_GRACE_SHORT)
+            }
+        }
     }
 }
 
@@ -273,6 +280,22 @@ mod tests {
     use super::*;
 
     const S: Duration = Duration::from_secs(1);
+
+    /// A goodbye fails a node's invokes at once (upstream's behaviour); a dead link waits
+    /// longest for re-sent results; any other end waits briefly.
+    #[test]
+    fn orphan_grace_by_ending() {
+        use crate::registry::{ORPHAN_GRACE, ORPHAN_GRACE_SHORT};
+        for goodbye in [None, Some(1000), Some(1001)] {
+            assert_eq!(Ending::PeerClosed(goodbye).orphan_grace(), None, "{goodbye:?}");
+        }
+        assert_eq!(Ending::Unresponsive.orphan_grace(), Some(ORPHAN_GRACE));
+        for other in
+            [Ending::PeerGone, Ending::PeerClosed(Some(4000)), Ending::PeerClosed(Some(1011)), Ending::ServerClosed]
+        {
+            assert_eq!(other.orphan_grace(), Some(ORPHAN_GRACE_SHORT), "{other:?}");
+        }
+    }
 
     #[test]
     fn a_silent_peer_is_condemned_one_timeout_after_the_ping() {

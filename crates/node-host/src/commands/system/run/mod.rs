@@ -18,7 +18,6 @@ mod allow_always;
 mod allowlist_eval;
 mod audit;
 mod events;
-mod limit;
 mod plan;
 mod policy;
 mod prepare;
@@ -48,7 +47,6 @@ use allow_always::{allow_always_entries, persist_allow_always, record_allowlist_
 use allowlist_eval::{evaluate_allowlist, explain_bound, skill_trust, AllowlistEval};
 use audit::audit;
 use events::{deny, event_output, send_event, EventMeta};
-pub use limit::{Busy, RunLimiter, DEFAULT_MAX_CONCURRENT_RUNS};
 use plan::{canonical_cwd, file_sha256};
 use policy::{effective_policy, policy_snapshot, snapshot_covers, strict_inline_eval};
 pub use prepare::SystemRunPrepare;
