@@ -2,6 +2,7 @@
 //! operator-side measurements ([`ops`]) and the processes they measure ([`peers`]). Starting and
 //! stopping those processes is `openclaw-testkit`'s, shared with the integration tests.
 
+#![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod ops;
