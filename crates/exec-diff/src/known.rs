@@ -1,0 +1,78 @@
+//! The known, deliberate differences from upstream 2026.9.6, in one place with their reasons
+//! (README "Where we deliberately differ"). A difference explained here is reported in its own
+//! table and left out of the count of unexplained differences.
+//!
+//! Each entry is a predicate on the step where the difference shows. Some also explain the
+//! rest of the case (`poisons`): once the two nodes hold different approvals documents, every
+//! later step may differ for that reason alone.
+
+use serde_json::Value;
+
+use crate::gen::Case;
+
+/// One deliberate difference.
+pub struct Known {
+    /// A short name for the report.
+    pub name: &'static str,
+    /// Why we differ (the README's reason).
+    pub reason: &'static str,
+    /// Whether later steps of the same case are explained too.
+    pub poisons: bool,
+    matches: fn(&Case, &str, &Value, &Value) -> bool,
+}
+
+fn message(v: &Value) -> &str {
+    v["error"]["message"].as_str().unwrap_or_default()
+}
+
+fn ran(v: &Value) -> bool {
+    v["ok"] == true
+}
+
+/// The list. Keep it short: every entry hides a class of differences.
+pub const KNOWN: &[Known] = &[
+    Known {
+        name: "upstream refuses allowlist hits",
+        reason: "upstream 2026.9.6 refuses every allowlisted (and explicitly approved) run at its commit step \
+                 with `approval state could not be persisted`; ours runs the planned argv (README)",
+        poisons: true,
+        matches: |_, step, ours, theirs| {
+            step.contains("run")
+                && message(theirs) == "SYSTEM_RUN_DENIED: approval state could not be persisted"
+                && ran(ours)
+        },
+    },
+    Known {
+        name: "version 2 refused",
+        reason: "an approvals document with `version: 2` is refused instead of being read as version 1 (README)",
+        poisons: true,
+        matches: |case, step, ours, theirs| {
+            step == "set" && case.tags.iter().any(|t| t == "doc-odd:version-2") && !ran(ours) && ran(theirs)
+        },
+    },
+    Known {
+        name: "agents.__proto__ refused",
+        reason: "an `agents.__proto__` key is refused at `set` (upstream accepts it on the wire and its \
+                 persisted schema rejects it later) (README)",
+        poisons: true,
+        matches: |case, step, ours, _| {
+            step == "set" && case.tags.iter().any(|t| t == "doc-odd:agents-proto") && !ran(ours)
+        },
+    },
+    Known {
+        name: "symlinked cwd resolved and pinned",
+        reason: "a cwd with a symlink component is resolved to its real path and pinned in the plan \
+                 instead of being refused, so approval binds the directory that actually runs (README)",
+        poisons: true,
+        matches: |case, _, ours, theirs| {
+            case.tags.iter().any(|t| t == "cwd:symlink")
+                && message(theirs).contains("no symlink path components")
+                && !message(ours).contains("no symlink path components")
+        },
+    },
+];
+
+/// The first known difference that explains this step, if any.
+pub fn explain(case: &Case, step: &str, ours: &Value, theirs: &Value) -> Option<&'static Known> {
+    KNOWN.iter().find(|k| (k.matches)(case, step, ours, theirs))
+}
