@@ -83,6 +83,10 @@ fn masks() -> &'static [(Regex, &'static str)] {
             (r"=node-command:[0-9a-f]{16}", "=node-command:<hash>"),
             (r"\b\d+m\d+[.,]\d+s\b", "<t>"),
             (r"(?m)^(real|user|sys) \d+[.,]\d+$", "$1 <t>"),
+            // GNU time(1): `0.00user 0.00system 0:00.04elapsed 7%CPU (…maxresident)k` and
+            // `0inputs+0outputs (0major+407minor)pagefaults 0swaps`.
+            (r"(?m)^\d+[.,]\d+user \d+[.,]\d+system .*$", "<gnu-time>"),
+            (r"(?m)^\d+inputs\+\d+outputs .*$", "<gnu-time>"),
         ]
         .into_iter()
         .map(|(re, to)| (Regex::new(re).expect("mask regex"), to))
@@ -190,6 +194,8 @@ mod tests {
         assert_eq!(out["allowlist"][1]["pattern"], "=command:<hash>");
         assert_eq!(out["stderr"], "\nreal\t<t>\nuser\t<t>\n");
         assert_eq!(out["p"], "real <t>\nx");
+        let gnu = "a\n0.00user 0.00system 0:00.04elapsed 7%CPU (0avgtext+0avgdata 1956maxresident)k\n0inputs+0outputs (0major+407minor)pagefaults 0swaps\n";
+        assert_eq!(n.text(gnu), "a\n<gnu-time>\n<gnu-time>\n");
         assert_eq!(n.text("exit 3 after 0m"), "exit 3 after 0m", "plain numbers are kept");
     }
 

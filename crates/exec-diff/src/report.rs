@@ -55,7 +55,9 @@ impl Tally {
         let mut poisoned: Option<&'static Known> = None;
         for s in steps {
             self.steps += 1;
-            if s.ours == s.theirs {
+            // A step only one side reached is the consequence of the earlier step that differed
+            // (e.g. one side's prepare refused), which is already counted.
+            if s.ours == s.theirs || s.ours.is_null() || s.theirs.is_null() {
                 continue;
             }
             let known = poisoned.or_else(|| explain(case, &s.step, &s.ours, &s.theirs));
