@@ -114,7 +114,10 @@ pub fn outcome(norm: &Normaliser, result: Option<&Value>, events: &[Value]) -> V
     if ok {
         o.insert("payload".into(), norm.value(&r["payload"]));
     } else {
-        o.insert("error".into(), json!({"code": norm.value(&r["error"]["code"]), "message": norm.value(&r["error"]["message"])}));
+        o.insert(
+            "error".into(),
+            json!({"code": norm.value(&r["error"]["code"]), "message": norm.value(&r["error"]["message"])}),
+        );
     }
     if !events.is_empty() {
         o.insert("events".into(), Value::Array(events.iter().map(|e| norm.value(e)).collect()));
@@ -151,7 +154,13 @@ fn walk(a: &Value, b: &Value, at: String, out: &mut Vec<String>, limit: usize) {
             keys.sort();
             keys.dedup();
             for k in keys {
-                walk(x.get(k).unwrap_or(&Value::Null), y.get(k).unwrap_or(&Value::Null), format!("{at}.{k}"), out, limit);
+                walk(
+                    x.get(k).unwrap_or(&Value::Null),
+                    y.get(k).unwrap_or(&Value::Null),
+                    format!("{at}.{k}"),
+                    out,
+                    limit,
+                );
             }
         }
         (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {
@@ -177,7 +186,11 @@ mod tests {
     fn node_paths_map_back_to_placeholders_longest_first() {
         let n = Normaliser::new("/tmp/x/A/c1", "/tmp/x/home-a", "/tmp/x/home-a/.openclaw");
         assert_eq!(n.text("cd /tmp/x/A/c1/sub && ls /tmp/x/home-a/.openclaw/x"), "cd @CASE@/sub && ls @STATE@/x");
-        assert_eq!(n.text("/tmp/x/A/c10"), "@CASE@0", "a plain prefix is still replaced (case dirs differ in length-safe ways)");
+        assert_eq!(
+            n.text("/tmp/x/A/c10"),
+            "@CASE@0",
+            "a plain prefix is still replaced (case dirs differ in length-safe ways)"
+        );
     }
 
     #[test]
@@ -204,7 +217,8 @@ mod tests {
         let n = Normaliser::new("/c", "/h", "/s");
         let ok = json!({"ok":true,"payload":{"stdout":"/c/x\n","exitCode":0},"error":null});
         assert_eq!(outcome(&n, Some(&ok), &[]), json!({"ok":true,"payload":{"stdout":"@CASE@/x\n","exitCode":0}}));
-        let err = json!({"ok":false,"error":{"code":"SYSTEM_RUN_DENIED","message":"SYSTEM_RUN_DENIED: allowlist miss"}});
+        let err =
+            json!({"ok":false,"error":{"code":"SYSTEM_RUN_DENIED","message":"SYSTEM_RUN_DENIED: allowlist miss"}});
         let ev = [json!({"event":"exec.denied","payload":{"command":"ls /c"}})];
         let o = outcome(&n, Some(&err), &ev);
         assert_eq!(o["error"]["code"], "SYSTEM_RUN_DENIED");

@@ -24,13 +24,7 @@ fn usage() -> ! {
 
 fn parse() -> Args {
     let exe = std::env::current_exe().unwrap_or_default();
-    let mut a = Args {
-        seed: 1,
-        cases: 1000,
-        only: None,
-        bin: exe.with_file_name("openclaw"),
-        verbose: false,
-    };
+    let mut a = Args { seed: 1, cases: 1000, only: None, bin: exe.with_file_name("openclaw"), verbose: false };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut num = || it.next().and_then(|v| v.parse::<u64>().ok()).unwrap_or_else(|| usage());
@@ -65,6 +59,7 @@ fn main() {
     let mut tally = Tally::default();
     let started = Instant::now();
     let mut case_time = std::time::Duration::ZERO;
+    let mut waits = [(std::time::Duration::ZERO, 0u64); 2];
     let code = rt.block_on(async {
         for profile in Profile::ALL {
             let group: Vec<&gen::Case> = cases.iter().filter(|c| c.profile == profile).collect();
@@ -86,7 +81,10 @@ fn main() {
                         if args.verbose || args.only.is_some() {
                             for s in &steps {
                                 let mark = if s.ours == s.theirs { "same" } else { "DIFF" };
-                                eprintln!("case {} {} [{mark}]\n  ours:     {}\n  upstream: {}", case.index, s.step, s.ours, s.theirs);
+                                eprintln!(
+                                    "case {} {} [{mark}]\n  ours:     {}\n  upstream: {}",
+                                    case.index, s.step, s.ours, s.theirs
+                                );
                             }
                         }
                         tally.add(case, &steps);
@@ -101,6 +99,11 @@ fn main() {
                 }
             }
             case_time += t0.elapsed();
+            for (w, side) in waits.iter_mut().zip([&pair.ours, &pair.theirs]) {
+                let (d, n) = side.latency();
+                w.0 += d;
+                w.1 += n;
+            }
         }
         0
     });
@@ -119,6 +122,9 @@ fn main() {
         started.elapsed().as_secs_f64(),
         per_1000
     );
+    for (name, (d, n)) in ["ours", "typescript"].iter().zip(waits) {
+        println!("{name}: {n} invokes, {:.1} ms mean answer time", d.as_secs_f64() * 1000.0 / n.max(1) as f64);
+    }
     if code != 0 {
         std::process::exit(code);
     }

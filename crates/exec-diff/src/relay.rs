@@ -161,7 +161,8 @@ async fn serve(
 ) {
     let (mut sink, mut stream) = ws.split();
     let nonce = uuid::Uuid::new_v4().to_string();
-    let challenge = json!({"type":"event","event":"connect.challenge","payload":{"nonce":nonce,"ts":1_795_000_000_000u64}});
+    let challenge =
+        json!({"type":"event","event":"connect.challenge","payload":{"nonce":nonce,"ts":1_795_000_000_000u64}});
     if sink.send(Message::text(challenge.to_string())).await.is_err() {
         return;
     }

@@ -71,7 +71,8 @@ impl Tally {
             let (sev, name) = classify(&s.step, &s.ours, &s.theirs);
             let class = self.classes.entry((sev, name)).or_default();
             class.cases.insert(case.index);
-            let f = Finding { case: case.clone(), step: s.step.clone(), ours: s.ours.clone(), theirs: s.theirs.clone() };
+            let f =
+                Finding { case: case.clone(), step: s.step.clone(), ours: s.ours.clone(), theirs: s.theirs.clone() };
             if class.example.as_ref().is_none_or(|e| f.size() < e.size()) {
                 class.example = Some(f);
             }

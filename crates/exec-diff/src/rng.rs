@@ -58,10 +58,12 @@ mod tests {
 
     #[test]
     fn same_seed_and_index_give_the_same_stream() {
-        let a: Vec<u64> = (0..5).map({
-            let mut r = Rng::for_case(7, 3);
-            move |_| r.next_u64()
-        }).collect();
+        let a: Vec<u64> = (0..5)
+            .map({
+                let mut r = Rng::for_case(7, 3);
+                move |_| r.next_u64()
+            })
+            .collect();
         let mut r = Rng::for_case(7, 3);
         assert_eq!(a, (0..5).map(|_| r.next_u64()).collect::<Vec<_>>());
         assert_ne!(Rng::for_case(7, 3).next_u64(), Rng::for_case(7, 4).next_u64());

@@ -3,7 +3,8 @@
 //! step by step with both nodes in parallel, and returns every step's normalised outcomes.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Map, Value};
 
@@ -48,6 +49,20 @@ pub struct Side {
     /// Where this side's case directories go (`<root>/A` or `<root>/B`, equal length).
     cases: PathBuf,
     home: PathBuf,
+    /// Nanoseconds spent waiting for this node's answers, and the number of invokes.
+    busy: AtomicU64,
+    calls: AtomicU64,
+    /// The approvals hash from this node's last `set` reply: most cases leave the document as
+    /// they found it, so the `get` before the next `set` is usually not needed.
+    last_hash: std::sync::Mutex<Option<Value>>,
+}
+
+impl Side {
+    /// Time spent waiting for this node's answers and the number of invokes sent, so a run
+    /// can say which implementation its time went to.
+    pub fn latency(&self) -> (Duration, u64) {
+        (Duration::from_nanos(self.busy.load(Ordering::Relaxed)), self.calls.load(Ordering::Relaxed))
+    }
 }
 
 /// Both node hosts, started for one profile; stopped on drop.
@@ -98,8 +113,22 @@ impl Pair {
         std::fs::create_dir_all(&a).map_err(io(&a))?;
         std::fs::create_dir_all(&b).map_err(io(&b))?;
         Ok(Pair {
-            ours: Side { relay: ours_relay, cases: a, home: our_home },
-            theirs: Side { relay: ts_relay, cases: b, home: ts_home },
+            ours: Side {
+                relay: ours_relay,
+                cases: a,
+                home: our_home,
+                busy: AtomicU64::new(0),
+                calls: AtomicU64::new(0),
+                last_hash: Default::default(),
+            },
+            theirs: Side {
+                relay: ts_relay,
+                cases: b,
+                home: ts_home,
+                busy: AtomicU64::new(0),
+                calls: AtomicU64::new(0),
+                last_hash: Default::default(),
+            },
             _our_node: our_node,
             _ts_node: ts_node,
         })
@@ -175,7 +204,11 @@ impl Run<'_> {
     }
 
     async fn call(&self, command: &str, params: &Value) -> Invoked {
-        match self.side.relay.invoke(command, params, INVOKE_TIMEOUT).await {
+        let t0 = Instant::now();
+        let res = self.side.relay.invoke(command, params, INVOKE_TIMEOUT).await;
+        self.side.busy.fetch_add(t0.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        self.side.calls.fetch_add(1, Ordering::Relaxed);
+        match res {
             Ok(i) => i,
             Err(e) => Invoked {
                 result: json!({"ok": false, "error": {"code": "HARNESS", "message": e.to_string()}}),
@@ -184,21 +217,40 @@ impl Run<'_> {
         }
     }
 
-    /// get → set; a refused document is replaced by `{"version":1}` so the node is in a known
-    /// state. Returns the set outcome.
+    /// `set` with the last known hash (a `get` first when the node says it changed); a refused
+    /// document is replaced by `{"version":1}` so the node is in a known state. Returns the
+    /// set outcome.
     async fn set_approvals(&self, file: &Value) -> Value {
         let file = subst(file, &self.dir_s());
-        let set = |file: Value| async move {
-            let got = self.call("system.execApprovals.get", &json!({})).await.result;
-            let hash = got["payload"]["hash"].clone();
-            self.call("system.execApprovals.set", &json!({"file": file, "baseHash": hash})).await.result
-        };
-        let res = set(file).await;
+        let res = self.set_once(&file).await;
         if res["ok"] != true {
-            set(json!({"version": 1})).await;
+            self.set_once(&json!({"version": 1})).await;
             return outcome(&self.norm, Some(&res), &[]);
         }
         json!({"ok": true, "file": approvals_file(&self.norm, &res)})
+    }
+
+    async fn set_once(&self, file: &Value) -> Value {
+        let cached = self.side.last_hash.lock().expect("hash lock").clone();
+        let mut tries = 0;
+        let mut hash = cached;
+        loop {
+            let h = match hash.take() {
+                Some(h) => h,
+                None => self.call("system.execApprovals.get", &json!({})).await.result["payload"]["hash"].clone(),
+            };
+            let res = self.call("system.execApprovals.set", &json!({"file": file, "baseHash": h})).await.result;
+            let stale = res["error"]["message"].as_str().is_some_and(|m| m.contains("reload and retry"));
+            tries += 1;
+            if stale && tries < 2 {
+                continue;
+            }
+            let next = if res["ok"] == true { Some(res["payload"]["hash"].clone()) } else { None };
+            if next.is_some() || !stale {
+                *self.side.last_hash.lock().expect("hash lock") = next.or(Some(h));
+            }
+            return res;
+        }
     }
 
     async fn approvals(&self) -> Value {
@@ -341,10 +393,8 @@ async fn steps(a: &Run<'_>, b: &Run<'_>, case: &Case) -> Result<Vec<StepResult>,
             }
             let mut fields = approval_fields(*source);
             fields.push(("runId", run_id("approved")));
-            let (o, t) = tokio::join!(
-                approved_run(a, &case.params, &ra, &fields),
-                approved_run(b, &case.params, &rb, &fields)
-            );
+            let (o, t) =
+                tokio::join!(approved_run(a, &case.params, &ra, &fields), approved_run(b, &case.params, &rb, &fields));
             if !(o.is_null() && t.is_null()) {
                 push(&mut steps, "approved-run", (o, t));
             }
@@ -358,7 +408,8 @@ async fn steps(a: &Run<'_>, b: &Run<'_>, case: &Case) -> Result<Vec<StepResult>,
             }
         }
         Flow::Bad(kind) => {
-            let approve = vec![("approved", json!(true)), ("approvalDecision", json!("allow-once")), ("runId", run_id("bad"))];
+            let approve =
+                vec![("approved", json!(true)), ("approvalDecision", json!("allow-once")), ("runId", run_id("bad"))];
             if *kind == BadApproval::NoPlan {
                 push(&mut steps, "bad-run", run_both("system.run", with(&case.params, &approve)).await);
                 return Ok(steps);

@@ -81,8 +81,9 @@ pub fn generate(rng: &mut Rng) -> Doc {
         tags.push(format!("doc-odd:{odd}"));
         let file = match odd {
             "version-2" => json!({"version": 2, "defaults": {"security": "full"}}),
-            "agents-proto" => serde_json::from_str(r#"{"version":1,"agents":{"__proto__":{"security":"full"}}}"#)
-                .expect("literal"),
+            "agents-proto" => {
+                serde_json::from_str(r#"{"version":1,"agents":{"__proto__":{"security":"full"}}}"#).expect("literal")
+            }
             "agents-array" => json!({"version": 1, "agents": [{"security": "full"}]}),
             "unknown-key" => json!({"version": 1, "defaults": {"security": "full"}, "extra": true}),
             _ => json!("not a document"),

@@ -297,8 +297,12 @@ pub fn all_tags() -> Vec<String> {
     for s in ["AllowOnce", "AllowAlways", "ApprovedOnly", "DecisionOnly", "AskFallback", "AutoReview"] {
         t.push(format!("flow:approved:{s}"));
     }
-    t.extend(["flow:prepare", "flow:mutate", "flow:bad:NoPlan", "flow:bad:OtherPlan", "flow:bad:Combined"].map(String::from));
-    t.extend(["prepare.strictInlineEval", "needsScreenRecording", "suppressNotifyOnExit", "sessionKey"].map(String::from));
+    t.extend(
+        ["flow:prepare", "flow:mutate", "flow:bad:NoPlan", "flow:bad:OtherPlan", "flow:bad:Combined"].map(String::from),
+    );
+    t.extend(
+        ["prepare.strictInlineEval", "needsScreenRecording", "suppressNotifyOnExit", "sessionKey"].map(String::from),
+    );
     t.extend(["timeoutMs:5000", "timeoutMs:0", "timeoutMs:-1"].map(String::from));
     t
 }
