@@ -33,7 +33,7 @@ impl Normaliser {
             }
             subs.push((p.to_string(), to));
         }
-        subs.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        subs.sort_by_key(|s| std::cmp::Reverse(s.0.len()));
         Normaliser { subs }
     }
 

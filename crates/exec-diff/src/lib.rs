@@ -8,7 +8,8 @@
 //! ([`relay`]), so fields the real Gateway strips can be sent too; the answers, `exec.*`
 //! events, prepared plans, persisted allow-always entries and later runs are normalised and
 //! compared ([`compare`], [`run`]), sorted into classes by severity ([`classify`]), and the
-//! deliberate differences listed in one place ([`known`]) are counted apart ([`report`]).
+//! deliberate differences listed in one place ([`known`]) are counted apart ([`report`]); each class's example is shrunk by re-running smaller
+//! variants ([`shrink`]).
 //!
 //! Only harmless programs run (printers, readers of the files the harness creates, missing
 //! programs), and writes go only to each case's own directory.
@@ -24,3 +25,4 @@ pub mod relay;
 pub mod report;
 pub mod rng;
 pub mod run;
+pub mod shrink;

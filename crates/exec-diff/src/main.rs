@@ -1,4 +1,4 @@
-//! `openclaw-exec-diff [--seed N] [--cases N] [--case I] [--bin PATH]`: generates cases, runs
+//! `openclaw-exec-diff [--seed N] [--cases N] [--case I] [--bin PATH] [--shrink RUNS]`: generates cases, runs
 //! them on our node host and on the TypeScript one, and prints each class of difference with
 //! its minimal example, then a summary table. Exits 1 when any difference is unexplained.
 
@@ -15,16 +15,18 @@ struct Args {
     only: Option<u64>,
     bin: PathBuf,
     verbose: bool,
+    shrink: usize,
 }
 
 fn usage() -> ! {
-    eprintln!("usage: openclaw-exec-diff [--seed N] [--cases N] [--case I] [--bin PATH] [--verbose]");
+    eprintln!("usage: openclaw-exec-diff [--seed N] [--cases N] [--case I] [--bin PATH] [--shrink RUNS] [--verbose]");
     std::process::exit(2)
 }
 
 fn parse() -> Args {
     let exe = std::env::current_exe().unwrap_or_default();
-    let mut a = Args { seed: 1, cases: 1000, only: None, bin: exe.with_file_name("openclaw"), verbose: false };
+    let mut a =
+        Args { seed: 1, cases: 1000, only: None, bin: exe.with_file_name("openclaw"), verbose: false, shrink: 300 };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut num = || it.next().and_then(|v| v.parse::<u64>().ok()).unwrap_or_else(|| usage());
@@ -33,6 +35,7 @@ fn parse() -> Args {
             "--cases" => a.cases = num(),
             "--case" => a.only = Some(num()),
             "--bin" => a.bin = it.next().map(PathBuf::from).unwrap_or_else(|| usage()),
+            "--shrink" => a.shrink = num() as usize,
             "--verbose" | "-v" => a.verbose = true,
             _ => usage(),
         }
@@ -99,6 +102,14 @@ fn main() {
                 }
             }
             case_time += t0.elapsed();
+            // Shrink the examples found with these nodes while they still run.
+            let mut budget = args.shrink / Profile::ALL.len();
+            for (key, example) in tally.examples_of(profile) {
+                match openclaw_exec_diff::shrink::shrink(&pair, &key, example, &mut budget).await {
+                    Ok(small) => tally.set_example(&key, small),
+                    Err(e) => eprintln!("exec-diff: shrinking: {e}"),
+                }
+            }
             for (w, side) in waits.iter_mut().zip([&pair.ours, &pair.theirs]) {
                 let (d, n) = side.latency();
                 w.0 += d;

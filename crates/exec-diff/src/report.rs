@@ -22,13 +22,50 @@ pub struct Finding {
     pub ours: Value,
     /// Theirs, normalised.
     pub theirs: Value,
+    /// Whether the case was shrunk after generation (then seed and index only say where it
+    /// came from; the request and document printed are the reproduction).
+    pub shrunk: bool,
 }
 
 impl Finding {
     /// How big the reproduction is; the smallest finding of a class is its example.
-    fn size(&self) -> usize {
+    pub fn size(&self) -> usize {
         self.case.params.to_string().len() + self.case.approvals.to_string().len()
     }
+}
+
+/// A class: its severity and its name.
+pub type ClassKey = (Severity, String);
+
+/// The unexplained differences of one case by class, and the known differences it showed.
+pub fn sort_out(case: &Case, steps: &[StepResult]) -> (Vec<(ClassKey, Finding)>, Vec<&'static str>) {
+    let mut found = Vec::new();
+    let mut known = Vec::new();
+    let mut poisoned: Option<&'static Known> = None;
+    for s in steps {
+        // A step only one side reached is the consequence of the earlier step that differed
+        // (e.g. one side's prepare refused), which is already counted.
+        if s.ours == s.theirs || s.ours.is_null() || s.theirs.is_null() {
+            continue;
+        }
+        if let Some(k) = poisoned.or_else(|| explain(case, &s.step, &s.ours, &s.theirs)) {
+            known.push(k.name);
+            if k.poisons {
+                poisoned = Some(k);
+            }
+            continue;
+        }
+        let key = classify(&s.step, &s.ours, &s.theirs);
+        let f = Finding {
+            case: case.clone(),
+            step: s.step.clone(),
+            ours: s.ours.clone(),
+            theirs: s.theirs.clone(),
+            shrunk: false,
+        };
+        found.push((key, f));
+    }
+    (found, known)
 }
 
 #[derive(Default)]
@@ -52,30 +89,33 @@ impl Tally {
     /// Adds one case's steps.
     pub fn add(&mut self, case: &Case, steps: &[StepResult]) {
         self.cases += 1;
-        let mut poisoned: Option<&'static Known> = None;
-        for s in steps {
-            self.steps += 1;
-            // A step only one side reached is the consequence of the earlier step that differed
-            // (e.g. one side's prepare refused), which is already counted.
-            if s.ours == s.theirs || s.ours.is_null() || s.theirs.is_null() {
-                continue;
-            }
-            let known = poisoned.or_else(|| explain(case, &s.step, &s.ours, &s.theirs));
-            if let Some(k) = known {
-                self.known.entry(k.name).or_default().insert(case.index);
-                if k.poisons {
-                    poisoned = Some(k);
-                }
-                continue;
-            }
-            let (sev, name) = classify(&s.step, &s.ours, &s.theirs);
-            let class = self.classes.entry((sev, name)).or_default();
+        self.steps += steps.len() as u64;
+        let (found, known) = sort_out(case, steps);
+        for k in known {
+            self.known.entry(k).or_default().insert(case.index);
+        }
+        for (key, f) in found {
+            let class = self.classes.entry(key).or_default();
             class.cases.insert(case.index);
-            let f =
-                Finding { case: case.clone(), step: s.step.clone(), ours: s.ours.clone(), theirs: s.theirs.clone() };
             if class.example.as_ref().is_none_or(|e| f.size() < e.size()) {
                 class.example = Some(f);
             }
+        }
+    }
+
+    /// The class examples that came from cases of `profile` (the ones a shrinker can re-run
+    /// with the nodes of that profile).
+    pub fn examples_of(&self, profile: crate::gen::Profile) -> Vec<(ClassKey, Finding)> {
+        self.classes
+            .iter()
+            .filter_map(|(k, c)| c.example.clone().filter(|f| f.case.profile == profile).map(|f| (k.clone(), f)))
+            .collect()
+    }
+
+    /// Replaces a class's example with a smaller reproduction.
+    pub fn set_example(&mut self, key: &ClassKey, f: Finding) {
+        if let Some(c) = self.classes.get_mut(key) {
+            c.example = Some(f);
         }
     }
 
@@ -90,7 +130,8 @@ impl Tally {
         for ((sev, name), class) in &self.classes {
             let Some(f) = &class.example else { continue };
             let _ = writeln!(out, "── [{}] {name}  ({} cases)", sev.label(), class.cases.len());
-            let _ = writeln!(out, "   repro: scripts/exec-diff --seed {} --case {}", f.case.seed, f.case.index);
+            let shrunk = if f.shrunk { " (then shrunk to the request and document below)" } else { "" };
+            let _ = writeln!(out, "   repro: scripts/exec-diff --seed {} --case {}{shrunk}", f.case.seed, f.case.index);
             let _ = writeln!(out, "   profile: {}  flow: {:?}  step: {}", f.case.profile.name(), f.case.flow, f.step);
             let _ = writeln!(out, "   approvals: {}", f.case.approvals);
             let _ = writeln!(out, "   params:    {}", f.case.params);
