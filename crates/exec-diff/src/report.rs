@@ -37,8 +37,11 @@ impl Finding {
 /// A class: its severity and its name.
 pub type ClassKey = (Severity, String);
 
+/// What [`sort_out`] returns: unexplained findings by class, and known ones by name.
+pub type SortedOut = (Vec<(ClassKey, Finding)>, Vec<(&'static str, Finding)>);
+
 /// The unexplained differences of one case by class, and the known differences it showed.
-pub fn sort_out(case: &Case, steps: &[StepResult]) -> (Vec<(ClassKey, Finding)>, Vec<&'static str>) {
+pub fn sort_out(case: &Case, steps: &[StepResult]) -> SortedOut {
     let mut found = Vec::new();
     let mut known = Vec::new();
     let mut poisoned: Option<&'static Known> = None;
@@ -48,22 +51,22 @@ pub fn sort_out(case: &Case, steps: &[StepResult]) -> (Vec<(ClassKey, Finding)>,
         if s.ours == s.theirs || s.ours.is_null() || s.theirs.is_null() {
             continue;
         }
-        if let Some(k) = poisoned.or_else(|| explain(case, &s.step, &s.ours, &s.theirs)) {
-            known.push(k.name);
-            if k.poisons {
-                poisoned = Some(k);
-            }
-            continue;
-        }
-        let key = classify(&s.step, &s.ours, &s.theirs);
-        let f = Finding {
+        let finding = || Finding {
             case: case.clone(),
             step: s.step.clone(),
             ours: s.ours.clone(),
             theirs: s.theirs.clone(),
             shrunk: false,
         };
-        found.push((key, f));
+        if let Some(k) = poisoned.or_else(|| explain(case, &s.step, &s.ours, &s.theirs)) {
+            known.push((k.name, finding()));
+            if k.poisons {
+                poisoned = Some(k);
+            }
+            continue;
+        }
+        let key = classify(&s.step, &s.ours, &s.theirs);
+        found.push((key, finding()));
     }
     (found, known)
 }
@@ -74,11 +77,31 @@ struct Class {
     example: Option<Finding>,
 }
 
+impl Class {
+    fn add(&mut self, f: Finding) {
+        self.cases.insert(f.case.index);
+        if self.example.as_ref().is_none_or(|e| f.size() < e.size()) {
+            self.example = Some(f);
+        }
+    }
+}
+
+fn write_example(out: &mut String, title: &str, f: &Finding) {
+    let _ = writeln!(out, "── {title}");
+    let shrunk = if f.shrunk { " (then shrunk to the request and document below)" } else { "" };
+    let _ = writeln!(out, "   repro: scripts/exec-diff --seed {} --case {}{shrunk}", f.case.seed, f.case.index);
+    let _ = writeln!(out, "   profile: {}  flow: {:?}  step: {}", f.case.profile.name(), f.case.flow, f.step);
+    let _ = writeln!(out, "   approvals: {}", f.case.approvals);
+    let _ = writeln!(out, "   params:    {}", f.case.params);
+    let _ = writeln!(out, "   ours:      {}", f.ours);
+    let _ = writeln!(out, "   upstream:  {}", f.theirs);
+}
+
 /// All findings of a run.
 #[derive(Default)]
 pub struct Tally {
     classes: BTreeMap<(Severity, String), Class>,
-    known: BTreeMap<&'static str, BTreeSet<u64>>,
+    known: BTreeMap<&'static str, Class>,
     /// Cases compared.
     pub cases: u64,
     /// Steps compared.
@@ -91,15 +114,11 @@ impl Tally {
         self.cases += 1;
         self.steps += steps.len() as u64;
         let (found, known) = sort_out(case, steps);
-        for k in known {
-            self.known.entry(k).or_default().insert(case.index);
+        for (k, f) in known {
+            self.known.entry(k).or_default().add(f);
         }
         for (key, f) in found {
-            let class = self.classes.entry(key).or_default();
-            class.cases.insert(case.index);
-            if class.example.as_ref().is_none_or(|e| f.size() < e.size()) {
-                class.example = Some(f);
-            }
+            self.classes.entry(key).or_default().add(f);
         }
     }
 
@@ -124,19 +143,19 @@ impl Tally {
         self.classes.values().flat_map(|c| c.cases.iter()).collect::<BTreeSet<_>>().len()
     }
 
-    /// Every class's minimal example, most severe first.
+    /// Every class's minimal example, most severe first, then one example of each known
+    /// difference (so the exclusions can be checked by eye).
     pub fn examples(&self) -> String {
         let mut out = String::new();
         for ((sev, name), class) in &self.classes {
-            let Some(f) = &class.example else { continue };
-            let _ = writeln!(out, "── [{}] {name}  ({} cases)", sev.label(), class.cases.len());
-            let shrunk = if f.shrunk { " (then shrunk to the request and document below)" } else { "" };
-            let _ = writeln!(out, "   repro: scripts/exec-diff --seed {} --case {}{shrunk}", f.case.seed, f.case.index);
-            let _ = writeln!(out, "   profile: {}  flow: {:?}  step: {}", f.case.profile.name(), f.case.flow, f.step);
-            let _ = writeln!(out, "   approvals: {}", f.case.approvals);
-            let _ = writeln!(out, "   params:    {}", f.case.params);
-            let _ = writeln!(out, "   ours:      {}", f.ours);
-            let _ = writeln!(out, "   upstream:  {}", f.theirs);
+            if let Some(f) = &class.example {
+                write_example(&mut out, &format!("[{}] {name}  ({} cases)", sev.label(), class.cases.len()), f);
+            }
+        }
+        for (name, class) in &self.known {
+            if let Some(f) = &class.example {
+                write_example(&mut out, &format!("[known, excluded] {name}  ({} cases)", class.cases.len()), f);
+            }
         }
         out
     }
@@ -150,7 +169,7 @@ impl Tally {
         }
         let _ = writeln!(out, "\nknown deliberate differences (excluded):");
         for k in crate::known::KNOWN {
-            let n = self.known.get(k.name).map_or(0, BTreeSet::len);
+            let n = self.known.get(k.name).map_or(0, |c| c.cases.len());
             let _ = writeln!(out, "{:<18} {:>6}  {} — {}", "known", n, k.name, k.reason);
         }
         let _ = writeln!(
