@@ -87,6 +87,8 @@ fn masks() -> &'static [(Regex, &'static str)] {
             // `0inputs+0outputs (0major+407minor)pagefaults 0swaps`.
             (r"(?m)^\d+[.,]\d+user \d+[.,]\d+system .*$", "<gnu-time>"),
             (r"(?m)^\d+inputs\+\d+outputs .*$", "<gnu-time>"),
+            // An interactive shell's job notice for a background command: `[1] 2840`.
+            (r"(?m)^\[(\d+)\] \d+$", "[$1] <pid>"),
         ]
         .into_iter()
         .map(|(re, to)| (Regex::new(re).expect("mask regex"), to))
@@ -209,6 +211,7 @@ mod tests {
         assert_eq!(out["p"], "real <t>\nx");
         let gnu = "a\n0.00user 0.00system 0:00.04elapsed 7%CPU (0avgtext+0avgdata 1956maxresident)k\n0inputs+0outputs (0major+407minor)pagefaults 0swaps\n";
         assert_eq!(n.text(gnu), "a\n<gnu-time>\n<gnu-time>\n");
+        assert_eq!(n.text("no job control\n[1] 2840\nx [2] 7\n"), "no job control\n[1] <pid>\nx [2] 7\n");
         assert_eq!(n.text("exit 3 after 0m"), "exit 3 after 0m", "plain numbers are kept");
     }
 

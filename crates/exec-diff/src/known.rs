@@ -67,7 +67,7 @@ pub const KNOWN: &[Known] = &[
         matches: |case, _, ours, theirs| {
             case.tags.iter().any(|t| t == "cwd:symlink")
                 && message(theirs).contains("no symlink path components")
-                && !message(ours).contains("no symlink path components")
+                && ran(ours)
         },
     },
 ];
@@ -75,4 +75,48 @@ pub const KNOWN: &[Known] = &[
 /// The first known difference that explains this step, if any.
 pub fn explain(case: &Case, step: &str, ours: &Value, theirs: &Value) -> Option<&'static Known> {
     KNOWN.iter().find(|k| (k.matches)(case, step, ours, theirs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gen::{Flow, Profile};
+    use serde_json::json;
+
+    fn case(tags: &[&str]) -> Case {
+        Case {
+            seed: 1,
+            index: 1,
+            profile: Profile::Plain,
+            approvals: json!({"version": 1}),
+            params: json!({"command": ["echo"]}),
+            flow: Flow::Run,
+            tags: tags.iter().map(|t| t.to_string()).collect(),
+        }
+    }
+
+    fn refused(msg: &str) -> Value {
+        json!({"ok": false, "error": {"code": "SYSTEM_RUN_DENIED", "message": msg}})
+    }
+
+    #[test]
+    fn a_known_difference_needs_its_exact_shape() {
+        let ran = json!({"ok": true, "payload": {"stdout": "x"}});
+        let persist = refused("SYSTEM_RUN_DENIED: approval state could not be persisted");
+        assert_eq!(explain(&case(&[]), "run", &ran, &persist).map(|k| k.name), Some("upstream refuses allowlist hits"));
+        // Ours refusing where upstream's policy allowed is not explained by that bug.
+        assert!(explain(&case(&[]), "run", &refused("SYSTEM_RUN_DENIED: allowlist miss"), &persist).is_none());
+
+        let symlink = refused("SYSTEM_RUN_DENIED: approval requires canonical cwd (no symlink path components)");
+        assert!(explain(&case(&["cwd:symlink"]), "prepare", &ran, &symlink).is_some());
+        // Another refusal of ours is a difference in its own right, not the pinned cwd.
+        let env = refused("SYSTEM_RUN_DENIED: environment override rejected (blocked override keys: PATH)");
+        assert!(explain(&case(&["cwd:symlink"]), "prepare", &env, &symlink).is_none());
+        assert!(explain(&case(&[]), "prepare", &ran, &symlink).is_none(), "only for a symlinked cwd");
+
+        let set_ok = json!({"ok": true, "file": {}});
+        let set_refused = json!({"ok": false, "error": {"code": "INVALID_REQUEST", "message": "version"}});
+        assert!(explain(&case(&["doc-odd:version-2"]), "set", &set_refused, &set_ok).is_some());
+        assert!(explain(&case(&["doc-odd:agents-array"]), "set", &set_refused, &set_ok).is_none());
+    }
 }
