@@ -115,6 +115,7 @@ fn main() {
                 w.0 += d;
                 w.1 += n;
             }
+            pair.close();
         }
         0
     });

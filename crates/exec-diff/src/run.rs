@@ -71,8 +71,10 @@ pub struct Pair {
     pub ours: Side,
     /// The TypeScript node host.
     pub theirs: Side,
-    _our_node: openclaw_testkit::OurNode,
-    _ts_node: openclaw_testkit::TsNode,
+    our_node: openclaw_testkit::OurNode,
+    ts_node: openclaw_testkit::TsNode,
+    /// The peer run dirs written for the TypeScript node (its HOME, the relay's port/token).
+    ts_run_dirs: Vec<PathBuf>,
 }
 
 /// The skill binaries the relay reports (`skills.bins`), for autoAllowSkills.
@@ -99,9 +101,9 @@ impl Pair {
         )
         .map_err(|source| RunError::Start { which: "ours", source })?;
         let name = format!("exec-diff-{}-{}", std::process::id(), profile.name());
-        let (port, tok, cfg) = (ts_relay.port(), token.clone(), config.clone());
+        let (port, tok, cfg, ts_name) = (ts_relay.port(), token.clone(), config.clone(), name.clone());
         let (ts_node, ts_home) = tokio::task::spawn_blocking(move || {
-            openclaw_testkit::relay_nodes::start_ts_node_at(peer, port, &tok, &name, cfg.as_deref())
+            openclaw_testkit::relay_nodes::start_ts_node_at(peer, port, &tok, &ts_name, cfg.as_deref())
         })
         .await
         .expect("TS node start task")
@@ -129,9 +131,23 @@ impl Pair {
                 calls: AtomicU64::new(0),
                 last_hash: Default::default(),
             },
-            _our_node: our_node,
-            _ts_node: ts_node,
+            our_node,
+            ts_node,
+            ts_run_dirs: vec![peer.run_dir(&format!("node-{name}")), peer.run_dir(&format!("relay-{name}"))],
         })
+    }
+}
+
+impl Pair {
+    /// Stops both nodes and removes what they left under the peer's run dir and `root`.
+    pub fn close(self) {
+        let Pair { ours, our_node, ts_node, ts_run_dirs, .. } = self;
+        drop(ts_node);
+        drop(our_node);
+        for d in &ts_run_dirs {
+            let _ = std::fs::remove_dir_all(d);
+        }
+        let _ = std::fs::remove_dir_all(&ours.home);
     }
 }
 
