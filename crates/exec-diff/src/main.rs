@@ -94,6 +94,7 @@ fn main() {
                     }
                     Err(e) => {
                         eprintln!("exec-diff: case {}: {e}", case.index);
+                        pair.close();
                         return 2;
                     }
                 }
