@@ -15,6 +15,8 @@
 //! - [`process`] and [`procfs`]: stopping what was started, by pid or by the process group it
 //!   created, never by name; a reaper stops the peer's detached processes when the test or
 //!   benchmark that started them dies without running its destructors (a nextest timeout).
+//! - [`relay_nodes`]: both node hosts against a gateway the caller runs itself (a scripted
+//!   relay), with a prepared `openclaw.json` and the same `PATH`.
 //! - [`wait`]: polling helpers and ANSI stripping for log files.
 //! - [`faults`]: network namespaces with nft drops and small tmpfs mounts for the fault
 //!   suite, each a guard that removes what it made.
@@ -36,6 +38,7 @@ pub mod peer;
 pub mod peer_gateway;
 pub mod process;
 pub mod procfs;
+pub mod relay_nodes;
 pub mod ts_node;
 pub mod wait;
 

@@ -46,7 +46,7 @@ impl TsNode {
         TsNode::launch(peer, name, &gw_name, display, home)
     }
 
-    fn launch(peer: &Peer, name: &str, gw_name: &str, display: &str, home: PathBuf) -> Result<TsNode> {
+    pub(crate) fn launch(peer: &Peer, name: &str, gw_name: &str, display: &str, home: PathBuf) -> Result<TsNode> {
         let pid_file = peer.run_dir(&format!("node-{name}")).join("pid");
         let reaper = Reaper::watch_pid_file(&peer.proc_sh(), &pid_file).ok();
         let node = TsNode { peer: peer.clone(), name: name.to_string(), home, _reaper: reaper };

@@ -1,0 +1,185 @@
+//! Tallies compared steps into classes, applies the known-differences list, and prints the
+//! minimal example of each class and the summary table.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+
+use serde_json::Value;
+
+use crate::classify::{classify, Severity};
+use crate::gen::Case;
+use crate::known::{explain, Known};
+use crate::run::StepResult;
+
+/// One step where the nodes differ.
+#[derive(Clone, Debug)]
+pub struct Finding {
+    /// The case.
+    pub case: Case,
+    /// The step name.
+    pub step: String,
+    /// Ours, normalised.
+    pub ours: Value,
+    /// Theirs, normalised.
+    pub theirs: Value,
+    /// Whether the case was shrunk after generation (then seed and index only say where it
+    /// came from; the request and document printed are the reproduction).
+    pub shrunk: bool,
+}
+
+impl Finding {
+    /// How big the reproduction is; the smallest finding of a class is its example.
+    pub fn size(&self) -> usize {
+        self.case.params.to_string().len() + self.case.approvals.to_string().len()
+    }
+}
+
+/// A class: its severity and its name.
+pub type ClassKey = (Severity, String);
+
+/// What [`sort_out`] returns: unexplained findings by class, and known ones by name.
+pub type SortedOut = (Vec<(ClassKey, Finding)>, Vec<(&'static str, Finding)>);
+
+/// The unexplained differences of one case by class, and the known differences it showed.
+pub fn sort_out(case: &Case, steps: &[StepResult]) -> SortedOut {
+    let mut found = Vec::new();
+    let mut known = Vec::new();
+    let mut poisoned: Option<&'static Known> = None;
+    for s in steps {
+        // A step only one side reached is the consequence of the earlier step that differed
+        // (e.g. one side's prepare refused), which is already counted.
+        if s.ours == s.theirs || s.ours.is_null() || s.theirs.is_null() {
+            continue;
+        }
+        let finding = || Finding {
+            case: case.clone(),
+            step: s.step.clone(),
+            ours: s.ours.clone(),
+            theirs: s.theirs.clone(),
+            shrunk: false,
+        };
+        if let Some(k) = poisoned.or_else(|| explain(case, &s.step, &s.ours, &s.theirs)) {
+            known.push((k.name, finding()));
+            if k.poisons {
+                poisoned = Some(k);
+            }
+            continue;
+        }
+        let key = classify(&s.step, &s.ours, &s.theirs);
+        found.push((key, finding()));
+    }
+    (found, known)
+}
+
+#[derive(Default)]
+struct Class {
+    cases: BTreeSet<u64>,
+    example: Option<Finding>,
+}
+
+impl Class {
+    fn add(&mut self, f: Finding) {
+        self.cases.insert(f.case.index);
+        if self.example.as_ref().is_none_or(|e| f.size() < e.size()) {
+            self.example = Some(f);
+        }
+    }
+}
+
+fn write_example(out: &mut String, title: &str, f: &Finding) {
+    let _ = writeln!(out, "── {title}");
+    let shrunk = if f.shrunk { " (then shrunk to the request and document below)" } else { "" };
+    let _ = writeln!(out, "   repro: scripts/exec-diff --seed {} --case {}{shrunk}", f.case.seed, f.case.index);
+    let _ = writeln!(out, "   profile: {}  flow: {:?}  step: {}", f.case.profile.name(), f.case.flow, f.step);
+    let _ = writeln!(out, "   approvals: {}", f.case.approvals);
+    let _ = writeln!(out, "   params:    {}", f.case.params);
+    let _ = writeln!(out, "   ours:      {}", f.ours);
+    let _ = writeln!(out, "   upstream:  {}", f.theirs);
+}
+
+/// All findings of a run.
+#[derive(Default)]
+pub struct Tally {
+    classes: BTreeMap<(Severity, String), Class>,
+    known: BTreeMap<&'static str, Class>,
+    /// Cases compared.
+    pub cases: u64,
+    /// Steps compared.
+    pub steps: u64,
+}
+
+impl Tally {
+    /// Adds one case's steps.
+    pub fn add(&mut self, case: &Case, steps: &[StepResult]) {
+        self.cases += 1;
+        self.steps += steps.len() as u64;
+        let (found, known) = sort_out(case, steps);
+        for (k, f) in known {
+            self.known.entry(k).or_default().add(f);
+        }
+        for (key, f) in found {
+            self.classes.entry(key).or_default().add(f);
+        }
+    }
+
+    /// The class examples that came from cases of `profile` (the ones a shrinker can re-run
+    /// with the nodes of that profile).
+    pub fn examples_of(&self, profile: crate::gen::Profile) -> Vec<(ClassKey, Finding)> {
+        self.classes
+            .iter()
+            .filter_map(|(k, c)| c.example.clone().filter(|f| f.case.profile == profile).map(|f| (k.clone(), f)))
+            .collect()
+    }
+
+    /// Replaces a class's example with a smaller reproduction.
+    pub fn set_example(&mut self, key: &ClassKey, f: Finding) {
+        if let Some(c) = self.classes.get_mut(key) {
+            c.example = Some(f);
+        }
+    }
+
+    /// Cases with at least one unexplained difference.
+    pub fn unexplained_cases(&self) -> usize {
+        self.classes.values().flat_map(|c| c.cases.iter()).collect::<BTreeSet<_>>().len()
+    }
+
+    /// Every class's minimal example, most severe first, then one example of each known
+    /// difference (so the exclusions can be checked by eye).
+    pub fn examples(&self) -> String {
+        let mut out = String::new();
+        for ((sev, name), class) in &self.classes {
+            if let Some(f) = &class.example {
+                write_example(&mut out, &format!("[{}] {name}  ({} cases)", sev.label(), class.cases.len()), f);
+            }
+        }
+        for (name, class) in &self.known {
+            if let Some(f) = &class.example {
+                write_example(&mut out, &format!("[known, excluded] {name}  ({} cases)", class.cases.len()), f);
+            }
+        }
+        out
+    }
+
+    /// The summary table: unexplained classes by severity, then the known differences.
+    pub fn table(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "{:<18} {:>6}  class", "severity", "cases");
+        for ((sev, name), class) in &self.classes {
+            let _ = writeln!(out, "{:<18} {:>6}  {}", sev.label(), class.cases.len(), name);
+        }
+        let _ = writeln!(out, "\nknown deliberate differences (excluded):");
+        for k in crate::known::KNOWN {
+            let n = self.known.get(k.name).map_or(0, |c| c.cases.len());
+            let _ = writeln!(out, "{:<18} {:>6}  {} — {}", "known", n, k.name, k.reason);
+        }
+        let _ = writeln!(
+            out,
+            "\n{} cases, {} steps compared; {} classes; {} cases with unexplained differences",
+            self.cases,
+            self.steps,
+            self.classes.len(),
+            self.unexplained_cases()
+        );
+        out
+    }
+}
