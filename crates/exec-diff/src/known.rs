@@ -44,7 +44,7 @@ pub const KNOWN: &[Known] = &[
     },
     Known {
         name: "version 2 refused",
-        reason: "an approvals document with `version: 2` is refused instead of being read as version 1 (issue 11: to be listed in the README)",
+        reason: "an approvals document with `version: 2` is refused instead of being read as version 1; README",
         poisons: true,
         matches: |case, step, ours, theirs| {
             step == "set" && case.tags.iter().any(|t| t == "doc-odd:version-2") && !ran(ours) && ran(theirs)
@@ -53,7 +53,7 @@ pub const KNOWN: &[Known] = &[
     Known {
         name: "agents.__proto__ refused",
         reason: "an `agents.__proto__` key is refused at `set` (upstream accepts it on the wire and its \
-                 persisted schema rejects it later) (issue 11: to be listed in the README)",
+                 persisted schema rejects it later); README",
         poisons: true,
         matches: |case, step, ours, _| {
             step == "set" && case.tags.iter().any(|t| t == "doc-odd:agents-proto") && !ran(ours)
@@ -62,7 +62,7 @@ pub const KNOWN: &[Known] = &[
     Known {
         name: "symlinked cwd resolved and pinned",
         reason: "a cwd with a symlink component is resolved to its real path and pinned in the plan \
-                 instead of being refused, so approval binds the directory that actually runs (issue 11: to be listed in the README)",
+                 instead of being refused, so approval binds the directory that actually runs; README",
         poisons: true,
         matches: |case, _, ours, theirs| {
             case.tags.iter().any(|t| t == "cwd:symlink")
