@@ -59,10 +59,18 @@ fn parse_env(params: &Params, argv: &[String]) -> Result<BTreeMap<String, String
             )));
         }
     }
-    let overrides: BTreeMap<String, String> = params
-        .object("env")
-        .map(|m| m.iter().filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string()))).collect())
-        .unwrap_or_default();
+    // Upstream walks `env` with JavaScript's `Object.entries`, so an array is read as an object
+    // keyed "0", "1", …: those keys are not portable variable names and the request is refused
+    // (exec-diff found ours silently dropping it). Non-string values are skipped either way.
+    let overrides: BTreeMap<String, String> = match params.get("env") {
+        Some(serde_json::Value::Object(m)) => {
+            m.iter().filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string()))).collect()
+        }
+        Some(serde_json::Value::Array(items)) => {
+            items.iter().enumerate().filter_map(|(i, v)| v.as_str().map(|v| (i.to_string(), v.to_string()))).collect()
+        }
+        _ => BTreeMap::new(),
+    };
     let accepted = env::validate_overrides(&overrides).map_err(|e| InvokeError::invalid_request(e.to_string()))?;
     Ok(if is_shell_wrapper(argv) { env::filter_for_shell_wrapper(accepted) } else { accepted })
 }
@@ -234,6 +242,12 @@ mod tests {
         })))
         .unwrap_or_else(|e| panic!("{}", e.message));
         assert!(p.fallback && !p.explicit && !p.auto_review && !p.allow_always);
+        // Rule (exec.md §5.3, observed by exec-diff): `env` is read with JavaScript's
+        // Object.entries, so an array's index keys are refused as non-portable names.
+        assert_eq!(
+            reject(json!({"command": ["ls"], "env": ["FOO=1"]})),
+            "SYSTEM_RUN_DENIED: environment override rejected (invalid non-portable override keys: 0)"
+        );
         assert_eq!(p.timeout, Some(Duration::from_millis(1500)));
         assert_eq!(p.cwd.as_deref(), Some("/tmp"));
     }
