@@ -118,23 +118,11 @@ async fn a_talking_node_is_not_dropped_for_a_late_pong() {
 }
 
 /// An approved node on `gw` with five `system.which` invokes sent to it; returns the operator,
-/// the node, the operator's call ids and the node's requests.
+/// the node, the node's id, the operator's call ids and the node's requests.
 async fn five_invokes(addr: SocketAddr) -> (Peer, Peer, String, Vec<String>, Vec<Value>) {
-    let mut admin = operator(addr, &["operator.admin"]).await;
     let id = DeviceIdentity::generate();
-    let node_id = id.device_id();
-    let mut node = approved_node(addr, &mut admin, &id, &["system.which"]).await;
-    let mut calls = Vec::new();
-    for i in 0..5 {
-        let params = json!({"nodeId": node_id, "command": "system.which", "params": {"bins": ["sh"]},
-                            "idempotencyKey": format!("k{i}"), "timeoutMs": 60_000});
-        calls.push(admin.start("node.invoke", params).await);
-    }
-    let mut requests = Vec::new();
-    for _ in 0..5 {
-        requests.push(node.event("node.invoke.request").await);
-    }
-    (admin, node, node_id, calls, requests)
+    let (admin, node, calls, requests) = invokes_to_a_node(addr, &id, 5).await;
+    (admin, node, id.device_id(), calls, requests)
 }
 
 fn result_frame(request: &Value, node_id: &str) -> Message {
@@ -159,7 +147,7 @@ async fn results_sent_while_the_gateway_was_stopped_are_delivered() {
         node.ws.send(result_frame(r, &node_id)).await.unwrap();
     }
     node.ws.close(None).await.unwrap();
-    for res in responses(&mut admin, &calls).await {
+    for res in admin.responses(&calls).await {
         assert_eq!(res["ok"], true, "a result the node sent during the stall was lost: {res}");
         assert_eq!(res["payload"]["payload"], json!({"bins": {}}));
     }
@@ -198,7 +186,7 @@ async fn a_stalled_gateway_does_not_blame_its_nodes() {
     }
     // The node keeps answering pings from here on, in the background.
     let reader = tokio::spawn(async move { while let Some(Ok(_)) = node.ws.next().await {} });
-    for res in responses(&mut admin, &calls).await {
+    for res in admin.responses(&calls).await {
         assert_eq!(res["ok"], true, "a result was lost after the stall: {res}");
     }
     assert!(connected(&mut admin, &node_id).await, "the node was dropped for the gateway's own stall");
@@ -290,20 +278,17 @@ async fn an_oversized_frame_after_login_is_closed_1009() {
     gw.shutdown().await;
 }
 
-/// The responses to `calls`, in whatever order they arrive (concurrent invokes finish in any
-/// order, and `Peer::response` drops responses to other calls).
-async fn responses(admin: &mut Peer, calls: &[String]) -> Vec<Value> {
-    let mut got = Vec::new();
-    while got.len() < calls.len() {
-        let f = common::next_json(&mut admin.ws).await.expect("response before close");
-        if f["type"] == "res" && calls.iter().any(|c| f["id"] == c.as_str()) {
-            got.push(f);
-        }
+/// Waits (10 s at most) until `node.list` no longer shows the node connected.
+async fn until_disconnected(admin: &mut Peer, node_id: &str) {
+    let since = Instant::now();
+    while connected(admin, node_id).await {
+        assert!(since.elapsed() < Duration::from_secs(10), "the gateway never noticed the node was gone");
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    got
 }
 
-/// A node with `system.which` approved and `n` invokes sent to it, for the reconnect tests.
+/// A node with identity `id` and `system.which` approved, with `n` invokes sent to it; returns
+/// the operator, the node, the operator's call ids and the node's requests.
 async fn invokes_to_a_node(addr: SocketAddr, id: &DeviceIdentity, n: usize) -> (Peer, Peer, Vec<String>, Vec<Value>) {
     let mut admin = operator(addr, &["operator.admin"]).await;
     let mut node = approved_node(addr, &mut admin, id, &["system.which"]).await;
@@ -331,16 +316,12 @@ async fn results_re_sent_after_a_reconnect_reach_their_callers() {
     let node_id = id.device_id();
     let (mut admin, node, calls, requests) = invokes_to_a_node(gw.addr, &id, 3).await;
     drop(node);
-    let gone = Instant::now();
-    while connected(&mut admin, &node_id).await {
-        assert!(gone.elapsed() < Duration::from_secs(10), "the gateway never noticed the node was gone");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    until_disconnected(&mut admin, &node_id).await;
     let mut again = common::node_with(gw.addr, &id, &["system.which"]).await;
     for request in &requests {
         again.ws.send(result_frame(request, &node_id)).await.unwrap();
     }
-    for res in responses(&mut admin, &calls).await {
+    for res in admin.responses(&calls).await {
         assert_eq!(res["ok"], true, "a re-sent result was lost: {res}");
     }
     gw.shutdown().await;
@@ -357,14 +338,10 @@ async fn a_node_back_without_its_results_releases_its_callers_soon() {
     let node_id = id.device_id();
     let (mut admin, node, calls, _requests) = invokes_to_a_node(gw.addr, &id, 2).await;
     drop(node);
-    let gone = Instant::now();
-    while connected(&mut admin, &node_id).await {
-        assert!(gone.elapsed() < Duration::from_secs(10), "the gateway never noticed the node was gone");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    until_disconnected(&mut admin, &node_id).await;
     let _again = common::node_with(gw.addr, &id, &["system.which"]).await;
     let back = Instant::now();
-    for res in responses(&mut admin, &calls).await {
+    for res in admin.responses(&calls).await {
         assert_eq!(res["error"]["message"], "DISCONNECTED: node disconnected (system.which)", "{res}");
     }
     let waited = back.elapsed();

@@ -185,6 +185,21 @@ impl Peer {
         }
     }
 
+    /// The responses to `ids`, in whatever order they arrive: concurrent invokes finish in
+    /// any order, and [`Peer::response`] drops responses to other calls. Events are kept.
+    pub async fn responses(&mut self, ids: &[String]) -> Vec<Value> {
+        let mut got = Vec::new();
+        while got.len() < ids.len() {
+            let f = next_json(&mut self.ws).await.expect("response before close");
+            if f["type"] == "res" && ids.iter().any(|id| f["id"] == id.as_str()) {
+                got.push(f);
+            } else if f["type"] == "event" {
+                self.events.push_back(f);
+            }
+        }
+        got
+    }
+
     /// The payload of the next event named `name` (earlier ones of other names are dropped).
     pub async fn event(&mut self, name: &str) -> Value {
         while let Some(f) = self.events.pop_front() {
