@@ -142,6 +142,20 @@ pub fn resolve_command(argv: Vec<String>, raw_command: Option<&str>) -> Result<C
     Ok(CommandRequest { argv, command_text, shell_payload })
 }
 
+/// JavaScript's `String(value)` for JSON values, which upstream applies to argv and `bins`
+/// entries (`null` inside an array becomes the empty string, as `Array.prototype.join` does).
+pub fn js_string(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => "null".into(),
+        serde_json::Value::Array(a) => {
+            a.iter().map(|x| if x.is_null() { String::new() } else { js_string(x) }).collect::<Vec<_>>().join(",")
+        }
+        serde_json::Value::Object(_) => "[object Object]".into(),
+        other => other.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

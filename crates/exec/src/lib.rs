@@ -1,14 +1,19 @@
 //! `system.run` on the node: what may run, and how it runs.
 //!
-//! The pieces of the exec policy are pure functions of their inputs (the request, the
-//! approvals document, the node's config, resolved paths) with the upstream vectors as tests;
-//! the process runner is the only module that touches processes. The policy is not yet
-//! complete here: the node host (`openclaw-node-host`, `commands::system::run`) still
-//! assembles the decision from these pieces (effective policy layering, plan binding, skill
-//! bins, allow-always persistence) and calls [`policy::evaluate`] last; moving that assembly
-//! into this crate is planned.
+//! The whole exec policy lives here as pure functions of their inputs (the request, the
+//! approvals document, the node's config, what is on disk), with the upstream vectors as
+//! tests: [`decide::decide`] for `system.run` and [`prepare::prepare`] for
+//! `system.run.prepare`. The node host parses requests, calls these, applies the document
+//! edits they return, runs and reports. The process runner is the only module that touches
+//! processes.
 //!
 //! Modules:
+//! - [`decide`]: the `system.run` decision, step by step in upstream's order;
+//! - [`prepare`]: the plan an approval is bound to;
+//! - [`evaluate`]: whether the allowlist, safe bins or skill bins cover a command;
+//! - [`binding`]: plan shape and match, canonical cwd, bound script operands;
+//! - [`snapshot`]: the policy snapshot an approval carries, and whether it still holds;
+//! - [`allow_always`]: what allow-always persists, and the document edits of a run;
 //! - [`command`]: the command model (argv, its display text, shell-wrapper payloads);
 //! - [`shell`]: shell payload analysis with tree-sitter-bash, split into simple commands;
 //! - [`allowlist`]: resolving an argv the way it will run and matching allowlist rules;
@@ -22,12 +27,18 @@
 
 #![warn(missing_docs)]
 
+pub mod allow_always;
 pub mod allowlist;
 pub mod approvals;
+pub mod binding;
 pub mod command;
+pub mod decide;
 pub mod env;
+pub mod evaluate;
 pub mod inline_eval;
 pub mod policy;
+pub mod prepare;
 pub mod runner;
 pub mod safebins;
 pub mod shell;
+pub mod snapshot;

@@ -7,7 +7,7 @@
 //! errors) makes the analysis fail, which policy treats as an allowlist miss.
 
 use std::ops::Range;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tree_sitter::{Node, ParseOptions, ParseState, Parser, Point};
 
@@ -58,9 +58,12 @@ pub enum Analysis {
 /// argument `execve` accepts, so nothing longer could run as a `-c` payload anyway.
 pub const MAX_PAYLOAD_BYTES: usize = 128 * 1024;
 
-/// How long tree-sitter may spend on one payload. Parsing is normally well under a
+/// How much CPU time tree-sitter may spend on one payload. Parsing is normally well under a
 /// millisecond per kilobyte; a payload built to make the parser's error recovery explode
-/// would otherwise hold the caller for minutes.
+/// would otherwise hold the caller for minutes. The budget is the parsing thread's CPU time,
+/// not wall time, so whether a payload is understood does not depend on how busy the machine
+/// is (a busy node must not turn an allowed command into a denial); the caller's wall-clock
+/// bound (the node host's off-thread limit) still caps the wait.
 pub const MAX_PARSE_TIME: Duration = Duration::from_secs(1);
 
 /// Parses and splits a payload.
@@ -72,6 +75,12 @@ pub const MAX_PARSE_TIME: Duration = Duration::from_secs(1);
 /// an allowlist miss.
 pub fn analyze(payload: &str) -> Analysis {
     analyze_within(payload, MAX_PARSE_TIME)
+}
+
+/// CPU time this thread has used; falls back to zero (the budget then never trips, and the
+/// caller's wall-clock bound remains) on a platform without a thread CPU clock.
+fn thread_cpu_time() -> Duration {
+    nix::time::clock_gettime(nix::time::ClockId::CLOCK_THREAD_CPUTIME_ID).map(Duration::from).unwrap_or_default()
 }
 
 /// [`analyze`] with an explicit parse-time budget (tests use a tiny one).
@@ -86,8 +95,8 @@ pub fn analyze_within(payload: &str, budget: Duration) -> Analysis {
     if parser.set_language(&tree_sitter_bash::LANGUAGE.into()).is_err() {
         return Analysis::Unsupported("syntax-error");
     }
-    let deadline = Instant::now() + budget;
-    let mut past_deadline = |_: &ParseState| Instant::now() >= deadline;
+    let started = thread_cpu_time();
+    let mut past_deadline = |_: &ParseState| thread_cpu_time().saturating_sub(started) >= budget;
     let options = ParseOptions::new().progress_callback(&mut past_deadline);
     let src = payload.as_bytes();
     let mut read = |at: usize, _: Point| src.get(at..).unwrap_or_default();

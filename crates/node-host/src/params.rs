@@ -22,19 +22,7 @@ pub fn thrown_invalid_request(detail: &str) -> InvokeError {
     InvokeError::invalid_request(format!("Error: INVALID_REQUEST: {detail}"))
 }
 
-/// JavaScript's `String(value)` for JSON values, which upstream applies to argv and `bins`
-/// entries (`null` inside an array becomes the empty string, as `Array.prototype.join` does).
-pub fn js_string(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Null => "null".into(),
-        Value::Array(a) => {
-            a.iter().map(|x| if x.is_null() { String::new() } else { js_string(x) }).collect::<Vec<_>>().join(",")
-        }
-        Value::Object(_) => "[object Object]".into(),
-        other => other.to_string(),
-    }
-}
+pub use openclaw_exec::command::js_string;
 
 /// A command's decoded params (`paramsJSON` parsed, the `params` object, or `null` for a
 /// command whose params are optional), read field by field with upstream's coercions.

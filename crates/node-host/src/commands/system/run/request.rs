@@ -14,8 +14,10 @@ use openclaw_exec::env;
 use openclaw_exec::policy::{Ask, Security};
 use openclaw_protocol::node::InvokeError;
 
-use super::plan::{plan_matches, valid_plan};
 use crate::params::{js_string, FromParams, Params};
+use openclaw_exec::binding::{plan_matches, valid_plan};
+use openclaw_exec::decide::{Approval, RunRequest};
+use openclaw_exec::prepare::PrepareRequest;
 
 /// The most argv a request may carry, counted as the kernel counts it (each string, its NUL
 /// and its pointer): Linux's usual `ARG_MAX` of 2 MiB, so nothing larger could be executed.
@@ -42,8 +44,9 @@ fn parse_command(params: &Params) -> Result<CommandRequest, InvokeError> {
     command::resolve_command(argv, raw).map_err(|e| InvokeError::invalid_request(e.to_string()))
 }
 
-/// Validates the env overrides; blocked `env NAME=…` assignments inside the argv are refused too.
-fn parse_env(params: &Params, argv: &[String]) -> Result<BTreeMap<String, String>, InvokeError> {
+/// Refuses blocked `env NAME=…` assignments inside the argv (`system.run` only: upstream's
+/// prepare does not look at them).
+fn check_env_assignments(argv: &[String]) -> Result<(), InvokeError> {
     if argv.first().is_some_and(|a| a.rsplit('/').next() == Some("env")) {
         let blocked: Vec<String> = argv[1..]
             .iter()
@@ -59,10 +62,14 @@ fn parse_env(params: &Params, argv: &[String]) -> Result<BTreeMap<String, String
             )));
         }
     }
-    // Upstream walks `env` with JavaScript's `Object.entries`, so an array is read as an object
-    // keyed "0", "1", …: those keys are not portable variable names and the request is refused
-    // (exec-diff found ours silently dropping it). Non-string values are skipped either way.
-    let overrides: BTreeMap<String, String> = match params.get("env") {
+    Ok(())
+}
+
+/// `env` as sent. Upstream walks it with JavaScript's `Object.entries`, so an array is read as
+/// an object keyed "0", "1", …: those keys are not portable variable names and the request is
+/// refused (exec-diff found ours silently dropping it). Non-string values are skipped either way.
+fn read_env(params: &Params) -> BTreeMap<String, String> {
+    match params.get("env") {
         Some(serde_json::Value::Object(m)) => {
             m.iter().filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string()))).collect()
         }
@@ -70,41 +77,28 @@ fn parse_env(params: &Params, argv: &[String]) -> Result<BTreeMap<String, String
             items.iter().enumerate().filter_map(|(i, v)| v.as_str().map(|v| (i.to_string(), v.to_string()))).collect()
         }
         _ => BTreeMap::new(),
-    };
-    let accepted = env::validate_overrides(&overrides).map_err(|e| InvokeError::invalid_request(e.to_string()))?;
+    }
+}
+
+/// Validates the env overrides; blocked `env NAME=…` assignments inside the argv are refused too.
+fn parse_env(params: &Params, argv: &[String]) -> Result<BTreeMap<String, String>, InvokeError> {
+    check_env_assignments(argv)?;
+    let accepted =
+        env::validate_overrides(&read_env(params)).map_err(|e| InvokeError::invalid_request(e.to_string()))?;
     Ok(if is_shell_wrapper(argv) { env::filter_for_shell_wrapper(accepted) } else { accepted })
 }
 
-/// A `system.run` request that passed the shape and approval-field checks.
+/// A `system.run` request that passed the shape and approval-field checks: the decision's
+/// input, and what the events and the result need besides.
 pub struct RunParams {
-    /// The command (argv, command text, shell payload).
-    pub req: CommandRequest,
-    /// `systemRunPlan`: the prepared plan an approval was given for (shape already checked).
-    pub plan: Option<serde_json::Value>,
-    /// `approved: true` or an `approvalDecision`: the gateway forwards an explicit approval.
-    pub explicit: bool,
-    /// `approvalDecision: "allow-always"` (only meaningful with `explicit`).
-    pub allow_always: bool,
-    /// `approvalSource: "ask-fallback"`: nobody answered; the agent's `askFallback` applies.
-    pub fallback: bool,
-    /// `approvalSource: "auto-review"`: approved by the gateway's reviewer.
-    pub auto_review: bool,
-    /// The accepted env overrides.
-    pub overrides: BTreeMap<String, String>,
-    /// `agentId`, trimmed.
-    pub agent_id: Option<String>,
+    /// What the policy decides on.
+    pub request: RunRequest,
     /// `sessionKey`, trimmed.
     pub session_key: Option<String>,
     /// `runId`, trimmed.
     pub run_id: Option<String>,
-    /// `cwd`, trimmed.
-    pub cwd: Option<String>,
     /// `suppressNotifyOnExit`.
     pub suppress_notify_on_exit: bool,
-    /// `needsScreenRecording`.
-    pub needs_screen_recording: bool,
-    /// `timeoutMs`, when positive.
-    pub timeout: Option<Duration>,
 }
 
 impl FromParams for RunParams {
@@ -133,62 +127,50 @@ impl FromParams for RunParams {
             }));
         }
         let auto_review = approval_source == Some("auto-review");
-        let fallback = approval_source == Some("ask-fallback");
         if (explicit || auto_review) && plan.and_then(|p| p.get("policySnapshot")).is_none() {
             return Err(InvokeError::invalid_request("delayed approval requires a prepared policy snapshot"));
         }
         let overrides = parse_env(&params, &req.argv)?;
+        let approval = match (explicit, approval_source) {
+            (true, _) => Approval::Explicit { always: decision == Some("allow-always") },
+            (false, Some("ask-fallback")) => Approval::AskFallback,
+            (false, Some(_)) => Approval::AutoReview,
+            (false, None) => Approval::None,
+        };
         Ok(RunParams {
-            plan: plan.cloned(),
-            explicit,
-            allow_always: decision == Some("allow-always"),
-            fallback,
-            auto_review,
-            overrides,
-            agent_id: params.trimmed("agentId"),
+            request: RunRequest {
+                plan: plan.cloned(),
+                approval,
+                overrides,
+                agent_id: params.trimmed("agentId"),
+                cwd: params.trimmed("cwd"),
+                needs_screen_recording: params.is_true("needsScreenRecording"),
+                timeout: params.f64("timeoutMs").filter(|t| *t > 0.0).map(|t| Duration::from_millis(t as u64)),
+                command: req,
+            },
             session_key: params.trimmed("sessionKey"),
             run_id: params.trimmed("runId"),
-            cwd: params.trimmed("cwd"),
             suppress_notify_on_exit: params.is_true("suppressNotifyOnExit"),
-            needs_screen_recording: params.is_true("needsScreenRecording"),
-            timeout: params.f64("timeoutMs").filter(|t| *t > 0.0).map(|t| Duration::from_millis(t as u64)),
-            req,
         })
     }
 }
 
-/// A `system.run.prepare` request: the command checked as `system.run` checks it, plus what
-/// the caller says it will run under.
-pub struct PrepareParams {
-    /// The command (argv, command text, shell payload).
-    pub req: CommandRequest,
-    /// `agentId`, trimmed.
-    pub agent_id: Option<String>,
-    /// `sessionKey`, trimmed.
-    pub session_key: Option<String>,
-    /// `cwd`, trimmed.
-    pub cwd: Option<String>,
-    /// `security` the caller will run with, when it is a valid mode.
-    pub security: Option<Security>,
-    /// `ask` the caller will run with, when it is a valid mode.
-    pub ask: Option<Ask>,
-    /// `strictInlineEval: true` from the caller.
-    pub strict_inline_eval: bool,
-}
+/// A `system.run.prepare` request, decoded.
+pub struct PrepareParams(pub PrepareRequest);
 
 impl FromParams for PrepareParams {
     fn from_params(params: Params) -> Result<Self, InvokeError> {
         let req = parse_command(&params)?;
-        parse_env(&params, &req.argv)?;
-        Ok(PrepareParams {
+        Ok(PrepareParams(PrepareRequest {
+            env: read_env(&params),
             agent_id: params.trimmed("agentId"),
             session_key: params.trimmed("sessionKey"),
             cwd: params.trimmed("cwd"),
             security: params.str("security").and_then(Security::parse),
             ask: params.str("ask").and_then(Ask::parse),
             strict_inline_eval: params.is_true("strictInlineEval"),
-            req,
-        })
+            command: req,
+        }))
     }
 }
 
@@ -241,14 +223,14 @@ mod tests {
             "systemRunPlan": {"argv": ["ls"], "commandText": "ls", "cwd": "/tmp"}
         })))
         .unwrap_or_else(|e| panic!("{}", e.message));
-        assert!(p.fallback && !p.explicit && !p.auto_review && !p.allow_always);
+        assert_eq!(p.request.approval, Approval::AskFallback);
         // Rule (exec.md §5.3, observed by exec-diff): `env` is read with JavaScript's
         // Object.entries, so an array's index keys are refused as non-portable names.
         assert_eq!(
             reject(json!({"command": ["ls"], "env": ["FOO=1"]})),
             "SYSTEM_RUN_DENIED: environment override rejected (invalid non-portable override keys: 0)"
         );
-        assert_eq!(p.timeout, Some(Duration::from_millis(1500)));
-        assert_eq!(p.cwd.as_deref(), Some("/tmp"));
+        assert_eq!(p.request.timeout, Some(Duration::from_millis(1500)));
+        assert_eq!(p.request.cwd.as_deref(), Some("/tmp"));
     }
 }

@@ -1,44 +1,17 @@
-//! The effective exec policy of a run and the policy snapshot an approval is bound to.
+//! The policy snapshot an approval is bound to (`exec.md` §6.3).
 //!
-//! The node's own `openclaw.json` (`tools.exec`) is layered with the approvals document,
-//! taking the stricter of each; an unreadable document fails closed to `deny`. An approval
-//! given through `system.run.prepare` carries a snapshot of the approvals policy at that
-//! time, and the run goes ahead only while the current policy still covers it.
+//! An approval given through `system.run.prepare` carries a snapshot of the approvals policy
+//! at that time (the document alone, not the node's config layer), and the run goes ahead
+//! only while the current policy still covers it: the same four modes, and every rule the
+//! approval relied on still present (or since upgraded to an allow-always rule).
 
-use openclaw_exec::approvals::{self, ResolvedApprovals};
-use openclaw_exec::policy::{self, Ask, Security};
 use serde_json::{json, Map, Value};
 
-use crate::services::NodeServices;
-
-/// The effective policy: the node's config layer, then the approvals document (min security,
-/// max ask). A malformed or unreadable document fails closed to deny.
-pub(super) fn effective_policy(
-    services: &NodeServices,
-    agent_id: Option<&str>,
-) -> (Security, Ask, ResolvedApprovals, Value) {
-    let (cfg_security, cfg_ask) = policy::config_policy(services.config.root(), agent_id);
-    match services.read_approvals() {
-        Ok(snap) => {
-            let resolved = approvals::resolve(&snap.doc, agent_id, cfg_security, cfg_ask);
-            (cfg_security.min(resolved.security), cfg_ask.max(resolved.ask), resolved, snap.doc)
-        }
-        Err(e) => {
-            tracing::warn!("exec approvals unavailable, denying: {}", e.message);
-            let denied = ResolvedApprovals {
-                security: Security::Deny,
-                ask: Ask::Off,
-                ask_fallback: Security::Deny,
-                auto_allow_skills: false,
-                allowlist: Vec::new(),
-            };
-            (Security::Deny, Ask::Off, denied, Value::Null)
-        }
-    }
-}
+use crate::approvals;
+use crate::policy::{Ask, Security};
 
 /// `policySnapshot`: the approvals policy alone (no config layer) and its rules, sorted.
-pub(super) fn policy_snapshot(doc: &Value, agent_id: Option<&str>) -> Value {
+pub fn policy_snapshot(doc: &Value, agent_id: Option<&str>) -> Value {
     let r = approvals::resolve(doc, agent_id, Security::Full, Ask::Off);
     let mut rules: Vec<(String, Option<String>, Option<String>)> =
         r.allowlist.iter().map(|a| (a.pattern.clone(), a.arg_pattern.clone(), a.source.clone())).collect();
@@ -62,7 +35,7 @@ pub(super) fn policy_snapshot(doc: &Value, agent_id: Option<&str>) -> Value {
 }
 
 /// Whether the current snapshot still covers the one an approval was given under.
-pub(super) fn snapshot_covers(current: &Value, approved: &Value) -> bool {
+pub fn snapshot_covers(current: &Value, approved: &Value) -> bool {
     let scalars = ["security", "ask", "askFallback", "autoAllowSkills"];
     if scalars.iter().any(|k| current.get(*k) != approved.get(*k)) {
         return false;
@@ -75,13 +48,6 @@ pub(super) fn snapshot_covers(current: &Value, approved: &Value) -> bool {
                 || (key(r) == key(expected) && r.get("source").and_then(Value::as_str) == Some("allow-always"))
         })
     })
-}
-
-/// `tools.exec.strictInlineEval`, global or for the agent.
-pub(super) fn strict_inline_eval(config: &Value, agent: Option<&str>) -> bool {
-    let agent_layer =
-        agent.and_then(|a| config.get("agents")?.get("entries")?.get(a)?.pointer("/tools/exec/strictInlineEval"));
-    [config.pointer("/tools/exec/strictInlineEval"), agent_layer].into_iter().flatten().any(|v| v == true)
 }
 
 #[cfg(test)]

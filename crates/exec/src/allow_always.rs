@@ -4,26 +4,26 @@
 //! Each executable of the command is remembered by real path with a cwd-bound hash of its
 //! arguments (plus a marker for the whole command text), so the same command runs again
 //! without asking. What cannot be bound that way (inline eval, login shells, payloads the
-//! analysis does not understand) is allowed once and nothing is written. The writes go
-//! through [`NodeServices::edit_approvals`] (compare-and-swap, one retry).
+//! analysis does not understand) is allowed once and nothing is written. The edits here are
+//! pure functions of the document: the node host applies them through its compare-and-swap
+//! write, so a concurrent edit is never lost.
 
 use std::path::{Path, PathBuf};
 
-use openclaw_exec::allowlist;
-use openclaw_exec::approvals;
-use openclaw_exec::command::{is_shell_wrapper, CommandRequest};
-use openclaw_exec::inline_eval;
-use openclaw_exec::shell;
+use crate::allowlist;
+use crate::approvals;
+use crate::command::{is_shell_wrapper, CommandRequest};
+use crate::inline_eval;
+use crate::shell;
 use serde_json::{json, Value};
 
-use super::allowlist_eval::RuleUse;
-use crate::services::{ApprovalsEditError, NodeServices};
+use crate::evaluate::RuleUse;
 
 /// The `(pattern, argPattern)` entries an allow-always decision persists: the real path of every
 /// executable with a cwd-bound hash of its arguments. `None` (allow once only) when any part
 /// cannot be bound: inline eval, a login or interactive shell, a payload the analysis does not
 /// understand, a prompt-only segment, or an executable that does not resolve to a real path.
-pub(super) fn allow_always_entries(
+pub fn allow_always_entries(
     req: &CommandRequest,
     argv: &[String],
     cwd: &str,
@@ -63,52 +63,48 @@ pub(super) fn allow_always_entries(
     (!entries.is_empty()).then_some(entries)
 }
 
-/// Writes allow-always entries and the command's `=node-command:` marker.
-pub(super) fn persist_allow_always(
-    services: &NodeServices,
-    agent: Option<&str>,
-    entries: &[(String, String)],
-    command_text: &str,
-) -> Result<(), ApprovalsEditError> {
-    let marker = allowlist::node_command_marker(command_text);
-    let agent = agent.unwrap_or("*");
-    services.edit_approvals(|doc| {
-        let now = openclaw_state::now_ms();
-        let mut changed = false;
-        for (pattern, arg_pattern) in entries {
-            changed |= approvals::add_allow_always(doc, agent, pattern, arg_pattern, now);
-        }
-        if !command_text.trim().is_empty() {
-            changed |= approvals::add_allow_always_marker(doc, agent, &marker, now);
-        }
-        changed
-    })
+/// The allow-always entries a decision asks to persist, for one agent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AllowAlways {
+    /// The agent whose allowlist receives them (`*` when the request named none).
+    pub agent: String,
+    /// `(pattern, argPattern)` per executable.
+    pub entries: Vec<(String, String)>,
+    /// The command text, for the `=node-command:` marker.
+    pub command_text: String,
+}
+
+/// Adds allow-always entries and the command's `=node-command:` marker to `doc`; whether
+/// anything changed.
+pub fn apply_allow_always(doc: &mut Value, persist: &AllowAlways, now: i64) -> bool {
+    let marker = allowlist::node_command_marker(&persist.command_text);
+    let mut changed = false;
+    for (pattern, arg_pattern) in &persist.entries {
+        changed |= approvals::add_allow_always(doc, &persist.agent, pattern, arg_pattern, now);
+    }
+    if !persist.command_text.trim().is_empty() {
+        changed |= approvals::add_allow_always_marker(doc, &persist.agent, &marker, now);
+    }
+    changed
 }
 
 /// Stamps `lastUsedAt`, `lastUsedCommand` and `lastResolvedPath` on the allowlist entries a run
-/// matched, as upstream's node does.
-pub(super) fn record_allowlist_use(
-    services: &NodeServices,
-    used: &[RuleUse],
-    command_text: &str,
-) -> Result<(), ApprovalsEditError> {
-    services.edit_approvals(|doc| {
-        let now = openclaw_state::now_ms();
-        let mut changed = false;
-        let agents = doc.get_mut("agents").and_then(Value::as_object_mut);
-        for agent in agents.into_iter().flat_map(|a| a.values_mut()) {
-            let Some(list) = agent.get_mut("allowlist").and_then(Value::as_array_mut) else { continue };
-            for entry in list.iter_mut() {
-                let id = entry.get("id").and_then(Value::as_str).map(String::from);
-                let Some(u) = id.and_then(|id| used.iter().find(|u| u.id == id)) else { continue };
-                entry["lastUsedAt"] = json!(now);
-                entry["lastUsedCommand"] = json!(command_text);
-                if let Some(p) = &u.resolved_path {
-                    entry["lastResolvedPath"] = json!(p);
-                }
-                changed = true;
+/// matched, as upstream's node does; whether anything changed.
+pub fn stamp_rule_use(doc: &mut Value, used: &[RuleUse], command_text: &str, now: i64) -> bool {
+    let mut changed = false;
+    let agents = doc.get_mut("agents").and_then(Value::as_object_mut);
+    for agent in agents.into_iter().flat_map(|a| a.values_mut()) {
+        let Some(list) = agent.get_mut("allowlist").and_then(Value::as_array_mut) else { continue };
+        for entry in list.iter_mut() {
+            let id = entry.get("id").and_then(Value::as_str).map(String::from);
+            let Some(u) = id.and_then(|id| used.iter().find(|u| u.id == id)) else { continue };
+            entry["lastUsedAt"] = json!(now);
+            entry["lastUsedCommand"] = json!(command_text);
+            if let Some(p) = &u.resolved_path {
+                entry["lastResolvedPath"] = json!(p);
             }
+            changed = true;
         }
-        changed
-    })
+    }
+    changed
 }

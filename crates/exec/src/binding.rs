@@ -9,15 +9,15 @@
 
 use std::path::{Path, PathBuf};
 
-use openclaw_exec::command::CommandRequest;
-use openclaw_exec::policy::{Ask, Security};
+use crate::command::CommandRequest;
+use crate::policy::{Ask, Security};
 use serde_json::{json, Value};
 
-use crate::params::js_string;
+use crate::command::js_string;
 
 /// `{argvIndex, path, sha256}` for a file the current user could modify between approval and
 /// execution (for root, every file); `None` when it is not writable by us.
-pub(super) fn file_operand(index: usize, path: &Path) -> Option<Value> {
+pub fn file_operand(index: usize, path: &Path) -> Option<Value> {
     nix::unistd::access(path, nix::unistd::AccessFlags::W_OK).ok()?;
     Some(json!({"argvIndex": index, "path": path.to_string_lossy(), "sha256": file_sha256(path)?}))
 }
@@ -32,7 +32,7 @@ const NO_SCRIPT_FLAGS: &[&str] = &["-c", "-e", "-E", "-m", "-p", "-r", "--eval",
 /// The script an interpreter invocation runs (`python3 tool.py …` → index 1 and its real path),
 /// so the approval can be bound to the file's contents. `Ok(None)` for anything that is not an
 /// interpreter running a script file; an error when the script does not exist.
-pub(super) fn script_operand(argv: &[String], cwd: &Path) -> Result<Option<(usize, PathBuf)>, &'static str> {
+pub fn script_operand(argv: &[String], cwd: &Path) -> Result<Option<(usize, PathBuf)>, &'static str> {
     let name = argv[0].rsplit('/').next().unwrap_or(&argv[0]).to_ascii_lowercase();
     let base = name.trim_end_matches(|c: char| c.is_ascii_digit() || c == '.');
     if !SCRIPT_INTERPRETERS.contains(&base) {
@@ -63,14 +63,15 @@ pub(super) fn script_operand(argv: &[String], cwd: &Path) -> Result<Option<(usiz
     Ok(Some((i, real)))
 }
 
-pub(super) fn file_sha256(path: &Path) -> Option<String> {
+/// The SHA-256 of a file's contents, lower-case hex: what binds an approval to a script.
+pub fn file_sha256(path: &Path) -> Option<String> {
     use sha2::Digest;
     let bytes = std::fs::read(path).ok()?;
     Some(sha2::Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// A canonical working directory: it exists, is a directory, and is replaced by its real path.
-pub(super) fn canonical_cwd(cwd: Option<&str>) -> Result<PathBuf, &'static str> {
+pub fn canonical_cwd(cwd: Option<&str>) -> Result<PathBuf, &'static str> {
     let cwd = match cwd {
         Some(c) => PathBuf::from(c),
         None => {
@@ -86,7 +87,7 @@ pub(super) fn canonical_cwd(cwd: Option<&str>) -> Result<PathBuf, &'static str> 
 }
 
 /// Validates the shape of a forwarded plan.
-pub(super) fn valid_plan(plan: &Value) -> bool {
+pub fn valid_plan(plan: &Value) -> bool {
     let argv_ok = plan.get("argv").and_then(Value::as_array).is_some_and(|a| !a.is_empty());
     let text_ok = plan
         .get("commandText")
@@ -120,7 +121,7 @@ fn same_trimmed(a: Option<&Value>, b: Option<&Value>) -> bool {
 }
 
 /// The plan the approval was given for must describe exactly this request.
-pub(super) fn plan_matches(plan: &Value, params: &Value, req: &CommandRequest) -> bool {
+pub fn plan_matches(plan: &Value, params: &Value, req: &CommandRequest) -> bool {
     let argv: Vec<String> = plan["argv"].as_array().map(|a| a.iter().map(js_string).collect()).unwrap_or_default();
     argv == req.argv
         && plan.get("commandText").or_else(|| plan.get("rawCommand")).and_then(Value::as_str)
@@ -133,7 +134,7 @@ pub(super) fn plan_matches(plan: &Value, params: &Value, req: &CommandRequest) -
 #[cfg(test)]
 mod tests {
     use super::*;
-    use openclaw_exec::command;
+    use crate::command;
 
     #[test]
     fn interpreter_scripts_are_bound_operands() {

@@ -1,22 +1,22 @@
 //! Whether the allowlist covers a request: allowlist rules, safe bins and the gateway's skill
 //! bins (`autoAllowSkills`), segment by segment for shell payloads.
 //!
-//! Shell payloads are analysed with tree-sitter-bash (`openclaw_exec::shell`); what the
+//! Shell payloads are analysed with tree-sitter-bash (`crate::shell`); what the
 //! analysis does not understand is an allowlist miss, never an allow. When the allowlist
 //! is satisfied by safe or skill bins, the payload is rewritten so the shell runs the vetted
 //! binaries by real path, not whatever PATH finds first.
 
 use std::path::{Path, PathBuf};
 
-use openclaw_exec::allowlist::{self, command_marker};
-use openclaw_exec::approvals::AllowRule;
-use openclaw_exec::command::{self, is_shell_wrapper, CommandRequest};
-use openclaw_exec::safebins::SafeBins;
-use openclaw_exec::shell;
+use crate::allowlist::{self, command_marker};
+use crate::approvals::AllowRule;
+use crate::command::{self, is_shell_wrapper, CommandRequest};
+use crate::safebins::SafeBins;
+use crate::shell;
 
 /// An allowlist entry that matched, for its usage metadata.
 #[derive(Debug, Clone, PartialEq)]
-pub(super) struct RuleUse {
+pub struct RuleUse {
     /// The entry's `id`.
     pub id: String,
     /// Where its executable resolved (stamped as `lastResolvedPath`).
@@ -26,7 +26,7 @@ pub(super) struct RuleUse {
 /// Allowlist evaluation of the request: whether the analysis understood it, whether the
 /// allowlist (or safe bins) satisfy it, whether that rests on allow-always rules only, the argv
 /// to run (paths pinned), and the entries that matched.
-pub(super) struct AllowlistEval {
+pub struct AllowlistEval {
     /// The analysis understood the command (no unsupported shell syntax).
     pub analysis_ok: bool,
     /// Every segment is covered by the allowlist, safe bins or skill bins.
@@ -52,7 +52,7 @@ fn rule_use(rule: &AllowRule, res: &allowlist::Resolution) -> Option<RuleUse> {
 
 /// A skill binary the gateway vouches for (`autoAllowSkills`), resolved on this node.
 #[derive(Debug, Clone, PartialEq)]
-pub(super) struct SkillTrust {
+pub struct SkillTrust {
     /// Lower-cased bare name.
     name: String,
     /// Where that name resolves on the node's PATH.
@@ -60,7 +60,7 @@ pub(super) struct SkillTrust {
 }
 
 /// Resolves the gateway's skill bin names through `path` (names that resolve nowhere are dropped).
-pub(super) fn skill_trust(names: &[String], path: &str) -> Vec<SkillTrust> {
+pub fn skill_trust(names: &[String], path: &str) -> Vec<SkillTrust> {
     names
         .iter()
         .filter(|n| !n.contains('/'))
@@ -82,7 +82,7 @@ fn skill_allowed(argv0: &str, res: &allowlist::Resolution, skills: &[SkillTrust]
 /// Evaluates the request against the allowlist `rules`, then safe bins and skill bins. A shell
 /// payload is split into segments, each of which must be covered; a shell run directly is not
 /// covered by a path-only rule for the shell.
-pub(super) fn evaluate_allowlist(
+pub fn evaluate_allowlist(
     req: &CommandRequest,
     rules: &[AllowRule],
     safe_bins: &SafeBins,
@@ -185,7 +185,7 @@ pub(super) fn evaluate_allowlist(
 
 /// The denial text with the analysis bound that was hit, e.g. `SYSTEM_RUN_DENIED: allowlist
 /// miss (shell payload too large to analyse: over 128 KiB)`.
-pub(super) fn explain_bound(message: &str, bound_hit: Option<&'static str>) -> String {
+pub fn explain_bound(message: &str, bound_hit: Option<&'static str>) -> String {
     match bound_hit {
         Some("too-large") => {
             format!("{message} (shell payload too large to analyse: over {} KiB)", shell::MAX_PAYLOAD_BYTES / 1024)

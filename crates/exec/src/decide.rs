@@ -1,0 +1,277 @@
+//! The `system.run` decision (`exec.md` §5.4 B and the binding checks of C): one function from
+//! the request, the approvals document, the node's config and the node's environment to
+//! either what to run (with the approvals-document edits the run implies) or the denial.
+//!
+//! The node host parses the request (its order of `INVALID_REQUEST` checks is upstream's),
+//! calls [`decide`] off its runtime thread, applies [`Effects`] with a compare-and-swap write,
+//! runs, and reports. Keeping every policy step here, in upstream's order, is what lets the
+//! differential harness and the unit tests drive the whole decision without a process, and
+//! gives the order of denials one home: which refusal a caller sees depends on it.
+//!
+//! "Pure" here means no writes and no network: the decision reads the filesystem (resolving
+//! executables, canonicalising the cwd, hashing a bound script), because what it decides
+//! about is what is on disk now.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::allow_always::{allow_always_entries, AllowAlways};
+use crate::allowlist;
+use crate::approvals::{self, ResolvedApprovals};
+use crate::binding::{canonical_cwd, file_sha256};
+use crate::command::{is_shell_wrapper, CommandRequest};
+use crate::env;
+use crate::evaluate::{evaluate_allowlist, explain_bound, skill_trust, AllowlistEval, RuleUse};
+use crate::inline_eval;
+use crate::policy::{self, Ask, Denial, DenialReason, PolicyInput, Security};
+use crate::runner::RunSpec;
+use crate::safebins::SafeBins;
+use crate::snapshot::{policy_snapshot, snapshot_covers};
+
+/// How the request arrives with respect to approval: one closed set in place of three flags,
+/// because the combinations upstream refuses (`approvalSource` with `approved`) cannot then be
+/// represented past parsing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Approval {
+    /// No approval fields: the node's policy alone decides.
+    None,
+    /// `approved: true` or an `approvalDecision`: a person approved this exact plan.
+    Explicit {
+        /// `approvalDecision: "allow-always"`: persist what the plan covers.
+        always: bool,
+    },
+    /// `approvalSource: "ask-fallback"`: nobody answered; the agent's `askFallback` caps the
+    /// security, and the policy may never widen because of it.
+    AskFallback,
+    /// `approvalSource: "auto-review"`: the gateway's reviewer approved it once.
+    AutoReview,
+}
+
+impl Approval {
+    /// A person approved it (not a fallback, not a reviewer).
+    pub fn is_explicit(self) -> bool {
+        matches!(self, Approval::Explicit { .. })
+    }
+}
+
+/// A `system.run` request that passed the node's `INVALID_REQUEST` checks.
+#[derive(Debug, Clone)]
+pub struct RunRequest {
+    /// The command (argv, command text, shell payload).
+    pub command: CommandRequest,
+    /// `systemRunPlan`, shape already checked: the plan an approval was given for.
+    pub plan: Option<Value>,
+    /// How it was approved.
+    pub approval: Approval,
+    /// The accepted env overrides.
+    pub overrides: BTreeMap<String, String>,
+    /// `agentId`, trimmed.
+    pub agent_id: Option<String>,
+    /// `cwd`, trimmed.
+    pub cwd: Option<String>,
+    /// `needsScreenRecording`.
+    pub needs_screen_recording: bool,
+    /// `timeoutMs`, when positive.
+    pub timeout: Option<Duration>,
+}
+
+/// What the node knows besides the request.
+#[derive(Debug, Clone, Copy)]
+pub struct PolicyContext<'a> {
+    /// The node's own `openclaw.json` (its `tools.exec` layer and agent entries).
+    pub config: &'a Value,
+    /// The approvals document; `None` when it could not be read, which fails closed to deny.
+    pub approvals: Option<&'a Value>,
+    /// The gateway's skill binary names (`skills.bins`), for `autoAllowSkills`.
+    pub skill_bins: &'a [String],
+    /// The node's environment as commands inherit it (credentials already removed).
+    pub inherited_env: &'a BTreeMap<String, String>,
+    /// PATH when the child environment has none.
+    pub default_path: &'a str,
+}
+
+impl PolicyContext<'_> {
+    /// The node's PATH, as commands inherit it.
+    pub fn path(&self) -> &str {
+        self.inherited_env.get("PATH").map(String::as_str).unwrap_or(self.default_path)
+    }
+}
+
+/// The approvals-document edits a decided run implies. The node host applies them before the
+/// run (`exec.md` §5.4 C5): a failed allow-always write refuses the run, a failed usage stamp
+/// does not.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Effects {
+    /// Entries an allow-always approval persists.
+    pub allow_always: Option<AllowAlways>,
+    /// The allowlist entries the run matched, for their usage stamps.
+    pub used: Vec<RuleUse>,
+}
+
+/// What to run and what to record.
+#[derive(Debug, Clone)]
+pub struct Decision {
+    /// The process to start.
+    pub spec: RunSpec,
+    /// The document edits to apply first.
+    pub effects: Effects,
+}
+
+/// The effective policy: the node's config layer, then the approvals document (min security,
+/// max ask). An unreadable document fails closed to deny.
+pub fn effective_policy(ctx: &PolicyContext<'_>, agent_id: Option<&str>) -> (Security, Ask, ResolvedApprovals) {
+    let (cfg_security, cfg_ask) = policy::config_policy(ctx.config, agent_id);
+    match ctx.approvals {
+        Some(doc) => {
+            let resolved = approvals::resolve(doc, agent_id, cfg_security, cfg_ask);
+            (cfg_security.min(resolved.security), cfg_ask.max(resolved.ask), resolved)
+        }
+        None => {
+            let denied = ResolvedApprovals {
+                security: Security::Deny,
+                ask: Ask::Off,
+                ask_fallback: Security::Deny,
+                auto_allow_skills: false,
+                allowlist: Vec::new(),
+            };
+            (Security::Deny, Ask::Off, denied)
+        }
+    }
+}
+
+/// `tools.exec.strictInlineEval`, global or for the agent.
+pub fn strict_inline_eval(config: &Value, agent: Option<&str>) -> bool {
+    let agent_layer =
+        agent.and_then(|a| config.get("agents")?.get("entries")?.get(a)?.pointer("/tools/exec/strictInlineEval"));
+    [config.pointer("/tools/exec/strictInlineEval"), agent_layer].into_iter().flatten().any(|v| v == true)
+}
+
+fn approval_required(message: impl Into<String>) -> Denial {
+    Denial::new(DenialReason::ApprovalRequired, message)
+}
+
+/// Decides a `system.run` request: what to run, or why not, in upstream's order of checks.
+pub fn decide(req: &RunRequest, ctx: &PolicyContext<'_>) -> Result<Decision, Denial> {
+    let command = &req.command;
+    let agent_id = req.agent_id.as_deref();
+    let explicit = req.approval.is_explicit();
+    let fallback = req.approval == Approval::AskFallback;
+    let auto_review = req.approval == Approval::AutoReview;
+
+    // B1. The effective policy; a delayed approval must still be covered by it.
+    let (mut security, mut ask, resolved) = effective_policy(ctx, agent_id);
+    if fallback {
+        security = security.min(resolved.ask_fallback);
+        ask = Ask::Off;
+    }
+    if explicit || auto_review {
+        let approved_under = req.plan.as_ref().and_then(|p| p.get("policySnapshot")).cloned().unwrap_or(Value::Null);
+        let current = policy_snapshot(ctx.approvals.unwrap_or(&Value::Null), agent_id);
+        if !snapshot_covers(&current, &approved_under) {
+            return Err(approval_required("SYSTEM_RUN_DENIED: exec approval policy changed; request approval again"));
+        }
+    }
+
+    // B2. The allowlist, safe bins and skill bins.
+    let child_env = env::child_env(ctx.inherited_env, &req.overrides);
+    let child_path = child_env.get("PATH").cloned().unwrap_or_else(|| ctx.default_path.to_string());
+    let safe_bins = SafeBins::from_config(ctx.config, agent_id);
+    let skills = if resolved.auto_allow_skills { skill_trust(ctx.skill_bins, &child_path) } else { Vec::new() };
+    let AllowlistEval { analysis_ok, satisfied, durable, planned, used, bound_hit } =
+        evaluate_allowlist(command, &resolved.allowlist, &safe_bins, &skills, req.cwd.as_deref(), &child_path);
+
+    // B5 (checked before the generic denial, so its message wins): strictInlineEval.
+    if strict_inline_eval(ctx.config, agent_id) && !explicit && security != Security::Deny {
+        if let Some(desc) = inline_eval::detect(&command.argv) {
+            return Err(approval_required(format!(
+                "SYSTEM_RUN_DENIED: approval required ({desc} requires explicit approval in strictInlineEval mode)"
+            )));
+        }
+    }
+
+    // B3. The decision of the modes.
+    let approved = explicit || fallback;
+    policy::evaluate(PolicyInput {
+        security,
+        ask,
+        analysis_ok,
+        allowlist_satisfied: satisfied,
+        durable_approval_satisfied: durable,
+        approved,
+    })
+    .map_err(|mut d| {
+        d.message = explain_bound(&d.message, bound_hit);
+        d
+    })?;
+
+    // B4. Commands that touch the security-audit suppressions need a person.
+    let mentions_audit = command.command_text.contains("security.audit.suppressions");
+    let read_only_config = command.argv.first().is_some_and(|a| a.ends_with("openclaw"))
+        && command.argv.get(1).map(String::as_str) == Some("config")
+        && matches!(command.argv.get(2).map(String::as_str), Some("get" | "schema" | "validate"));
+    let unrestricted = security == Security::Full && ask == Ask::Off && !fallback;
+    if mentions_audit && !(read_only_config || unrestricted || explicit) {
+        return Err(approval_required("SYSTEM_RUN_DENIED: approval required"));
+    }
+
+    // B9. Path hardening for approved and allowlisted runs: the cwd is pinned to its real path,
+    // and a plain executable to its real path.
+    let mut cwd = req.cwd.clone().map(PathBuf::from);
+    let mut argv = command.argv.clone();
+    if approved || security == Security::Allowlist {
+        cwd = Some(canonical_cwd(req.cwd.as_deref()).map_err(approval_required)?);
+        if approved && !is_shell_wrapper(&argv) {
+            let res = allowlist::resolve(&argv, cwd.as_deref(), &child_path, None);
+            if res.wrapper_chain.is_empty() {
+                match res.resolved_real_path {
+                    Some(real) => argv[0] = real.to_string_lossy().into_owned(),
+                    None => {
+                        return Err(approval_required("SYSTEM_RUN_DENIED: approval requires a stable executable path"))
+                    }
+                }
+            }
+        }
+    }
+    // B10. What an allowlist run executes: the planned argv, or nothing.
+    if security == Security::Allowlist && !approved && !durable {
+        match planned {
+            Some(p) => argv = p,
+            None => {
+                return Err(Denial::new(DenialReason::ExecutionPlanMiss, "SYSTEM_RUN_DENIED: execution plan mismatch"))
+            }
+        }
+    }
+
+    // C1. A file the approval was bound to must not have changed since.
+    if let Some(operand) = req.plan.as_ref().and_then(|p| p.get("mutableFileOperand")) {
+        let path = operand.get("path").and_then(Value::as_str).map(Path::new);
+        let expected = operand.get("sha256").and_then(Value::as_str);
+        if path.and_then(file_sha256).as_deref() != expected {
+            return Err(approval_required("SYSTEM_RUN_DENIED: approval script operand changed before execution"));
+        }
+    }
+    // C4.
+    if req.needs_screen_recording {
+        return Err(Denial::new(DenialReason::PermissionScreenRecording, "PERMISSION_MISSING: screenRecording"));
+    }
+    // C5's inputs: allow-always remembers each executable with this cwd and these arguments
+    // (and a marker for the whole command text); what cannot be bound so is allowed once.
+    let allow_always = match req.approval {
+        Approval::Explicit { always: true } => {
+            let cwd_text = cwd.as_deref().map(|c| c.to_string_lossy().into_owned()).unwrap_or_default();
+            allow_always_entries(command, &argv, &cwd_text, &child_path).map(|entries| AllowAlways {
+                agent: agent_id.unwrap_or("*").to_string(),
+                entries,
+                command_text: command.command_text.clone(),
+            })
+        }
+        _ => None,
+    };
+    Ok(Decision {
+        spec: RunSpec { argv, cwd, env: child_env, timeout: req.timeout },
+        effects: Effects { allow_always, used },
+    })
+}
