@@ -7,61 +7,16 @@
 //! SHA-256. [`valid_plan`] checks the shape of a forwarded plan and [`plan_matches`] that it
 //! describes this very request.
 
+pub mod argv_scan;
+pub mod mutable_operand;
+
 use std::path::{Path, PathBuf};
 
 use crate::command::CommandRequest;
 use crate::policy::{Ask, Security};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::command::js_string;
-
-/// `{argvIndex, path, sha256}` for a file the current user could modify between approval and
-/// execution (for root, every file); `None` when it is not writable by us.
-pub fn file_operand(index: usize, path: &Path) -> Option<Value> {
-    nix::unistd::access(path, nix::unistd::AccessFlags::W_OK).ok()?;
-    Some(json!({"argvIndex": index, "path": path.to_string_lossy(), "sha256": file_sha256(path)?}))
-}
-
-/// Script interpreters whose first operand is a file the approval must be bound to.
-const SCRIPT_INTERPRETERS: &[&str] =
-    &["python", "node", "nodejs", "ruby", "perl", "php", "bun", "deno", "lua", "tsx", "ts-node", "rscript"];
-/// Interpreter options that take the program from argv (inline eval) or run a module instead
-/// of a file: then there is no script operand to bind.
-const NO_SCRIPT_FLAGS: &[&str] = &["-c", "-e", "-E", "-m", "-p", "-r", "--eval", "--print", "--command"];
-
-/// The script an interpreter invocation runs (`python3 tool.py …` → index 1 and its real path),
-/// so the approval can be bound to the file's contents. `Ok(None)` for anything that is not an
-/// interpreter running a script file; an error when the script does not exist.
-pub fn script_operand(argv: &[String], cwd: &Path) -> Result<Option<(usize, PathBuf)>, &'static str> {
-    let name = argv[0].rsplit('/').next().unwrap_or(&argv[0]).to_ascii_lowercase();
-    let base = name.trim_end_matches(|c: char| c.is_ascii_digit() || c == '.');
-    if !SCRIPT_INTERPRETERS.contains(&base) {
-        return Ok(None);
-    }
-    let mut i = 1;
-    if base == "deno" && argv.get(1).map(String::as_str) == Some("run") {
-        i = 2;
-    }
-    while let Some(arg) = argv.get(i) {
-        if arg == "--" {
-            i += 1;
-            break;
-        }
-        if !arg.starts_with('-') || arg == "-" {
-            break;
-        }
-        if NO_SCRIPT_FLAGS.iter().any(|f| arg == f || (f.len() == 2 && arg.starts_with(f) && !arg.starts_with("--"))) {
-            return Ok(None);
-        }
-        i += 1;
-    }
-    let Some(operand) = argv.get(i).filter(|a| *a != "-") else { return Ok(None) };
-    let real = std::fs::canonicalize(cwd.join(operand))
-        .ok()
-        .filter(|p| p.is_file())
-        .ok_or("SYSTEM_RUN_DENIED: approval requires an existing script operand")?;
-    Ok(Some((i, real)))
-}
 
 /// The SHA-256 of a file's contents, lower-case hex: what binds an approval to a script.
 pub fn file_sha256(path: &Path) -> Option<String> {
@@ -135,25 +90,7 @@ pub fn plan_matches(plan: &Value, params: &Value, req: &CommandRequest) -> bool 
 mod tests {
     use super::*;
     use crate::command;
-
-    #[test]
-    fn interpreter_scripts_are_bound_operands() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("tool.py"), "print(1)\n").unwrap();
-        let argv = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        let real = std::fs::canonicalize(dir.path().join("tool.py")).unwrap();
-        assert_eq!(
-            script_operand(&argv(&["/usr/bin/python3.12", "-u", "tool.py", "x"]), dir.path()),
-            Ok(Some((2, real.clone())))
-        );
-        assert_eq!(script_operand(&argv(&["/usr/bin/node", "--", "tool.py"]), dir.path()), Ok(Some((2, real.clone()))));
-        assert_eq!(script_operand(&argv(&["deno", "run", "tool.py"]), dir.path()), Ok(Some((2, real))));
-        assert_eq!(script_operand(&argv(&["/usr/bin/python3", "-c", "print(1)"]), dir.path()), Ok(None));
-        assert_eq!(script_operand(&argv(&["/usr/bin/python3", "-m", "http.server"]), dir.path()), Ok(None));
-        assert_eq!(script_operand(&argv(&["/usr/bin/python3"]), dir.path()), Ok(None));
-        assert_eq!(script_operand(&argv(&["/usr/bin/ls", "tool.py"]), dir.path()), Ok(None));
-        assert!(script_operand(&argv(&["/usr/bin/perl", "missing.pl"]), dir.path()).is_err());
-    }
+    use serde_json::json;
 
     #[test]
     fn plan_shape_and_match() {

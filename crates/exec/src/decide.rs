@@ -13,7 +13,7 @@
 //! about is what is on disk now.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -21,8 +21,9 @@ use serde_json::Value;
 use crate::allow_always::{allow_always_entries, AllowAlways};
 use crate::allowlist;
 use crate::approvals::{self, ResolvedApprovals};
-use crate::binding::{canonical_cwd, file_sha256};
-use crate::command::{is_shell_wrapper, CommandRequest};
+use crate::binding::canonical_cwd;
+use crate::binding::mutable_operand::{operand_snapshot, operand_unchanged, OperandSnapshot};
+use crate::command::CommandRequest;
 use crate::env;
 use crate::evaluate::{evaluate_allowlist, explain_bound, skill_trust, AllowlistEval, RuleUse};
 use crate::inline_eval;
@@ -149,6 +150,9 @@ pub fn strict_inline_eval(config: &Value, agent: Option<&str>) -> bool {
     [config.pointer("/tools/exec/strictInlineEval"), agent_layer].into_iter().flatten().any(|v| v == true)
 }
 
+/// The run-time refusal when a bound file changed (or no longer resolves from the argv).
+const OPERAND_CHANGED: &str = "SYSTEM_RUN_DENIED: approval script operand changed before execution";
+
 fn approval_required(message: impl Into<String>) -> Denial {
     Denial::new(DenialReason::ApprovalRequired, message)
 }
@@ -218,16 +222,16 @@ pub fn decide(req: &RunRequest, ctx: &PolicyContext<'_>) -> Result<Decision, Den
     }
 
     // B9. Path hardening for approved and allowlisted runs: the cwd is pinned to its real path,
-    // and a plain executable to its real path.
+    // and argv[0] to its real path when there is no shell payload and no dispatch wrapper.
     let mut cwd = req.cwd.clone().map(PathBuf::from);
     let mut argv = command.argv.clone();
     if approved || security == Security::Allowlist {
         cwd = Some(canonical_cwd(req.cwd.as_deref()).map_err(approval_required)?);
-        if approved && !is_shell_wrapper(&argv) {
+        if approved && command.shell_payload.is_none() {
             let res = allowlist::resolve(&argv, cwd.as_deref(), &child_path, None);
             if res.wrapper_chain.is_empty() {
-                match res.resolved_real_path {
-                    Some(real) => argv[0] = real.to_string_lossy().into_owned(),
+                match res.resolved_real_path.or(res.resolved_path) {
+                    Some(pinned) => argv[0] = pinned.to_string_lossy().into_owned(),
                     None => {
                         return Err(approval_required("SYSTEM_RUN_DENIED: approval requires a stable executable path"))
                     }
@@ -235,6 +239,8 @@ pub fn decide(req: &RunRequest, ctx: &PolicyContext<'_>) -> Result<Decision, Den
             }
         }
     }
+    // The argv the bindings are checked against (before an allowlist plan rewrites it).
+    let hardened_argv = argv.clone();
     // B10. What an allowlist run executes: the planned argv, or nothing.
     if security == Security::Allowlist && !approved && !durable {
         match planned {
@@ -245,12 +251,27 @@ pub fn decide(req: &RunRequest, ctx: &PolicyContext<'_>) -> Result<Decision, Den
         }
     }
 
-    // C1. A file the approval was bound to must not have changed since.
-    if let Some(operand) = req.plan.as_ref().and_then(|p| p.get("mutableFileOperand")) {
-        let path = operand.get("path").and_then(Value::as_str).map(Path::new);
-        let expected = operand.get("sha256").and_then(Value::as_str);
-        if path.and_then(file_sha256).as_deref() != expected {
-            return Err(approval_required("SYSTEM_RUN_DENIED: approval script operand changed before execution"));
+    // C1. The file the approval was bound to must still be the same file with the same
+    // contents, and a command that needs such a binding must have one.
+    if let Some(plan) = &req.plan {
+        let check_cwd = cwd.clone().or_else(|| std::env::current_dir().ok()).unwrap_or_default();
+        let bound = plan.get("mutableFileOperand").map(|m| OperandSnapshot {
+            argv_index: m.get("argvIndex").and_then(Value::as_u64).unwrap_or(u64::MAX) as usize,
+            path: PathBuf::from(m.get("path").and_then(Value::as_str).unwrap_or_default()),
+            sha256: m.get("sha256").and_then(Value::as_str).unwrap_or_default().to_string(),
+        });
+        if bound.as_ref().is_some_and(|b| !operand_unchanged(b, &hardened_argv, &check_cwd)) {
+            return Err(approval_required(OPERAND_CHANGED));
+        }
+        if req.approval != Approval::None || security == Security::Allowlist {
+            let shell_payload = command.shell_payload.as_deref();
+            match operand_snapshot(&hardened_argv, &check_cwd, shell_payload, ctx.inherited_env) {
+                Err(refused) => return Err(approval_required(refused.to_string())),
+                Ok(Some(_)) if bound.is_none() => {
+                    return Err(approval_required("SYSTEM_RUN_DENIED: approval missing script operand binding"))
+                }
+                Ok(_) => {}
+            }
         }
     }
     // C4.

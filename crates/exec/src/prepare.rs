@@ -13,8 +13,10 @@ use serde_json::{json, Value};
 
 use crate::allow_always::allow_always_entries;
 use crate::allowlist;
-use crate::binding::{canonical_cwd, file_operand, file_sha256, script_operand};
-use crate::command::{format_command, is_shell_wrapper, CommandRequest};
+use crate::binding::argv_scan::{is_shell_wrapper_executable, normalize_executable_token};
+use crate::binding::canonical_cwd;
+use crate::binding::mutable_operand::{operand_snapshot, BindingRefused, UNSUPPORTED_SHAPE_GUIDANCE};
+use crate::command::{format_command, is_shell_wrapper, shell_payload_candidate, CommandRequest};
 use crate::decide::{effective_policy, strict_inline_eval, PolicyContext};
 use crate::env;
 use crate::policy::{Ask, Security};
@@ -54,8 +56,21 @@ impl From<&str> for PrepareRefused {
     }
 }
 
-/// The refusal for a shell wrapper whose payload cannot be bound, with upstream's guidance.
-const UNSAFE_SHAPE: &str = "SYSTEM_RUN_DENIED: approval cannot safely bind this interpreter/runtime command\nNo approval request was created for this attempt; this is not a user denial. Retry a supported single executable with an absolute path through the normal approval flow. This node approval path cannot bind script/interpreter payloads nested in its shell wrapper.";
+/// The refusal for a command whose shape cannot be bound, with upstream's guidance.
+fn unsupported_shape() -> PrepareRefused {
+    PrepareRefused(format!("{}\n{UNSUPPORTED_SHAPE_GUIDANCE}", BindingRefused::UnsupportedShape))
+}
+
+/// `isBlockedShellWrapperCommand` for a command with no trusted payload: a shell that runs
+/// its inline command only after login/interactive startup, or one whose startup files are
+/// opaque (`csh`, `osh`, `tcsh`). `sh script.sh` is not blocked: its script is bound below.
+fn is_blocked_shell_wrapper(argv: &[String]) -> bool {
+    if !is_shell_wrapper(argv) {
+        return false;
+    }
+    let shell = argv.iter().map(|a| normalize_executable_token(a)).find(|a| is_shell_wrapper_executable(a));
+    shell.is_some_and(|s| ["csh", "osh", "tcsh"].contains(&s.as_str())) || shell_payload_candidate(argv).is_some()
+}
 
 /// Builds the plan, the execution policy and the allow-always coverage `system.run.prepare`
 /// answers with.
@@ -79,29 +94,29 @@ pub fn prepare(params: PrepareRequest, ctx: &PolicyContext<'_>) -> Result<Value,
     let mut argv = req.argv.clone();
     let mut operand = None;
     let cwd = if bind {
-        if is_shell_wrapper(&argv) && req.shell_payload.is_none() && argv.len() > 1 {
-            return Err(UNSAFE_SHAPE.into());
+        if req.shell_payload.is_none() && is_blocked_shell_wrapper(&argv) {
+            return Err(unsupported_shape());
         }
         let cwd = canonical_cwd(cwd_param.as_deref())?;
-        if !is_shell_wrapper(&argv) {
+        // hardenApprovedExecutionPaths: argv[0] is pinned to its real path only for a command
+        // with no shell payload and no dispatch wrapper in front.
+        if req.shell_payload.is_none() {
             let res = allowlist::resolve(&argv, Some(&cwd), ctx.path(), None);
             if res.wrapper_chain.is_empty() {
-                match res.resolved_real_path {
-                    Some(real) => {
-                        argv[0] = real.to_string_lossy().into_owned();
-                        // One mutable operand per plan: the interpreter's script, else the
-                        // executable itself when it is writable.
-                        operand = match script_operand(&argv, &cwd)? {
-                            Some((index, script)) => file_sha256(&script).map(
-                                |sha| json!({"argvIndex": index, "path": script.to_string_lossy(), "sha256": sha}),
-                            ),
-                            None => file_operand(0, &real),
-                        };
-                    }
+                match res.resolved_real_path.or(res.resolved_path) {
+                    Some(pinned) => argv[0] = pinned.to_string_lossy().into_owned(),
                     None => return Err("SYSTEM_RUN_DENIED: approval requires a stable executable path".into()),
                 }
             }
         }
+        // The one file the approval pins (a script, or a writable executable run by path),
+        // or why this command cannot be bound at all.
+        operand = operand_snapshot(&argv, &cwd, req.shell_payload.as_deref(), ctx.inherited_env)
+            .map_err(|refused| match refused {
+                BindingRefused::UnsupportedShape => unsupported_shape(),
+                other => PrepareRefused(other.to_string()),
+            })?
+            .map(|snapshot| snapshot.to_json());
         cwd
     } else {
         let cwd = cwd_param.map(PathBuf::from).or_else(|| std::env::current_dir().ok()).unwrap_or_default();
