@@ -18,6 +18,53 @@ use serde_json::Value;
 
 use crate::command::js_string;
 
+/// `hardenApprovedExecutionPaths`' executable pin: argv[0] replaced by the real path (else the
+/// path) of the executable upstream's trust plan finds, unless wrappers were looked through
+/// (then argv stays as approved). The executable name is read trimmed, as upstream resolves
+/// it. An error when it resolves nowhere.
+pub fn pinned_argv(argv: &[String], cwd: &Path, path: &str) -> Result<Vec<String>, StableExecutableRequired> {
+    let (wrappers, effective) = argv_scan::exec_trust_head(argv);
+    if wrappers > 0 {
+        return Ok(argv.to_vec());
+    }
+    let raw = effective.first().map(|a| a.trim()).unwrap_or_default();
+    let found = resolve_executable(raw, cwd, path).ok_or(StableExecutableRequired)?;
+    let pinned = std::fs::canonicalize(&found).unwrap_or(found);
+    let mut argv = argv.to_vec();
+    argv[0] = pinned.to_string_lossy().into_owned();
+    Ok(argv)
+}
+
+/// Where `raw` runs from: a path (relative to `cwd`) when it has a slash, else the first
+/// `path` entry holding an executable file of that name.
+fn resolve_executable(raw: &str, cwd: &Path, path: &str) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let executable = |p: &Path| {
+        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+            && nix::unistd::access(p, nix::unistd::AccessFlags::X_OK).is_ok()
+    };
+    if raw.is_empty() {
+        return None;
+    }
+    // `~` and `~/…` name the node's home, as upstream expands them.
+    let home = std::env::var("HOME").unwrap_or_default();
+    let expanded = match raw.strip_prefix('~') {
+        Some(rest) if !home.is_empty() && (rest.is_empty() || rest.starts_with('/')) => format!("{home}{rest}"),
+        _ => raw.to_string(),
+    };
+    let raw = expanded.as_str();
+    if raw.contains(['/', '\\']) {
+        let candidate = cwd.join(raw);
+        return executable(&candidate).then_some(candidate);
+    }
+    path.split(':').filter(|d| !d.is_empty()).map(|d| Path::new(d).join(raw)).find(|c| executable(c))
+}
+
+/// argv[0] of an approved command resolves to no executable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("SYSTEM_RUN_DENIED: approval requires a stable executable path")]
+pub struct StableExecutableRequired;
+
 /// The SHA-256 of a file's contents, lower-case hex: what binds an approval to a script.
 pub fn file_sha256(path: &Path) -> Option<String> {
     use sha2::Digest;

@@ -19,10 +19,10 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::allow_always::{allow_always_entries, AllowAlways};
-use crate::allowlist;
 use crate::approvals::{self, ResolvedApprovals};
-use crate::binding::canonical_cwd;
+use crate::binding::argv_scan::shell_inline_command;
 use crate::binding::mutable_operand::{operand_snapshot, operand_unchanged, OperandSnapshot};
+use crate::binding::{canonical_cwd, pinned_argv};
 use crate::command::CommandRequest;
 use crate::env;
 use crate::evaluate::{evaluate_allowlist, explain_bound, skill_trust, AllowlistEval, RuleUse};
@@ -225,18 +225,14 @@ pub fn decide(req: &RunRequest, ctx: &PolicyContext<'_>) -> Result<Decision, Den
     // and argv[0] to its real path when there is no shell payload and no dispatch wrapper.
     let mut cwd = req.cwd.clone().map(PathBuf::from);
     let mut argv = command.argv.clone();
+    // The payload the bindings read (as in `prepare`: failing closed where the request's
+    // parse found none).
+    let shell_payload = command.shell_payload.clone().or_else(|| shell_inline_command(&argv));
     if approved || security == Security::Allowlist {
         cwd = Some(canonical_cwd(req.cwd.as_deref()).map_err(approval_required)?);
-        if approved && command.shell_payload.is_none() {
-            let res = allowlist::resolve(&argv, cwd.as_deref(), &child_path, None);
-            if res.wrapper_chain.is_empty() {
-                match res.resolved_real_path.or(res.resolved_path) {
-                    Some(pinned) => argv[0] = pinned.to_string_lossy().into_owned(),
-                    None => {
-                        return Err(approval_required("SYSTEM_RUN_DENIED: approval requires a stable executable path"))
-                    }
-                }
-            }
+        if approved && shell_payload.is_none() && !argv.is_empty() {
+            let run_cwd = cwd.clone().unwrap_or_default();
+            argv = pinned_argv(&argv, &run_cwd, &child_path).map_err(|e| approval_required(e.to_string()))?;
         }
     }
     // The argv the bindings are checked against (before an allowlist plan rewrites it).
@@ -264,8 +260,7 @@ pub fn decide(req: &RunRequest, ctx: &PolicyContext<'_>) -> Result<Decision, Den
             return Err(approval_required(OPERAND_CHANGED));
         }
         if req.approval != Approval::None || security == Security::Allowlist {
-            let shell_payload = command.shell_payload.as_deref();
-            match operand_snapshot(&hardened_argv, &check_cwd, shell_payload, ctx.inherited_env) {
+            match operand_snapshot(&hardened_argv, &check_cwd, shell_payload.as_deref(), ctx.inherited_env) {
                 Err(refused) => return Err(approval_required(refused.to_string())),
                 Ok(Some(_)) if bound.is_none() => {
                     return Err(approval_required("SYSTEM_RUN_DENIED: approval missing script operand binding"))

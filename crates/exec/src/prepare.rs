@@ -12,11 +12,14 @@ use std::path::PathBuf;
 use serde_json::{json, Value};
 
 use crate::allow_always::allow_always_entries;
-use crate::allowlist;
-use crate::binding::argv_scan::{is_shell_wrapper_executable, normalize_executable_token};
-use crate::binding::canonical_cwd;
+use crate::binding::argv_scan::{
+    has_startup_before_inline_command, normalize_executable_token, shell_inline_command, shell_wrapper_candidate,
+};
 use crate::binding::mutable_operand::{operand_snapshot, BindingRefused, UNSUPPORTED_SHAPE_GUIDANCE};
-use crate::command::{format_command, is_shell_wrapper, shell_payload_candidate, CommandRequest};
+#[cfg(test)]
+use crate::binding::StableExecutableRequired;
+use crate::binding::{canonical_cwd, pinned_argv};
+use crate::command::{format_command, CommandRequest};
 use crate::decide::{effective_policy, strict_inline_eval, PolicyContext};
 use crate::env;
 use crate::policy::{Ask, Security};
@@ -61,15 +64,24 @@ fn unsupported_shape() -> PrepareRefused {
     PrepareRefused(format!("{}\n{UNSUPPORTED_SHAPE_GUIDANCE}", BindingRefused::UnsupportedShape))
 }
 
-/// `isBlockedShellWrapperCommand` for a command with no trusted payload: a shell that runs
-/// its inline command only after login/interactive startup, or one whose startup files are
-/// opaque (`csh`, `osh`, `tcsh`). `sh script.sh` is not blocked: its script is bound below.
+/// `isBlockedShellWrapperCommand` for a command with no bindable payload: a shell (behind
+/// dispatch wrappers) whose startup runs code the plan cannot show: opaque startup files
+/// (`csh`, `osh`, `tcsh`), fish `--init-command`, PowerShell and `cmd` (not analysed here:
+/// refused), or an inline command after a login/interactive mode. `sh script.sh` is not
+/// blocked: its script is bound below.
 fn is_blocked_shell_wrapper(argv: &[String]) -> bool {
-    if !is_shell_wrapper(argv) {
-        return false;
-    }
-    let shell = argv.iter().map(|a| normalize_executable_token(a)).find(|a| is_shell_wrapper_executable(a));
-    shell.is_some_and(|s| ["csh", "osh", "tcsh"].contains(&s.as_str())) || shell_payload_candidate(argv).is_some()
+    let Some(candidate) = shell_wrapper_candidate(argv) else { return false };
+    let shell = normalize_executable_token(&candidate[0]);
+    let fish_init = shell == "fish"
+        && candidate
+            .iter()
+            .skip(1)
+            .map(|t| t.trim())
+            .take_while(|t| *t != "--")
+            .any(|t| t == "-C" || t.starts_with("-C") || t == "--init-command" || t.starts_with("--init-command="));
+    ["csh", "osh", "tcsh", "cmd", "powershell", "pwsh"].contains(&shell.as_str())
+        || fish_init
+        || (shell_inline_command(&candidate).is_some() && has_startup_before_inline_command(&candidate))
 }
 
 /// Builds the plan, the execution policy and the allow-always coverage `system.run.prepare`
@@ -93,6 +105,9 @@ pub fn prepare(params: PrepareRequest, ctx: &PolicyContext<'_>) -> Result<Value,
     };
     let mut argv = req.argv.clone();
     let mut operand = None;
+    // The payload the binding reads: the request's, or (failing closed where the request's
+    // parse found none) the inline command upstream's shell-wrapper grammar finds.
+    let shell_payload = req.shell_payload.clone().or_else(|| shell_inline_command(&argv));
     let cwd = if bind {
         if req.shell_payload.is_none() && is_blocked_shell_wrapper(&argv) {
             return Err(unsupported_shape());
@@ -100,18 +115,12 @@ pub fn prepare(params: PrepareRequest, ctx: &PolicyContext<'_>) -> Result<Value,
         let cwd = canonical_cwd(cwd_param.as_deref())?;
         // hardenApprovedExecutionPaths: argv[0] is pinned to its real path only for a command
         // with no shell payload and no dispatch wrapper in front.
-        if req.shell_payload.is_none() {
-            let res = allowlist::resolve(&argv, Some(&cwd), ctx.path(), None);
-            if res.wrapper_chain.is_empty() {
-                match res.resolved_real_path.or(res.resolved_path) {
-                    Some(pinned) => argv[0] = pinned.to_string_lossy().into_owned(),
-                    None => return Err("SYSTEM_RUN_DENIED: approval requires a stable executable path".into()),
-                }
-            }
+        if shell_payload.is_none() && !argv.is_empty() {
+            argv = pinned_argv(&argv, &cwd, ctx.path()).map_err(|e| PrepareRefused(e.to_string()))?;
         }
         // The one file the approval pins (a script, or a writable executable run by path),
         // or why this command cannot be bound at all.
-        operand = operand_snapshot(&argv, &cwd, req.shell_payload.as_deref(), ctx.inherited_env)
+        operand = operand_snapshot(&argv, &cwd, shell_payload.as_deref(), ctx.inherited_env)
             .map_err(|refused| match refused {
                 BindingRefused::UnsupportedShape => unsupported_shape(),
                 other => PrepareRefused(other.to_string()),
@@ -155,4 +164,92 @@ pub fn prepare(params: PrepareRequest, ctx: &PolicyContext<'_>) -> Result<Value,
         "execPolicy": {"security": security, "ask": ask},
         "allowAlwaysCoverage": coverage,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::command::resolve_command;
+
+    fn prepare_in(cwd: &std::path::Path, argv: &[&str]) -> Result<Value, PrepareRefused> {
+        let config = json!({});
+        let approvals = json!({"version": 1});
+        let env = BTreeMap::from([("PATH".to_string(), "/usr/bin:/bin".to_string())]);
+        let ctx = PolicyContext {
+            config: &config,
+            approvals: Some(&approvals),
+            skill_bins: &[],
+            inherited_env: &env,
+            default_path: "/usr/bin:/bin",
+        };
+        let request = PrepareRequest {
+            command: resolve_command(argv.iter().map(|a| a.to_string()).collect(), None).unwrap(),
+            agent_id: None,
+            session_key: None,
+            cwd: Some(cwd.to_string_lossy().into_owned()),
+            security: None,
+            ask: None,
+            strict_inline_eval: false,
+            env: BTreeMap::new(),
+        };
+        prepare(request, &ctx)
+    }
+
+    fn refusal(result: Result<Value, PrepareRefused>) -> String {
+        result.expect_err("refused").0
+    }
+
+    /// Upstream pins the shell and the script it runs (`sh script.sh`), by real path and hash.
+    #[test]
+    fn prepare_binds_a_shell_script_operand() {
+        let dir = tempfile::tempdir().unwrap();
+        let cwd = std::fs::canonicalize(dir.path()).unwrap();
+        std::fs::write(cwd.join("script.sh"), "echo hi\n").unwrap();
+        let out = prepare_in(&cwd, &["sh", "script.sh"]).unwrap();
+        let plan = &out["plan"];
+        let sh = std::fs::canonicalize("/usr/bin/sh").unwrap();
+        assert_eq!(plan["argv"], json!([sh.to_string_lossy(), "script.sh"]), "argv[0] pinned");
+        assert_eq!(plan["mutableFileOperand"]["argvIndex"], 1);
+        assert_eq!(plan["mutableFileOperand"]["path"], cwd.join("script.sh").to_string_lossy().as_ref());
+    }
+
+    /// Shapes one file hash cannot pin are refused with upstream's guidance.
+    #[test]
+    fn prepare_refuses_unbindable_shapes_with_guidance() {
+        let dir = tempfile::tempdir().unwrap();
+        let cwd = std::fs::canonicalize(dir.path()).unwrap();
+        let shape = format!("{}\n{UNSUPPORTED_SHAPE_GUIDANCE}", BindingRefused::UnsupportedShape);
+        for argv in [
+            &["/bin/sh", "-c", "ls | wc -l"][..],
+            &["/bin/sh", "-c", "echo a > out"],
+            &["perl", "-E", "say 1"],
+            &["python3", "-c", "print(1)"],
+            &["dash", "-o", "pipefail", "-c", "ls; id"],
+            &["bash", "-lc", "ls"],
+            &["csh", "x.csh"],
+        ] {
+            assert_eq!(refusal(prepare_in(&cwd, argv)), shape, "{argv:?}");
+        }
+        assert_eq!(
+            refusal(prepare_in(&cwd, &["env", "-C", "/tmp", "ls"])),
+            "SYSTEM_RUN_DENIED: approval cannot safely bind dispatch cwd options",
+            "other refusals carry no guidance"
+        );
+        assert!(prepare_in(&cwd, &["/bin/sh", "-c", "ls -la"]).is_ok(), "one plain command binds");
+    }
+
+    /// hardenApprovedExecutionPaths: argv[0] is pinned unless a wrapper was looked through; a
+    /// chain too deep to look through pins its first executable; a padded name is trimmed.
+    #[test]
+    fn prepare_pins_argv0_as_upstream() {
+        let dir = tempfile::tempdir().unwrap();
+        let cwd = std::fs::canonicalize(dir.path()).unwrap();
+        let argv0 = |argv: &[&str]| prepare_in(&cwd, argv).unwrap()["plan"]["argv"][0].clone();
+        let real = |p: &str| json!(std::fs::canonicalize(p).unwrap().to_string_lossy());
+        assert_eq!(argv0(&[" echo", "x"]), real("/usr/bin/echo"));
+        assert_eq!(argv0(&["env", "--", "echo", "x"]), json!("env"));
+        assert_eq!(argv0(&["nice", "nice", "nice", "nice", "nice", "echo"]), real("/usr/bin/nice"));
+        assert_eq!(argv0(&["/bin/sh", "-c", "echo x"]), json!("/bin/sh"), "a shell payload is not pinned");
+        assert_eq!(refusal(prepare_in(&cwd, &["no-such-binary-here"])), StableExecutableRequired.to_string());
+    }
 }

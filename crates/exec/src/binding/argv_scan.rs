@@ -251,9 +251,16 @@ fn parse_carrier_option<'a>(
 /// The argv `env` runs (`env -S 'a b' c` → `a b c`), or `None` when its prelude is outside
 /// the grammar.
 fn unwrap_env(argv: &[String], depth: usize) -> Option<Vec<String>> {
+    parse_env(argv, depth).map(|(argv, _)| argv)
+}
+
+/// [`unwrap_env`], and whether `env` changes the environment on the way (assignments or
+/// options): such a use is not transparent.
+fn parse_env(argv: &[String], depth: usize) -> Option<(Vec<String>, bool)> {
     if depth > MAX_ENV_SPLIT_DEPTH || normalize_executable_token(argv.first()?) != "env" {
         return None;
     }
+    let mut modifiers = false;
     let mut index = 1;
     while index < argv.len() {
         let token = argv[index].as_str();
@@ -261,14 +268,16 @@ fn unwrap_env(argv: &[String], depth: usize) -> Option<Vec<String>> {
             return None;
         }
         if is_env_assignment(token) {
+            modifiers = true;
             index += 1;
             continue;
         }
         if token == "--" || token == "-" {
-            return (index + 1 < argv.len()).then(|| argv[index + 1..].to_vec());
+            return (index + 1 < argv.len()).then(|| (argv[index + 1..].to_vec(), modifiers));
         }
         if token.starts_with('-') {
             let options = parse_carrier_option(token, ENV_STANDALONE_OPTIONS, ENV_OPTIONS_WITH_VALUE)?;
+            modifiers = true;
             if let Some(split) = options.iter().find(|o| ENV_SPLIT_STRING_OPTIONS.contains(&o.name.as_str())) {
                 let payload_index = if split.inline_value.is_none() { index + 1 } else { index };
                 let payload = split.inline_value.or_else(|| argv.get(payload_index).map(String::as_str))?;
@@ -276,7 +285,7 @@ fn unwrap_env(argv: &[String], depth: usize) -> Option<Vec<String>> {
                 carried.extend(argv.iter().skip(payload_index + 1).cloned());
                 let mut nested = vec!["env".to_string()];
                 nested.extend(carried.iter().cloned());
-                return Some(unwrap_env(&nested, depth + 1).unwrap_or(carried));
+                return Some((unwrap_env(&nested, depth + 1).unwrap_or(carried), true));
             }
             let consumes = options.iter().fold(false, |acc, o| {
                 if ENV_OPTIONS_WITH_VALUE.contains(&o.name.as_str()) {
@@ -288,7 +297,7 @@ fn unwrap_env(argv: &[String], depth: usize) -> Option<Vec<String>> {
             index += if consumes { 2 } else { 1 };
             continue;
         }
-        return Some(argv[index..].to_vec());
+        return Some((argv[index..].to_vec(), modifiers));
     }
     None
 }
@@ -484,6 +493,152 @@ pub fn unwrap_dispatch(argv: &[String]) -> Unwrap {
         Some(argv) => Unwrap::Unwrapped(wrapper, argv),
         None => Unwrap::Blocked(wrapper),
     }
+}
+
+/// `time -o FILE`: writes a file, so not a transparent use.
+fn time_writes_output_file(argv: &[String]) -> bool {
+    let mut expects_value = false;
+    for token in argv.iter().skip(1).map(|t| t.trim()).filter(|t| !t.is_empty()) {
+        if expects_value {
+            expects_value = false;
+            continue;
+        }
+        if token == "--" || !token.starts_with('-') || token == "-" {
+            return false;
+        }
+        let lower = token.to_lowercase();
+        let flag = split_option(&lower).0;
+        if flag == "-o" || flag == "--output" {
+            return true;
+        }
+        if ["-f", "--format"].contains(&flag) && !lower.contains('=') {
+            expects_value = true;
+        }
+    }
+    false
+}
+
+/// A dispatch wrapper used for more than dispatch (`env` with assignments or options, `time
+/// -o`): policy cannot look through it.
+fn is_semantic_dispatch_use(wrapper: &str, argv: &[String]) -> bool {
+    match wrapper {
+        "env" => parse_env(argv, 0).is_none_or(|(_, modifiers)| modifiers),
+        "time" => time_writes_output_file(argv),
+        _ => false,
+    }
+}
+
+/// `builtin`/`command`/`exec` in front of a command (upstream's shell argv carriers);
+/// `command -p` (default PATH search) is blocked.
+fn unwrap_shell_argv_carrier(argv: &[String]) -> Unwrap {
+    let Some(token0) = argv.first().map(|t| t.trim()).filter(|t| ["builtin", "command", "exec"].contains(t)) else {
+        return Unwrap::NotWrapper;
+    };
+    let wrapper = token0.to_string();
+    if token0 == "command" {
+        for token in argv.iter().skip(1).map(|t| t.trim()) {
+            if token == "--" || !token.starts_with('-') {
+                break;
+            }
+            if token[1..].split('-').next().is_some_and(|head| head.contains('p')) {
+                return Unwrap::Blocked(wrapper);
+            }
+        }
+    }
+    let mut index = 1;
+    while index < argv.len() {
+        let token = argv[index].as_str();
+        if token == "--" {
+            index += 1;
+            break;
+        }
+        if !token.starts_with('-') {
+            break;
+        }
+        if wrapper == "exec" {
+            let Some(options) = parse_carrier_option(token, &["-c", "-l"], &["-a"]) else {
+                return Unwrap::Blocked(wrapper);
+            };
+            let consumes =
+                options.iter().fold(false, |acc, o| if o.name == "-a" { o.inline_value.is_none() } else { acc });
+            index += if consumes { 2 } else { 1 };
+        } else {
+            // `command -v`/`-V` only describe; any other option is outside the grammar.
+            if split_option(token).0 != "-p" {
+                return Unwrap::Blocked(wrapper);
+            }
+            index += 1;
+        }
+    }
+    if index >= argv.len() {
+        return Unwrap::Blocked(wrapper);
+    }
+    Unwrap::Unwrapped(wrapper, argv[index..].to_vec())
+}
+
+/// Upstream's executable trust plan, as far as the approval pin reads it: how many wrappers
+/// were looked through, and the argv whose argv[0] is the executable. When a dispatch wrapper
+/// is blocked (or used semantically, or the chain is too deep), the argv is the blocked one
+/// and the wrappers looked through in that same pass are not counted: upstream then pins
+/// argv[0] to the blocked wrapper's executable.
+pub fn exec_trust_head(argv: &[String]) -> (usize, Vec<String>) {
+    const MAX_DEPTH: usize = 4;
+    let mut current = argv.to_vec();
+    let mut chain = 0;
+    for _ in 0..MAX_DEPTH {
+        // One pass of dispatch wrappers.
+        let mut pass = 0;
+        let mut inner = current.clone();
+        let budget = MAX_DEPTH - chain;
+        for _ in 0..budget {
+            match unwrap_dispatch(&inner) {
+                Unwrap::Blocked(_) => return (chain, inner),
+                Unwrap::Unwrapped(wrapper, next) if !next.is_empty() => {
+                    pass += 1;
+                    if is_semantic_dispatch_use(&wrapper, &inner) {
+                        return (chain, inner);
+                    }
+                    inner = next;
+                }
+                _ => break,
+            }
+        }
+        if pass >= budget && !matches!(unwrap_dispatch(&inner), Unwrap::NotWrapper) {
+            return (chain, inner);
+        }
+        if pass > 0 {
+            chain += pass;
+            current = inner;
+            if chain >= MAX_DEPTH {
+                break;
+            }
+            continue;
+        }
+        let next = match unwrap_shell_argv_carrier(&current) {
+            Unwrap::Blocked(_) => return (chain, current),
+            Unwrap::Unwrapped(_, next) => next,
+            Unwrap::NotWrapper => match unwrap_shell_multiplexer(&current) {
+                Unwrap::Blocked(_) => return (chain, current),
+                Unwrap::Unwrapped(_, next) => next,
+                Unwrap::NotWrapper => break,
+            },
+        };
+        chain += 1;
+        current = next;
+        if chain >= MAX_DEPTH {
+            break;
+        }
+    }
+    if chain >= MAX_DEPTH {
+        let overflow = |u: Unwrap| !matches!(u, Unwrap::NotWrapper);
+        if overflow(unwrap_dispatch(&current))
+            || overflow(unwrap_shell_argv_carrier(&current))
+            || overflow(unwrap_shell_multiplexer(&current))
+        {
+            return (chain, current);
+        }
+    }
+    (chain, current)
 }
 
 /// Shell names upstream treats as wrappers (POSIX-like, `cmd`, PowerShell).
@@ -728,6 +883,11 @@ pub fn posix_option_width(token: &str) -> usize {
 /// argv index, or `None` when there is no inline-command flag. `is_option` says which tokens
 /// are options; the scan stops at the first one that is not.
 pub fn posix_inline_command_index(argv: &[String], is_option: impl Fn(&str) -> bool) -> Option<usize> {
+    scan_inline_command(argv, is_option).map(|(index, _)| index)
+}
+
+/// [`posix_inline_command_index`], and whether the command is attached to its flag (`-cCMD`).
+fn scan_inline_command(argv: &[String], is_option: impl Fn(&str) -> bool) -> Option<(usize, bool)> {
     let mut i = 1;
     while i < argv.len() {
         let token = argv[i].trim();
@@ -739,10 +899,10 @@ pub fn posix_inline_command_index(argv: &[String], is_option: impl Fn(&str) -> b
             break;
         }
         if POSIX_INLINE_COMMAND_FLAGS.contains(&token) {
-            return (i + 1 < argv.len()).then_some(i + 1);
+            return (i + 1 < argv.len()).then_some((i + 1, false));
         }
         if let Some((attached, values)) = combined_command_flag(token) {
-            return Some(if attached.is_some() { i } else { i + 1 + values });
+            return Some(if attached.is_some() { (i, true) } else { (i + 1 + values, false) });
         }
         if !is_option(token) || (!token.starts_with('-') && !token.starts_with('+')) {
             break;
@@ -750,6 +910,92 @@ pub fn posix_inline_command_index(argv: &[String], is_option: impl Fn(&str) -> b
         i += posix_option_width(token);
     }
     None
+}
+
+/// The shell behind dispatch wrappers and multiplexers (`resolveShellWrapperCandidate`): the
+/// argv starting at the shell, or `None` when a wrapper on the way is blocked, the nesting is
+/// deeper than four, or no shell runs.
+pub fn shell_wrapper_candidate(argv: &[String]) -> Option<Vec<String>> {
+    let mut current = argv.to_vec();
+    for _ in 0..=4 {
+        current.first().map(|t| t.trim()).filter(|t| !t.is_empty())?;
+        match unwrap_dispatch(&current) {
+            Unwrap::Blocked(_) => return None,
+            Unwrap::Unwrapped(_, next) => {
+                current = next;
+                continue;
+            }
+            Unwrap::NotWrapper => {}
+        }
+        match unwrap_shell_multiplexer(&current) {
+            Unwrap::Blocked(_) => return None,
+            Unwrap::Unwrapped(_, next) => current = next,
+            Unwrap::NotWrapper => return is_shell_wrapper_executable(&current[0]).then_some(current),
+        }
+    }
+    None
+}
+
+/// A short option cluster (`-xl`) holding `option`.
+fn short_option_has(token: &str, option: char) -> bool {
+    token.len() >= 2
+        && token.starts_with('-')
+        && !token[1..].starts_with('-')
+        && !token[1..].contains('-')
+        && token[1..].contains(option)
+}
+
+/// A login (`-l`, `--login`) or interactive (`-i`, `--interactive`) mode before the inline
+/// command of a POSIX shell: its startup files run first, so its payload alone does not
+/// describe the command.
+pub fn has_startup_before_inline_command(argv: &[String]) -> bool {
+    let mut i = 1;
+    let mut startup = false;
+    while i < argv.len() {
+        let token = argv[i].trim();
+        if token.is_empty() {
+            i += 1;
+            continue;
+        }
+        if token == "--" {
+            return false;
+        }
+        if token == "--login"
+            || token == "--interactive"
+            || short_option_has(token, 'l')
+            || short_option_has(token, 'i')
+        {
+            startup = true;
+        }
+        if POSIX_INLINE_COMMAND_FLAGS.contains(&token) || combined_command_flag(token).is_some() {
+            return startup;
+        }
+        if !token.starts_with('-') && !token.starts_with('+') {
+            return false;
+        }
+        i += posix_option_width(token);
+    }
+    false
+}
+
+/// The inline command of a POSIX shell run through dispatch wrappers (`sh -o pipefail -c
+/// CMD` → `CMD`), as upstream's shell-wrapper extraction reads it; `None` for opaque shells
+/// (`csh`, `osh`, `tcsh`) and shells with no inline command.
+pub fn shell_inline_command(argv: &[String]) -> Option<String> {
+    let candidate = shell_wrapper_candidate(argv)?;
+    let shell = normalize_executable_token(&candidate[0]);
+    if !POSIX_SHELLS.contains(&shell.as_str()) || ["csh", "osh", "tcsh"].contains(&shell.as_str()) {
+        return None;
+    }
+    let is_option = |t: &str| t.starts_with('-') || t.starts_with('+');
+    let (index, attached) = scan_inline_command(&candidate, is_option)?;
+    let value = candidate.get(index)?.trim();
+    let command = match combined_command_flag(value) {
+        // `-cCMD`: the command is attached to the flag.
+        Some((Some(command), _)) if attached => command.trim(),
+        _ => value,
+    };
+    (!command.is_empty()).then(|| command.to_string())
 }
 
 const INTERPRETER_LIKE_SAFE_BINS: &[&str] = &[
@@ -842,6 +1088,25 @@ mod tests {
         assert_eq!(unwrap_dispatch(&v(&["ls"])), Unwrap::NotWrapper);
     }
 
+    /// What the approval pin sees: the wrappers looked through, and whose argv[0] is pinned.
+    #[test]
+    fn exec_trust_head_vectors() {
+        assert_eq!(exec_trust_head(&v(&["ls", "-la"])), (0, v(&["ls", "-la"])));
+        assert_eq!(exec_trust_head(&v(&["env", "--", "echo", "x"])), (1, v(&["echo", "x"])), "env -- is transparent");
+        assert_eq!(exec_trust_head(&v(&["env", "A=1", "ls"])), (0, v(&["env", "A=1", "ls"])), "env with assignments");
+        assert_eq!(exec_trust_head(&v(&["nice", "timeout", "5", "ls"])), (2, v(&["ls"])));
+        assert_eq!(
+            exec_trust_head(&v(&["time", "-p", "setsid", "zsh"])),
+            (0, v(&["setsid", "zsh"])),
+            "blocked in the first pass: nothing counted, the blocked wrapper is the executable"
+        );
+        assert_eq!(exec_trust_head(&v(&["nice", "nice", "nice", "nice", "nice", "echo"])), (0, v(&["nice", "echo"])));
+        assert_eq!(exec_trust_head(&v(&["stdbuf", "-oL", "ls"])), (0, v(&["stdbuf", "-oL", "ls"])));
+        assert_eq!(exec_trust_head(&v(&["command", "ls"])), (1, v(&["ls"])));
+        assert_eq!(exec_trust_head(&v(&["command", "-p", "ls"])), (0, v(&["command", "-p", "ls"])));
+        assert_eq!(exec_trust_head(&v(&["busybox", "sh", "-c", "ls"])), (1, v(&["sh", "-c", "ls"])));
+    }
+
     #[test]
     fn package_manager_exec_forms() {
         let un = |a: &[&str]| unwrap_package_manager_exec(&v(a));
@@ -864,6 +1129,14 @@ mod tests {
         assert_eq!(posix_inline_command_index(&v(&["sh", "-xc", "ls"]), opt), Some(2));
         assert_eq!(posix_inline_command_index(&v(&["sh", "script.sh", "-c"]), opt), None);
         assert_eq!(posix_inline_command_index(&v(&["sh", "-c"]), opt), None);
+        assert_eq!(shell_inline_command(&v(&["dash", "-o", "pipefail", "-c", "ls | wc"])).as_deref(), Some("ls | wc"));
+        assert_eq!(shell_inline_command(&v(&["nice", "sh", "-ec/bin/ls"])).as_deref(), Some("/bin/ls"));
+        assert_eq!(shell_inline_command(&v(&["sh", "-ecls"])), None, "letters after c are options");
+        assert_eq!(shell_inline_command(&v(&["sudo", "sh", "-c", "ls"])), None, "behind a blocked wrapper");
+        assert_eq!(shell_inline_command(&v(&["env", "--", "A=1", "sh", "-c", "ls"])), None, "A=1 is the command");
+        assert!(has_startup_before_inline_command(&v(&["bash", "-lc", "ls"])));
+        assert!(has_startup_before_inline_command(&v(&["bash", "-i", "-c", "ls"])));
+        assert!(!has_startup_before_inline_command(&v(&["bash", "-c", "ls", "-l"])));
     }
 
     #[test]
