@@ -291,3 +291,105 @@ pub fn decide(req: &RunRequest, ctx: &PolicyContext<'_>) -> Result<Decision, Den
         effects: Effects { allow_always, used },
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::command::resolve_command;
+    use crate::prepare::{prepare, PrepareRequest};
+    use serde_json::json;
+
+    struct Node {
+        config: Value,
+        approvals: Value,
+        env: BTreeMap<String, String>,
+    }
+
+    impl Node {
+        fn new() -> Self {
+            Node {
+                config: json!({}),
+                approvals: json!({"version": 1, "defaults": {"security": "full", "ask": "always"}}),
+                env: BTreeMap::from([("PATH".to_string(), "/usr/bin:/bin".to_string())]),
+            }
+        }
+
+        fn ctx(&self) -> PolicyContext<'_> {
+            PolicyContext {
+                config: &self.config,
+                approvals: Some(&self.approvals),
+                skill_bins: &[],
+                inherited_env: &self.env,
+                default_path: "/usr/bin:/bin",
+            }
+        }
+
+        fn plan(&self, argv: &[String], cwd: &str) -> Value {
+            let request = PrepareRequest {
+                command: resolve_command(argv.to_vec(), None).unwrap(),
+                agent_id: None,
+                session_key: None,
+                cwd: Some(cwd.to_string()),
+                security: None,
+                ask: None,
+                strict_inline_eval: false,
+                env: BTreeMap::new(),
+            };
+            prepare(request, &self.ctx()).unwrap()["plan"].clone()
+        }
+
+        fn approved_run(&self, plan: &Value) -> Result<Decision, Denial> {
+            let argv: Vec<String> = plan["argv"].as_array().unwrap().iter().map(crate::command::js_string).collect();
+            let request = RunRequest {
+                command: resolve_command(argv, None).unwrap(),
+                plan: Some(plan.clone()),
+                approval: Approval::Explicit { always: false },
+                overrides: BTreeMap::new(),
+                agent_id: None,
+                cwd: plan["cwd"].as_str().map(String::from),
+                needs_screen_recording: false,
+                timeout: None,
+            };
+            decide(&request, &self.ctx())
+        }
+    }
+
+    fn message(result: Result<Decision, Denial>) -> String {
+        result.map(|_| ()).expect_err("denied").message
+    }
+
+    /// C1 (revalidateApprovedMutableFileOperand): the file the approval pinned must still be
+    /// what the argv entry names, with the same contents.
+    #[test]
+    fn approved_run_rechecks_the_bound_script_operand() {
+        let dir = tempfile::tempdir().unwrap();
+        let cwd = std::fs::canonicalize(dir.path()).unwrap();
+        std::fs::write(cwd.join("script.sh"), "echo one\n").unwrap();
+        let node = Node::new();
+        let argv = vec!["sh".to_string(), "script.sh".to_string()];
+        let plan = node.plan(&argv, &cwd.to_string_lossy());
+        assert!(node.approved_run(&plan).is_ok());
+        std::fs::write(cwd.join("script.sh"), "echo two\n").unwrap();
+        assert_eq!(message(node.approved_run(&plan)), OPERAND_CHANGED);
+    }
+
+    /// C1: a command that needs a script binding is refused when the approved plan has none.
+    #[test]
+    fn approved_run_refuses_a_plan_without_the_needed_binding() {
+        let dir = tempfile::tempdir().unwrap();
+        let cwd = std::fs::canonicalize(dir.path()).unwrap();
+        std::fs::write(cwd.join("script.sh"), "echo one\n").unwrap();
+        let node = Node::new();
+        let mut plan = node.plan(&["sh".to_string(), "script.sh".to_string()], &cwd.to_string_lossy());
+        plan.as_object_mut().unwrap().remove("mutableFileOperand");
+        assert_eq!(message(node.approved_run(&plan)), "SYSTEM_RUN_DENIED: approval missing script operand binding");
+        // And one that cannot be bound at all is refused with the binding's reason.
+        let mut chained = node.plan(&["/bin/sh".to_string(), "-c".to_string(), "ls".to_string()], "/");
+        chained["argv"] = json!(["/bin/sh", "-c", "ls | wc -l"]);
+        chained["commandText"] = json!("/bin/sh -c \"ls | wc -l\"");
+        assert_eq!(
+            message(node.approved_run(&chained)),
+            "SYSTEM_RUN_DENIED: approval cannot safely bind this interpreter/runtime command"
+        );
+    }
+}
