@@ -20,7 +20,7 @@ use serde_json::Value;
 
 use crate::allow_always::{allow_always_entries, AllowAlways};
 use crate::approvals::{self, ResolvedApprovals};
-use crate::binding::argv_scan::shell_inline_command;
+use crate::binding::argv_scan::binding_shell_payload;
 use crate::binding::mutable_operand::{operand_snapshot, operand_unchanged, OperandSnapshot};
 use crate::binding::{canonical_cwd, pinned_argv};
 use crate::command::CommandRequest;
@@ -225,9 +225,8 @@ pub fn decide(req: &RunRequest, ctx: &PolicyContext<'_>) -> Result<Decision, Den
     // and argv[0] to its real path when there is no shell payload and no dispatch wrapper.
     let mut cwd = req.cwd.clone().map(PathBuf::from);
     let mut argv = command.argv.clone();
-    // The payload the bindings read (as in `prepare`: failing closed where the request's
-    // parse found none).
-    let shell_payload = command.shell_payload.clone().or_else(|| shell_inline_command(&argv));
+    // The payload the bindings read, by upstream's shell-wrapper grammar (as in `prepare`).
+    let shell_payload = binding_shell_payload(&argv, command.shell_payload.as_deref());
     if approved || security == Security::Allowlist {
         cwd = Some(canonical_cwd(req.cwd.as_deref()).map_err(approval_required)?);
         if approved && shell_payload.is_none() && !argv.is_empty() {

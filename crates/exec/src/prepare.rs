@@ -13,7 +13,8 @@ use serde_json::{json, Value};
 
 use crate::allow_always::allow_always_entries;
 use crate::binding::argv_scan::{
-    has_startup_before_inline_command, normalize_executable_token, shell_inline_command, shell_wrapper_candidate,
+    binding_shell_payload, has_startup_before_inline_command, normalize_executable_token, shell_inline_command,
+    shell_wrapper_candidate,
 };
 use crate::binding::mutable_operand::{operand_snapshot, BindingRefused, UNSUPPORTED_SHAPE_GUIDANCE};
 #[cfg(test)]
@@ -105,11 +106,10 @@ pub fn prepare(params: PrepareRequest, ctx: &PolicyContext<'_>) -> Result<Value,
     };
     let mut argv = req.argv.clone();
     let mut operand = None;
-    // The payload the binding reads: the request's, or (failing closed where the request's
-    // parse found none) the inline command upstream's shell-wrapper grammar finds.
-    let shell_payload = req.shell_payload.clone().or_else(|| shell_inline_command(&argv));
+    // The payload the binding reads, by upstream's shell-wrapper grammar.
+    let shell_payload = binding_shell_payload(&argv, req.shell_payload.as_deref());
     let cwd = if bind {
-        if req.shell_payload.is_none() && is_blocked_shell_wrapper(&argv) {
+        if shell_payload.is_none() && is_blocked_shell_wrapper(&argv) {
             return Err(unsupported_shape());
         }
         let cwd = canonical_cwd(cwd_param.as_deref())?;

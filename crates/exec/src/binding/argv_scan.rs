@@ -998,6 +998,19 @@ pub fn shell_inline_command(argv: &[String]) -> Option<String> {
     (!command.is_empty()).then(|| command.to_string())
 }
 
+/// The shell payload the approval binding reads (upstream's `shellPayload`): the inline
+/// command upstream's shell-wrapper grammar finds; after a login/interactive mode only when
+/// the request's own parse accepted it (a `rawCommand` naming it). A payload behind a
+/// blocked wrapper is no payload: the blocked wrapper is then the bound executable.
+pub fn binding_shell_payload(argv: &[String], request_payload: Option<&str>) -> Option<String> {
+    let payload = shell_inline_command(argv)?;
+    let candidate = shell_wrapper_candidate(argv)?;
+    if has_startup_before_inline_command(&candidate) {
+        return request_payload.map(String::from);
+    }
+    Some(payload)
+}
+
 const INTERPRETER_LIKE_SAFE_BINS: &[&str] = &[
     "ash",
     "awk",
@@ -1137,6 +1150,15 @@ mod tests {
         assert!(has_startup_before_inline_command(&v(&["bash", "-lc", "ls"])));
         assert!(has_startup_before_inline_command(&v(&["bash", "-i", "-c", "ls"])));
         assert!(!has_startup_before_inline_command(&v(&["bash", "-c", "ls", "-l"])));
+        let payload = |a: &[&str], request: Option<&str>| binding_shell_payload(&v(a), request);
+        assert_eq!(
+            payload(&["stdbuf", "-oL", "bash", "-c", "ls; id"], Some("ls; id")),
+            None,
+            "behind a blocked wrapper"
+        );
+        assert_eq!(payload(&["bash", "-lc", "ls"], None), None, "login form without rawCommand");
+        assert_eq!(payload(&["sh", "-lc", "ls"], Some("ls")).as_deref(), Some("ls"), "login form the request accepted");
+        assert_eq!(payload(&["sh", "-o", "errexit", "-c", "ls"], None).as_deref(), Some("ls"));
     }
 
     #[test]
