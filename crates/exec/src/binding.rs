@@ -5,7 +5,13 @@
 //! path), the canonical cwd and, when the command runs a file the user could change between
 //! approval and execution (an interpreter's script, or a writable executable), that file's
 //! SHA-256. [`valid_plan`] checks the shape of a forwarded plan and [`plan_matches`] that it
-//! describes this very request.
+//! describes this very request; [`pinned_argv`] pins argv[0] as upstream's
+//! `hardenApprovedExecutionPaths` does.
+//!
+//! Which file is bound, and which commands cannot be bound at all, is upstream's rule set in
+//! [`mutable_operand`]; the argv grammar those rules read (wrappers, package managers, shell
+//! options) is in [`argv_scan`], kept next to them because the argv index a binding names
+//! depends on exactly where each wrapper's options end.
 
 pub mod argv_scan;
 pub mod mutable_operand;

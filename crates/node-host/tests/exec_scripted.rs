@@ -117,9 +117,9 @@ async fn long_command_concurrency_cancel_approval_plan_and_audit() {
     send(&mut ws, invoke("pc", "system.run.prepare", json!(chained.to_string()))).await;
     let (pc, _) = result_with_events(&mut ws, "pc").await;
     assert!(
-        pc["error"]["message"]
-            .as_str()
-            .is_some_and(|m| m.starts_with("SYSTEM_RUN_DENIED: approval cannot safely bind this interpreter/runtime command\n")),
+        pc["error"]["message"].as_str().is_some_and(
+            |m| m.starts_with("SYSTEM_RUN_DENIED: approval cannot safely bind this interpreter/runtime command\n")
+        ),
         "{pc}"
     );
 
@@ -141,10 +141,7 @@ async fn long_command_concurrency_cancel_approval_plan_and_audit() {
         .iter()
         .map(|e| e["pattern"].as_str().unwrap().to_string())
         .collect();
-    assert!(
-        patterns.iter().any(|p| p.ends_with("/uname")),
-        "{patterns:?}"
-    );
+    assert!(patterns.iter().any(|p| p.ends_with("/uname")), "{patterns:?}");
     assert!(patterns.iter().any(|p| p.starts_with("=node-command:")), "{patterns:?}");
     let repeat = json!({"command": shell_cmd, "cwd": cwd});
     send(&mut ws, invoke("sr", "system.run", json!(repeat.to_string()))).await;
