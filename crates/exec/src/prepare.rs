@@ -17,8 +17,6 @@ use crate::binding::argv_scan::{
     shell_wrapper_candidate,
 };
 use crate::binding::mutable_operand::{operand_snapshot, BindingRefused, UNSUPPORTED_SHAPE_GUIDANCE};
-#[cfg(test)]
-use crate::binding::StableExecutableRequired;
 use crate::binding::{canonical_cwd, pinned_argv};
 use crate::command::{format_command, CommandRequest};
 use crate::decide::{effective_policy, strict_inline_eval, PolicyContext};
@@ -169,6 +167,7 @@ pub fn prepare(params: PrepareRequest, ctx: &PolicyContext<'_>) -> Result<Value,
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::binding::StableExecutableRequired;
     use crate::command::resolve_command;
 
     fn prepare_in(cwd: &std::path::Path, argv: &[&str]) -> Result<Value, PrepareRefused> {
