@@ -100,7 +100,8 @@ async fn decide_and_run(
 
 /// Calls `f` with the node's policy inputs: its config, the approvals document (`None` when
 /// unreadable, which the decision treats as deny), the gateway's skill bins, and the
-/// environment commands inherit, without the node's own gateway credentials.
+/// environment commands inherit (with the node's bootstrapped PATH), without the node's own
+/// gateway credentials.
 pub(crate) fn with_policy_context<T>(
     services: &NodeServices,
     ctx: &InvokeContext,
@@ -113,8 +114,14 @@ pub(crate) fn with_policy_context<T>(
             None
         }
     };
-    let inherited: BTreeMap<String, String> =
+    let mut inherited: BTreeMap<String, String> =
         std::env::vars().filter(|(k, _)| !CREDENTIAL_ENV_KEYS.contains(&k.as_str())).collect();
+    // The PATH bootstrapped at start-up is the node's PATH, as if it had been set in its
+    // own environment (upstream rewrites process.env.PATH).
+    inherited.insert("PATH".into(), ctx.env.path.clone());
+    if ctx.env.bootstrapped {
+        inherited.insert(crate::path_env::BOOTSTRAP_MARKER.into(), "1".into());
+    }
     let skill_bins = services.skill_bins.names();
     f(&PolicyContext {
         config: services.config.root(),
