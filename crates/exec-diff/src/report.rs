@@ -138,6 +138,16 @@ impl Tally {
         }
     }
 
+    /// Classes of unexplained differences.
+    pub fn class_count(&self) -> usize {
+        self.classes.len()
+    }
+
+    /// Cases that showed a known, deliberate difference (and no other counted one on that step).
+    pub fn known_cases(&self) -> usize {
+        self.known.values().flat_map(|c| c.cases.iter()).collect::<BTreeSet<_>>().len()
+    }
+
     /// Cases with at least one unexplained difference.
     pub fn unexplained_cases(&self) -> usize {
         self.classes.values().flat_map(|c| c.cases.iter()).collect::<BTreeSet<_>>().len()
