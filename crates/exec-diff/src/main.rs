@@ -93,6 +93,10 @@ struct Shared<'a> {
     /// Pairs started so far (each gets its own number, so its directories are its own).
     serial: AtomicUsize,
     done: AtomicUsize,
+    /// Wall time of pair start-ups and of cases on one job (nanoseconds, count), for the
+    /// schedule's switch bar.
+    start_ups: Mutex<(Duration, u32)>,
+    case_walls: Mutex<(Duration, u32)>,
     /// Pairs being closed in the background after their job switched profile.
     closing: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
@@ -110,8 +114,21 @@ impl Shared<'_> {
         let slot = self.serial.fetch_add(1, Ordering::Relaxed);
         let t0 = Instant::now();
         let pair = Pair::start(profile, &self.args.bin, self.root, slot, self.timings.clone()).await;
-        self.timings.record(format!("phase: start-up of a pair ({})", profile.name()), t0.elapsed());
+        let took = t0.elapsed();
+        self.timings.record(format!("phase: start-up of a pair ({})", profile.name()), took);
+        let mut s = self.start_ups.lock().expect("start-up lock");
+        *s = (s.0 + took, s.1 + 1);
         pair
+    }
+
+    /// How many cases a job must get from a switch to pay for a start-up, from the times
+    /// measured so far.
+    fn min_share(&self) -> usize {
+        let mean = |m: &Mutex<(Duration, u32)>| {
+            let (d, n) = *m.lock().expect("timing lock");
+            d.checked_div(n).unwrap_or_default()
+        };
+        openclaw_exec_diff::schedule::min_share(mean(&self.start_ups), mean(&self.case_walls))
     }
 }
 
@@ -122,7 +139,12 @@ async fn job(shared: &Shared<'_>, figures: &Mutex<Figures>) -> Option<(Profile, 
     let mut pair: Option<(Profile, Pair)> = None;
     loop {
         let current = pair.as_ref().map(|p| p.0);
-        let next = if shared.failed() { None } else { shared.schedule.lock().expect("schedule lock").take(current) };
+        let min_share = shared.min_share();
+        let next = if shared.failed() {
+            None
+        } else {
+            shared.schedule.lock().expect("schedule lock").take(current, min_share)
+        };
         let Some((profile, i)) = next else {
             if let Some(p) = current {
                 shared.schedule.lock().expect("schedule lock").leave(p);
@@ -145,7 +167,13 @@ async fn job(shared: &Shared<'_>, figures: &Mutex<Figures>) -> Option<(Profile, 
             }
         }
         let (_, p) = pair.as_ref()?;
-        match run_case(p, &shared.cases[i]).await {
+        let t0 = Instant::now();
+        let ran = run_case(p, &shared.cases[i]).await;
+        {
+            let mut w = shared.case_walls.lock().expect("case time lock");
+            *w = (w.0 + t0.elapsed(), w.1 + 1);
+        }
+        match ran {
             Ok(steps) => shared.results.lock().expect("results lock")[i] = Some(steps),
             Err(e) => {
                 eprintln!("exec-diff: case {}: {e}", shared.cases[i].index);
@@ -298,6 +326,8 @@ fn main() {
         failure: Mutex::new(None),
         serial: AtomicUsize::new(0),
         done: AtomicUsize::new(0),
+        start_ups: Mutex::new((Duration::ZERO, 0)),
+        case_walls: Mutex::new((Duration::ZERO, 0)),
         closing: Mutex::new(Vec::new()),
     };
     let harness_error = match rt.block_on(run_all(&shared, &mut tally, &figures)) {

@@ -15,8 +15,19 @@
 use crate::gen::Profile;
 
 /// A job switches to a profile other jobs already serve only when that gives it at least this
-/// many cases (a start-up is worth a few dozen cases of waiting).
+/// many cases, and more when start-ups are slow (see [`min_share`]).
 pub const MIN_CASES_PER_SWITCH: usize = 25;
+
+/// The fewest cases that make a switch worth it, given the mean start-up time of a pair and
+/// the mean time one job takes per case: a start-up must pay for itself twice over (it also
+/// takes CPU from the jobs already running), and never less than [`MIN_CASES_PER_SWITCH`].
+pub fn min_share(start_up: std::time::Duration, per_case: std::time::Duration) -> usize {
+    if per_case.is_zero() {
+        return MIN_CASES_PER_SWITCH;
+    }
+    let share = (2.0 * start_up.as_secs_f64() / per_case.as_secs_f64()).ceil() as usize;
+    share.max(MIN_CASES_PER_SWITCH)
+}
 
 /// The cases of one profile not yet taken, and the jobs serving it.
 #[derive(Clone, Debug)]
@@ -58,13 +69,13 @@ impl Schedule {
 
     /// The next case for a job whose pair serves `current` (`None`: no pair yet), and the
     /// profile it needs: a case of `current` while there is one, else one of the profile
-    /// [`Schedule::choose`] picks (the job then counts on that profile). `None` when the job
-    /// has nothing worth doing.
-    pub fn take(&mut self, current: Option<Profile>) -> Option<(Profile, usize)> {
+    /// [`Schedule::choose`] picks with at least `min_share` cases for this job (the job then
+    /// counts on that profile). `None` when the job has nothing worth doing.
+    pub fn take(&mut self, current: Option<Profile>, min_share: usize) -> Option<(Profile, usize)> {
         let lane = match current.and_then(|p| self.lanes.iter().position(|l| l.profile == p && l.remaining() > 0)) {
             Some(i) => i,
             None => {
-                let i = self.choose()?;
+                let i = self.choose(min_share)?;
                 if let Some(old) = current.and_then(|p| self.lanes.iter().position(|l| l.profile == p)) {
                     self.lanes[old].jobs -= 1;
                 }
@@ -86,14 +97,13 @@ impl Schedule {
     }
 
     /// The lane with the most cases left per job (counting the one that would join); a lane
-    /// nobody serves is always eligible, one already served only with at least
-    /// [`MIN_CASES_PER_SWITCH`] cases for the newcomer. Ties go to the lane with fewer jobs,
-    /// then to profile order.
-    fn choose(&self) -> Option<usize> {
+    /// nobody serves is always eligible, one already served only with at least `min_share`
+    /// cases for the newcomer. Ties go to the lane with fewer jobs, then to profile order.
+    fn choose(&self, min_share: usize) -> Option<usize> {
         let mut best: Option<(usize, usize, usize)> = None; // (lane, share, jobs)
         for (i, l) in self.lanes.iter().enumerate() {
             let share = l.remaining() / (l.jobs + 1);
-            let eligible = l.remaining() > 0 && (l.jobs == 0 || share >= MIN_CASES_PER_SWITCH);
+            let eligible = l.remaining() > 0 && (l.jobs == 0 || share >= min_share);
             if !eligible {
                 continue;
             }
@@ -124,11 +134,19 @@ mod tests {
     #[test]
     fn jobs_start_on_different_profiles_and_keep_their_pair() {
         let mut s = Schedule::new(&profiles(120, 40, 40));
-        assert_eq!(s.take(None).map(|t| t.0), Some(Plain));
-        assert_eq!(s.take(None).map(|t| t.0), Some(Plain), "59 plain cases each beat 40 strict ones");
-        assert_eq!(s.take(None).map(|t| t.0), Some(StrictGlobal), "40 strict cases beat 39 plain ones each");
+        assert_eq!(s.take(None, MIN_CASES_PER_SWITCH).map(|t| t.0), Some(Plain));
+        assert_eq!(
+            s.take(None, MIN_CASES_PER_SWITCH).map(|t| t.0),
+            Some(Plain),
+            "59 plain cases each beat 40 strict ones"
+        );
+        assert_eq!(
+            s.take(None, MIN_CASES_PER_SWITCH).map(|t| t.0),
+            Some(StrictGlobal),
+            "40 strict cases beat 39 plain ones each"
+        );
         // A job keeps its profile while it has cases.
-        assert_eq!(s.take(Some(StrictGlobal)), Some((StrictGlobal, 121)));
+        assert_eq!(s.take(Some(StrictGlobal), MIN_CASES_PER_SWITCH), Some((StrictGlobal, 121)));
     }
 
     #[test]
@@ -141,7 +159,7 @@ mod tests {
         'run: loop {
             let mut any = false;
             for c in current.iter_mut() {
-                if let Some((p, case)) = s.take(*c) {
+                if let Some((p, case)) = s.take(*c, MIN_CASES_PER_SWITCH) {
                     assert_eq!(list[case], p, "a case runs on a pair of its own profile");
                     if c.is_some() && *c != Some(p) {
                         switches += 1;
@@ -161,14 +179,32 @@ mod tests {
     }
 
     #[test]
+    fn slow_start_ups_need_a_longer_share() {
+        use std::time::Duration;
+        let ms = Duration::from_millis;
+        assert_eq!(min_share(ms(5600), ms(300)), 38, "2 x 5.6 s of start-up over 0.3 s per case");
+        assert_eq!(min_share(ms(20_000), ms(600)), 67);
+        assert_eq!(min_share(ms(1000), ms(600)), MIN_CASES_PER_SWITCH);
+        assert_eq!(min_share(ms(1000), Duration::ZERO), MIN_CASES_PER_SWITCH, "nothing measured yet");
+        let mut s = Schedule::new(&profiles(100, 0, 0));
+        assert_eq!(s.take(None, 60).map(|t| t.0), Some(Plain));
+        assert_eq!(s.take(None, 60), None, "49 cases each do not pay for a start-up");
+        assert_eq!(s.take(None, 40).map(|t| t.0), Some(Plain));
+    }
+
+    #[test]
     fn no_pair_is_started_for_a_short_tail_others_serve() {
         let mut s = Schedule::new(&profiles(30, 0, 0));
-        assert_eq!(s.take(None).map(|t| t.0), Some(Plain));
-        assert_eq!(s.take(None), None, "29 cases left for a second job on plain: under the switch bar");
+        assert_eq!(s.take(None, MIN_CASES_PER_SWITCH).map(|t| t.0), Some(Plain));
+        assert_eq!(
+            s.take(None, MIN_CASES_PER_SWITCH),
+            None,
+            "29 cases left for a second job on plain: under the switch bar"
+        );
         let mut s = Schedule::new(&profiles(3, 1, 1));
-        let got: Vec<Profile> = (0..3).filter_map(|_| s.take(None)).map(|t| t.0).collect();
+        let got: Vec<Profile> = (0..3).filter_map(|_| s.take(None, MIN_CASES_PER_SWITCH)).map(|t| t.0).collect();
         assert_eq!(got, vec![Plain, StrictGlobal, StrictMain], "a profile nobody serves always gets a job");
         s.leave(StrictMain);
-        assert_eq!(s.take(None), None, "its one case is taken already");
+        assert_eq!(s.take(None, MIN_CASES_PER_SWITCH), None, "its one case is taken already");
     }
 }
