@@ -23,10 +23,11 @@ use openclaw_exec_diff::run::{run_case, Pair, RunError, StepResult};
 use openclaw_exec_diff::schedule::Schedule;
 use openclaw_exec_diff::timing::Timings;
 
-/// Pairs of node hosts run at once by default: a case mostly waits for its nodes, so on two
-/// cores three pairs keep both busy (measured: see the crate's README section in the repo
-/// README) without starving the machine.
-const DEFAULT_JOBS: usize = 3;
+/// Pairs of node hosts run at once by default. A case mostly waits for its nodes (process
+/// spawns, the TypeScript host's answers), so on two cores more than two pairs pay: measured
+/// with other builds loading the machine, 1,000 cases took 284 s on one pair, 214 s on two,
+/// 200 s on three and 107-147 s on four (start-ups included).
+const DEFAULT_JOBS: usize = 4;
 
 /// Re-runs for shrinking class examples by default, shared evenly by the classes.
 const DEFAULT_SHRINK: usize = 300;
@@ -80,14 +81,25 @@ fn parse() -> Args {
     a
 }
 
+/// What a case's run leaves for the report: its number of steps and the steps that differ
+/// (all of them with `--verbose`); equal steps are not kept, so memory grows with the
+/// differences found, not with the cases run.
+#[derive(Clone)]
+struct Ran {
+    steps: u64,
+    kept: Vec<StepResult>,
+}
+
 /// Everything the jobs of a run share.
 struct Shared<'a> {
     args: &'a Args,
-    cases: &'a [Case],
+    /// The case indices of the run; a case is generated again wherever it is needed (that
+    /// takes microseconds), so a 100,000-case run does not hold every case in memory.
+    indices: &'a [u64],
     root: &'a std::path::Path,
     timings: &'a Arc<Timings>,
     schedule: Mutex<Schedule>,
-    results: Mutex<Vec<Option<Vec<StepResult>>>>,
+    results: Mutex<Vec<Option<Ran>>>,
     /// The first harness failure; no job starts another case after it.
     failure: Mutex<Option<RunError>>,
     /// Pairs started so far (each gets its own number, so its directories are its own).
@@ -168,21 +180,27 @@ async fn job(shared: &Shared<'_>, figures: &Mutex<Figures>) -> Option<(Profile, 
         }
         let (_, p) = pair.as_ref()?;
         let t0 = Instant::now();
-        let ran = run_case(p, &shared.cases[i]).await;
+        let case = gen::generate(shared.args.seed, shared.indices[i]);
+        let ran = run_case(p, &case).await;
         {
             let mut w = shared.case_walls.lock().expect("case time lock");
             *w = (w.0 + t0.elapsed(), w.1 + 1);
         }
         match ran {
-            Ok(steps) => shared.results.lock().expect("results lock")[i] = Some(steps),
+            Ok(steps) => {
+                let keep_all = shared.args.verbose || shared.args.only.is_some();
+                let n = steps.len() as u64;
+                let kept = steps.into_iter().filter(|s| keep_all || s.ours != s.theirs).collect();
+                shared.results.lock().expect("results lock")[i] = Some(Ran { steps: n, kept });
+            }
             Err(e) => {
-                eprintln!("exec-diff: case {}: {e}", shared.cases[i].index);
+                eprintln!("exec-diff: case {}: {e}", case.index);
                 shared.fail(e);
             }
         }
         let n = shared.done.fetch_add(1, Ordering::Relaxed) + 1;
         if n.is_multiple_of(250) {
-            eprintln!("exec-diff: {n}/{} cases", shared.cases.len());
+            eprintln!("exec-diff: {n}/{} cases", shared.indices.len());
         }
     }
 }
@@ -242,8 +260,8 @@ impl Figures {
 /// class's example on the pairs still running (starting one for a profile that has none);
 /// `Err` is a harness failure.
 async fn run_all(shared: &Shared<'_>, tally: &mut Tally, figures: &Mutex<Figures>) -> Result<(), RunError> {
-    let jobs = shared.args.jobs.min(shared.cases.len()).max(1);
-    eprintln!("exec-diff: {} cases on {jobs} job(s)", shared.cases.len());
+    let jobs = shared.args.jobs.min(shared.indices.len()).max(1);
+    eprintln!("exec-diff: {} cases on {jobs} job(s)", shared.indices.len());
     let t0 = Instant::now();
     let mut pairs: Vec<(Profile, Pair)> =
         join_all((0..jobs).map(|_| job(shared, figures))).await.into_iter().flatten().collect();
@@ -253,12 +271,14 @@ async fn run_all(shared: &Shared<'_>, tally: &mut Tally, figures: &Mutex<Figures
             return Err(e);
         }
         let results = std::mem::take(&mut *shared.results.lock().expect("results lock"));
-        for (case, steps) in shared.cases.iter().zip(results) {
-            let Some(steps) = steps else { continue };
+        for (index, ran) in shared.indices.iter().zip(results) {
+            let Some(ran) = ran else { continue };
+            let case = gen::generate(shared.args.seed, *index);
             if shared.args.verbose || shared.args.only.is_some() {
-                print_steps(case, &steps);
+                print_steps(&case, &ran.kept);
             }
-            tally.add(case, &steps);
+            tally.add(&case, &ran.kept);
+            tally.steps += ran.steps - ran.kept.len() as u64;
         }
         let t1 = Instant::now();
         let classes = tally.class_count();
@@ -308,21 +328,20 @@ fn main() {
         Some(i) => vec![i],
         None => (0..args.cases).collect(),
     };
-    let cases: Vec<gen::Case> = indices.iter().map(|i| gen::generate(args.seed, *i)).collect();
+    let profiles: Vec<Profile> = indices.iter().map(|i| gen::generate(args.seed, *i).profile).collect();
     let root = std::env::temp_dir().join(format!("exec-diff-{}", std::process::id()));
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
     let timings = Arc::new(Timings::default());
     let mut tally = Tally::default();
     let figures = Mutex::new(Figures::default());
     let started = Instant::now();
-    let profiles: Vec<Profile> = cases.iter().map(|c| c.profile).collect();
     let shared = Shared {
         args: &args,
-        cases: &cases,
+        indices: &indices,
         root: &root,
         timings: &timings,
         schedule: Mutex::new(Schedule::new(&profiles)),
-        results: Mutex::new(vec![None; cases.len()]),
+        results: Mutex::new(vec![None; indices.len()]),
         failure: Mutex::new(None),
         serial: AtomicUsize::new(0),
         done: AtomicUsize::new(0),
@@ -340,7 +359,7 @@ fn main() {
     let figures = figures.into_inner().expect("figures lock");
     let _ = std::fs::remove_dir_all(&root);
     if args.only.is_some() {
-        let c = &cases[0];
+        let c = gen::generate(args.seed, indices[0]);
         println!("case {} tags: {}", c.index, c.tags.join(" "));
     }
     println!("{}", tally.examples());
@@ -371,7 +390,7 @@ fn main() {
          ({} classes), {} with known differences",
         args.seed,
         tally.cases,
-        cases.len(),
+        indices.len(),
         tally.class_count(),
         tally.known_cases()
     );
