@@ -370,7 +370,9 @@ fn main() {
     eprintln!(
         "seed {}: {} cases in {elapsed:.1} s with {} job(s) ({per_1000:.1} s per 1,000 cases, node start-ups \
          included, shrinking excluded)",
-        args.seed, tally.cases, args.jobs
+        args.seed,
+        tally.cases,
+        args.jobs.min(indices.len()).max(1)
     );
     for (name, (d, n)) in ["ours", "typescript"].iter().zip(figures.waits) {
         eprintln!("{name}: {n} invokes, {:.1} ms mean answer time", d.as_secs_f64() * 1000.0 / n.max(1) as f64);
