@@ -6,10 +6,11 @@
 //!
 //! Most of a case's time is spent waiting for the two node hosts (process spawns, output
 //! quiet periods), not computing, so `--jobs N` runs N independent pairs of node hosts and
-//! hands each the next case. Cases do not depend on each other (each starts by setting its
-//! own approvals document in its own directory), and the report is built from the results in
-//! case order after all of them are in, so it is the same for any number of jobs. What stays
-//! on stdout is only that report; timings go to stderr.
+//! hands each the next case ([`openclaw_exec_diff::schedule`]). Cases do not depend on each
+//! other (each starts by setting its own approvals document in its own directory), and the
+//! tally picks each class's example by size and case index, not by arrival, so the report is
+//! the same for any number of jobs. Only that report goes to stdout; progress and timings go
+//! to stderr.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -81,15 +82,6 @@ fn parse() -> Args {
     a
 }
 
-/// What a case's run leaves for the report: its number of steps and the steps that differ
-/// (all of them with `--verbose`); equal steps are not kept, so memory grows with the
-/// differences found, not with the cases run.
-#[derive(Clone)]
-struct Ran {
-    steps: u64,
-    kept: Vec<StepResult>,
-}
-
 /// Everything the jobs of a run share.
 struct Shared<'a> {
     args: &'a Args,
@@ -99,7 +91,9 @@ struct Shared<'a> {
     root: &'a std::path::Path,
     timings: &'a Arc<Timings>,
     schedule: Mutex<Schedule>,
-    results: Mutex<Vec<Option<Ran>>>,
+    /// Every case is added as soon as it finishes (the report does not depend on the order),
+    /// so nothing per case is kept but its findings.
+    tally: Mutex<Tally>,
     /// The first harness failure; no job starts another case after it.
     failure: Mutex<Option<RunError>>,
     /// Pairs started so far (each gets its own number, so its directories are its own).
@@ -188,10 +182,11 @@ async fn job(shared: &Shared<'_>, figures: &Mutex<Figures>) -> Option<(Profile, 
         }
         match ran {
             Ok(steps) => {
-                let keep_all = shared.args.verbose || shared.args.only.is_some();
-                let n = steps.len() as u64;
-                let kept = steps.into_iter().filter(|s| keep_all || s.ours != s.theirs).collect();
-                shared.results.lock().expect("results lock")[i] = Some(Ran { steps: n, kept });
+                let mut tally = shared.tally.lock().expect("tally lock");
+                if shared.args.verbose || shared.args.only.is_some() {
+                    print_steps(&case, &steps);
+                }
+                tally.add(&case, &steps);
             }
             Err(e) => {
                 eprintln!("exec-diff: case {}: {e}", case.index);
@@ -256,7 +251,7 @@ impl Figures {
     }
 }
 
-/// Runs every case on `args.jobs` jobs, tallies the results in case order, and shrinks each
+/// Runs every case on `args.jobs` jobs, tallies the results as they come in, and shrinks each
 /// class's example on the pairs still running (starting one for a profile that has none);
 /// `Err` is a harness failure.
 async fn run_all(shared: &Shared<'_>, tally: &mut Tally, figures: &Mutex<Figures>) -> Result<(), RunError> {
@@ -270,16 +265,7 @@ async fn run_all(shared: &Shared<'_>, tally: &mut Tally, figures: &Mutex<Figures
         if let Some(e) = shared.failure.lock().expect("failure lock").take() {
             return Err(e);
         }
-        let results = std::mem::take(&mut *shared.results.lock().expect("results lock"));
-        for (index, ran) in shared.indices.iter().zip(results) {
-            let Some(ran) = ran else { continue };
-            let case = gen::generate(shared.args.seed, *index);
-            if shared.args.verbose || shared.args.only.is_some() {
-                print_steps(&case, &ran.kept);
-            }
-            tally.add(&case, &ran.kept);
-            tally.steps += ran.steps - ran.kept.len() as u64;
-        }
+        *tally = std::mem::take(&mut *shared.tally.lock().expect("tally lock"));
         let t1 = Instant::now();
         let classes = tally.class_count();
         let budget = openclaw_exec_diff::shrink::per_class_budget(shared.args.shrink, classes);
@@ -341,7 +327,7 @@ fn main() {
         root: &root,
         timings: &timings,
         schedule: Mutex::new(Schedule::new(&profiles)),
-        results: Mutex::new(vec![None; indices.len()]),
+        tally: Mutex::new(Tally::default()),
         failure: Mutex::new(None),
         serial: AtomicUsize::new(0),
         done: AtomicUsize::new(0),

@@ -10,7 +10,8 @@
 //! stopping every job at each profile boundary.
 //!
 //! Which job runs a case never changes the case's result: each case sets its own approvals
-//! document in its own directory, and the report is built in case order.
+//! document in its own directory, and the report does not depend on the order cases finish
+//! in (`report::Tally` picks each class's example by size, then case index).
 
 use crate::gen::Profile;
 
