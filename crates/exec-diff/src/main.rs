@@ -25,9 +25,10 @@ use openclaw_exec_diff::schedule::Schedule;
 use openclaw_exec_diff::timing::Timings;
 
 /// Pairs of node hosts run at once by default. A case mostly waits for its nodes (process
-/// spawns, the TypeScript host's answers), so on two cores more than two pairs pay: measured
-/// with other builds loading the machine, 1,000 cases took 284 s on one pair, 214 s on two,
-/// 200 s on three and 107-147 s on four (start-ups included).
+/// spawns, the TypeScript host's answers), so on two cores more than two pairs pay. Measured
+/// on the project's 2-core machine with other builds loading it (load average 8-17), in
+/// seconds per 1,000 cases, start-ups included: 284 on one pair, 214 on two, 200 on three,
+/// 95-147 on four.
 const DEFAULT_JOBS: usize = 4;
 
 /// Re-runs for shrinking class examples by default, shared evenly by the classes.
