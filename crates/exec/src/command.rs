@@ -63,14 +63,9 @@ pub fn resolve_command(argv: Vec<String>, raw_command: Option<&str>) -> Result<C
         (None, Some(_)) => wrappers::extract_shell_wrapper_command(&argv, raw),
         _ => rawless,
     };
-    let preview = resolved
-        .command
-        .as_deref()
-        .filter(|_| {
-            !(resolved.is_wrapper && wrappers::has_env_manipulation_before_shell_wrapper(&argv))
-                && !wrappers::has_trailing_positional_argv(&argv)
-        })
-        .map(|p| p.trim().to_string());
+    let shaped_by_more_than_payload = wrappers::has_trailing_positional_argv(&argv)
+        || (resolved.is_wrapper && wrappers::has_env_manipulation_before_shell_wrapper(&argv));
+    let preview = resolved.command.as_deref().filter(|_| !shaped_by_more_than_payload).map(|p| p.trim().to_string());
     if let Some(raw) = raw {
         if raw != command_text && preview.as_deref() != Some(raw) {
             return Err(RawCommandMismatch);
