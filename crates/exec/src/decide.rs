@@ -119,6 +119,10 @@ pub struct Decision {
     pub spec: RunSpec,
     /// The document edits to apply first.
     pub effects: Effects,
+    /// The executables bound at step B6 (approved, fallback and allowlist runs): the node host
+    /// re-checks them with [`crate::identity::ExecutableBinding::revalidate`] right before the
+    /// spawn (C6), with the request's cwd and the child's PATH.
+    pub executables: Option<identity::ExecutableBinding>,
 }
 
 /// The effective policy: the node's config layer, then the approvals document (min security,
@@ -302,9 +306,10 @@ pub fn decide(req: &RunRequest, ctx: &PolicyContext<'_>) -> Result<Decision, Den
     }
     // B6. Executable identity binding, for any run an approval, a fallback or the allowlist
     // would let through: every wrapper of every segment must resolve to an executable file.
-    if security != Security::Deny && (approved_by_ask || fallback || security == Security::Allowlist) {
-        let home = child_env.get("HOME").map(PathBuf::from);
-        identity::bind_executables(
+    let home = child_env.get("HOME").map(PathBuf::from);
+    let executables = if security != Security::Deny && (approved_by_ask || fallback || security == Security::Allowlist)
+    {
+        let bound = identity::bind_executables(
             &segments,
             command.shell_payload.is_some(),
             req.cwd.as_deref().map(Path::new),
@@ -312,7 +317,10 @@ pub fn decide(req: &RunRequest, ctx: &PolicyContext<'_>) -> Result<Decision, Den
             home.as_deref(),
         )
         .map_err(|e| approval_required(e.to_string()))?;
-    }
+        Some(bound)
+    } else {
+        None
+    };
     // B7.
     verdict?;
 
@@ -350,6 +358,12 @@ pub fn decide(req: &RunRequest, ctx: &PolicyContext<'_>) -> Result<Decision, Den
             return Err(approval_required("SYSTEM_RUN_DENIED: approval script operand changed before execution"));
         }
     }
+    // C1. The executables bound at B6 must still be the ones found.
+    if let Some(bound) = &executables {
+        bound
+            .revalidate(req.cwd.as_deref().map(Path::new), &child_path, home.as_deref())
+            .map_err(|e| approval_required(e.to_string()))?;
+    }
     // C4.
     if req.needs_screen_recording {
         return Err(Denial::new(DenialReason::PermissionScreenRecording, "PERMISSION_MISSING: screenRecording"));
@@ -370,6 +384,7 @@ pub fn decide(req: &RunRequest, ctx: &PolicyContext<'_>) -> Result<Decision, Den
     Ok(Decision {
         spec: RunSpec { argv, cwd, env: child_env, timeout: req.timeout },
         effects: Effects { allow_always, used },
+        executables,
     })
 }
 

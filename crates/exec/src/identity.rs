@@ -4,8 +4,7 @@
 //! rewrite them), so what was judged is what starts.
 //!
 //! It is a pure function of the segments, the cwd and the PATH (plus the filesystem it
-//! reads), so the decision can call it wherever the lead's decision code lands, and the
-//! run can re-check the binding right before spawning ([`ExecutableBinding::revalidate`]).
+//! reads), and the binding can be re-checked before the run ([`ExecutableBinding::revalidate`]).
 //!
 //! The rules are upstream's (`prepareSystemRunExecutableIdentityBinding`): a wrapper that
 //! does not resolve to a file is a refusal (`caffeinate` and `sandbox-exec` on Linux, the
@@ -65,15 +64,20 @@ pub struct ExecutableBinding {
 }
 
 impl ExecutableBinding {
-    /// Checks that every bound executable is still the same file with the same content.
-    pub fn revalidate(&self) -> Result<(), IdentityError> {
+    /// Checks that every bound executable still resolves, from `cwd` through `path`, to the
+    /// same file at the same place with the same content (`exec.md` §5.4 C1: a binary swapped
+    /// or shadowed on PATH between approval and run is refused).
+    pub fn revalidate(&self, cwd: Option<&Path>, path: &str, home: Option<&Path>) -> Result<(), IdentityError> {
         for e in &self.executables {
-            let real = std::fs::canonicalize(&e.invocation_path).map_err(|_| IdentityError::Changed)?;
-            if real != e.real_path {
+            let name = e.argv.first().cloned().unwrap_or_default();
+            let now = pin(&allowlist::resolve(&[name], cwd, path, home), cwd).map_err(|_| IdentityError::Changed)?;
+            let Some(now) = now else { return Err(IdentityError::Changed) };
+            if now.real_path != e.real_path || now.invocation_path != e.invocation_path {
                 return Err(IdentityError::Changed);
             }
-            if let Some(expected) = &e.sha256 {
-                if file_sha256(&real).ok().as_ref() != Some(expected) {
+            if e.sha256.is_some() {
+                let current = now.sha256.or_else(|| file_sha256(&now.real_path).ok());
+                if current != e.sha256 {
                     return Err(IdentityError::Changed);
                 }
             }
@@ -239,7 +243,7 @@ mod tests {
         let ok = bind(&[&["nice", "-n", "5", "ls", "-l"]], false).unwrap();
         assert_eq!(ok.executables.len(), 2, "the wrapper and the command");
         assert_eq!(ok.executables[1].argv, ["ls", "-l"]);
-        assert!(ok.revalidate().is_ok());
+        assert!(ok.revalidate(Some(Path::new("/tmp")), PATH, None).is_ok());
     }
 
     /// Rule (B6): inside a shell payload `command`/`builtin` and a leading `exec` are the
@@ -273,9 +277,17 @@ mod tests {
         let segments = vec![vec![exe.to_string_lossy().into_owned()]];
         let binding = bind_executables(&segments, false, Some(&dir), PATH, None).unwrap();
         assert!(binding.executables[0].sha256.is_some(), "a file the user may write is hashed");
-        assert!(binding.revalidate().is_ok());
+        assert!(binding.revalidate(Some(&dir), PATH, None).is_ok());
         std::fs::write(&exe, "#!/bin/sh\necho two\n").unwrap();
-        assert_eq!(binding.revalidate(), Err(IdentityError::Changed));
+        assert_eq!(binding.revalidate(Some(&dir), PATH, None), Err(IdentityError::Changed));
+        // A binary that shadows the bound one on PATH is a change too.
+        let shadow = dir.join("shadow");
+        std::fs::create_dir_all(&shadow).unwrap();
+        std::fs::write(shadow.join("ls"), "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(shadow.join("ls"), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let ls = bind_executables(&[vec!["ls".to_string()]], false, Some(&dir), PATH, None).unwrap();
+        let shadowed = format!("{}:{PATH}", shadow.display());
+        assert_eq!(ls.revalidate(Some(&dir), &shadowed, None), Err(IdentityError::Changed));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
