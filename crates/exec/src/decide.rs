@@ -25,6 +25,7 @@ use crate::binding::{canonical_cwd, file_sha256};
 use crate::command::CommandRequest;
 use crate::env;
 use crate::evaluate::{evaluate_allowlist, explain_bound, skill_trust, AllowlistEval, RuleUse};
+use crate::identity;
 use crate::inline_eval;
 use crate::policy::{self, Ask, Denial, DenialReason, PolicyInput, Security};
 use crate::runner::RunSpec;
@@ -118,6 +119,10 @@ pub struct Decision {
     pub spec: RunSpec,
     /// The document edits to apply first.
     pub effects: Effects,
+    /// The executables bound at step B6 (approved, fallback and allowlist runs): the node host
+    /// re-checks them with [`crate::identity::ExecutableBinding::revalidate`] right before the
+    /// spawn (C6), with the request's cwd and the child's PATH.
+    pub executables: Option<identity::ExecutableBinding>,
 }
 
 /// The effective policy: the node's config layer, then the approvals document (min security,
@@ -299,6 +304,23 @@ pub fn decide(req: &RunRequest, ctx: &PolicyContext<'_>) -> Result<Decision, Den
             )));
         }
     }
+    // B6. Executable identity binding, for any run an approval, a fallback or the allowlist
+    // would let through: every wrapper of every segment must resolve to an executable file.
+    let home = child_env.get("HOME").map(PathBuf::from);
+    let executables = if security != Security::Deny && (approved_by_ask || fallback || security == Security::Allowlist)
+    {
+        let bound = identity::bind_executables(
+            &segments,
+            command.shell_payload.is_some(),
+            req.cwd.as_deref().map(Path::new),
+            &child_path,
+            home.as_deref(),
+        )
+        .map_err(|e| approval_required(e.to_string()))?;
+        Some(bound)
+    } else {
+        None
+    };
     // B7.
     verdict?;
 
@@ -336,6 +358,12 @@ pub fn decide(req: &RunRequest, ctx: &PolicyContext<'_>) -> Result<Decision, Den
             return Err(approval_required("SYSTEM_RUN_DENIED: approval script operand changed before execution"));
         }
     }
+    // C1. The executables bound at B6 must still be the ones found.
+    if let Some(bound) = &executables {
+        bound
+            .revalidate(req.cwd.as_deref().map(Path::new), &child_path, home.as_deref())
+            .map_err(|e| approval_required(e.to_string()))?;
+    }
     // C4.
     if req.needs_screen_recording {
         return Err(Denial::new(DenialReason::PermissionScreenRecording, "PERMISSION_MISSING: screenRecording"));
@@ -356,6 +384,7 @@ pub fn decide(req: &RunRequest, ctx: &PolicyContext<'_>) -> Result<Decision, Den
     Ok(Decision {
         spec: RunSpec { argv, cwd, env: child_env, timeout: req.timeout },
         effects: Effects { allow_always, used },
+        executables,
     })
 }
 
@@ -436,6 +465,27 @@ mod tests {
         let real = std::fs::canonicalize("/usr/bin/sh").or_else(|_| std::fs::canonicalize("/bin/sh")).unwrap();
         assert_eq!(run.spec.argv[0], real.to_string_lossy());
         assert_eq!(run.spec.cwd.as_deref(), Some(std::fs::canonicalize("/tmp").unwrap().as_path()));
+    }
+
+    /// Rule (`exec.md` §5.4 B6): approved, fallback and allowlist runs bind every wrapper's
+    /// executable; one that resolves nowhere (`caffeinate` off macOS) refuses the run with
+    /// upstream's message, before the policy's own denial; `security=deny` skips the binding.
+    #[test]
+    fn wrappers_must_resolve_for_bound_runs() {
+        let allowlist = json!({"version": 1, "defaults": {"security": "allowlist", "ask": "on-miss"}});
+        let message = |r: Result<Decision, Denial>| r.err().map(|d| d.message);
+        let unresolved = Some("SYSTEM_RUN_DENIED: approval requires a resolved executable".to_string());
+        let caffeinate = ["caffeinate", "-i", "/usr/bin/id"];
+        assert_eq!(message(decide_with(&allowlist, &caffeinate, Approval::Explicit { always: false })), unresolved);
+        assert_eq!(message(decide_with(&allowlist, &caffeinate, Approval::None)), unresolved, "before the miss");
+        assert_eq!(
+            message(decide_with(&allowlist, &["/bin/sh", "-c", "nice caffeinate id"], Approval::None)),
+            unresolved
+        );
+        let full = json!({"version": 1, "defaults": {"security": "full", "ask": "off"}});
+        assert!(decide_with(&full, &caffeinate, Approval::None).is_ok(), "unbound runs are not checked");
+        let deny = json!({"version": 1, "defaults": {"security": "deny"}});
+        assert_eq!(reason(decide_with(&deny, &caffeinate, Approval::None)), Some(DenialReason::SecurityDeny));
     }
 
     /// Rule (`exec.md` §5.4 B4): mentions of the audit suppressions need a person, except for

@@ -147,8 +147,9 @@ fn decide(
         command: request.command.command_text.clone(),
         suppress: suppress_notify_on_exit,
     };
-    let Decision { spec, effects } = with_policy_context(services, ctx, |policy| decide::decide(&request, policy))
-        .map_err(|d| deny(ctx, &meta, d))?;
+    let Decision { spec, effects, executables } =
+        with_policy_context(services, ctx, |policy| decide::decide(&request, policy))
+            .map_err(|d| deny(ctx, &meta, d))?;
     let command_text = &request.command.command_text;
     if let Some(persist) = &effects.allow_always {
         let persisted = services.edit_approvals(|doc| apply_allow_always(doc, persist, openclaw_state::now_ms()));
@@ -169,6 +170,14 @@ fn decide(
             services.edit_approvals(|doc| stamp_rule_use(doc, &effects.used, command_text, openclaw_state::now_ms()));
         if let Err(e) = stamped {
             warn!("system.run could not record allowlist usage: {e}");
+        }
+    }
+    // C6. The executables bound at B6 must still be the ones found, after the document write.
+    if let Some(bound) = &executables {
+        let path = spec.env.get("PATH").map(String::as_str).unwrap_or_default();
+        let home = spec.env.get("HOME").map(std::path::PathBuf::from);
+        if let Err(e) = bound.revalidate(request.cwd.as_deref().map(std::path::Path::new), path, home.as_deref()) {
+            return Err(deny(ctx, &meta, Denial::new(DenialReason::ApprovalRequired, e.to_string())));
         }
     }
     Ok((spec, meta))
