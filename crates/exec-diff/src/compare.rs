@@ -127,6 +127,45 @@ pub fn outcome(norm: &Normaliser, result: Option<&Value>, events: &[Value]) -> V
     Value::Object(o)
 }
 
+/// Whether a case's command runs parts of itself at the same time (a background `&`, a pipe,
+/// a process substitution): then the order in which those parts' writes reach stdout and
+/// stderr is up to the scheduler, on either node (`dash` even writes an error's `sh: 2: `
+/// prefix and its message separately, so two messages interleave inside a line), and only
+/// the words written compare.
+pub fn output_is_concurrent(tags: &[String]) -> bool {
+    tags.iter().any(|t| {
+        matches!(
+            t.as_str(),
+            "op:&" | "op:|" | "piece:background" | "piece:late-background" | "piece:process-substitution"
+        )
+    })
+}
+
+/// Replaces the captured output in a normalised outcome (`payload.stdout`, `payload.stderr`,
+/// each event's `payload.output`) by its whitespace-separated words in sorted order, for a
+/// command whose parts write concurrently ([`output_is_concurrent`]). A word written on one
+/// side only still shows.
+pub fn sort_output_words(outcome: &mut Value) {
+    fn sort(v: &mut Value) {
+        let Some(text) = v.as_str() else { return };
+        let mut words: Vec<&str> = text.split_whitespace().collect();
+        words.sort_unstable();
+        *v = Value::String(words.join(" "));
+    }
+    for field in ["stdout", "stderr"] {
+        if let Some(f) = outcome.get_mut("payload").and_then(|p| p.get_mut(field)) {
+            sort(f);
+        }
+    }
+    if let Some(events) = outcome.get_mut("events").and_then(Value::as_array_mut) {
+        for e in events {
+            if let Some(f) = e.get_mut("payload").and_then(|p| p.get_mut("output")) {
+                sort(f);
+            }
+        }
+    }
+}
+
 /// The approvals document as read back after a run: only `file` minus the socket.
 pub fn approvals_file(norm: &Normaliser, get_result: &Value) -> Value {
     if get_result["ok"] != true {
@@ -227,6 +266,27 @@ mod tests {
         assert_eq!(o["error"]["code"], "SYSTEM_RUN_DENIED");
         assert_eq!(o["events"][0]["payload"]["command"], "ls @CASE@");
         assert_eq!(outcome(&n, None, &[]), Value::Null);
+    }
+
+    #[test]
+    fn concurrent_output_compares_as_words_in_any_order() {
+        let tags = |t: &[&str]| t.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(output_is_concurrent(&tags(&["shell:sh", "op:&"])));
+        assert!(output_is_concurrent(&tags(&["op:|"])));
+        assert!(!output_is_concurrent(&tags(&["op:&&", "op:;", "piece:redirect 2>&1"])));
+        // Seed 1 case 53 under load: the two shells' writes interleave inside a line.
+        let mut a = json!({"ok":true,"payload":{"stdout":"","stderr":"sh: 2: sh: 1: doas: not found\nSyntax error\n"},
+            "events":[{"event":"exec.finished","payload":{"output":"sh: 2: sh: 1: doas: not found\nSyntax error"}}]});
+        let mut b = json!({"ok":true,"payload":{"stdout":"","stderr":"sh: 2: Syntax error\nsh: 1: doas: not found\n"},
+            "events":[{"event":"exec.finished","payload":{"output":"sh: 2: Syntax error\nsh: 1: doas: not found"}}]});
+        assert_ne!(a, b);
+        sort_output_words(&mut a);
+        sort_output_words(&mut b);
+        assert_eq!(a, b);
+        assert_eq!(a["payload"]["stderr"], "1: 2: Syntax doas: error found not sh: sh:");
+        let mut missing = json!({"ok":true,"payload":{"stderr":"sh: 2: Syntax error\n"}});
+        sort_output_words(&mut missing);
+        assert_ne!(missing["payload"], a["payload"], "a message missing on one side still differs");
     }
 
     #[test]

@@ -9,7 +9,8 @@
 //! events, prepared plans, persisted allow-always entries and later runs are normalised and
 //! compared ([`compare`], [`run`]), sorted into classes by severity ([`classify`]), and the
 //! deliberate differences listed in one place ([`known`]) are counted apart ([`report`]); each class's example is shrunk by re-running smaller
-//! variants ([`shrink`]).
+//! variants ([`shrink`]); [`timing`] says where a run's time goes, and
+//! [`schedule`] shards cases over several pairs of node hosts.
 //!
 //! Only harmless programs run (printers, readers of the files the harness creates, missing
 //! programs), and writes go only to each case's own directory.
@@ -25,4 +26,6 @@ pub mod relay;
 pub mod report;
 pub mod rng;
 pub mod run;
+pub mod schedule;
 pub mod shrink;
+pub mod timing;

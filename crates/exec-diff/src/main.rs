@@ -1,13 +1,38 @@
-//! `openclaw-exec-diff [--seed N] [--cases N] [--case I] [--bin PATH] [--shrink RUNS]`: generates cases, runs
-//! them on our node host and on the TypeScript one, and prints each class of difference with
-//! its minimal example, then a summary table. Exits 1 when any difference is unexplained.
+//! `openclaw-exec-diff [--seed N] [--cases N] [--case I] [--jobs N] [--bin PATH] [--shrink RUNS]
+//! [--timings] [--verbose]`: generates cases, runs them on our node host and on the TypeScript
+//! one, and prints each class of difference with its minimal example, then a summary table and
+//! one summary line. Exits 0 only when no difference is unexplained, 1 when one is, 2 when the
+//! harness itself failed (a node did not start, an invoke got no answer).
+//!
+//! Most of a case's time is spent waiting for the two node hosts (process spawns, output
+//! quiet periods), not computing, so `--jobs N` runs N independent pairs of node hosts and
+//! hands each the next case ([`openclaw_exec_diff::schedule`]). Cases do not depend on each
+//! other (each starts by setting its own approvals document in its own directory), and the
+//! tally picks each class's example by size and case index, not by arrival, so the report is
+//! the same for any number of jobs. Only that report goes to stdout; progress and timings go
+//! to stderr.
 
 use std::path::PathBuf;
-use std::time::Instant;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use openclaw_exec_diff::gen::{self, Profile};
-use openclaw_exec_diff::report::Tally;
-use openclaw_exec_diff::run::{run_case, Pair};
+use futures_util::future::join_all;
+use openclaw_exec_diff::gen::{self, Case, Profile};
+use openclaw_exec_diff::report::{ClassKey, Finding, Tally};
+use openclaw_exec_diff::run::{run_case, Pair, RunError, StepResult};
+use openclaw_exec_diff::schedule::Schedule;
+use openclaw_exec_diff::timing::Timings;
+
+/// Pairs of node hosts run at once by default. A case mostly waits for its nodes (process
+/// spawns, the TypeScript host's answers), so on two cores more than two pairs pay. Measured
+/// on the project's 2-core machine with other builds loading it (load average 8-17), in
+/// seconds per 1,000 cases, start-ups included: 284 on one pair, 214 on two, 200 on three,
+/// 95-147 on four.
+const DEFAULT_JOBS: usize = 4;
+
+/// Re-runs for shrinking class examples by default, shared evenly by the classes.
+const DEFAULT_SHRINK: usize = 300;
 
 struct Args {
     seed: u64,
@@ -16,17 +41,30 @@ struct Args {
     bin: PathBuf,
     verbose: bool,
     shrink: usize,
+    jobs: usize,
+    timings: bool,
 }
 
 fn usage() -> ! {
-    eprintln!("usage: openclaw-exec-diff [--seed N] [--cases N] [--case I] [--bin PATH] [--shrink RUNS] [--verbose]");
+    eprintln!(
+        "usage: openclaw-exec-diff [--seed N] [--cases N] [--case I] [--jobs N] [--bin PATH] [--shrink RUNS] \
+         [--timings] [--verbose]"
+    );
     std::process::exit(2)
 }
 
 fn parse() -> Args {
     let exe = std::env::current_exe().unwrap_or_default();
-    let mut a =
-        Args { seed: 1, cases: 1000, only: None, bin: exe.with_file_name("openclaw"), verbose: false, shrink: 300 };
+    let mut a = Args {
+        seed: 1,
+        cases: 1000,
+        only: None,
+        bin: exe.with_file_name("openclaw"),
+        verbose: false,
+        shrink: DEFAULT_SHRINK,
+        jobs: DEFAULT_JOBS,
+        timings: false,
+    };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut num = || it.next().and_then(|v| v.parse::<u64>().ok()).unwrap_or_else(|| usage());
@@ -34,13 +72,233 @@ fn parse() -> Args {
             "--seed" => a.seed = num(),
             "--cases" => a.cases = num(),
             "--case" => a.only = Some(num()),
+            "--jobs" | "-j" => a.jobs = (num() as usize).max(1),
             "--bin" => a.bin = it.next().map(PathBuf::from).unwrap_or_else(|| usage()),
             "--shrink" => a.shrink = num() as usize,
+            "--timings" => a.timings = true,
             "--verbose" | "-v" => a.verbose = true,
             _ => usage(),
         }
     }
     a
+}
+
+/// Everything the jobs of a run share.
+struct Shared<'a> {
+    args: &'a Args,
+    /// The case indices of the run; a case is generated again wherever it is needed (that
+    /// takes microseconds), so a 100,000-case run does not hold every case in memory.
+    indices: &'a [u64],
+    root: &'a std::path::Path,
+    timings: &'a Arc<Timings>,
+    schedule: Mutex<Schedule>,
+    /// Every case is added as soon as it finishes (the report does not depend on the order),
+    /// so nothing per case is kept but its findings.
+    tally: Mutex<Tally>,
+    /// The first harness failure; no job starts another case after it.
+    failure: Mutex<Option<RunError>>,
+    /// Pairs started so far (each gets its own number, so its directories are its own).
+    serial: AtomicUsize,
+    done: AtomicUsize,
+    /// Wall time of pair start-ups and of cases on one job (nanoseconds, count), for the
+    /// schedule's switch bar.
+    start_ups: Mutex<(Duration, u32)>,
+    case_walls: Mutex<(Duration, u32)>,
+    /// Pairs being closed in the background after their job switched profile.
+    closing: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+impl Shared<'_> {
+    fn fail(&self, e: RunError) {
+        self.failure.lock().expect("failure lock").get_or_insert(e);
+    }
+
+    fn failed(&self) -> bool {
+        self.failure.lock().expect("failure lock").is_some()
+    }
+
+    async fn start(&self, profile: Profile) -> Result<Pair, RunError> {
+        let slot = self.serial.fetch_add(1, Ordering::Relaxed);
+        let t0 = Instant::now();
+        let pair = Pair::start(profile, &self.args.bin, self.root, slot, self.timings.clone()).await;
+        let took = t0.elapsed();
+        self.timings.record(format!("phase: start-up of a pair ({})", profile.name()), took);
+        let mut s = self.start_ups.lock().expect("start-up lock");
+        *s = (s.0 + took, s.1 + 1);
+        pair
+    }
+
+    /// How many cases a job must get from a switch to pay for a start-up, from the times
+    /// measured so far.
+    fn min_share(&self) -> usize {
+        let mean = |m: &Mutex<(Duration, u32)>| {
+            let (d, n) = *m.lock().expect("timing lock");
+            d.checked_div(n).unwrap_or_default()
+        };
+        openclaw_exec_diff::schedule::min_share(mean(&self.start_ups), mean(&self.case_walls))
+    }
+}
+
+/// One job: takes the next case from the schedule, (re)starting its pair when the case needs
+/// another profile (the old pair is closed in the background), until the schedule has
+/// nothing for it. Returns its last pair, still running, for shrinking.
+async fn job(shared: &Shared<'_>, figures: &Mutex<Figures>) -> Option<(Profile, Pair)> {
+    let mut pair: Option<(Profile, Pair)> = None;
+    loop {
+        let current = pair.as_ref().map(|p| p.0);
+        let min_share = shared.min_share();
+        let next = if shared.failed() {
+            None
+        } else {
+            shared.schedule.lock().expect("schedule lock").take(current, min_share)
+        };
+        let Some((profile, i)) = next else {
+            if let Some(p) = current {
+                shared.schedule.lock().expect("schedule lock").leave(p);
+            }
+            return pair;
+        };
+        if current != Some(profile) {
+            if let Some((_, old)) = pair.take() {
+                figures.lock().expect("figures lock").add(&old);
+                let handle = tokio::spawn(old.close());
+                shared.closing.lock().expect("closing lock").push(handle);
+            }
+            match shared.start(profile).await {
+                Ok(p) => pair = Some((profile, p)),
+                Err(e) => {
+                    shared.fail(e);
+                    shared.schedule.lock().expect("schedule lock").leave(profile);
+                    return None;
+                }
+            }
+        }
+        let (_, p) = pair.as_ref()?;
+        let t0 = Instant::now();
+        let case = gen::generate(shared.args.seed, shared.indices[i]);
+        let ran = run_case(p, &case).await;
+        {
+            let mut w = shared.case_walls.lock().expect("case time lock");
+            *w = (w.0 + t0.elapsed(), w.1 + 1);
+        }
+        match ran {
+            Ok(steps) => {
+                let mut tally = shared.tally.lock().expect("tally lock");
+                if shared.args.verbose || shared.args.only.is_some() {
+                    print_steps(&case, &steps);
+                }
+                tally.add(&case, &steps);
+            }
+            Err(e) => {
+                eprintln!("exec-diff: case {}: {e}", case.index);
+                shared.fail(e);
+            }
+        }
+        let n = shared.done.fetch_add(1, Ordering::Relaxed) + 1;
+        if n.is_multiple_of(250) {
+            eprintln!("exec-diff: {n}/{} cases", shared.indices.len());
+        }
+    }
+}
+
+/// Shrinks each class's example on whichever of `pairs` is free, `budget` re-runs per
+/// class; returns the results in the order of `examples`. Each class is shrunk on one pair
+/// from start to end with its own budget, so the result does not depend on the number of
+/// jobs.
+async fn shrink_group(
+    pairs: &[&Pair],
+    examples: Vec<(ClassKey, Finding)>,
+    budget: usize,
+) -> Vec<(ClassKey, Result<Finding, RunError>)> {
+    let next = AtomicUsize::new(0);
+    let slots: Mutex<Vec<Option<Result<Finding, RunError>>>> = Mutex::new((0..examples.len()).map(|_| None).collect());
+    let (next, slots_ref, examples_ref) = (&next, &slots, &examples);
+    join_all(pairs.iter().map(|pair| async move {
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some((key, example)) = examples_ref.get(i) else { break };
+            let mut left = budget;
+            let r = openclaw_exec_diff::shrink::shrink(pair, key, example.clone(), &mut left).await;
+            slots_ref.lock().expect("shrink lock")[i] = Some(r);
+        }
+    }))
+    .await;
+    let slots = slots.into_inner().expect("shrink lock");
+    examples.into_iter().zip(slots).map(|((key, example), r)| (key, r.unwrap_or(Ok(example)))).collect()
+}
+
+fn print_steps(case: &Case, steps: &[StepResult]) {
+    for s in steps {
+        let mark = if s.ours == s.theirs { "same" } else { "DIFF" };
+        eprintln!("case {} {} [{mark}]\n  ours:     {}\n  upstream: {}", case.index, s.step, s.ours, s.theirs);
+    }
+}
+
+/// The waiting figures of every pair of a run, printed at the end.
+#[derive(Default)]
+struct Figures {
+    waits: [(Duration, u64); 2],
+    no_answer: u64,
+}
+
+impl Figures {
+    fn add(&mut self, pair: &Pair) {
+        for (w, side) in self.waits.iter_mut().zip([&pair.ours, &pair.theirs]) {
+            let (d, n) = side.latency();
+            w.0 += d;
+            w.1 += n;
+            self.no_answer += side.failures();
+        }
+    }
+}
+
+/// Runs every case on `args.jobs` jobs, tallies the results as they come in, and shrinks each
+/// class's example on the pairs still running (starting one for a profile that has none);
+/// `Err` is a harness failure.
+async fn run_all(shared: &Shared<'_>, tally: &mut Tally, figures: &Mutex<Figures>) -> Result<(), RunError> {
+    let jobs = shared.args.jobs.min(shared.indices.len()).max(1);
+    eprintln!("exec-diff: {} cases on {jobs} job(s)", shared.indices.len());
+    let t0 = Instant::now();
+    let mut pairs: Vec<(Profile, Pair)> =
+        join_all((0..jobs).map(|_| job(shared, figures))).await.into_iter().flatten().collect();
+    shared.timings.record("phase: cases (start-ups included)", t0.elapsed());
+    let result = async {
+        if let Some(e) = shared.failure.lock().expect("failure lock").take() {
+            return Err(e);
+        }
+        *tally = std::mem::take(&mut *shared.tally.lock().expect("tally lock"));
+        let t1 = Instant::now();
+        let classes = tally.class_count();
+        let budget = openclaw_exec_diff::shrink::per_class_budget(shared.args.shrink, classes);
+        for profile in Profile::ALL {
+            let examples = tally.examples_of(profile);
+            if examples.is_empty() || budget == 0 {
+                continue;
+            }
+            if !pairs.iter().any(|(p, _)| *p == profile) {
+                pairs.push((profile, shared.start(profile).await?));
+            }
+            let on: Vec<&Pair> = pairs.iter().filter(|(p, _)| *p == profile).map(|(_, pair)| pair).collect();
+            for (key, r) in shrink_group(&on, examples, budget).await {
+                match r {
+                    Ok(small) => tally.set_example(&key, small),
+                    Err(e) => eprintln!("exec-diff: shrinking: {e}"),
+                }
+            }
+        }
+        shared.timings.record("phase: shrinking", t1.elapsed());
+        Ok(())
+    }
+    .await;
+    let t2 = Instant::now();
+    for (_, pair) in &pairs {
+        figures.lock().expect("figures lock").add(pair);
+    }
+    join_all(pairs.into_iter().map(|(_, pair)| pair.close())).await;
+    let switched = std::mem::take(&mut *shared.closing.lock().expect("closing lock"));
+    join_all(switched).await;
+    shared.timings.record("phase: closing the last pairs", t2.elapsed());
+    result
 }
 
 fn main() {
@@ -50,96 +308,84 @@ fn main() {
         std::process::exit(2);
     }
     if !openclaw_testkit::peer_available() {
+        eprintln!("exec-diff: FAIL: the TypeScript peer is not installed, nothing was compared");
         std::process::exit(2);
     }
     let indices: Vec<u64> = match args.only {
         Some(i) => vec![i],
         None => (0..args.cases).collect(),
     };
-    let cases: Vec<gen::Case> = indices.iter().map(|i| gen::generate(args.seed, *i)).collect();
+    let profiles: Vec<Profile> = indices.iter().map(|i| gen::generate(args.seed, *i).profile).collect();
     let root = std::env::temp_dir().join(format!("exec-diff-{}", std::process::id()));
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let timings = Arc::new(Timings::default());
     let mut tally = Tally::default();
+    let figures = Mutex::new(Figures::default());
     let started = Instant::now();
-    let mut case_time = std::time::Duration::ZERO;
-    let mut waits = [(std::time::Duration::ZERO, 0u64); 2];
-    let code = rt.block_on(async {
-        for profile in Profile::ALL {
-            let group: Vec<&gen::Case> = cases.iter().filter(|c| c.profile == profile).collect();
-            if group.is_empty() {
-                continue;
-            }
-            eprintln!("exec-diff: profile {}: starting both node hosts for {} cases", profile.name(), group.len());
-            let pair = match Pair::start(profile, &args.bin, &root).await {
-                Ok(p) => p,
-                Err(e) => {
-                    eprintln!("exec-diff: {e}");
-                    return 2;
-                }
-            };
-            let t0 = Instant::now();
-            for (n, case) in group.iter().enumerate() {
-                match run_case(&pair, case).await {
-                    Ok(steps) => {
-                        if args.verbose || args.only.is_some() {
-                            for s in &steps {
-                                let mark = if s.ours == s.theirs { "same" } else { "DIFF" };
-                                eprintln!(
-                                    "case {} {} [{mark}]\n  ours:     {}\n  upstream: {}",
-                                    case.index, s.step, s.ours, s.theirs
-                                );
-                            }
-                        }
-                        tally.add(case, &steps);
-                    }
-                    Err(e) => {
-                        eprintln!("exec-diff: case {}: {e}", case.index);
-                        pair.close();
-                        return 2;
-                    }
-                }
-                if (n + 1) % 250 == 0 {
-                    eprintln!("exec-diff: {}/{} cases of profile {}", n + 1, group.len(), profile.name());
-                }
-            }
-            case_time += t0.elapsed();
-            // Shrink the examples found with these nodes while they still run.
-            let mut budget = args.shrink / Profile::ALL.len();
-            for (key, example) in tally.examples_of(profile) {
-                match openclaw_exec_diff::shrink::shrink(&pair, &key, example, &mut budget).await {
-                    Ok(small) => tally.set_example(&key, small),
-                    Err(e) => eprintln!("exec-diff: shrinking: {e}"),
-                }
-            }
-            for (w, side) in waits.iter_mut().zip([&pair.ours, &pair.theirs]) {
-                let (d, n) = side.latency();
-                w.0 += d;
-                w.1 += n;
-            }
-            pair.close();
+    let shared = Shared {
+        args: &args,
+        indices: &indices,
+        root: &root,
+        timings: &timings,
+        schedule: Mutex::new(Schedule::new(&profiles)),
+        tally: Mutex::new(Tally::default()),
+        failure: Mutex::new(None),
+        serial: AtomicUsize::new(0),
+        done: AtomicUsize::new(0),
+        start_ups: Mutex::new((Duration::ZERO, 0)),
+        case_walls: Mutex::new((Duration::ZERO, 0)),
+        closing: Mutex::new(Vec::new()),
+    };
+    let harness_error = match rt.block_on(run_all(&shared, &mut tally, &figures)) {
+        Ok(()) => false,
+        Err(e) => {
+            eprintln!("exec-diff: {e}");
+            true
         }
-        0
-    });
+    };
+    let figures = figures.into_inner().expect("figures lock");
     let _ = std::fs::remove_dir_all(&root);
     if args.only.is_some() {
-        let c = &cases[0];
+        let c = gen::generate(args.seed, indices[0]);
         println!("case {} tags: {}", c.index, c.tags.join(" "));
     }
     println!("{}", tally.examples());
     println!("{}", tally.table());
+    let elapsed = started.elapsed().as_secs_f64();
+    let (case_time, _) = timings.get("phase: cases (start-ups included)");
     let per_1000 = case_time.as_secs_f64() * 1000.0 / tally.cases.max(1) as f64;
-    println!(
-        "seed {}: {} cases in {:.1} s ({:.1} s per 1,000 cases, node start-up excluded)",
+    eprintln!(
+        "seed {}: {} cases in {elapsed:.1} s with {} job(s) ({per_1000:.1} s per 1,000 cases, node start-ups \
+         included, shrinking excluded)",
         args.seed,
         tally.cases,
-        started.elapsed().as_secs_f64(),
-        per_1000
+        args.jobs.min(indices.len()).max(1)
     );
-    for (name, (d, n)) in ["ours", "typescript"].iter().zip(waits) {
-        println!("{name}: {n} invokes, {:.1} ms mean answer time", d.as_secs_f64() * 1000.0 / n.max(1) as f64);
+    for (name, (d, n)) in ["ours", "typescript"].iter().zip(figures.waits) {
+        eprintln!("{name}: {n} invokes, {:.1} ms mean answer time", d.as_secs_f64() * 1000.0 / n.max(1) as f64);
     }
-    if code != 0 {
-        std::process::exit(code);
+    if args.timings {
+        eprintln!("{}", timings.render());
     }
-    std::process::exit(if tally.unexplained_cases() > 0 { 1 } else { 0 });
+    let unexplained = tally.unexplained_cases();
+    let harness_failed = harness_error || figures.no_answer > 0;
+    let (verdict, code) = match (harness_failed, unexplained) {
+        (true, _) => ("FAIL (harness)", 2),
+        (false, 0) => ("PASS", 0),
+        (false, _) => ("FAIL", 1),
+    };
+    let mut line = format!(
+        "exec-diff: {verdict}: seed {}, {} of {} cases compared, {unexplained} with unexplained differences \
+         ({} classes), {} with known differences",
+        args.seed,
+        tally.cases,
+        indices.len(),
+        tally.class_count(),
+        tally.known_cases()
+    );
+    if figures.no_answer > 0 {
+        line.push_str(&format!(", {} invokes got no answer", figures.no_answer));
+    }
+    println!("{line}");
+    std::process::exit(code);
 }

@@ -78,9 +78,12 @@ struct Class {
 }
 
 impl Class {
+    /// Adds a finding; the example is the smallest, the lowest case index among equal sizes,
+    /// the first step within a case: the same example whatever order the cases come in, so
+    /// jobs can add their cases as they finish.
     fn add(&mut self, f: Finding) {
         self.cases.insert(f.case.index);
-        if self.example.as_ref().is_none_or(|e| f.size() < e.size()) {
+        if self.example.as_ref().is_none_or(|e| (f.size(), f.case.index) < (e.size(), e.case.index)) {
             self.example = Some(f);
         }
     }
@@ -138,6 +141,16 @@ impl Tally {
         }
     }
 
+    /// Classes of unexplained differences.
+    pub fn class_count(&self) -> usize {
+        self.classes.len()
+    }
+
+    /// Cases that showed a known, deliberate difference (and no other counted one on that step).
+    pub fn known_cases(&self) -> usize {
+        self.known.values().flat_map(|c| c.cases.iter()).collect::<BTreeSet<_>>().len()
+    }
+
     /// Cases with at least one unexplained difference.
     pub fn unexplained_cases(&self) -> usize {
         self.classes.values().flat_map(|c| c.cases.iter()).collect::<BTreeSet<_>>().len()
@@ -181,5 +194,53 @@ impl Tally {
             self.unexplained_cases()
         );
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gen::{Flow, Profile};
+    use serde_json::json;
+
+    fn case(index: u64, command: &str) -> Case {
+        Case {
+            seed: 1,
+            index,
+            profile: Profile::Plain,
+            approvals: json!({"version": 1}),
+            params: json!({"command": [command]}),
+            flow: Flow::Run,
+            tags: vec![],
+        }
+    }
+
+    fn differing(step: &str, stdout: &str) -> StepResult {
+        StepResult {
+            step: step.into(),
+            ours: json!({"ok": true, "payload": {"stdout": stdout}}),
+            theirs: json!({"ok": true, "payload": {"stdout": "upstream"}}),
+        }
+    }
+
+    #[test]
+    fn the_report_does_not_depend_on_the_order_cases_finish_in() {
+        let cases = [
+            (case(7, "long-command"), vec![differing("run", "a")]),
+            (case(3, "short"), vec![differing("run", "b"), differing("rerun", "c")]),
+            (case(5, "short"), vec![differing("run", "d")]),
+            (case(9, "same"), vec![]),
+        ];
+        let report = |order: &[usize]| {
+            let mut t = Tally::default();
+            for i in order {
+                t.add(&cases[*i].0, &cases[*i].1);
+            }
+            (t.examples(), t.table())
+        };
+        let forward = report(&[0, 1, 2, 3]);
+        assert_eq!(forward, report(&[3, 2, 1, 0]));
+        assert_eq!(forward, report(&[2, 0, 3, 1]));
+        assert!(forward.0.contains("--case 3"), "the smallest, lowest-numbered case is the example: {}", forward.0);
     }
 }

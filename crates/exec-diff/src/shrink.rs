@@ -74,6 +74,14 @@ pub fn candidates(case: &Case) -> Vec<Case> {
     out
 }
 
+/// Re-runs each class gets when `total` are shared by `classes` classes: an even share, at
+/// least one while any are allowed. A fixed share per class (rather than one budget the
+/// classes use up in turn) lets classes shrink in parallel on several pairs of node hosts
+/// with the same outcome as on one.
+pub fn per_class_budget(total: usize, classes: usize) -> usize {
+    total.checked_div(classes).map_or(0, |share| share.max(total.min(1)))
+}
+
 /// Shrinks `example` while class `key` still shows, spending at most `budget` re-runs.
 pub async fn shrink(pair: &Pair, key: &ClassKey, example: Finding, budget: &mut usize) -> Result<Finding, RunError> {
     let mut best = example;
@@ -100,6 +108,15 @@ mod tests {
     use super::*;
     use crate::gen::{Flow, Profile};
     use serde_json::json;
+
+    #[test]
+    fn each_class_gets_an_even_share_of_the_re_runs() {
+        assert_eq!(per_class_budget(300, 0), 0);
+        assert_eq!(per_class_budget(300, 45), 6);
+        assert_eq!(per_class_budget(300, 1), 300);
+        assert_eq!(per_class_budget(10, 45), 1, "every class gets a try");
+        assert_eq!(per_class_budget(0, 45), 0, "--shrink 0 turns shrinking off");
+    }
 
     #[test]
     fn candidates_drop_one_part_each() {

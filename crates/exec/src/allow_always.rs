@@ -33,7 +33,12 @@ pub fn allow_always_entries(
         return None;
     }
     let Some(payload) = &req.shell_payload else {
-        if is_shell_wrapper(argv) || !Path::new(&argv[0]).is_absolute() {
+        // A wrapper that cannot be looked through (`env X=…`, `sudo`, …) is never remembered
+        // as the executable itself: that would allow whatever it carries.
+        if is_shell_wrapper(argv)
+            || !Path::new(&argv[0]).is_absolute()
+            || crate::wrappers::exec_wrapper_trust_plan(argv).policy_blocked
+        {
             return None;
         }
         return Some(vec![(argv[0].clone(), allowlist::cwd_bound_arg_pattern(cwd, argv))]);
@@ -107,4 +112,24 @@ pub fn stamp_rule_use(doc: &mut Value, used: &[RuleUse], command_text: &str, now
         }
     }
     changed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::command::resolve_command;
+
+    /// Rule (issue 11, fail closed): allow-always never offers a policy-blocked wrapper as the
+    /// executable (`/usr/bin/env PATH=… cmd` would otherwise allow any command behind env).
+    #[test]
+    fn allow_always_never_offers_a_blocked_wrapper() {
+        let v = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let entries = |argv: &[&str]| {
+            let req = resolve_command(v(argv), None).expect("command");
+            allow_always_entries(&req, &v(argv), "/tmp", "/usr/bin:/bin")
+        };
+        assert_eq!(entries(&["/usr/bin/env", "PATH=/usr/bin", "wc", "-l"]), None);
+        assert_eq!(entries(&["/usr/bin/sudo", "ls"]), None);
+        assert!(entries(&["/usr/bin/id", "-u"]).is_some());
+    }
 }

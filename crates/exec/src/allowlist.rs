@@ -1,7 +1,7 @@
 //! Allowlist matching for a direct argv (`exec.md` §3.3, §4.1–4.3).
 //!
-//! The executable is resolved the way the node will run it (transparent dispatch wrappers
-//! unwrapped, PATH searched for executables, symlinks resolved) and matched against the rules:
+//! The executable is resolved the way the node will run it (wrappers looked through as
+//! [`crate::wrappers::exec_wrapper_trust_plan`] decides, PATH searched for executables, symlinks resolved) and matched against the rules:
 //! path patterns against the real path, bare names only when invoked by bare name, globs with
 //! `**`, `*` and `?`, case-sensitive. Anything this module cannot classify is a miss.
 
@@ -10,67 +10,19 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use crate::approvals::AllowRule;
+use crate::wrappers::{exec_wrapper_trust_plan, WrapperInvocation};
 
-/// Wrappers that run their operand unchanged (policy looks at the inner command).
-pub(crate) const TRANSPARENT_WRAPPERS: &[&str] = &[
-    "caffeinate",
-    "env",
-    "flock",
-    "nice",
-    "nohup",
-    "sandbox-exec",
-    "stdbuf",
-    "time",
-    "timeout",
-    "command",
-    "builtin",
-    "exec",
-];
-
-/// Wrappers that change privileges, namespaces or scheduling: never allowlistable.
-pub const BLOCKED_WRAPPERS: &[&str] = &[
-    "bwrap",
-    "catchsegv",
-    "chrt",
-    "chroot",
-    "cpulimit",
-    "doas",
-    "eatmydata",
-    "firejail",
-    "gosu",
-    "ionice",
-    "linux32",
-    "linux64",
-    "nsenter",
-    "numactl",
-    "pkexec",
-    "proot",
-    "proxychains",
-    "proxychains4",
-    "runuser",
-    "script",
-    "setarch",
-    "setsid",
-    "setpriv",
-    "su",
-    "sudo",
-    "systemd-run",
-    "taskset",
-    "torify",
-    "torsocks",
-    "unbuffer",
-    "unshare",
-    "watch",
-    "xvfb-run",
-];
+pub use crate::wrappers::BLOCKED_WRAPPERS;
 
 /// The executable behind an argv.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Resolution {
-    /// argv with transparent wrappers removed.
+    /// argv with transparent wrappers removed (at a blocked wrapper: the argv from there).
     pub effective_argv: Vec<String>,
     /// The wrappers removed, outermost first.
     pub wrapper_chain: Vec<String>,
+    /// The same wrappers with the argv each was invoked with (what identity binding resolves).
+    pub wrapper_invocations: Vec<WrapperInvocation>,
     /// A wrapper that can never be allowlisted was involved (or the nesting was too deep).
     pub policy_blocked: bool,
     /// Invoked by a bare name (searched on PATH).
@@ -85,64 +37,6 @@ fn basename(arg: &str) -> &str {
     arg.rsplit('/').next().unwrap_or(arg)
 }
 
-/// Strips transparent wrappers (up to four); flags blocked ones. `env` with options or
-/// assignments, `time -o`, `stdbuf` with options and `command -p` are blocked shapes.
-fn unwrap(argv: &[String]) -> (Vec<String>, Vec<String>, bool) {
-    let mut rest: Vec<String> = argv.iter().filter(|a| !a.is_empty()).cloned().collect();
-    let mut chain = Vec::new();
-    for depth in 0..=4 {
-        let Some(first) = rest.first() else { return (rest, chain, false) };
-        let name = basename(first).to_string();
-        if BLOCKED_WRAPPERS.contains(&name.as_str()) {
-            return (rest, chain, true);
-        }
-        if !TRANSPARENT_WRAPPERS.contains(&name.as_str()) {
-            return (rest, chain, false);
-        }
-        if depth == 4 {
-            return (rest, chain, true);
-        }
-        let mut i = 1;
-        let blocked = match name.as_str() {
-            "env" => rest.get(1).is_some_and(|a| a.starts_with('-') || a.contains('=')),
-            "stdbuf" => rest.get(1).is_some_and(|a| a.starts_with('-')),
-            "time" => rest.get(1).is_some_and(|a| a == "-o" || a.starts_with("--output")),
-            "command" => rest.get(1).is_some_and(|a| a == "-p"),
-            "nice" => {
-                while let Some(a) = rest.get(i) {
-                    if a == "-n" {
-                        i += 2;
-                    } else if a.starts_with('-') {
-                        i += 1;
-                    } else {
-                        break;
-                    }
-                }
-                false
-            }
-            "timeout" | "flock" | "sandbox-exec" => {
-                while rest.get(i).is_some_and(|a| a.starts_with('-')) {
-                    i += 1;
-                }
-                i += 1;
-                false
-            }
-            _ => {
-                while rest.get(i).is_some_and(|a| a.starts_with('-')) {
-                    i += 1;
-                }
-                false
-            }
-        };
-        if blocked {
-            return (rest, chain, true);
-        }
-        chain.push(name);
-        rest = rest.split_off(i.min(rest.len()));
-    }
-    (rest, chain, true)
-}
-
 fn is_executable_file(p: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
@@ -151,16 +45,21 @@ fn is_executable_file(p: &Path) -> bool {
 
 /// Resolves argv against `cwd` and `path` (the child's PATH).
 pub fn resolve(argv: &[String], cwd: Option<&Path>, path: &str, home: Option<&Path>) -> Resolution {
-    let (effective_argv, wrapper_chain, policy_blocked) = unwrap(argv);
+    // As upstream's argv analysis: blank arguments are dropped, argv[0] is read trimmed.
+    let non_empty: Vec<String> = argv.iter().filter(|a| !a.trim().is_empty()).cloned().collect();
+    let plan = exec_wrapper_trust_plan(&non_empty);
     let mut r = Resolution {
-        effective_argv,
-        wrapper_chain,
-        policy_blocked,
+        effective_argv: plan.argv,
+        wrapper_chain: plan.wrapper_chain,
+        wrapper_invocations: plan.invocations,
+        policy_blocked: plan.policy_blocked,
         bare_name: false,
         resolved_path: None,
         resolved_real_path: None,
     };
-    let Some(exe) = r.effective_argv.first().cloned() else { return r };
+    let Some(exe) = r.effective_argv.first().map(|e| e.trim().to_string()).filter(|e| !e.is_empty()) else {
+        return r;
+    };
     let expanded = match (exe.strip_prefix('~'), home) {
         (Some(rest), Some(home)) if rest.is_empty() || rest.starts_with('/') => home.join(rest.trim_start_matches('/')),
         _ => PathBuf::from(&exe),
@@ -316,7 +215,7 @@ fn pattern_matches(rule: &AllowRule, res: &Resolution, home: Option<&Path>) -> b
     } else {
         res.bare_name
             && res.resolved_path.is_some()
-            && res.effective_argv.first().is_some_and(|exe| glob_match(pattern, basename(exe)))
+            && res.effective_argv.first().is_some_and(|exe| glob_match(pattern, basename(exe.trim())))
     }
 }
 
@@ -395,6 +294,17 @@ mod tests {
             assert!(resolve(&v(blocked), None, PATH, None).policy_blocked, "{blocked:?}");
         }
         assert!(!resolve(&v(&["timeout", "5", "ls"]), None, PATH, None).policy_blocked);
+    }
+
+    /// Rule (§4.1, observed by exec-diff): blank arguments are dropped and argv[0] is resolved
+    /// trimmed, as upstream's argv analysis does (`[" echo", "x"]` runs `echo`).
+    #[test]
+    fn blank_arguments_and_padded_executable() {
+        let padded = resolve(&v(&[" ls", " ", "-la"]), None, PATH, None);
+        assert_eq!(padded.effective_argv, [" ls", "-la"]);
+        assert!(padded.bare_name && padded.resolved_real_path.is_some());
+        assert!(match_rule(&[rule("ls")], &padded, None, None).is_some());
+        assert!(resolve(&v(&["  "]), None, PATH, None).resolved_path.is_none());
     }
 
     /// The backtracking matcher this module used before; kept as the reference the linear

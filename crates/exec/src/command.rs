@@ -1,8 +1,12 @@
-//! The command model: argv, its display text, and shell-wrapper payloads (`exec.md` §3).
+//! The command model: argv, its display text, and shell-wrapper payloads (`exec.md` §3.1).
+//!
+//! What a wrapper carries is decided in [`crate::wrappers`]; this module only decides which
+//! texts may stand for the argv (`rawCommand`) and which payload the policy analyses.
+
+use crate::wrappers;
 
 /// POSIX shells upstream recognises as wrappers.
-pub const POSIX_SHELLS: &[&str] =
-    &["ash", "bash", "csh", "dash", "elvish", "fish", "ksh", "mksh", "nu", "osh", "sh", "tcsh", "xonsh", "yash", "zsh"];
+pub use crate::wrappers::POSIX_SHELLS;
 
 /// `formatExecCommand`: arguments joined by spaces; an empty argument is `""`, an argument with
 /// whitespace or `"` is quoted with inner `"` escaped (backslashes are left alone).
@@ -21,89 +25,9 @@ pub fn format_command(argv: &[String]) -> String {
         .join(" ")
 }
 
-fn basename(arg: &str) -> &str {
-    let base = arg.rsplit(['/', '\\']).next().unwrap_or(arg);
-    base.strip_suffix(".exe").unwrap_or(base)
-}
-
-/// Skips transparent dispatch wrappers (up to four deep) for classification, returning the
-/// index of the effective argv[0].
-fn skip_dispatch_wrappers(argv: &[String]) -> usize {
-    let mut i = 0;
-    for _ in 0..4 {
-        let Some(first) = argv.get(i) else { return i };
-        let name = basename(first);
-        if !crate::allowlist::TRANSPARENT_WRAPPERS.contains(&name) {
-            return i;
-        }
-        i += 1;
-        // Skip the wrapper's own options and operands.
-        match name {
-            "env" => {
-                while argv.get(i).is_some_and(|a| a.starts_with('-') || (a.contains('=') && !a.starts_with('='))) {
-                    i += 1;
-                }
-            }
-            "nice" | "stdbuf" | "time" | "command" | "builtin" | "exec" | "caffeinate" | "nohup" => {
-                while let Some(a) = argv.get(i) {
-                    if a == "-n" || a == "-o" {
-                        i += 2;
-                    } else if a.starts_with('-') {
-                        i += 1;
-                    } else {
-                        break;
-                    }
-                }
-            }
-            "timeout" | "flock" | "sandbox-exec" => {
-                while argv.get(i).is_some_and(|a| a.starts_with('-')) {
-                    i += 1;
-                }
-                i += 1; // duration / lock file / profile
-            }
-            _ => {}
-        }
-    }
-    i
-}
-
-/// Whether argv runs a shell (after transparent wrappers), with or without `-c`.
+/// Whether argv runs a shell (after dispatch wrappers), with or without an inline command.
 pub fn is_shell_wrapper(argv: &[String]) -> bool {
-    let i = skip_dispatch_wrappers(argv);
-    argv.get(i).is_some_and(|a| {
-        let name = basename(a);
-        POSIX_SHELLS.contains(&name) || ["cmd", "powershell", "pwsh"].contains(&name.to_ascii_lowercase().as_str())
-    })
-}
-
-/// The inline script of a shell wrapper (`sh -c '…'`), and whether the form is a login or
-/// interactive shell (whose payload is not trusted as the command's meaning).
-pub fn shell_payload_candidate(argv: &[String]) -> Option<(String, bool)> {
-    let start = skip_dispatch_wrappers(argv);
-    let shell = argv.get(start)?;
-    if !POSIX_SHELLS.contains(&basename(shell)) {
-        return None;
-    }
-    let mut login = false;
-    let mut i = start + 1;
-    while let Some(arg) = argv.get(i) {
-        match arg.as_str() {
-            "-c" | "--command" | "--commands" | "--cmdline" => return argv.get(i + 1).map(|p| (p.clone(), login)),
-            "--login" | "-l" | "-i" | "--interactive" => login = true,
-            a if a.starts_with('-') && !a.starts_with("--") => {
-                let flags = &a[1..];
-                if flags.contains('l') || flags.contains('i') {
-                    login = true;
-                }
-                if flags.contains('c') {
-                    return argv.get(i + 1).map(|p| (p.clone(), login));
-                }
-            }
-            _ => return None,
-        }
-        i += 1;
-    }
-    None
+    wrappers::is_shell_wrapper_invocation(argv)
 }
 
 /// A `rawCommand` that does not describe `command`.
@@ -120,26 +44,34 @@ pub struct CommandRequest {
     pub command_text: String,
     /// The trusted inline shell script, if any.
     pub shell_payload: Option<String>,
+    /// The payload, trimmed, when it alone describes the run (no `env` with modifiers before
+    /// the shell, no positional arguments after the payload): what `rawCommand` may name
+    /// instead of the command text, and what a plan shows as `commandPreview`.
+    pub preview: Option<String>,
 }
 
-/// Checks `rawCommand` against argv: it must equal the command text or the shell payload. A
-/// login/interactive shell's payload counts only when `rawCommand` names it.
+/// Checks `rawCommand` against argv (`resolveSystemRunCommandRequest`). A non-empty,
+/// trimmed `rawCommand` must equal the command text, or the *preview*: the shell payload, when
+/// one may be bound and nothing else shapes the run (no `env` with modifiers before the shell,
+/// no positional arguments after the payload). Login and interactive shells have no bindable
+/// payload, except `sh -lc` when `rawCommand` names its payload or its argv.
 pub fn resolve_command(argv: Vec<String>, raw_command: Option<&str>) -> Result<CommandRequest, RawCommandMismatch> {
     let command_text = format_command(&argv);
     let raw = raw_command.map(str::trim).filter(|r| !r.is_empty());
-    let candidate = shell_payload_candidate(&argv);
+    let rawless = wrappers::extract_shell_wrapper_command(&argv, None);
+    let resolved = match (&rawless.command, raw) {
+        (None, Some(_)) => wrappers::extract_shell_wrapper_command(&argv, raw),
+        _ => rawless,
+    };
+    let shaped_by_more_than_payload = wrappers::has_trailing_positional_argv(&argv)
+        || (resolved.is_wrapper && wrappers::has_env_manipulation_before_shell_wrapper(&argv));
+    let preview = resolved.command.as_deref().filter(|_| !shaped_by_more_than_payload).map(|p| p.trim().to_string());
     if let Some(raw) = raw {
-        let payload_matches = candidate.as_ref().is_some_and(|(p, _)| p.trim() == raw);
-        if raw != command_text && !payload_matches {
+        if raw != command_text && preview.as_deref() != Some(raw) {
             return Err(RawCommandMismatch);
         }
     }
-    let shell_payload = match candidate {
-        Some((p, false)) => Some(p),
-        Some((p, true)) if raw.is_some() => Some(p),
-        _ => None,
-    };
-    Ok(CommandRequest { argv, command_text, shell_payload })
+    Ok(CommandRequest { argv, command_text, shell_payload: resolved.command, preview })
 }
 
 /// JavaScript's `String(value)` for JSON values, which upstream applies to argv and `bins`
@@ -203,5 +135,37 @@ mod tests {
         assert!(is_shell_wrapper(&v(&["timeout", "5", "sh", "-c", "ls"])));
         assert!(!is_shell_wrapper(&v(&["ls", "-la"])));
         assert!(!is_shell_wrapper(&v(&["env", "ls"])));
+    }
+
+    /// Rule (§3.1): rawCommand may name the payload only when the payload alone describes the
+    /// run: found through dispatch wrappers (any option grammar they accept), never for a
+    /// login/interactive shell (bar `sh -lc`), never behind `env` with modifiers, never with
+    /// positional arguments after it, never behind `command`/`exec` (not dispatch wrappers).
+    #[test]
+    fn raw_command_preview_rules() {
+        let ok = |argv: &[&str], raw: &str| resolve_command(v(argv), Some(raw)).is_ok();
+        assert!(!ok(&["bash", "-lc", "echo hi"], "echo hi"), "login-shell payload is not a preview");
+        assert!(!ok(&["bash", "-l", "-c", "echo hi"], "echo hi"));
+        assert!(!ok(&["bash", "-ic", "echo hi"], "echo hi"));
+        assert!(ok(&["sh", "-lc", "echo hi"], "echo hi"), "the legacy sh -lc form");
+        assert!(ok(&["timeout", "-s", "TERM", "5", "bash", "--command", "ls"], "ls"));
+        assert!(!ok(&["timeout", "-sTERM", "5", "bash", "--command", "ls"], "ls"), "blocked timeout form");
+        assert!(ok(&["env", "--", "sh", "-c", "ls"], "ls"));
+        assert!(!ok(&["env", "FOO=1", "sh", "-c", "ls"], "ls"), "env with modifiers before the shell");
+        assert!(!ok(&["sh", "-c", "echo $0", "x"], "echo $0"), "positional argv after the payload");
+        assert!(!ok(&["command", "sh", "-c", "ls"], "ls"), "command is not a dispatch wrapper");
+        assert!(!ok(&["exec", "sh", "-c", "ls"], "ls"));
+        let env_shell = resolve_command(v(&["env", "FOO=1", "sh", "-c", "ls", "argv0"]), None).unwrap();
+        assert_eq!((env_shell.shell_payload.as_deref(), env_shell.preview), (Some("ls"), None));
+        assert_eq!(resolve_command(v(&["command", "sh", "-c", "ls"]), None).unwrap().shell_payload, None);
+        assert_eq!(
+            resolve_command(v(&["nice", "-n", "5", "sh", "-c", "ls"]), None).unwrap().shell_payload.as_deref(),
+            Some("ls")
+        );
+        assert_eq!(
+            resolve_command(v(&["env", "FOO=1", "sh", "-c", "ls"]), None).unwrap().shell_payload.as_deref(),
+            Some("ls"),
+            "the payload is still analysed; it just cannot stand for the argv"
+        );
     }
 }

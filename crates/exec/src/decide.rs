@@ -13,7 +13,7 @@
 //! about is what is on disk now.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -26,6 +26,7 @@ use crate::binding::{canonical_cwd, pinned_argv};
 use crate::command::CommandRequest;
 use crate::env;
 use crate::evaluate::{evaluate_allowlist, explain_bound, skill_trust, AllowlistEval, RuleUse};
+use crate::identity;
 use crate::inline_eval;
 use crate::policy::{self, Ask, Denial, DenialReason, PolicyInput, Security};
 use crate::runner::RunSpec;
@@ -119,6 +120,10 @@ pub struct Decision {
     pub spec: RunSpec,
     /// The document edits to apply first.
     pub effects: Effects,
+    /// The executables bound at step B6 (approved, fallback and allowlist runs): the node host
+    /// re-checks them with [`crate::identity::ExecutableBinding::revalidate`] right before the
+    /// spawn (C6), with the request's cwd and the child's PATH.
+    pub executables: Option<identity::ExecutableBinding>,
 }
 
 /// The effective policy: the node's config layer, then the approvals document (min security,
@@ -157,87 +162,191 @@ fn approval_required(message: impl Into<String>) -> Denial {
     Denial::new(DenialReason::ApprovalRequired, message)
 }
 
+/// Whether text mentions the security-audit suppressions (`security.audit.suppressions`, or the
+/// three words near each other, quoted or not), case-insensitively.
+fn mentions_audit_suppressions(text: &str) -> bool {
+    static NEAR: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r#"(?s)["']?security["']?.{0,200}["']?audit["']?.{0,200}["']?suppressions["']?"#)
+            .expect("valid pattern")
+    });
+    let lower = text.to_lowercase();
+    lower.contains("security.audit.suppressions") || NEAR.is_match(&lower)
+}
+
+/// `openclaw [--dev|--no-color|--profile X|--container X|--log-level X]… config get|schema|validate`
+/// (also through `pnpm openclaw`): reading the suppressions needs no approval.
+fn is_read_only_audit_inspection(argv: &[String]) -> bool {
+    let name = |a: Option<&String>| a.map(|a| a.rsplit(['/', '\\']).next().unwrap_or(a).to_lowercase());
+    let mut i = usize::from(
+        name(argv.first()).as_deref() == Some("pnpm") && argv.get(1).map(String::as_str) == Some("openclaw"),
+    );
+    if name(argv.get(i)).as_deref() != Some("openclaw") {
+        return false;
+    }
+    i += 1;
+    while let Some(arg) = argv.get(i) {
+        match arg.as_str() {
+            "--dev" | "--no-color" => i += 1,
+            "--profile" | "--container" | "--log-level" => i += 2,
+            a if ["--profile=", "--container=", "--log-level="].iter().any(|p| a.starts_with(p)) => i += 1,
+            _ => break,
+        }
+    }
+    argv.get(i).map(String::as_str) == Some("config")
+        && matches!(argv.get(i + 1).map(String::as_str), Some("get" | "schema" | "validate"))
+}
+
+/// Rule (`exec.md` §5.4 B4): a command that mentions the security-audit suppressions needs a
+/// person's approval, unless every segment that mentions them only reads the config and no
+/// text outside the segments mentions them. `segments` are the analysed simple commands (none
+/// when the analysis failed: then the whole text decides).
+pub fn requires_audit_suppression_approval(command_text: &str, segments: &[Vec<String>]) -> bool {
+    let mut seen = false;
+    for argv in segments {
+        let text = argv.join(" ");
+        if !mentions_audit_suppressions(&format!("{text} {text}")) {
+            continue;
+        }
+        seen = true;
+        if !is_read_only_audit_inspection(argv) {
+            return true;
+        }
+    }
+    if !seen {
+        return mentions_audit_suppressions(command_text);
+    }
+    let mut rest = command_text.to_string();
+    for argv in segments {
+        let raw = argv.join(" ");
+        let raw = raw.trim();
+        if !raw.is_empty() {
+            rest = rest.replacen(raw, " ", 1);
+        }
+    }
+    mentions_audit_suppressions(&rest)
+}
+
+/// The simple commands the policy looks at: the shell payload's, or the argv itself.
+fn policy_segments(command: &CommandRequest) -> Vec<Vec<String>> {
+    match &command.shell_payload {
+        Some(payload) => match crate::shell::analyze(payload) {
+            crate::shell::Analysis::Segments(s) => s.into_iter().map(|s| s.argv).collect(),
+            _ => Vec::new(),
+        },
+        None => vec![command.argv.iter().filter(|a| !a.is_empty()).cloned().collect()],
+    }
+}
+
 /// Decides a `system.run` request: what to run, or why not, in upstream's order of checks.
+///
+/// Who counts as approved matters at two places, and differently: the policy treats a person's
+/// approval and the gateway's auto-review as approved (`approvedByAsk`), but not an
+/// ask-fallback, which only caps the security at the agent's `askFallback` and turns asking
+/// off, so a timed-out prompt never widens the policy; path hardening binds the cwd and the
+/// executable for all three.
 pub fn decide(req: &RunRequest, ctx: &PolicyContext<'_>) -> Result<Decision, Denial> {
     let command = &req.command;
     let agent_id = req.agent_id.as_deref();
-    let explicit = req.approval.is_explicit();
     let fallback = req.approval == Approval::AskFallback;
-    let auto_review = req.approval == Approval::AutoReview;
+    let approved_by_ask = matches!(req.approval, Approval::Explicit { .. } | Approval::AutoReview);
 
     // B1. The effective policy; a delayed approval must still be covered by it.
-    let (mut security, mut ask, resolved) = effective_policy(ctx, agent_id);
-    if fallback {
-        security = security.min(resolved.ask_fallback);
-        ask = Ask::Off;
-    }
-    if explicit || auto_review {
+    let (base_security, base_ask, resolved) = effective_policy(ctx, agent_id);
+    if approved_by_ask {
         let approved_under = req.plan.as_ref().and_then(|p| p.get("policySnapshot")).cloned().unwrap_or(Value::Null);
         let current = policy_snapshot(ctx.approvals.unwrap_or(&Value::Null), agent_id);
         if !snapshot_covers(&current, &approved_under) {
             return Err(approval_required("SYSTEM_RUN_DENIED: exec approval policy changed; request approval again"));
         }
     }
+    let (security, ask) =
+        if fallback { (base_security.min(resolved.ask_fallback), Ask::Off) } else { (base_security, base_ask) };
 
-    // B2. The allowlist, safe bins and skill bins.
+    // B2. The allowlist, safe bins and skill bins; only allowlist mode is ever "satisfied".
     let child_env = env::child_env(ctx.inherited_env, &req.overrides);
     let child_path = child_env.get("PATH").cloned().unwrap_or_else(|| ctx.default_path.to_string());
     let safe_bins = SafeBins::from_config(ctx.config, agent_id);
     let skills = if resolved.auto_allow_skills { skill_trust(ctx.skill_bins, &child_path) } else { Vec::new() };
     let AllowlistEval { analysis_ok, satisfied, durable, planned, used, bound_hit } =
         evaluate_allowlist(command, &resolved.allowlist, &safe_bins, &skills, req.cwd.as_deref(), &child_path);
-
-    // B5 (checked before the generic denial, so its message wins): strictInlineEval.
-    if strict_inline_eval(ctx.config, agent_id) && !explicit && security != Security::Deny {
-        if let Some(desc) = inline_eval::detect(&command.argv) {
-            return Err(approval_required(format!(
-                "SYSTEM_RUN_DENIED: approval required ({desc} requires explicit approval in strictInlineEval mode)"
-            )));
-        }
-    }
+    let satisfied = satisfied && analysis_ok && security == Security::Allowlist;
+    let inline_eval_hit =
+        if strict_inline_eval(ctx.config, agent_id) { inline_eval::detect(&command.argv) } else { None };
 
     // B3. The decision of the modes.
-    let approved = explicit || fallback;
-    policy::evaluate(PolicyInput {
+    let mut verdict = policy::evaluate(PolicyInput {
         security,
         ask,
         analysis_ok,
         allowlist_satisfied: satisfied,
         durable_approval_satisfied: durable,
-        approved,
+        approved: approved_by_ask,
     })
     .map_err(|mut d| {
         d.message = explain_bound(&d.message, bound_hit);
         d
-    })?;
+    });
 
     // B4. Commands that touch the security-audit suppressions need a person.
-    let mentions_audit = command.command_text.contains("security.audit.suppressions");
-    let read_only_config = command.argv.first().is_some_and(|a| a.ends_with("openclaw"))
-        && command.argv.get(1).map(String::as_str) == Some("config")
-        && matches!(command.argv.get(2).map(String::as_str), Some("get" | "schema" | "validate"));
-    let unrestricted = security == Security::Full && ask == Ask::Off && !fallback;
-    if mentions_audit && !(read_only_config || unrestricted || explicit) {
-        return Err(approval_required("SYSTEM_RUN_DENIED: approval required"));
+    let segments = policy_segments(command);
+    let audit_approval = requires_audit_suppression_approval(&command.command_text, &segments)
+        && !(base_security == Security::Full && base_ask == Ask::Off && !fallback);
+    if audit_approval && req.approval == Approval::AutoReview {
+        return Err(approval_required("SYSTEM_RUN_DENIED: explicit approval required"));
+    }
+    if audit_approval && !approved_by_ask {
+        verdict = Err(approval_required("SYSTEM_RUN_DENIED: approval required"));
     }
 
-    // B9. Path hardening for approved and allowlisted runs: the cwd is pinned to its real path,
-    // and argv[0] to its real path when there is no shell payload and no dispatch wrapper.
+    // B5. strictInlineEval: interpreter code needs a person's approval, whatever the allowlist
+    // says; its message wins over every denial but `security=deny`.
+    if let Some(desc) = inline_eval_hit {
+        let disabled = matches!(&verdict, Err(d) if d.reason == DenialReason::SecurityDeny);
+        if !approved_by_ask && !disabled {
+            return Err(approval_required(format!(
+                "SYSTEM_RUN_DENIED: approval required ({desc} requires explicit approval in strictInlineEval mode)"
+            )));
+        }
+    }
+    // B6. Executable identity binding, for any run an approval, a fallback or the allowlist
+    // would let through: every wrapper of every segment must resolve to an executable file.
+    let home = child_env.get("HOME").map(PathBuf::from);
+    let executables = if security != Security::Deny && (approved_by_ask || fallback || security == Security::Allowlist)
+    {
+        let bound = identity::bind_executables(
+            &segments,
+            command.shell_payload.is_some(),
+            req.cwd.as_deref().map(Path::new),
+            &child_path,
+            home.as_deref(),
+        )
+        .map_err(|e| approval_required(e.to_string()))?;
+        Some(bound)
+    } else {
+        None
+    };
+    // B7.
+    verdict?;
+
+    // B9. Path hardening for approved, fallback and allowlist runs: the cwd is pinned to its
+    // real path; so is argv[0] when there is no shell payload and no dispatch wrapper
+    // (upstream's trust plan, `binding::pinned_argv`).
+    let bound = approved_by_ask || fallback;
     let mut cwd = req.cwd.clone().map(PathBuf::from);
     let mut argv = command.argv.clone();
     // The payload the bindings read, by upstream's shell-wrapper grammar (as in `prepare`).
     let shell_payload = binding_shell_payload(&argv, command.shell_payload.as_deref());
-    if approved || security == Security::Allowlist {
+    if bound || security == Security::Allowlist {
         cwd = Some(canonical_cwd(req.cwd.as_deref()).map_err(approval_required)?);
-        if approved && shell_payload.is_none() && !argv.is_empty() {
-            let run_cwd = cwd.clone().unwrap_or_default();
-            argv = pinned_argv(&argv, &run_cwd, &child_path).map_err(|e| approval_required(e.to_string()))?;
-        }
+    }
+    if bound && shell_payload.is_none() && !argv.is_empty() {
+        let run_cwd = cwd.clone().unwrap_or_default();
+        argv = pinned_argv(&argv, &run_cwd, &child_path).map_err(|e| approval_required(e.to_string()))?;
     }
     // The argv the bindings are checked against (before an allowlist plan rewrites it).
     let hardened_argv = argv.clone();
     // B10. What an allowlist run executes: the planned argv, or nothing.
-    if security == Security::Allowlist && !approved && !durable {
+    if security == Security::Allowlist && !approved_by_ask && !durable {
         match planned {
             Some(p) => argv = p,
             None => {
@@ -246,26 +355,32 @@ pub fn decide(req: &RunRequest, ctx: &PolicyContext<'_>) -> Result<Decision, Den
         }
     }
 
-    // C1. The file the approval was bound to must still be the same file with the same
-    // contents, and a command that needs such a binding must have one.
-    if let Some(plan) = &req.plan {
-        let check_cwd = cwd.clone().or_else(|| std::env::current_dir().ok()).unwrap_or_default();
-        let bound = plan.get("mutableFileOperand").map(|m| OperandSnapshot {
-            argv_index: m.get("argvIndex").and_then(Value::as_u64).unwrap_or(u64::MAX) as usize,
-            path: PathBuf::from(m.get("path").and_then(Value::as_str).unwrap_or_default()),
-            sha256: m.get("sha256").and_then(Value::as_str).unwrap_or_default().to_string(),
-        });
-        if bound.as_ref().is_some_and(|b| !operand_unchanged(b, &hardened_argv, &check_cwd)) {
-            return Err(approval_required(OPERAND_CHANGED));
-        }
-        if req.approval != Approval::None || security == Security::Allowlist {
-            match operand_snapshot(&hardened_argv, &check_cwd, shell_payload.as_deref(), ctx.inherited_env) {
-                Err(refused) => return Err(approval_required(refused.to_string())),
-                Ok(Some(_)) if bound.is_none() => {
-                    return Err(approval_required("SYSTEM_RUN_DENIED: approval missing script operand binding"))
-                }
-                Ok(_) => {}
+    // C1 (revalidateApprovedMutableFileOperand). The file the approval was bound to must
+    // still be what the argv entry names, with the same contents.
+    let check_cwd = cwd.clone().or_else(|| std::env::current_dir().ok()).unwrap_or_default();
+    let bound_operand = req.plan.as_ref().and_then(|p| p.get("mutableFileOperand")).map(|m| OperandSnapshot {
+        argv_index: m.get("argvIndex").and_then(Value::as_u64).unwrap_or(u64::MAX) as usize,
+        path: PathBuf::from(m.get("path").and_then(Value::as_str).unwrap_or_default()),
+        sha256: m.get("sha256").and_then(Value::as_str).unwrap_or_default().to_string(),
+    });
+    if bound_operand.as_ref().is_some_and(|b| !operand_unchanged(b, &hardened_argv, &check_cwd)) {
+        return Err(approval_required(OPERAND_CHANGED));
+    }
+    // C1. The executables bound at B6 must still be the ones found.
+    if let Some(bound) = &executables {
+        bound
+            .revalidate(req.cwd.as_deref().map(Path::new), &child_path, home.as_deref())
+            .map_err(|e| approval_required(e.to_string()))?;
+    }
+    // C1 (executeSystemRunPhase). A command that needs a script binding must have one, and one
+    // that cannot be bound is refused with the binding's reason.
+    if req.plan.is_some() && (req.approval != Approval::None || security == Security::Allowlist) {
+        match operand_snapshot(&hardened_argv, &check_cwd, shell_payload.as_deref(), ctx.inherited_env) {
+            Err(refused) => return Err(approval_required(refused.to_string())),
+            Ok(Some(_)) if bound_operand.is_none() => {
+                return Err(approval_required("SYSTEM_RUN_DENIED: approval missing script operand binding"))
             }
+            Ok(_) => {}
         }
     }
     // C4.
@@ -288,6 +403,7 @@ pub fn decide(req: &RunRequest, ctx: &PolicyContext<'_>) -> Result<Decision, Den
     Ok(Decision {
         spec: RunSpec { argv, cwd, env: child_env, timeout: req.timeout },
         effects: Effects { allow_always, used },
+        executables,
     })
 }
 
@@ -390,5 +506,127 @@ mod tests {
             message(node.approved_run(&chained)),
             "SYSTEM_RUN_DENIED: approval cannot safely bind this interpreter/runtime command"
         );
+    }
+
+    fn argv(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| s.to_string()).collect()
+    }
+
+    /// Runs the decision for `command` under `approvals` with `approval` (and a plan carrying
+    /// the current policy snapshot, as a gateway would forward it).
+    fn decide_with(approvals: &Value, command: &[&str], approval: Approval) -> Result<Decision, Denial> {
+        let doc = approvals::normalize(approvals).expect("valid document");
+        let mut plan = json!({"argv": command, "commandText": command.join(" ")});
+        plan["policySnapshot"] = policy_snapshot(&doc, None);
+        // The script (or writable executable) binding prepare would have put in the plan.
+        let tmp = std::path::Path::new("/tmp");
+        let pinned =
+            crate::binding::pinned_argv(&argv(command), tmp, "/usr/bin:/bin").unwrap_or_else(|_| argv(command));
+        let payload = crate::binding::argv_scan::binding_shell_payload(&pinned, None);
+        if let Ok(Some(operand)) = operand_snapshot(&pinned, tmp, payload.as_deref(), &BTreeMap::new()) {
+            plan["mutableFileOperand"] = operand.to_json();
+        }
+        let req = RunRequest {
+            command: resolve_command(argv(command), None).expect("command"),
+            plan: (approval != Approval::None).then_some(plan),
+            approval,
+            overrides: BTreeMap::new(),
+            agent_id: None,
+            cwd: Some("/tmp".into()),
+            needs_screen_recording: false,
+            timeout: None,
+        };
+        let env = BTreeMap::from([("PATH".to_string(), "/usr/bin:/bin".to_string())]);
+        let ctx = PolicyContext {
+            config: &json!({}),
+            approvals: Some(&doc),
+            skill_bins: &[],
+            inherited_env: &env,
+            default_path: "/usr/bin:/bin",
+        };
+        decide(&req, &ctx)
+    }
+
+    fn reason(r: Result<Decision, Denial>) -> Option<DenialReason> {
+        r.err().map(|d| d.reason)
+    }
+
+    /// Rule (`exec.md` §2.3, issue 11): an ask-fallback run is held to the lower of the agent's
+    /// security and its `askFallback`, with asking off, and is never "approved": a timed-out
+    /// prompt cannot widen the policy.
+    #[test]
+    fn ask_fallback_caps_security_and_never_approves() {
+        let doc = |fallback: &str| json!({"version": 1, "defaults": {"security": "full", "ask": "on-miss", "askFallback": fallback}});
+        let id = ["/usr/bin/id", "-u"];
+        assert_eq!(
+            reason(decide_with(&doc("allowlist"), &id, Approval::AskFallback)),
+            Some(DenialReason::AllowlistMiss)
+        );
+        assert_eq!(reason(decide_with(&doc("deny"), &id, Approval::AskFallback)), Some(DenialReason::SecurityDeny));
+        assert_eq!(reason(decide_with(&doc("full"), &id, Approval::AskFallback)), None);
+        let allowlisted = json!({"version": 1, "defaults": {"security": "full", "askFallback": "allowlist"},
+            "agents": {"*": {"allowlist": [{"pattern": "/usr/bin/id"}]}}});
+        assert_eq!(reason(decide_with(&allowlisted, &id, Approval::AskFallback)), None);
+    }
+
+    /// Rule (`exec.md` §2.3): an auto-review forwarded with a matching plan is an allow-once.
+    #[test]
+    fn auto_review_is_an_allow_once() {
+        let doc = json!({"version": 1, "defaults": {"security": "allowlist", "ask": "on-miss"}});
+        let id = ["/usr/bin/id", "-u"];
+        assert_eq!(reason(decide_with(&doc, &id, Approval::None)), Some(DenialReason::ApprovalRequired));
+        assert_eq!(reason(decide_with(&doc, &id, Approval::AutoReview)), None);
+    }
+
+    /// Rule (`exec.md` §5.4 B9): an approved run pins a plain executable to its real path, a
+    /// shell run directly (`sh script.sh`, no payload) included.
+    #[test]
+    fn approved_runs_pin_the_executable() {
+        let doc = json!({"version": 1, "defaults": {"security": "allowlist", "ask": "on-miss"}});
+        let script = tempfile::NamedTempFile::new_in("/tmp").unwrap();
+        let script_path = script.path().to_string_lossy().into_owned();
+        let run = decide_with(&doc, &["sh", &script_path], Approval::Explicit { always: false }).expect("approved");
+        let real = std::fs::canonicalize("/usr/bin/sh").or_else(|_| std::fs::canonicalize("/bin/sh")).unwrap();
+        assert_eq!(run.spec.argv[0], real.to_string_lossy());
+        assert_eq!(run.spec.cwd.as_deref(), Some(std::fs::canonicalize("/tmp").unwrap().as_path()));
+    }
+
+    /// Rule (`exec.md` §5.4 B6): approved, fallback and allowlist runs bind every wrapper's
+    /// executable; one that resolves nowhere (`caffeinate` off macOS) refuses the run with
+    /// upstream's message, before the policy's own denial; `security=deny` skips the binding.
+    #[test]
+    fn wrappers_must_resolve_for_bound_runs() {
+        let allowlist = json!({"version": 1, "defaults": {"security": "allowlist", "ask": "on-miss"}});
+        let message = |r: Result<Decision, Denial>| r.err().map(|d| d.message);
+        let unresolved = Some("SYSTEM_RUN_DENIED: approval requires a resolved executable".to_string());
+        let caffeinate = ["caffeinate", "-i", "/usr/bin/id"];
+        assert_eq!(message(decide_with(&allowlist, &caffeinate, Approval::Explicit { always: false })), unresolved);
+        assert_eq!(message(decide_with(&allowlist, &caffeinate, Approval::None)), unresolved, "before the miss");
+        assert_eq!(
+            message(decide_with(&allowlist, &["/bin/sh", "-c", "nice caffeinate id"], Approval::None)),
+            unresolved
+        );
+        let full = json!({"version": 1, "defaults": {"security": "full", "ask": "off"}});
+        assert!(decide_with(&full, &caffeinate, Approval::None).is_ok(), "unbound runs are not checked");
+        let deny = json!({"version": 1, "defaults": {"security": "deny"}});
+        assert_eq!(reason(decide_with(&deny, &caffeinate, Approval::None)), Some(DenialReason::SecurityDeny));
+    }
+
+    /// Rule (`exec.md` §5.4 B4): mentions of the audit suppressions need a person, except for
+    /// read-only `openclaw config get|schema|validate`, and text outside those segments counts.
+    #[test]
+    fn audit_suppression_mentions_need_approval() {
+        let seg = |a: &[&str]| vec![argv(a)];
+        assert!(requires_audit_suppression_approval(
+            "openclaw config set security.audit.suppressions []",
+            &seg(&["openclaw", "config", "set", "security.audit.suppressions", "[]"])
+        ));
+        assert!(!requires_audit_suppression_approval(
+            "openclaw --profile x config get security.audit.suppressions",
+            &seg(&["openclaw", "--profile", "x", "config", "get", "security.audit.suppressions"])
+        ));
+        assert!(requires_audit_suppression_approval("echo '\"security\" : { \"audit\": {\"suppressions\"'", &[]));
+        assert!(!requires_audit_suppression_approval("echo security and then audit", &[]));
+        assert!(requires_audit_suppression_approval("SECURITY.AUDIT.SUPPRESSIONS", &seg(&["true"])));
     }
 }

@@ -377,6 +377,31 @@ pub fn validate_overrides(overrides: &BTreeMap<String, String>) -> Result<BTreeM
     Err(OverrideRejected { blocked, invalid })
 }
 
+/// An `env NAME=…` inside the command's dispatch wrappers assigns a key that is refused as an
+/// override.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("SYSTEM_RUN_DENIED: command env assignment rejected (blocked env assignment keys: {})", self.blocked.join(", "))]
+pub struct EnvAssignmentRejected {
+    /// Upper-cased, sorted, unique.
+    pub blocked: Vec<String>,
+}
+
+/// Refuses a command whose dispatch wrappers (up to four deep: `nice env X=…`, `env -- env
+/// X=…`) assign a key that would be refused as an override: the assignment would change what
+/// the command loads exactly as the override would. The keys are judged as overrides with a
+/// placeholder value, so `PAGER=…` counts as blocked whatever its value.
+pub fn check_command_env_assignments(argv: &[String]) -> Result<(), EnvAssignmentRejected> {
+    let keys = crate::wrappers::env_assignment_keys(argv);
+    if keys.is_empty() {
+        return Ok(());
+    }
+    let as_overrides: BTreeMap<String, String> = keys.into_iter().map(|k| (k, "1".to_string())).collect();
+    match validate_overrides(&as_overrides) {
+        Err(rejected) if !rejected.blocked.is_empty() => Err(EnvAssignmentRejected { blocked: rejected.blocked }),
+        _ => Ok(()),
+    }
+}
+
 /// Keeps only the overrides a shell wrapper may see (terminal and locale settings, and the
 /// PAGER normalisation).
 pub fn filter_for_shell_wrapper(accepted: BTreeMap<String, String>) -> BTreeMap<String, String> {
@@ -465,6 +490,24 @@ mod tests {
         ] {
             assert!(validate_overrides(&map(&[(key, "1")])).is_err(), "{key}");
         }
+    }
+
+    /// Rule (§5.3): env assignments are refused through any dispatch wrapper chain up to four
+    /// deep, with upstream's message; harmless keys and assignments behind `command` pass.
+    #[test]
+    fn command_env_assignment_rule() {
+        let v = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let err = check_command_env_assignments(&v(&["nice", "-n", "5", "env", "PATH=/x", "ls"])).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "SYSTEM_RUN_DENIED: command env assignment rejected (blocked env assignment keys: PATH)"
+        );
+        assert!(check_command_env_assignments(&v(&["env", "--", "env", "LD_PRELOAD=x", "ls"])).is_err());
+        assert!(check_command_env_assignments(&v(&["timeout", "5", "env", "X=1", "ls"])).is_ok());
+        let both = check_command_env_assignments(&v(&["env", "pager=less", "LD_PRELOAD=x", "ls"])).unwrap_err();
+        assert_eq!(both.blocked, ["LD_PRELOAD", "PAGER"]);
+        assert!(check_command_env_assignments(&v(&["env", "PAGER=cat", "ls"])).is_err(), "judged with a placeholder");
+        assert!(check_command_env_assignments(&v(&["command", "env", "LD_PRELOAD=x", "ls"])).is_ok());
     }
 
     /// Appendix B: only terminal/locale overrides survive a shell wrapper; PAGER=cat → "".

@@ -132,7 +132,7 @@ pub fn prepare(params: PrepareRequest, ctx: &PolicyContext<'_>) -> Result<Value,
         })?
     };
     let command_text = format_command(&argv);
-    let preview = req.shell_payload.as_deref().map(str::trim).filter(|p| *p != command_text).map(String::from);
+    let preview = req.preview.as_deref().filter(|p| *p != command_text).map(String::from);
     let mut plan = json!({
         "argv": argv,
         "cwd": cwd.to_string_lossy(),

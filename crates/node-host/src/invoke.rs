@@ -132,7 +132,7 @@ impl InvokeContext {
             timeout_ms: None,
             session_key: None,
             cancel,
-            env: Arc::new(NodeEnv { path: path.into() }),
+            env: Arc::new(NodeEnv { path: path.into(), bootstrapped: false }),
             outbound,
         }
     }

@@ -31,6 +31,7 @@ pub mod host_stats;
 pub mod invoke;
 pub mod offload;
 pub mod params;
+pub mod path_env;
 pub mod platform;
 pub mod reconnect;
 pub mod run_limit;

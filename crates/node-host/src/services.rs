@@ -32,22 +32,30 @@ pub fn lock_recovering<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 /// The node's own process environment, fixed at start-up.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeEnv {
-    /// The effective PATH (never empty).
+    /// The effective PATH (never empty): what commands inherit and resolve executables on.
     pub path: String,
+    /// PATH was bootstrapped here ([`crate::path_env`]): commands also get the marker.
+    pub bootstrapped: bool,
 }
 
 impl NodeEnv {
-    /// The effective PATH: the process PATH (or the default when empty), with the directory
-    /// of this binary in front, so agents can find `openclaw` on the node as upstream arranges.
+    /// The effective PATH: the process PATH bootstrapped as upstream's node host does
+    /// ([`crate::path_env::bootstrap`]), or the default when it ends up empty.
     pub fn from_process() -> Self {
-        let base =
-            std::env::var("PATH").ok().filter(|p| !p.trim().is_empty()).unwrap_or_else(|| DEFAULT_PATH.to_string());
-        let exe_dir = std::env::current_exe().ok().and_then(|p| p.parent().map(|d| d.to_string_lossy().into_owned()));
-        let path = match exe_dir {
-            Some(dir) if !base.split(':').any(|d| d == dir) => format!("{dir}:{base}"),
-            _ => base,
+        let env = |k: &str| std::env::var(k).ok();
+        let is_dir = |p: &std::path::Path| p.is_dir();
+        let inputs = crate::path_env::PathInputs {
+            env: &env,
+            home: std::env::var_os("HOME").map(std::path::PathBuf::from).unwrap_or_else(|| "/".into()),
+            exe: std::env::current_exe().ok(),
+            is_dir: &is_dir,
         };
-        NodeEnv { path }
+        let (path, bootstrapped) = match crate::path_env::bootstrap(&inputs) {
+            Some(path) => (path, true),
+            None => (env("PATH").unwrap_or_default(), false),
+        };
+        let path = if path.trim().is_empty() { DEFAULT_PATH.to_string() } else { path };
+        NodeEnv { path, bootstrapped }
     }
 }
 

@@ -97,9 +97,15 @@ async fn hostile_inputs_never_stall_the_node() {
                     || result["error"]["message"].as_str().is_some_and(|m| m.contains("too complex to analyse")),
                 "{result}"
             ),
-            "nested" => assert_eq!(
-                result["error"]["message"],
-                "SYSTEM_RUN_DENIED: allowlist miss (shell payload too complex to analyse: parsing exceeded 1 s)"
+            // Refused at a bound: the 1 s parse budget (CPU time), or, when the machine is so
+            // loaded that 1 s of CPU takes over 5 s, the 5 s bound on the whole analysis.
+            "nested" => assert!(
+                [
+                    "SYSTEM_RUN_DENIED: allowlist miss (shell payload too complex to analyse: parsing exceeded 1 s)",
+                    "SYSTEM_RUN_DENIED: policy analysis exceeded its time bound of 5 s; not run",
+                ]
+                .contains(&result["error"]["message"].as_str().unwrap_or_default()),
+                "{result}"
             ),
             "glob" | "glob-direct" => {
                 assert_eq!(result["error"]["message"], "SYSTEM_RUN_DENIED: allowlist miss", "{result}")

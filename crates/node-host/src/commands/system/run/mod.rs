@@ -100,7 +100,8 @@ async fn decide_and_run(
 
 /// Calls `f` with the node's policy inputs: its config, the approvals document (`None` when
 /// unreadable, which the decision treats as deny), the gateway's skill bins, and the
-/// environment commands inherit, without the node's own gateway credentials.
+/// environment commands inherit (with the node's bootstrapped PATH), without the node's own
+/// gateway credentials.
 pub(crate) fn with_policy_context<T>(
     services: &NodeServices,
     ctx: &InvokeContext,
@@ -113,8 +114,14 @@ pub(crate) fn with_policy_context<T>(
             None
         }
     };
-    let inherited: BTreeMap<String, String> =
+    let mut inherited: BTreeMap<String, String> =
         std::env::vars().filter(|(k, _)| !CREDENTIAL_ENV_KEYS.contains(&k.as_str())).collect();
+    // The PATH bootstrapped at start-up is the node's PATH, as if it had been set in its
+    // own environment (upstream rewrites process.env.PATH).
+    inherited.insert("PATH".into(), ctx.env.path.clone());
+    if ctx.env.bootstrapped {
+        inherited.insert(crate::path_env::BOOTSTRAP_MARKER.into(), "1".into());
+    }
     let skill_bins = services.skill_bins.names();
     f(&PolicyContext {
         config: services.config.root(),
@@ -140,8 +147,9 @@ fn decide(
         command: request.command.command_text.clone(),
         suppress: suppress_notify_on_exit,
     };
-    let Decision { spec, effects } = with_policy_context(services, ctx, |policy| decide::decide(&request, policy))
-        .map_err(|d| deny(ctx, &meta, d))?;
+    let Decision { spec, effects, executables } =
+        with_policy_context(services, ctx, |policy| decide::decide(&request, policy))
+            .map_err(|d| deny(ctx, &meta, d))?;
     let command_text = &request.command.command_text;
     if let Some(persist) = &effects.allow_always {
         let persisted = services.edit_approvals(|doc| apply_allow_always(doc, persist, openclaw_state::now_ms()));
@@ -162,6 +170,14 @@ fn decide(
             services.edit_approvals(|doc| stamp_rule_use(doc, &effects.used, command_text, openclaw_state::now_ms()));
         if let Err(e) = stamped {
             warn!("system.run could not record allowlist usage: {e}");
+        }
+    }
+    // C6. The executables bound at B6 must still be the ones found, after the document write.
+    if let Some(bound) = &executables {
+        let path = spec.env.get("PATH").map(String::as_str).unwrap_or_default();
+        let home = spec.env.get("HOME").map(std::path::PathBuf::from);
+        if let Err(e) = bound.revalidate(request.cwd.as_deref().map(std::path::Path::new), path, home.as_deref()) {
+            return Err(deny(ctx, &meta, Denial::new(DenialReason::ApprovalRequired, e.to_string())));
         }
     }
     Ok((spec, meta))

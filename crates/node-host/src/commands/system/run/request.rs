@@ -44,25 +44,10 @@ fn parse_command(params: &Params) -> Result<CommandRequest, InvokeError> {
     command::resolve_command(argv, raw).map_err(|e| InvokeError::invalid_request(e.to_string()))
 }
 
-/// Refuses blocked `env NAME=…` assignments inside the argv (`system.run` only: upstream's
-/// prepare does not look at them).
+/// Refuses blocked `env NAME=…` assignments inside the command's dispatch wrappers
+/// (`system.run` only: upstream's prepare does not look at them).
 fn check_env_assignments(argv: &[String]) -> Result<(), InvokeError> {
-    if argv.first().is_some_and(|a| a.rsplit('/').next() == Some("env")) {
-        let blocked: Vec<String> = argv[1..]
-            .iter()
-            .take_while(|a| a.contains('=') || a.starts_with('-'))
-            .filter_map(|a| a.split_once('=').map(|(k, _)| k.to_string()))
-            .filter(|k| env::is_blocked_override(k))
-            .map(|k| k.to_ascii_uppercase())
-            .collect();
-        if !blocked.is_empty() {
-            return Err(InvokeError::invalid_request(format!(
-                "SYSTEM_RUN_DENIED: command env assignment rejected (blocked env assignment keys: {})",
-                blocked.join(", ")
-            )));
-        }
-    }
-    Ok(())
+    env::check_command_env_assignments(argv).map_err(|e| InvokeError::invalid_request(e.to_string()))
 }
 
 /// `env` as sent. Upstream walks it with JavaScript's `Object.entries`, so an array is read as
