@@ -20,7 +20,6 @@ use serde_json::Value;
 
 use crate::allow_always::{allow_always_entries, AllowAlways};
 use crate::approvals::{self, ResolvedApprovals};
-use crate::binding::argv_scan::binding_shell_payload;
 use crate::binding::mutable_operand::{operand_snapshot, operand_unchanged, OperandSnapshot};
 use crate::binding::{canonical_cwd, pinned_argv};
 use crate::command::CommandRequest;
@@ -334,8 +333,8 @@ pub fn decide(req: &RunRequest, ctx: &PolicyContext<'_>) -> Result<Decision, Den
     let bound = approved_by_ask || fallback;
     let mut cwd = req.cwd.clone().map(PathBuf::from);
     let mut argv = command.argv.clone();
-    // The payload the bindings read, by upstream's shell-wrapper grammar (as in `prepare`).
-    let shell_payload = binding_shell_payload(&argv, command.shell_payload.as_deref());
+    // upstream's `shellPayload` (as in `prepare`).
+    let shell_payload = command.shell_payload.clone();
     if bound || security == Security::Allowlist {
         cwd = Some(canonical_cwd(req.cwd.as_deref()).map_err(approval_required)?);
     }
@@ -522,7 +521,7 @@ mod tests {
         let tmp = std::path::Path::new("/tmp");
         let pinned =
             crate::binding::pinned_argv(&argv(command), tmp, "/usr/bin:/bin").unwrap_or_else(|_| argv(command));
-        let payload = crate::binding::argv_scan::binding_shell_payload(&pinned, None);
+        let payload = resolve_command(argv(command), None).expect("command").shell_payload;
         if let Ok(Some(operand)) = operand_snapshot(&pinned, tmp, payload.as_deref(), &BTreeMap::new()) {
             plan["mutableFileOperand"] = operand.to_json();
         }

@@ -12,10 +12,6 @@ use std::path::PathBuf;
 use serde_json::{json, Value};
 
 use crate::allow_always::allow_always_entries;
-use crate::binding::argv_scan::{
-    binding_shell_payload, has_startup_before_inline_command, normalize_executable_token, shell_inline_command,
-    shell_wrapper_candidate,
-};
 use crate::binding::mutable_operand::{operand_snapshot, BindingRefused, UNSUPPORTED_SHAPE_GUIDANCE};
 use crate::binding::{canonical_cwd, pinned_argv};
 use crate::command::{format_command, CommandRequest};
@@ -23,6 +19,7 @@ use crate::decide::{effective_policy, strict_inline_eval, PolicyContext};
 use crate::env;
 use crate::policy::{Ask, Security};
 use crate::snapshot::policy_snapshot;
+use crate::wrappers::is_blocked_shell_wrapper_command;
 
 /// A `system.run.prepare` request: the command checked as `system.run` checks it, plus what
 /// the caller says it will run under.
@@ -63,26 +60,6 @@ fn unsupported_shape() -> PrepareRefused {
     PrepareRefused(format!("{}\n{UNSUPPORTED_SHAPE_GUIDANCE}", BindingRefused::UnsupportedShape))
 }
 
-/// `isBlockedShellWrapperCommand` for a command with no bindable payload: a shell (behind
-/// dispatch wrappers) whose startup runs code the plan cannot show: opaque startup files
-/// (`csh`, `osh`, `tcsh`), fish `--init-command`, PowerShell and `cmd` (not analysed here:
-/// refused), or an inline command after a login/interactive mode. `sh script.sh` is not
-/// blocked: its script is bound below.
-fn is_blocked_shell_wrapper(argv: &[String]) -> bool {
-    let Some(candidate) = shell_wrapper_candidate(argv) else { return false };
-    let shell = normalize_executable_token(&candidate[0]);
-    let fish_init = shell == "fish"
-        && candidate
-            .iter()
-            .skip(1)
-            .map(|t| t.trim())
-            .take_while(|t| *t != "--")
-            .any(|t| t == "-C" || t.starts_with("-C") || t == "--init-command" || t.starts_with("--init-command="));
-    ["csh", "osh", "tcsh", "cmd", "powershell", "pwsh"].contains(&shell.as_str())
-        || fish_init
-        || (shell_inline_command(&candidate).is_some() && has_startup_before_inline_command(&candidate))
-}
-
 /// Builds the plan, the execution policy and the allow-always coverage `system.run.prepare`
 /// answers with.
 pub fn prepare(params: PrepareRequest, ctx: &PolicyContext<'_>) -> Result<Value, PrepareRefused> {
@@ -104,10 +81,11 @@ pub fn prepare(params: PrepareRequest, ctx: &PolicyContext<'_>) -> Result<Value,
     };
     let mut argv = req.argv.clone();
     let mut operand = None;
-    // The payload the binding reads, by upstream's shell-wrapper grammar.
-    let shell_payload = binding_shell_payload(&argv, req.shell_payload.as_deref());
+    // upstream's `shellPayload`: what the binding reads, and what keeps argv[0] unpinned.
+    let shell_payload = req.shell_payload.clone();
     let cwd = if bind {
-        if shell_payload.is_none() && is_blocked_shell_wrapper(&argv) {
+        // isBlockedShellWrapperCommand: a shell whose startup runs code the plan cannot show.
+        if shell_payload.is_none() && is_blocked_shell_wrapper_command(&argv, None) {
             return Err(unsupported_shape());
         }
         let cwd = canonical_cwd(cwd_param.as_deref())?;

@@ -883,11 +883,6 @@ pub fn posix_option_width(token: &str) -> usize {
 /// argv index, or `None` when there is no inline-command flag. `is_option` says which tokens
 /// are options; the scan stops at the first one that is not.
 pub fn posix_inline_command_index(argv: &[String], is_option: impl Fn(&str) -> bool) -> Option<usize> {
-    scan_inline_command(argv, is_option).map(|(index, _)| index)
-}
-
-/// [`posix_inline_command_index`], and whether the command is attached to its flag (`-cCMD`).
-fn scan_inline_command(argv: &[String], is_option: impl Fn(&str) -> bool) -> Option<(usize, bool)> {
     let mut i = 1;
     while i < argv.len() {
         let token = argv[i].trim();
@@ -899,10 +894,10 @@ fn scan_inline_command(argv: &[String], is_option: impl Fn(&str) -> bool) -> Opt
             break;
         }
         if POSIX_INLINE_COMMAND_FLAGS.contains(&token) {
-            return (i + 1 < argv.len()).then_some((i + 1, false));
+            return (i + 1 < argv.len()).then_some(i + 1);
         }
         if let Some((attached, values)) = combined_command_flag(token) {
-            return Some(if attached.is_some() { (i, true) } else { (i + 1 + values, false) });
+            return Some(if attached.is_some() { i } else { i + 1 + values });
         }
         if !is_option(token) || (!token.starts_with('-') && !token.starts_with('+')) {
             break;
@@ -910,105 +905,6 @@ fn scan_inline_command(argv: &[String], is_option: impl Fn(&str) -> bool) -> Opt
         i += posix_option_width(token);
     }
     None
-}
-
-/// The shell behind dispatch wrappers and multiplexers (`resolveShellWrapperCandidate`): the
-/// argv starting at the shell, or `None` when a wrapper on the way is blocked, the nesting is
-/// deeper than four, or no shell runs.
-pub fn shell_wrapper_candidate(argv: &[String]) -> Option<Vec<String>> {
-    let mut current = argv.to_vec();
-    for _ in 0..=4 {
-        current.first().map(|t| t.trim()).filter(|t| !t.is_empty())?;
-        match unwrap_dispatch(&current) {
-            Unwrap::Blocked(_) => return None,
-            Unwrap::Unwrapped(_, next) => {
-                current = next;
-                continue;
-            }
-            Unwrap::NotWrapper => {}
-        }
-        match unwrap_shell_multiplexer(&current) {
-            Unwrap::Blocked(_) => return None,
-            Unwrap::Unwrapped(_, next) => current = next,
-            Unwrap::NotWrapper => return is_shell_wrapper_executable(&current[0]).then_some(current),
-        }
-    }
-    None
-}
-
-/// A short option cluster (`-xl`) holding `option`.
-fn short_option_has(token: &str, option: char) -> bool {
-    token.len() >= 2
-        && token.starts_with('-')
-        && !token[1..].starts_with('-')
-        && !token[1..].contains('-')
-        && token[1..].contains(option)
-}
-
-/// A login (`-l`, `--login`) or interactive (`-i`, `--interactive`) mode before the inline
-/// command of a POSIX shell: its startup files run first, so its payload alone does not
-/// describe the command.
-pub fn has_startup_before_inline_command(argv: &[String]) -> bool {
-    let mut i = 1;
-    let mut startup = false;
-    while i < argv.len() {
-        let token = argv[i].trim();
-        if token.is_empty() {
-            i += 1;
-            continue;
-        }
-        if token == "--" {
-            return false;
-        }
-        if token == "--login"
-            || token == "--interactive"
-            || short_option_has(token, 'l')
-            || short_option_has(token, 'i')
-        {
-            startup = true;
-        }
-        if POSIX_INLINE_COMMAND_FLAGS.contains(&token) || combined_command_flag(token).is_some() {
-            return startup;
-        }
-        if !token.starts_with('-') && !token.starts_with('+') {
-            return false;
-        }
-        i += posix_option_width(token);
-    }
-    false
-}
-
-/// The inline command of a POSIX shell run through dispatch wrappers (`sh -o pipefail -c
-/// CMD` → `CMD`), as upstream's shell-wrapper extraction reads it; `None` for opaque shells
-/// (`csh`, `osh`, `tcsh`) and shells with no inline command.
-pub fn shell_inline_command(argv: &[String]) -> Option<String> {
-    let candidate = shell_wrapper_candidate(argv)?;
-    let shell = normalize_executable_token(&candidate[0]);
-    if !POSIX_SHELLS.contains(&shell.as_str()) || ["csh", "osh", "tcsh"].contains(&shell.as_str()) {
-        return None;
-    }
-    let is_option = |t: &str| t.starts_with('-') || t.starts_with('+');
-    let (index, attached) = scan_inline_command(&candidate, is_option)?;
-    let value = candidate.get(index)?.trim();
-    let command = match combined_command_flag(value) {
-        // `-cCMD`: the command is attached to the flag.
-        Some((Some(command), _)) if attached => command.trim(),
-        _ => value,
-    };
-    (!command.is_empty()).then(|| command.to_string())
-}
-
-/// The shell payload the approval binding reads (upstream's `shellPayload`): the inline
-/// command upstream's shell-wrapper grammar finds; after a login/interactive mode only when
-/// the request's own parse accepted it (a `rawCommand` naming it). A payload behind a
-/// blocked wrapper is no payload: the blocked wrapper is then the bound executable.
-pub fn binding_shell_payload(argv: &[String], request_payload: Option<&str>) -> Option<String> {
-    let payload = shell_inline_command(argv)?;
-    let candidate = shell_wrapper_candidate(argv)?;
-    if has_startup_before_inline_command(&candidate) {
-        return request_payload.map(String::from);
-    }
-    Some(payload)
 }
 
 const INTERPRETER_LIKE_SAFE_BINS: &[&str] = &[
@@ -1142,23 +1038,6 @@ mod tests {
         assert_eq!(posix_inline_command_index(&v(&["sh", "-xc", "ls"]), opt), Some(2));
         assert_eq!(posix_inline_command_index(&v(&["sh", "script.sh", "-c"]), opt), None);
         assert_eq!(posix_inline_command_index(&v(&["sh", "-c"]), opt), None);
-        assert_eq!(shell_inline_command(&v(&["dash", "-o", "pipefail", "-c", "ls | wc"])).as_deref(), Some("ls | wc"));
-        assert_eq!(shell_inline_command(&v(&["nice", "sh", "-ec/bin/ls"])).as_deref(), Some("/bin/ls"));
-        assert_eq!(shell_inline_command(&v(&["sh", "-ecls"])), None, "letters after c are options");
-        assert_eq!(shell_inline_command(&v(&["sudo", "sh", "-c", "ls"])), None, "behind a blocked wrapper");
-        assert_eq!(shell_inline_command(&v(&["env", "--", "A=1", "sh", "-c", "ls"])), None, "A=1 is the command");
-        assert!(has_startup_before_inline_command(&v(&["bash", "-lc", "ls"])));
-        assert!(has_startup_before_inline_command(&v(&["bash", "-i", "-c", "ls"])));
-        assert!(!has_startup_before_inline_command(&v(&["bash", "-c", "ls", "-l"])));
-        let payload = |a: &[&str], request: Option<&str>| binding_shell_payload(&v(a), request);
-        assert_eq!(
-            payload(&["stdbuf", "-oL", "bash", "-c", "ls; id"], Some("ls; id")),
-            None,
-            "behind a blocked wrapper"
-        );
-        assert_eq!(payload(&["bash", "-lc", "ls"], None), None, "login form without rawCommand");
-        assert_eq!(payload(&["sh", "-lc", "ls"], Some("ls")).as_deref(), Some("ls"), "login form the request accepted");
-        assert_eq!(payload(&["sh", "-o", "errexit", "-c", "ls"], None).as_deref(), Some("ls"));
     }
 
     #[test]
