@@ -9,9 +9,8 @@
 //! `hardenApprovedExecutionPaths` does.
 //!
 //! Which file is bound, and which commands cannot be bound at all, is upstream's rule set in
-//! [`mutable_operand`]; the argv grammar those rules read (wrappers, package managers, shell
-//! options) is in [`argv_scan`], kept next to them because the argv index a binding names
-//! depends on exactly where each wrapper's options end.
+//! [`mutable_operand`]; the argv grammar those rules read besides the wrappers (package
+//! managers, shell options, interpreter names) is in [`argv_scan`].
 
 pub mod argv_scan;
 pub mod mutable_operand;
@@ -29,11 +28,13 @@ use crate::command::js_string;
 /// (then argv stays as approved). The executable name is read trimmed, as upstream resolves
 /// it. An error when it resolves nowhere.
 pub fn pinned_argv(argv: &[String], cwd: &Path, path: &str) -> Result<Vec<String>, StableExecutableRequired> {
-    let (wrappers, effective) = argv_scan::exec_trust_head(argv);
-    if wrappers > 0 {
+    // A blocked (or too deep) chain counts only the wrappers looked through before the pass
+    // that blocked, so its blocked wrapper's executable is pinned, as upstream does.
+    let plan = argv_scan::exec_wrapper_trust_plan(argv);
+    if !plan.wrapper_chain.is_empty() {
         return Ok(argv.to_vec());
     }
-    let raw = effective.first().map(|a| a.trim()).unwrap_or_default();
+    let raw = plan.argv.first().map(|a| a.trim()).unwrap_or_default();
     let found = resolve_executable(raw, cwd, path).ok_or(StableExecutableRequired)?;
     let pinned = std::fs::canonicalize(&found).unwrap_or(found);
     let mut argv = argv.to_vec();

@@ -221,9 +221,9 @@ fn unwrap_for_operand(argv: &[String]) -> Unwrapped {
     // that rebuild a longer argv.
     for _ in 0..64 {
         let next = match unwrap_dispatch(&current) {
-            Unwrap::Unwrapped(_, inner) => Some(inner),
+            Unwrap::Unwrapped { argv: inner, .. } => Some(inner),
             _ => match unwrap_shell_multiplexer(&current) {
-                Unwrap::Unwrapped(wrapper, inner) => {
+                Unwrap::Unwrapped { wrapper, argv: inner } => {
                     opaque_multiplexer |= OPAQUE_SCRIPT_RUNNERS.contains(&wrapper.as_str());
                     Some(inner)
                 }
