@@ -24,6 +24,7 @@
 //! - [`approvals`]: the exec-approvals document (normalise, serialise, resolve, redact);
 //! - [`policy`]: security and ask modes, the config layer and the final decision;
 //! - [`env`](mod@env): which environment a command gets and which overrides are refused;
+//! - [`launch_error`]: the error text of a command that could not be launched (Node's names);
 //! - [`runner`]: spawning the process in its own group with the upstream timeout, output
 //!   caps and cancellation (the crate's one `unsafe` block, documented there).
 
@@ -39,6 +40,7 @@ pub mod env;
 pub mod evaluate;
 pub mod identity;
 pub mod inline_eval;
+pub mod launch_error;
 pub mod policy;
 pub mod prepare;
 pub mod runner;
