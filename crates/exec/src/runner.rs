@@ -135,8 +135,17 @@ pub async fn run(spec: RunSpec, mut cancel: watch::Receiver<bool>) -> RunOutcome
     let Some((program, args)) = spec.argv.split_first() else {
         return RunOutcome::Finished(launch_failure("command required".into()));
     };
+    // The child's stdio are socket pairs, as libuv gives Node's children: programs can tell
+    // (bash reads ~/.bashrc when its stdin is a socket), so pipes would change what they print.
+    let stdio = match [StdioSocket::new(), StdioSocket::new(), StdioSocket::new()] {
+        [Ok(stdin), Ok(stdout), Ok(stderr)] => [stdin, stdout, stderr],
+        [Err(e), ..] | [_, Err(e), _] | [.., Err(e)] => {
+            return RunOutcome::Finished(launch_failure(launch_error::describe_spawn_error(&e, None)))
+        }
+    };
+    let [stdin, stdout, stderr] = stdio;
     let mut cmd = tokio::process::Command::new(program);
-    cmd.args(args).env_clear().envs(&spec.env).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.args(args).env_clear().envs(&spec.env).stdin(stdin.child).stdout(stdout.child).stderr(stderr.child);
     if let Some(cwd) = &spec.cwd {
         cmd.current_dir(cwd);
     }
@@ -145,22 +154,22 @@ pub async fn run(spec: RunSpec, mut cancel: watch::Receiver<bool>) -> RunOutcome
     unsafe {
         cmd.pre_exec(|| nix::unistd::setsid().map(|_| ()).map_err(std::io::Error::from));
     }
-    let mut child = match cmd.spawn() {
+    let spawned = cmd.spawn();
+    // The command holds the child's ends; ours must be the only ones left, or EOF never comes.
+    drop(cmd);
+    let mut child = match spawned {
         Ok(child) => child,
         Err(e) => {
             return RunOutcome::Finished(launch_failure(launch_error::describe_spawn_error(&e, spec.cwd.as_deref())))
         }
     };
-    drop(child.stdin.take()); // EOF at once
+    drop(stdin.ours); // EOF at once
     let pgid = child.id().map(|p| p as i32).unwrap_or(0);
 
     let (tx, mut chunks) = mpsc::channel::<(bool, Vec<u8>)>(16);
     let mut readers = Vec::new();
-    for (is_stderr, stream) in [
-        (false, child.stdout.take().map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>)),
-        (true, child.stderr.take().map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>)),
-    ] {
-        let Some(mut stream) = stream else { continue };
+    for (is_stderr, stream) in [(false, stdout.ours), (true, stderr.ours)] {
+        let Ok(mut stream) = tokio::net::UnixStream::from_std(stream) else { continue };
         let tx = tx.clone();
         readers.push(tokio::spawn(async move {
             let mut buf = vec![0u8; 64 * 1024];
@@ -281,6 +290,22 @@ pub fn js_trim(s: &str) -> &str {
         )
     }
     s.trim_matches(is_js_space)
+}
+
+/// One of the child's stdio streams: a connected socket pair.
+struct StdioSocket {
+    /// The child's end.
+    child: Stdio,
+    /// The node's end (non-blocking, for the reader).
+    ours: std::os::unix::net::UnixStream,
+}
+
+impl StdioSocket {
+    fn new() -> std::io::Result<StdioSocket> {
+        let (ours, child) = std::os::unix::net::UnixStream::pair()?;
+        ours.set_nonblocking(true)?;
+        Ok(StdioSocket { child: Stdio::from(std::os::fd::OwnedFd::from(child)), ours })
+    }
 }
 
 /// Aborts the pipe readers when dropped, closing the read ends.
@@ -470,6 +495,13 @@ mod tests {
         assert_eq!(decode(b"ab\xe2\x82".to_vec(), false), "ab\u{FFFD}", "only a stream cut at the cap is trimmed");
         assert_eq!(decode(b"ab\xffc\xe2\x82".to_vec(), true), "ab\u{FFFD}c\u{FFFD}", "at most 3 bytes are trimmed");
         assert_eq!(decode(b"ab\xffcd\xe2".to_vec(), true), "ab\u{FFFD}cd\u{FFFD}", "invalid before the cut: kept");
+    }
+
+    #[tokio::test]
+    async fn the_childs_stdio_are_sockets_as_under_node() {
+        let r = finished(spec(&["sh", "-c", "readlink /proc/self/fd/0 /proc/self/fd/1 /proc/self/fd/2"], None)).await;
+        let kinds: Vec<bool> = r.stdout.lines().map(|l| l.starts_with("socket:[")).collect();
+        assert_eq!(kinds, [true, true, true], "{}", r.stdout);
     }
 
     #[test]
