@@ -289,7 +289,7 @@ fn merge_mcp_grants(current: &Value, legacy: &Value) -> Result<Option<Value>, In
 /// `coerceAllowlistEntries` + `ensureAllowlistIds` + `stripAllowlistCommandText`: `None`
 /// when the allowlist stays exactly as given, else its replacement (`Some(None)`: removed).
 fn normalized_allowlist(allowlist: Option<&Value>) -> Option<Option<Value>> {
-    let Some(list) = allowlist else { return None };
+    let list = allowlist?;
     let Some(items) = list.as_array() else { return Some(None) };
     if items.is_empty() {
         return None;

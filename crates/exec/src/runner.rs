@@ -123,7 +123,10 @@ fn decode(mut bytes: Vec<u8>, cut_at_cap: bool) -> String {
 }
 
 fn kill_group(pgid: i32, signal: Signal) {
-    let _ = killpg(Pid::from_raw(pgid), signal);
+    // Never our own group: killpg(0) would signal the node itself.
+    if pgid > 0 {
+        let _ = killpg(Pid::from_raw(pgid), signal);
+    }
 }
 
 /// Runs the command to completion, timeout or cancellation.
@@ -336,7 +339,7 @@ async fn drain_after_exit(chunks: &mut mpsc::Receiver<(bool, Vec<u8>)>, capture:
 /// then SIGKILLs what is left, as upstream's termination controller does.
 async fn settle_group(pgid: i32, sent: Instant) {
     let until = sent + KILL_GRACE;
-    while killpg(Pid::from_raw(pgid), None).is_ok() {
+    while pgid > 0 && killpg(Pid::from_raw(pgid), None).is_ok() {
         if Instant::now() >= until {
             kill_group(pgid, Signal::SIGKILL);
             return;
