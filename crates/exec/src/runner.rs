@@ -190,16 +190,19 @@ pub async fn run(spec: RunSpec, mut cancel: watch::Receiver<bool>) -> RunOutcome
     let mut capture = Capture::default();
     let deadline = spec.timeout.map(|t| Instant::now() + t);
     let mut timed_out = false;
+    let mut group_term_sent = None;
     let status = loop {
         tokio::select! {
             Some((is_stderr, chunk)) = chunks.recv() => capture.push(is_stderr, &chunk),
             status = child.wait() => break status,
             _ = async { tokio::time::sleep_until(deadline.expect("guarded")).await }, if deadline.is_some() && !timed_out => {
                 timed_out = true;
-                terminate(pgid, &mut child).await;
+                group_term_sent = terminate(pgid, &mut child).await;
             }
             _ = cancelled(&mut cancel) => {
                 terminate(pgid, &mut child).await;
+                // Nothing is reported: whatever the command started goes at once.
+                kill_group(pgid, Signal::SIGKILL);
                 return RunOutcome::Cancelled;
             }
         }
@@ -212,7 +215,6 @@ pub async fn run(spec: RunSpec, mut cancel: watch::Receiver<bool>) -> RunOutcome
             )))
         }
     };
-    let mut group_term_sent = None;
     match (deadline, timed_out, status.code()) {
         (Some(deadline), false, Some(0)) => {
             // Exit 0 under a deadline: the pipes are read until they close or it passes.
@@ -243,10 +245,12 @@ pub async fn run(spec: RunSpec, mut cancel: watch::Receiver<bool>) -> RunOutcome
         }
         _ => {}
     }
-    drain_after_exit(&mut chunks, &mut capture).await;
-    if let Some(sent) = group_term_sent {
-        settle_group(pgid, sent).await;
-    }
+    // Reading and the group's kill grace run side by side, as upstream's timers do.
+    tokio::join!(drain_after_exit(&mut chunks, &mut capture), async {
+        if let Some(sent) = group_term_sent {
+            settle_group(pgid, sent).await;
+        }
+    });
 
     let mut stdout = decode(capture.stdout, capture.stdout_dropped);
     let mut stderr = decode(capture.stderr, capture.stderr_dropped);
@@ -360,15 +364,19 @@ async fn cancelled(cancel: &mut watch::Receiver<bool>) {
     }
 }
 
-/// SIGTERM the group, wait up to 300 ms, then SIGKILL it.
-async fn terminate(pgid: i32, child: &mut tokio::process::Child) {
+/// SIGTERM the group and give the leader the kill grace; SIGKILL the group if it is still
+/// there. Returns when the SIGTERM went out if the leader exited within the grace: the rest of
+/// the group then gets the rest of the grace ([`settle_group`]), as upstream polls the whole
+/// group before it SIGKILLs.
+async fn terminate(pgid: i32, child: &mut tokio::process::Child) -> Option<Instant> {
+    let sent = Instant::now();
     kill_group(pgid, Signal::SIGTERM);
     if tokio::time::timeout(KILL_GRACE, child.wait()).await.is_err() {
         kill_group(pgid, Signal::SIGKILL);
         let _ = tokio::time::timeout(KILL_GRACE, child.wait()).await;
+        None
     } else {
-        // The leader is gone; make sure nothing it started survives.
-        kill_group(pgid, Signal::SIGKILL);
+        Some(sent)
     }
 }
 
@@ -525,6 +533,15 @@ mod tests {
         ));
         let r = finished(spec(&["echo", "a\0b"], None)).await;
         assert_eq!(r.error.as_deref(), Some("Arguments cannot contain null bytes (\"\\0\"): a\0b"));
+    }
+
+    #[tokio::test]
+    async fn a_timed_out_group_gets_the_kill_grace_before_sigkill() {
+        // The leader dies at SIGTERM; its child traps TERM and still prints within the grace.
+        let script = "sh -c 'trap \"sleep 0.05; echo bye; exit 0\" TERM; sleep 5 & wait' & sleep 5";
+        let r = finished(spec(&["sh", "-c", script], Some(300))).await;
+        assert_eq!((r.timed_out, r.exit_code), (true, Some(124)));
+        assert_eq!(r.stdout, "bye\n", "a TERM handler gets to run before the group is SIGKILLed");
     }
 
     #[tokio::test]
