@@ -147,13 +147,6 @@ pub fn effective_policy(ctx: &PolicyContext<'_>, agent_id: Option<&str>) -> (Sec
     }
 }
 
-/// `tools.exec.strictInlineEval`, global or for the agent.
-pub fn strict_inline_eval(config: &Value, agent: Option<&str>) -> bool {
-    let agent_layer =
-        agent.and_then(|a| config.get("agents")?.get("entries")?.get(a)?.pointer("/tools/exec/strictInlineEval"));
-    [config.pointer("/tools/exec/strictInlineEval"), agent_layer].into_iter().flatten().any(|v| v == true)
-}
-
 fn approval_required(message: impl Into<String>) -> Denial {
     Denial::new(DenialReason::ApprovalRequired, message)
 }
@@ -266,8 +259,13 @@ pub fn decide(req: &RunRequest, ctx: &PolicyContext<'_>) -> Result<Decision, Den
     let AllowlistEval { analysis_ok, satisfied, durable, planned, used, bound_hit } =
         evaluate_allowlist(command, &resolved.allowlist, &safe_bins, &skills, req.cwd.as_deref(), &child_path);
     let satisfied = satisfied && analysis_ok && security == Security::Allowlist;
-    let inline_eval_hit =
-        if strict_inline_eval(ctx.config, agent_id) { inline_eval::detect(&command.argv) } else { None };
+    // strictInlineEval looks at every segment upstream's analysis has (exec.md §4.8).
+    let inline_eval_hit = policy::strict_inline_eval(ctx.config, agent_id)
+        .then(|| {
+            let segments = crate::segments::policy_segments(&command.argv, command.shell_payload.as_deref());
+            inline_eval::detect_in_segments(segments.iter().map(Vec::as_slice))
+        })
+        .flatten();
 
     // B3. The decision of the modes.
     let mut verdict = policy::evaluate(PolicyInput {
@@ -296,13 +294,10 @@ pub fn decide(req: &RunRequest, ctx: &PolicyContext<'_>) -> Result<Decision, Den
 
     // B5. strictInlineEval: interpreter code needs a person's approval, whatever the allowlist
     // says; its message wins over every denial but `security=deny`.
-    if let Some(desc) = inline_eval_hit {
-        let disabled = matches!(&verdict, Err(d) if d.reason == DenialReason::SecurityDeny);
-        if !approved_by_ask && !disabled {
-            return Err(approval_required(format!(
-                "SYSTEM_RUN_DENIED: approval required ({desc} requires explicit approval in strictInlineEval mode)"
-            )));
-        }
+    let disabled = matches!(&verdict, Err(d) if d.reason == DenialReason::SecurityDeny);
+    if inline_eval::strict_refuses(inline_eval_hit.as_ref(), approved_by_ask, disabled) {
+        let hit = inline_eval_hit.as_ref().expect("strict_refuses needs a hit");
+        return Err(approval_required(inline_eval::denial_message(hit)));
     }
     // B6. Executable identity binding, for any run an approval, a fallback or the allowlist
     // would let through: every wrapper of every segment must resolve to an executable file.
@@ -401,6 +396,16 @@ mod tests {
     /// Runs the decision for `command` under `approvals` with `approval` (and a plan carrying
     /// the current policy snapshot, as a gateway would forward it).
     fn decide_with(approvals: &Value, command: &[&str], approval: Approval) -> Result<Decision, Denial> {
+        decide_in(&json!({}), None, approvals, command, approval)
+    }
+
+    fn decide_in(
+        config: &Value,
+        agent_id: Option<&str>,
+        approvals: &Value,
+        command: &[&str],
+        approval: Approval,
+    ) -> Result<Decision, Denial> {
         let doc = approvals::normalize(approvals).expect("valid document");
         let mut plan = json!({"argv": command, "commandText": command.join(" ")});
         plan["policySnapshot"] = policy_snapshot(&doc, None);
@@ -409,14 +414,14 @@ mod tests {
             plan: (approval != Approval::None).then_some(plan),
             approval,
             overrides: BTreeMap::new(),
-            agent_id: None,
+            agent_id: agent_id.map(String::from),
             cwd: Some("/tmp".into()),
             needs_screen_recording: false,
             timeout: None,
         };
         let env = BTreeMap::from([("PATH".to_string(), "/usr/bin:/bin".to_string())]);
         let ctx = PolicyContext {
-            config: &json!({}),
+            config,
             approvals: Some(&doc),
             skill_bins: &[],
             inherited_env: &env,
@@ -427,6 +432,29 @@ mod tests {
 
     fn reason(r: Result<Decision, Denial>) -> Option<DenialReason> {
         r.err().map(|d| d.reason)
+    }
+
+    /// Rule (exec.md §4.8): strictInlineEval refuses inline eval in any segment of a shell
+    /// payload, for an agent id that differs only in case, even under full/off; an approval by
+    /// ask passes it, and `security=deny` keeps its own refusal.
+    #[test]
+    fn strict_inline_eval_checks_every_segment() {
+        let config = json!({"agents": {"entries": {"Ops": {"tools": {"exec": {"strictInlineEval": true}}}}}});
+        let full = json!({"defaults": {"security": "full", "ask": "off"}});
+        let payload = &["/bin/sh", "-c", "ls | env FOO=1 python3 -c 'print(1)'"];
+        let denied = decide_in(&config, Some("ops"), &full, payload, Approval::None).err().expect("refused");
+        assert_eq!(
+            denied.message,
+            "SYSTEM_RUN_DENIED: approval required (python3 -c requires explicit approval in strictInlineEval mode)"
+        );
+        assert!(decide_in(&config, Some("ops"), &full, &["/bin/sh", "-c", "ls | wc -l"], Approval::None).is_ok());
+        assert!(decide_in(&config, Some("other"), &full, payload, Approval::None).is_ok(), "not strict for others");
+        let deny = json!({"defaults": {"security": "deny"}});
+        assert_eq!(
+            reason(decide_in(&config, Some("OPS"), &deny, payload, Approval::None)),
+            Some(DenialReason::SecurityDeny)
+        );
+        assert!(decide_in(&config, Some("ops"), &full, payload, Approval::AutoReview).is_ok(), "approved by ask");
     }
 
     /// Rule (`exec.md` §2.3, issue 11): an ask-fallback run is held to the lower of the agent's

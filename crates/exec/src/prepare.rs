@@ -15,8 +15,9 @@ use crate::allow_always::allow_always_entries;
 use crate::allowlist;
 use crate::binding::{canonical_cwd, file_operand, file_sha256, script_operand};
 use crate::command::{format_command, is_shell_wrapper, CommandRequest};
-use crate::decide::{effective_policy, strict_inline_eval, PolicyContext};
+use crate::decide::{effective_policy, PolicyContext};
 use crate::env;
+use crate::policy::strict_inline_eval;
 use crate::policy::{Ask, Security};
 use crate::snapshot::policy_snapshot;
 
