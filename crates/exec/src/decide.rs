@@ -442,7 +442,7 @@ mod tests {
         let config = json!({"agents": {"entries": {"Ops": {"tools": {"exec": {"strictInlineEval": true}}}}}});
         let full = json!({"defaults": {"security": "full", "ask": "off"}});
         let payload = &["/bin/sh", "-c", "ls | env FOO=1 python3 -c 'print(1)'"];
-        let denied = decide_in(&config, Some("ops"), &full, payload, Approval::None).err().expect("refused");
+        let Err(denied) = decide_in(&config, Some("ops"), &full, payload, Approval::None) else { panic!("runs") };
         assert_eq!(
             denied.message,
             "SYSTEM_RUN_DENIED: approval required (python3 -c requires explicit approval in strictInlineEval mode)"
