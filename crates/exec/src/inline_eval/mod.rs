@@ -294,7 +294,7 @@ const PARSEABLE_SHELLS: &[&str] = &["ash", "bash", "dash", "fish", "ksh", "mksh"
 
 /// `-c`, `-lc`, `--command`, … and where the payload is: `(payload, index of the word after
 /// which the positional parameters start)`.
-fn inline_command(argv: &[String]) -> Option<(String, usize)> {
+pub(crate) fn inline_command(argv: &[String]) -> Option<(String, usize)> {
     const FLAGS: &[&str] = &["-lc", "-c", "--command", "--commands", "--cmdline"];
     let mut i = 1;
     while i < argv.len() {
