@@ -17,8 +17,8 @@
 use tree_sitter::Node;
 
 use crate::carrier;
-use crate::command;
 use crate::shell::{self, Analysis};
+use crate::wrappers;
 
 /// How deep nested shell payloads are followed (upstream's `MAX_WRAPPER_PAYLOAD_DEPTH`).
 const MAX_NESTED_PAYLOAD_DEPTH: usize = 2;
@@ -42,101 +42,17 @@ const ARGUMENT_KINDS: &[&str] = &[
     "word",
 ];
 
-/// The segments of a request for the policy checks (see the module doc).
-///
-/// Which shell payload they come from is decided here the way upstream decides it, not taken
-/// from the command model alone: dispatch wrappers are read with their option tables
-/// ([`carrier::unwrap_dispatch_wrapper`]), so `timeout -k 1 5 sh -c '…'` has a payload and
-/// `timeout -sTERM 5 sh -c '…'` (a shape upstream blocks) has none. A login or interactive
-/// shell's payload counts only when the request bound it (`shell_payload`, which the command
-/// model sets when `rawCommand` names it). The argv itself is always a segment too, so a
-/// shell that only runs its positional parameters is still seen.
+/// The segments of a request for the policy checks (see the module doc): the argv itself
+/// (blank words dropped; a shell that only runs its positional parameters is seen there) and,
+/// when the request binds a shell payload ([`crate::command::resolve_command`], which reads
+/// wrappers as upstream does), the payload's commands.
 pub fn policy_segments(argv: &[String], shell_payload: Option<&str>) -> Vec<Vec<String>> {
     let words: Vec<String> = argv.iter().filter(|a| !a.trim().is_empty()).cloned().collect();
-    let bound_login_payload =
-        || command::shell_payload_candidate(argv).filter(|(_, login)| *login).and(shell_payload).map(str::to_string);
-    let payload = wrapper_payload(argv).or_else(bound_login_payload);
     let mut out = if words.is_empty() { Vec::new() } else { vec![words] };
-    if let Some(payload) = payload {
-        out.extend(payload_segments(&payload, 0));
+    if let Some(payload) = shell_payload {
+        out.extend(payload_segments(payload, 0));
     }
     out
-}
-
-/// How many dispatch wrappers upstream looks through to find a shell.
-const MAX_DISPATCH_DEPTH: usize = 4;
-
-/// The inline command of a shell wrapper run directly or behind readable dispatch wrappers
-/// (and `busybox`/`toybox` shell applets), not as a login or interactive shell; `None` for
-/// shells whose payload is opaque (`csh`, `tcsh`, `osh`).
-fn wrapper_payload(argv: &[String]) -> Option<String> {
-    let mut current = argv.to_vec();
-    for _ in 0..=MAX_DISPATCH_DEPTH {
-        match carrier::unwrap_dispatch_wrapper(&current) {
-            carrier::DispatchUnwrap::Blocked(_) => return None,
-            carrier::DispatchUnwrap::Unwrapped { argv, .. } => current = argv,
-            carrier::DispatchUnwrap::NotWrapper => {
-                let name = carrier::normalize_executable(current.first()?);
-                if name == "busybox" || name == "toybox" {
-                    let at = if current.get(1).map(|a| a.trim()) == Some("--") { 2 } else { 1 };
-                    current.get(at).filter(|a| carrier::is_shell_wrapper_executable(a))?;
-                    current = current[at..].to_vec();
-                    continue;
-                }
-                let shell = carrier::normalize_executable(current.first()?);
-                if !command::POSIX_SHELLS.contains(&shell.as_str()) || ["csh", "tcsh", "osh"].contains(&shell.as_str())
-                {
-                    return None;
-                }
-                if startup_before_inline_command(&current) {
-                    return None;
-                }
-                return crate::inline_eval::inline_command(&current).map(|(payload, _)| payload);
-            }
-        }
-    }
-    None
-}
-
-/// `-l`, `--login`, `-i`, `--interactive` (alone or in a cluster) before the inline-command
-/// flag: the shell reads startup files first, so its payload is not the whole command.
-fn startup_before_inline_command(argv: &[String]) -> bool {
-    let mut seen = false;
-    let mut i = 1;
-    while let Some(token) = argv.get(i).map(|t| t.trim()) {
-        if token.is_empty() {
-            i += 1;
-            continue;
-        }
-        if token == "--" {
-            return false;
-        }
-        let short = token.starts_with('-') && !token.starts_with("--") && !token[1..].contains('-');
-        if token == "--login" || token == "--interactive" || (short && (token.contains('l') || token.contains('i'))) {
-            seen = true;
-        }
-        let combined_c = short && token.contains('c');
-        if ["-lc", "-c", "--command", "--commands", "--cmdline"].contains(&token) || combined_c {
-            return seen;
-        }
-        if !token.starts_with('-') && !token.starts_with('+') {
-            return false;
-        }
-        let values =
-            if (token.starts_with('-') || token.starts_with('+')) && token.len() >= 2 && !token[1..].contains('-') {
-                token[1..].chars().filter(|c| *c == 'o' || *c == 'O').count()
-            } else {
-                0
-            };
-        i += if values > 0 {
-            1 + values
-        } else if ["--init-file", "--rcfile", "-O", "-o", "+O", "+o"].contains(&token) {
-            2
-        } else {
-            1
-        };
-    }
-    false
 }
 
 fn payload_segments(payload: &str, depth: usize) -> Vec<Vec<String>> {
@@ -162,10 +78,7 @@ fn direct_wrapper_payload(argv: &[String]) -> Option<String> {
     {
         return None;
     }
-    match command::shell_payload_candidate(argv)? {
-        (payload, false) => Some(payload),
-        (_, true) => None,
-    }
+    wrappers::extract_shell_wrapper_command(argv, None).command
 }
 
 /// Every command in the payload's syntax tree and in nested shell payloads; empty when the
@@ -201,11 +114,11 @@ fn explain(payload: &str, depth: usize, remaining: &mut usize, out: &mut Vec<Vec
         if node.kind() == "command" {
             if let Some((argv, payload_is_static)) = command_argv(node, src) {
                 let nested = payload_is_static
-                    .then(|| command::shell_payload_candidate(&argv))
+                    .then(|| nested_payload(&argv))
                     .flatten()
-                    .filter(|_| depth < MAX_NESTED_PAYLOAD_DEPTH && parseable_shell(&argv));
+                    .filter(|_| depth < MAX_NESTED_PAYLOAD_DEPTH);
                 out.push(argv);
-                if let Some((nested, _)) = nested {
+                if let Some(nested) = nested {
                     explain(&nested, depth + 1, remaining, out)?;
                 }
             }
@@ -224,13 +137,14 @@ fn explain(payload: &str, depth: usize, remaining: &mut usize, out: &mut Vec<Vec
     }
 }
 
-/// Whether the shell a wrapper argv runs (after dispatch wrappers) is one whose payload is
-/// parsed.
-fn parseable_shell(argv: &[String]) -> bool {
-    argv.iter()
-        .map(|a| carrier::normalize_executable(a))
-        .find(|a| command::POSIX_SHELLS.contains(&a.as_str()))
-        .is_some_and(|shell| shell::PARSEABLE_SHELLS.contains(&shell.as_str()))
+/// The inline command of a shell wrapper (after dispatch wrappers), bound or not (login
+/// shells too), when the shell's payload is one that is parsed.
+fn nested_payload(argv: &[String]) -> Option<String> {
+    let transport = wrappers::shell_transport_argv(argv)?;
+    if !shell::PARSEABLE_SHELLS.contains(&carrier::normalize_executable(transport.first()?).as_str()) {
+        return None;
+    }
+    crate::inline_eval::inline_command(&transport).map(|(payload, _)| payload)
 }
 
 /// A command node's argv (`None` when the command name is not static), and whether every
@@ -308,13 +222,15 @@ mod tests {
         assert!(policy_segments(&v(&[" "]), None).is_empty());
     }
 
-    /// Rule: the payload the segments come from is found as upstream finds it: through
-    /// readable dispatch wrappers (`timeout -k 1 5`), not through blocked shapes
-    /// (`timeout -sTERM`, `stdbuf -oL`, `env exec`), and a login shell's only when bound.
+    /// Rule: the payload the segments come from is the one the command model binds, read as
+    /// upstream reads wrappers: through readable dispatch wrappers (`timeout -k 1 5`), not
+    /// through blocked shapes (`timeout -sTERM`, `stdbuf -oL`, `env exec`), a login shell's
+    /// only when `rawCommand` binds it.
     #[test]
     fn payload_found_through_readable_wrappers_only() {
-        let describe = |argv: &[&str], bound: Option<&str>| {
-            let segments = policy_segments(&v(argv), bound);
+        let describe = |argv: &[&str], raw: Option<&str>| {
+            let req = crate::command::resolve_command(v(argv), raw).expect("consistent");
+            let segments = policy_segments(&req.argv, req.shell_payload.as_deref());
             inline_eval::detect_in_segments(segments.iter().map(Vec::as_slice)).map(|h| h.describe())
         };
         let payload = "FOO=1\ncaffeinate -i xargs sh -c 'echo hi'";
@@ -322,15 +238,11 @@ mod tests {
             describe(&["timeout", "-k", "1", "5", "/bin/sh", "-c", payload], None).as_deref(),
             Some("xargs inline command")
         );
-        assert_eq!(
-            describe(&["timeout", "-sTERM", "5", "bash", "-c", "find . -execdir x ;"], Some("find . -execdir x ;")),
-            None
-        );
-        assert_eq!(describe(&["stdbuf", "-oL", "zsh", "-c", "node -e 1"], Some("node -e 1")), None);
-        assert_eq!(describe(&["env", "exec", "bash", "-c", "xargs echo"], Some("xargs echo")), None);
+        assert_eq!(describe(&["timeout", "-sTERM", "5", "bash", "-c", "find . -execdir x ;"], None), None);
+        assert_eq!(describe(&["stdbuf", "-oL", "zsh", "-c", "node -e 1"], None), None);
+        assert_eq!(describe(&["env", "exec", "bash", "-c", "xargs echo"], None), None);
         assert_eq!(describe(&["bash", "-lc", "perl -e 1"], None), None, "an unbound login payload");
-        assert_eq!(describe(&["bash", "-lc", "perl -e 1"], Some("perl -e 1")).as_deref(), Some("perl -e"));
-        assert_eq!(describe(&["busybox", "sh", "-c", "ruby -e 1"], None).as_deref(), Some("ruby -e"));
+        assert_eq!(describe(&["sh", "-lc", "perl -e 1"], Some("perl -e 1")).as_deref(), Some("perl -e"));
         assert_eq!(describe(&["sh", "-c", "\"$0\" \"$@\"", "lua", "-e", "x"], None).as_deref(), Some("lua -e"));
     }
 }

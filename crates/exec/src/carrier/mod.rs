@@ -9,32 +9,11 @@
 //! tables; a shape it does not recognise is "not unwrapped" (inline-eval detection then looks
 //! no further, and a dispatch wrapper it cannot read is blocked), as upstream does.
 
-/// Normalises an executable token for matching: the shorter of the POSIX and Windows
-/// basenames, trimmed, lower-cased, without a Windows executable suffix.
-pub fn normalize_executable(token: &str) -> String {
-    fn basename<'t>(token: &'t str, separators: &[char]) -> &'t str {
-        let trimmed = token.trim_end_matches(separators);
-        trimmed.rsplit(separators).next().unwrap_or(trimmed)
-    }
-    let posix = basename(token, &['/']);
-    let windows = basename(token, &['/', '\\']);
-    let base = if windows.len() < posix.len() { windows } else { posix };
-    let lower = base.trim().to_lowercase();
-    for suffix in [".exe", ".cmd", ".bat", ".com"] {
-        if let Some(stripped) = lower.strip_suffix(suffix) {
-            return stripped.to_string();
-        }
-    }
-    lower
-}
-
-/// `NAME=value` with a portable name.
-pub fn is_env_assignment(token: &str) -> bool {
-    let Some((name, _)) = token.split_once('=') else { return false };
-    let mut chars = name.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
+pub use crate::wrappers::{
+    is_dispatch_wrapper, is_shell_wrapper_executable, normalize_executable_token as normalize_executable,
+    unwrap_dispatch_wrapper, Unwrap as DispatchUnwrap,
+};
+use crate::wrappers::{is_env_assignment_token as is_env_assignment, parse_env_prelude};
 
 /// The argv without leading `NAME=value` words.
 pub fn strip_leading_assignments(argv: &[String]) -> &[String] {
@@ -42,44 +21,50 @@ pub fn strip_leading_assignments(argv: &[String]) -> &[String] {
     &argv[skip..]
 }
 
-/// Shells upstream recognises as wrappers (POSIX, `cmd`, PowerShell), by normalised name.
-const SHELL_WRAPPERS: &[&str] = &[
-    "ash",
-    "bash",
-    "csh",
-    "dash",
-    "elvish",
-    "fish",
-    "ksh",
-    "mksh",
-    "nu",
-    "osh",
-    "sh",
-    "tcsh",
-    "xonsh",
-    "yash",
-    "zsh",
-    "cmd",
-    "powershell",
-    "pwsh",
-];
-
-/// Whether the token names a shell wrapper.
-pub fn is_shell_wrapper_executable(token: &str) -> bool {
-    SHELL_WRAPPERS.contains(&normalize_executable(token).as_str())
-}
-
 /// `name` and `name=value` split at the first `=`.
 pub(crate) fn option_name(token: &str) -> &str {
     token.split_once('=').map_or(token, |(name, _)| name)
 }
 
-mod dispatch;
 mod options;
 
-pub use dispatch::{is_dispatch_wrapper, unwrap_dispatch_wrapper, DispatchUnwrap};
-use options::{env_carried_argv, DOAS_OPTIONS, EXEC_OPTIONS, SUDO_OPTIONS};
-pub use options::{parse_env_prelude, split_shell_args, EnvPrelude};
+use options::{DOAS_OPTIONS, EXEC_OPTIONS, SUDO_OPTIONS};
+
+/// The command `env` carries (`-S` payloads split and re-read), or `None`.
+fn env_carried_argv(argv: &[String]) -> Option<Vec<String>> {
+    let prelude = parse_env_prelude(argv, 0)?;
+    Some(prelude.split_argv.unwrap_or_else(|| argv[prelude.command_index..].to_vec()))
+}
+
+/// `env -S '…'`: the split-string option as written (`-S`, `-s`, `--split-string`), when env
+/// carries its command that way (`detectEnvSplitStringFlag`).
+fn env_split_string_flag(argv: &[String]) -> Option<String> {
+    if normalize_executable(argv.first()?) != "env" {
+        return None;
+    }
+    let prelude = parse_env_prelude(argv, 0)?;
+    prelude.split_argv.as_ref()?;
+    for token in argv.get(1..prelude.command_index).unwrap_or_default() {
+        let token = token.trim();
+        if token == "-S" || token == "-s" || token == "--split-string" {
+            return Some(token.to_string());
+        }
+        if token.starts_with("--split-string=") || (token.starts_with("-S") && token.len() > 2) {
+            return Some(if token.starts_with("--") { "--split-string" } else { "-S" }.to_string());
+        }
+        if token.starts_with('-') && !token.starts_with("--") {
+            for option in token[1..].chars() {
+                if option == 'S' {
+                    return Some("-S".into());
+                }
+                if option == 's' {
+                    return Some("-s".into());
+                }
+            }
+        }
+    }
+    None
+}
 
 /// The command a carrier runs: `env` (with `-S`), `command`/`builtin` (`-p` only), `sudo`,
 /// `doas`, and `exec` when `include_exec`; `None` when argv is not such a carrier or does not
@@ -87,7 +72,7 @@ pub use options::{parse_env_prelude, split_shell_args, EnvPrelude};
 pub fn carried_argv(argv: &[String], include_exec: bool) -> Option<Vec<String>> {
     let name = normalize_executable(argv.first()?);
     match name.as_str() {
-        "env" => env_carried_argv(argv, 0),
+        "env" => env_carried_argv(argv),
         "command" | "builtin" => {
             for (index, token) in argv.iter().enumerate().skip(1) {
                 if token == "--" {
@@ -176,7 +161,7 @@ pub fn command_carriers(argv: &[String]) -> Vec<CarrierHit> {
     if matches!(unwrap_dispatch_wrapper(argv), DispatchUnwrap::Blocked(_)) {
         hits.push(CarrierHit { command: name.clone(), flag: None });
     }
-    if let Some(flag) = parse_env_prelude(argv).and_then(|p| p.split_flag) {
+    if let Some(flag) = env_split_string_flag(argv) {
         hits.push(CarrierHit { command: name, flag: Some(flag) });
     }
     hits
@@ -313,12 +298,5 @@ mod tests {
         assert_eq!(carried_shell_builtin(&v(&["command", "eval", "x"])), Some("eval"));
         assert_eq!(carried_shell_builtin(&v(&["sudo", "env", ".", "f"])), Some("source"));
         assert_eq!(carried_shell_builtin(&v(&["sudo", "ls"])), None);
-    }
-
-    #[test]
-    fn shell_words_split() {
-        assert_eq!(split_shell_args(r#"a 'b c' "d \"e\"" f\ g"#), Some(v(&["a", "b c", "d \"e\"", "f g"])));
-        assert_eq!(split_shell_args("a 'b"), None);
-        assert_eq!(split_shell_args("a #b"), Some(v(&["a"])));
     }
 }
