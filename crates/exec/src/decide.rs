@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::allow_always::{allow_always_entries, AllowAlways};
+use crate::allow_always::{persistence, AllowAlways, Site};
 use crate::allowlist;
 use crate::approvals::{self, ResolvedApprovals};
 use crate::binding::{canonical_cwd, file_sha256};
@@ -364,15 +364,18 @@ pub fn decide(req: &RunRequest, ctx: &PolicyContext<'_>) -> Result<Decision, Den
         return Err(Denial::new(DenialReason::PermissionScreenRecording, "PERMISSION_MISSING: screenRecording"));
     }
     // C5's inputs: allow-always remembers each executable with this cwd and these arguments
-    // (and a marker for the whole command text); what cannot be bound so is allowed once.
+    // (and a marker for the whole command text when they cover all of it); what cannot be
+    // bound so is allowed once.
     let allow_always = match req.approval {
         Approval::Explicit { always: true } => {
             let cwd_text = cwd.as_deref().map(|c| c.to_string_lossy().into_owned()).unwrap_or_default();
-            allow_always_entries(command, &argv, &cwd_text, &child_path).map(|entries| AllowAlways {
-                agent: agent_id.unwrap_or("*").to_string(),
-                entries,
-                command_text: command.command_text.clone(),
-            })
+            let site = Site { cwd: &cwd_text, path: &child_path, home: home.as_deref() };
+            persistence(command, &site, policy::strict_inline_eval(ctx.config, agent_id), inline_eval_hit.is_some())
+                .map(|coverage| AllowAlways {
+                    agent: agent_id.unwrap_or("*").to_string(),
+                    entries: coverage.patterns,
+                    command_text: coverage.complete.then(|| command.command_text.clone()),
+                })
         }
         _ => None,
     };
