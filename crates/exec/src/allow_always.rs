@@ -12,60 +12,232 @@ use std::path::{Path, PathBuf};
 
 use crate::allowlist;
 use crate::approvals;
-use crate::command::{is_shell_wrapper, CommandRequest};
+use crate::command::CommandRequest;
 use crate::inline_eval;
 use crate::shell;
+use crate::wrappers;
 use serde_json::{json, Value};
 
 use crate::evaluate::RuleUse;
 
-/// The `(pattern, argPattern)` entries an allow-always decision persists: the real path of every
-/// executable with a cwd-bound hash of its arguments. `None` (allow once only) when any part
-/// cannot be bound: inline eval, a login or interactive shell, a payload the analysis does not
-/// understand, a prompt-only segment, or an executable that does not resolve to a real path.
-pub fn allow_always_entries(
-    req: &CommandRequest,
-    argv: &[String],
-    cwd: &str,
-    path: &str,
-) -> Option<Vec<(String, String)>> {
-    if inline_eval::detect(&req.argv).is_some() {
+/// What an allow-always of a command would remember (`allowAlwaysCoverage`): one
+/// `(pattern, argPattern)` per executable, and whether they cover every command in it (only
+/// then is the whole command text remembered too).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Coverage {
+    /// Every command of it is represented by a pattern.
+    pub complete: bool,
+    /// `(real path, sha256:cwd-argv:v1:…)`, de-duplicated, in the order found.
+    pub patterns: Vec<(String, String)>,
+}
+
+/// Where patterns are resolved: the cwd the hashes are bound to, PATH and HOME.
+#[derive(Debug, Clone, Copy)]
+pub struct Site<'a> {
+    /// The canonical cwd (argPatterns are bound to it).
+    pub cwd: &'a str,
+    /// PATH for resolving bare names.
+    pub path: &'a str,
+    /// HOME, for `~` in script operands.
+    pub home: Option<&'a Path>,
+}
+
+/// Package managers: upstream remembers the package they run, not the manager; this port
+/// remembers neither (allow once), which is never looser.
+const PACKAGE_MANAGERS: &[&str] = &["npm", "npx", "pnpm", "pnpx", "yarn", "yarnpkg", "bun", "bunx", "corepack"];
+
+/// Shell options that take a value, skipped when looking for a shell's script operand.
+const SHELL_OPTIONS_WITH_VALUE: &[&str] = &["-c", "--command", "-o", "-O", "+O", "+o"];
+/// Shell options that load startup code: such a script run is never remembered.
+const DISQUALIFYING_SHELL_OPTIONS: &[&str] = &["--rcfile", "--init-file", "--startup-file"];
+
+/// The script a shell runs directly (`bash -e tool.sh arg`), absolute, with its index in argv;
+/// `None` for an inline command (`-c`, or any short cluster with `c`), stdin (`-s`), startup
+/// files, an opaque shell, or no operand.
+fn shell_script_operand(argv: &[String], site: &Site<'_>) -> Option<(usize, PathBuf)> {
+    let name = wrappers::normalize_executable_token(argv.first()?);
+    if !shell::PARSEABLE_SHELLS.contains(&name.as_str()) {
         return None;
     }
-    let Some(payload) = &req.shell_payload else {
-        // A wrapper that cannot be looked through (`env X=…`, `sudo`, …) is never remembered
-        // as the executable itself: that would allow whatever it carries.
-        if is_shell_wrapper(argv)
-            || !Path::new(&argv[0]).is_absolute()
-            || crate::wrappers::exec_wrapper_trust_plan(argv).policy_blocked
-        {
-            return None;
-        }
-        return Some(vec![(argv[0].clone(), allowlist::cwd_bound_arg_pattern(cwd, argv))]);
-    };
-    // Wrapper flags before the payload: -l/--login/-i make the shell read profiles first.
-    let flags = argv.iter().skip(1).take_while(|a| *a != payload);
-    if flags
-        .into_iter()
-        .any(|f| f == "--login" || (f.starts_with('-') && !f.starts_with("--") && (f.contains('l') || f.contains('i'))))
-    {
-        return None;
-    }
-    let shell::Analysis::Segments(segments) = shell::analyze(payload) else { return None };
-    let home = std::env::var_os("HOME").map(PathBuf::from);
-    let mut entries = Vec::new();
-    for seg in &segments {
-        if seg.has_assignments || seg.prompt_only() || seg.argv.is_empty() || inline_eval::detect(&seg.argv).is_some() {
-            return None;
-        }
-        if seg.safe_builtin() {
+    let plus_options = ["bash", "sh", "ksh", "mksh", "zsh", "yash", "dash", "ash"].contains(&name.as_str());
+    let mut i = 1;
+    while let Some(token) = argv.get(i).map(|t| t.trim()) {
+        if token.is_empty() {
+            i += 1;
             continue;
         }
-        let res = allowlist::resolve(&seg.argv, Some(Path::new(cwd)), path, home.as_deref());
-        let real = res.resolved_real_path?.to_string_lossy().into_owned();
-        entries.push((real, allowlist::cwd_bound_arg_pattern(cwd, &res.effective_argv)));
+        if token == "--" {
+            i += 1;
+            break;
+        }
+        let short_cluster = |c: char| token.starts_with('-') && !token[1..].contains('-') && token[1..].contains(c);
+        if ["--command", "--commands", "--cmdline"].contains(&token) || short_cluster('c') || short_cluster('s') {
+            return None;
+        }
+        if DISQUALIFYING_SHELL_OPTIONS.iter().any(|o| token == *o || token.starts_with(&format!("{o}="))) {
+            return None;
+        }
+        if SHELL_OPTIONS_WITH_VALUE.contains(&token) {
+            i += 2;
+            continue;
+        }
+        if token.starts_with('-') || (plus_options && token.starts_with('+')) {
+            i += 1;
+            continue;
+        }
+        break;
     }
-    (!entries.is_empty()).then_some(entries)
+    let operand = argv.get(i)?.trim();
+    if operand.is_empty() {
+        return None;
+    }
+    let expanded = match (operand.strip_prefix('~'), site.home) {
+        (Some(rest), Some(home)) => format!("{}{rest}", home.display()),
+        _ => operand.to_string(),
+    };
+    let path = Path::new(site.cwd).join(expanded);
+    Some((i, path.components().collect()))
+}
+
+/// The patterns one command contributes (`collectAllowAlwaysPatterns`): its executable once
+/// wrappers are looked through, by real path, hashed with its argv and the cwd; for a shell
+/// running a script, the script; nothing for a blocked wrapper, a package manager, a shell
+/// with an inline command (its commands are covered one by one instead), an unresolvable
+/// executable, or an interpreter outside strictInlineEval (`exec.md` §6.4).
+fn command_patterns(argv: &[String], site: &Site<'_>, strict_inline_eval: bool, out: &mut Vec<(String, String)>) {
+    let Some(first) = argv.first() else { return };
+    if PACKAGE_MANAGERS.contains(&wrappers::normalize_executable_token(first).as_str()) {
+        return;
+    }
+    let plan = wrappers::exec_wrapper_trust_plan(argv);
+    if plan.policy_blocked || plan.argv.is_empty() {
+        return;
+    }
+    let res = allowlist::resolve(&plan.argv, Some(Path::new(site.cwd)), site.path, site.home);
+    let Some(candidate) = res.resolved_real_path.as_ref().or(res.resolved_path.as_ref()) else { return };
+    let candidate = candidate.to_string_lossy().into_owned();
+    if !inline_eval::allow_always_may_persist(&candidate, &res.effective_argv, strict_inline_eval) {
+        return;
+    }
+    let mut push = |pattern: String, arg_pattern: String| {
+        if !out.iter().any(|(p, a)| *p == pattern && *a == arg_pattern) {
+            out.push((pattern, arg_pattern));
+        }
+    };
+    if !wrappers::is_shell_wrapper_executable(&plan.argv[0]) {
+        push(candidate, allowlist::cwd_bound_arg_pattern(site.cwd, &plan.argv));
+        return;
+    }
+    if let Some((index, script)) = shell_script_operand(&plan.argv, site) {
+        let trust = std::fs::canonicalize(&script).unwrap_or_else(|_| script.clone());
+        let mut hashed = vec![script.to_string_lossy().into_owned()];
+        hashed.extend(plan.argv[index + 1..].iter().cloned());
+        push(trust.to_string_lossy().into_owned(), allowlist::cwd_bound_arg_pattern(site.cwd, &hashed));
+    }
+}
+
+/// Coverage of a list of commands (`resolveAllowAlwaysPatternCoverage`): complete when every
+/// command is represented; a shell wrapper's patterns count, but never represent it.
+fn coverage_of(commands: &[Vec<String>], site: &Site<'_>, strict_inline_eval: bool) -> Coverage {
+    let mut patterns: Vec<(String, String)> = Vec::new();
+    let mut represented = 0;
+    for argv in commands {
+        let mut own = Vec::new();
+        command_patterns(argv, site, strict_inline_eval, &mut own);
+        if !wrappers::is_shell_wrapper_invocation(argv) && !own.is_empty() {
+            represented += 1;
+        }
+        for p in own {
+            if !patterns.contains(&p) {
+                patterns.push(p);
+            }
+        }
+    }
+    Coverage { complete: !commands.is_empty() && represented == commands.len(), patterns }
+}
+
+/// A payload command allow-always may remember (its trust mode is "executable"): not
+/// prompt-only, not prefixed with assignments, not a shell with a bindable inline command
+/// (that one is remembered as exact text only), not a shell inside a pipeline, no inline eval,
+/// not behind a blocked wrapper.
+fn reusable(seg: &shell::Segment, in_pipeline: bool) -> bool {
+    let argv = &seg.argv;
+    let Some(first) = argv.first() else { return false };
+    let unreusable = seg.has_assignments
+        || seg.prompt_only()
+        || wrappers::extract_shell_wrapper_command(argv, None).command.is_some()
+        || (in_pipeline && wrappers::is_shell_wrapper_executable(first));
+    !unreusable && inline_eval::detect(argv).is_none() && !wrappers::exec_wrapper_trust_plan(argv).policy_blocked
+}
+
+/// `allowAlwaysCoverage` of `system.run.prepare` (`buildSystemRunAllowAlwaysCoverage`): a shell
+/// wrapper is covered by the reusable commands of its payload (complete only when all are
+/// reusable and represented); any other argv by itself.
+pub fn prepare_coverage(
+    argv: &[String],
+    raw_command: Option<&str>,
+    site: &Site<'_>,
+    strict_inline_eval: bool,
+) -> Coverage {
+    let shell = wrappers::extract_shell_wrapper_command(argv, raw_command);
+    if !shell.is_wrapper {
+        return coverage_of(&[argv.to_vec()], site, strict_inline_eval);
+    }
+    let Some(payload) = shell.command else { return Coverage::default() };
+    let shell::Analysis::Segments(segments) = shell::analyze(&payload) else { return Coverage::default() };
+    let in_pipeline = payload_has_pipeline(&payload, segments.len());
+    let commands: Vec<Vec<String>> =
+        segments.iter().filter(|s| reusable(s, in_pipeline)).map(|s| s.argv.clone()).collect();
+    let coverage = coverage_of(&commands, site, strict_inline_eval);
+    Coverage { complete: coverage.complete && commands.len() == segments.len(), ..coverage }
+}
+
+/// Whether a payload's commands form a pipeline (a `|` the analysis accepted).
+fn payload_has_pipeline(payload: &str, segments: usize) -> bool {
+    segments > 1 && payload.contains('|') && !payload.contains("||")
+}
+
+/// Whether a shell payload is evaluated at run time in ways a pattern cannot pin
+/// (`hasRuntimeShellPayload`): parameter expansion, command substitution, backticks, or a
+/// login or interactive shell that reads startup files first.
+fn runtime_shell_payload(command: &CommandRequest) -> bool {
+    let Some(payload) = &command.shell_payload else {
+        return false;
+    };
+    static DYNAMIC: std::sync::LazyLock<regex::Regex> =
+        std::sync::LazyLock::new(|| regex::Regex::new(r"\$[A-Za-z0-9_@*?#$!-]|\$\{|`|\$\(").expect("valid pattern"));
+    let login_or_interactive = command.argv.iter().take_while(|a| *a != payload).skip(1).any(|f| {
+        f == "--login" || (f.starts_with('-') && !f.starts_with("--") && (f.contains('l') || f.contains('i')))
+    });
+    DYNAMIC.is_match(payload) || login_or_interactive
+}
+
+/// What an explicit allow-always of a run persists (`resolveAllowAlwaysPersistenceDecision`):
+/// `None` (allow once, nothing written) for a runtime-evaluated payload, an inline-eval hit
+/// under strictInlineEval, a payload with a command that cannot be remembered, or when no
+/// pattern results; else the patterns, with the command text marker when they are complete.
+pub fn persistence(
+    command: &CommandRequest,
+    site: &Site<'_>,
+    strict_inline_eval: bool,
+    inline_eval_hit: bool,
+) -> Option<Coverage> {
+    if inline_eval_hit || runtime_shell_payload(command) {
+        return None;
+    }
+    let commands: Vec<Vec<String>> = match &command.shell_payload {
+        Some(payload) => {
+            let shell::Analysis::Segments(segments) = shell::analyze(payload) else { return None };
+            let in_pipeline = payload_has_pipeline(payload, segments.len());
+            if segments.iter().any(|s| s.prompt_only() || s.has_assignments || !reusable(s, in_pipeline)) {
+                return None;
+            }
+            segments.into_iter().map(|s| s.argv).collect()
+        }
+        None => vec![command.argv.iter().filter(|a| !a.is_empty()).cloned().collect()],
+    };
+    let coverage = coverage_of(&commands, site, strict_inline_eval);
+    (!coverage.patterns.is_empty()).then_some(coverage)
 }
 
 /// The allow-always entries a decision asks to persist, for one agent.
@@ -75,19 +247,20 @@ pub struct AllowAlways {
     pub agent: String,
     /// `(pattern, argPattern)` per executable.
     pub entries: Vec<(String, String)>,
-    /// The command text, for the `=node-command:` marker.
-    pub command_text: String,
+    /// The command text, for the `=node-command:` marker: only when the entries cover the
+    /// whole command.
+    pub command_text: Option<String>,
 }
 
 /// Adds allow-always entries and the command's `=node-command:` marker to `doc`; whether
 /// anything changed.
 pub fn apply_allow_always(doc: &mut Value, persist: &AllowAlways, now: i64) -> bool {
-    let marker = allowlist::node_command_marker(&persist.command_text);
     let mut changed = false;
     for (pattern, arg_pattern) in &persist.entries {
         changed |= approvals::add_allow_always(doc, &persist.agent, pattern, arg_pattern, now);
     }
-    if !persist.command_text.trim().is_empty() {
+    if let Some(text) = persist.command_text.as_deref().filter(|t| !t.trim().is_empty()) {
+        let marker = allowlist::node_command_marker(text);
         changed |= approvals::add_allow_always_marker(doc, &persist.agent, &marker, now);
     }
     changed
@@ -119,17 +292,86 @@ mod tests {
     use super::*;
     use crate::command::resolve_command;
 
+    fn v(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn site() -> Site<'static> {
+        Site { cwd: "/tmp", path: "/usr/bin:/bin", home: None }
+    }
+
+    fn real(name: &str) -> String {
+        std::fs::canonicalize(format!("/usr/bin/{name}")).unwrap().to_string_lossy().into_owned()
+    }
+
     /// Rule (issue 11, fail closed): allow-always never offers a policy-blocked wrapper as the
     /// executable (`/usr/bin/env PATH=… cmd` would otherwise allow any command behind env).
     #[test]
     fn allow_always_never_offers_a_blocked_wrapper() {
-        let v = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        let entries = |argv: &[&str]| {
+        let cover = |argv: &[&str]| prepare_coverage(&v(argv), None, &site(), false);
+        assert_eq!(cover(&["/usr/bin/env", "PATH=/usr/bin", "wc", "-l"]), Coverage::default());
+        assert_eq!(cover(&["/usr/bin/sudo", "ls"]), Coverage::default());
+        assert_eq!(cover(&["taskset", "-c", "0", "ls"]), Coverage::default());
+        assert!(cover(&["/usr/bin/id", "-u"]).complete);
+    }
+
+    /// Rule (`collectAllowAlwaysPatterns`): transparent dispatch wrappers are looked through;
+    /// the executable behind them is remembered with the argv it runs with.
+    #[test]
+    fn dispatch_wrappers_are_looked_through() {
+        let c = prepare_coverage(&v(&["env", "head", "-n", "1"]), None, &site(), false);
+        assert!(c.complete);
+        assert_eq!(
+            c.patterns,
+            vec![(real("head"), allowlist::cwd_bound_arg_pattern("/tmp", &v(&["head", "-n", "1"])))]
+        );
+    }
+
+    /// Rule (`exec.md` §6.4): an interpreter is remembered only under strictInlineEval, and
+    /// never with an inline program; a script run by a shell is remembered by its path.
+    #[test]
+    fn interpreters_only_under_strict_inline_eval() {
+        let dir = tempfile::tempdir().unwrap();
+        let cwd = std::fs::canonicalize(dir.path()).unwrap();
+        let cwd = cwd.to_string_lossy();
+        std::fs::write(dir.path().join("tool.sh"), "echo hi\n").unwrap();
+        let site = Site { cwd: &cwd, path: "/usr/bin:/bin", home: None };
+        let python = v(&["/usr/bin/python3", "tool.py"]);
+        assert!(prepare_coverage(&python, None, &site, false).patterns.is_empty());
+        assert_eq!(prepare_coverage(&python, None, &site, true).patterns.len(), 1);
+        assert!(prepare_coverage(&v(&["/usr/bin/python3", "-c", "1"]), None, &site, true).patterns.is_empty());
+        let script = prepare_coverage(&v(&["/bin/sh", "tool.sh", "a"]), None, &site, false);
+        let script_path = format!("{cwd}/tool.sh");
+        assert_eq!(
+            script.patterns,
+            vec![(script_path.clone(), allowlist::cwd_bound_arg_pattern(&cwd, &v(&[&script_path, "a"])))]
+        );
+        assert!(!script.complete, "a shell is never what represents a command");
+    }
+
+    /// Rule (`buildSystemRunAllowAlwaysCoverage`): a shell payload is covered by its commands;
+    /// complete only when each is reusable and represented.
+    #[test]
+    fn shell_payloads_are_covered_command_by_command() {
+        let c = prepare_coverage(&v(&["/bin/sh", "-c", "head -n 1 && wc -l"]), None, &site(), false);
+        assert!(c.complete);
+        assert_eq!(c.patterns.len(), 2);
+        let c = prepare_coverage(&v(&["/bin/sh", "-c", "head -n 1 && eval x"]), None, &site(), false);
+        assert!(!c.complete && c.patterns.len() == 1, "eval is prompt-only: {c:?}");
+        assert_eq!(prepare_coverage(&v(&["/bin/sh", "-lc", "head"]), None, &site(), false), Coverage::default());
+    }
+
+    /// Rule (`resolveAllowAlwaysPersistenceDecision`): a runtime-evaluated payload, a prompt-only
+    /// command or an inline-eval hit is allowed once; otherwise the patterns are persisted.
+    #[test]
+    fn persistence_is_one_shot_for_runtime_payloads() {
+        let run = |argv: &[&str], hit: bool| {
             let req = resolve_command(v(argv), None).expect("command");
-            allow_always_entries(&req, &v(argv), "/tmp", "/usr/bin:/bin")
+            persistence(&req, &site(), false, hit)
         };
-        assert_eq!(entries(&["/usr/bin/env", "PATH=/usr/bin", "wc", "-l"]), None);
-        assert_eq!(entries(&["/usr/bin/sudo", "ls"]), None);
-        assert!(entries(&["/usr/bin/id", "-u"]).is_some());
+        assert_eq!(run(&["/bin/sh", "-c", "head $X"], false), None);
+        assert_eq!(run(&["/bin/sh", "-c", "head; eval x"], false), None);
+        assert_eq!(run(&["/usr/bin/head", "-n", "1"], true), None);
+        assert!(run(&["/bin/sh", "-c", "head -n 1"], false).is_some_and(|c| c.complete));
     }
 }

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::allow_always::{allow_always_entries, AllowAlways};
+use crate::allow_always::{persistence, AllowAlways, Site};
 use crate::approvals::{self, ResolvedApprovals};
 use crate::binding::mutable_operand::{operand_snapshot, operand_unchanged, OperandSnapshot};
 use crate::binding::{canonical_cwd, pinned_argv};
@@ -147,13 +147,6 @@ pub fn effective_policy(ctx: &PolicyContext<'_>, agent_id: Option<&str>) -> (Sec
     }
 }
 
-/// `tools.exec.strictInlineEval`, global or for the agent.
-pub fn strict_inline_eval(config: &Value, agent: Option<&str>) -> bool {
-    let agent_layer =
-        agent.and_then(|a| config.get("agents")?.get("entries")?.get(a)?.pointer("/tools/exec/strictInlineEval"));
-    [config.pointer("/tools/exec/strictInlineEval"), agent_layer].into_iter().flatten().any(|v| v == true)
-}
-
 /// The run-time refusal when a bound file changed (or no longer resolves from the argv).
 const OPERAND_CHANGED: &str = "SYSTEM_RUN_DENIED: approval script operand changed before execution";
 
@@ -269,8 +262,13 @@ pub fn decide(req: &RunRequest, ctx: &PolicyContext<'_>) -> Result<Decision, Den
     let AllowlistEval { analysis_ok, satisfied, durable, planned, used, bound_hit } =
         evaluate_allowlist(command, &resolved.allowlist, &safe_bins, &skills, req.cwd.as_deref(), &child_path);
     let satisfied = satisfied && analysis_ok && security == Security::Allowlist;
-    let inline_eval_hit =
-        if strict_inline_eval(ctx.config, agent_id) { inline_eval::detect(&command.argv) } else { None };
+    // strictInlineEval looks at every segment upstream's analysis has (exec.md §4.8).
+    let inline_eval_hit = policy::strict_inline_eval(ctx.config, agent_id)
+        .then(|| {
+            let segments = crate::segments::policy_segments(&command.argv, command.shell_payload.as_deref());
+            inline_eval::detect_in_segments(segments.iter().map(Vec::as_slice))
+        })
+        .flatten();
 
     // B3. The decision of the modes.
     let mut verdict = policy::evaluate(PolicyInput {
@@ -299,13 +297,10 @@ pub fn decide(req: &RunRequest, ctx: &PolicyContext<'_>) -> Result<Decision, Den
 
     // B5. strictInlineEval: interpreter code needs a person's approval, whatever the allowlist
     // says; its message wins over every denial but `security=deny`.
-    if let Some(desc) = inline_eval_hit {
-        let disabled = matches!(&verdict, Err(d) if d.reason == DenialReason::SecurityDeny);
-        if !approved_by_ask && !disabled {
-            return Err(approval_required(format!(
-                "SYSTEM_RUN_DENIED: approval required ({desc} requires explicit approval in strictInlineEval mode)"
-            )));
-        }
+    let disabled = matches!(&verdict, Err(d) if d.reason == DenialReason::SecurityDeny);
+    if inline_eval::strict_refuses(inline_eval_hit.as_ref(), approved_by_ask, disabled) {
+        let hit = inline_eval_hit.as_ref().expect("strict_refuses needs a hit");
+        return Err(approval_required(inline_eval::denial_message(hit)));
     }
     // B6. Executable identity binding, for any run an approval, a fallback or the allowlist
     // would let through: every wrapper of every segment must resolve to an executable file.
@@ -387,15 +382,18 @@ pub fn decide(req: &RunRequest, ctx: &PolicyContext<'_>) -> Result<Decision, Den
         return Err(Denial::new(DenialReason::PermissionScreenRecording, "PERMISSION_MISSING: screenRecording"));
     }
     // C5's inputs: allow-always remembers each executable with this cwd and these arguments
-    // (and a marker for the whole command text); what cannot be bound so is allowed once.
+    // (and a marker for the whole command text when they cover all of it); what cannot be
+    // bound so is allowed once.
     let allow_always = match req.approval {
         Approval::Explicit { always: true } => {
             let cwd_text = cwd.as_deref().map(|c| c.to_string_lossy().into_owned()).unwrap_or_default();
-            allow_always_entries(command, &argv, &cwd_text, &child_path).map(|entries| AllowAlways {
-                agent: agent_id.unwrap_or("*").to_string(),
-                entries,
-                command_text: command.command_text.clone(),
-            })
+            let site = Site { cwd: &cwd_text, path: &child_path, home: home.as_deref() };
+            persistence(command, &site, policy::strict_inline_eval(ctx.config, agent_id), inline_eval_hit.is_some())
+                .map(|coverage| AllowAlways {
+                    agent: agent_id.unwrap_or("*").to_string(),
+                    entries: coverage.patterns,
+                    command_text: coverage.complete.then(|| command.command_text.clone()),
+                })
         }
         _ => None,
     };
@@ -448,6 +446,7 @@ mod tests {
                 ask: None,
                 strict_inline_eval: false,
                 env: BTreeMap::new(),
+                raw_command: None,
             };
             prepare(request, &self.ctx()).unwrap()["plan"].clone()
         }
@@ -514,6 +513,16 @@ mod tests {
     /// Runs the decision for `command` under `approvals` with `approval` (and a plan carrying
     /// the current policy snapshot, as a gateway would forward it).
     fn decide_with(approvals: &Value, command: &[&str], approval: Approval) -> Result<Decision, Denial> {
+        decide_in(&json!({}), None, approvals, command, approval)
+    }
+
+    fn decide_in(
+        config: &Value,
+        agent_id: Option<&str>,
+        approvals: &Value,
+        command: &[&str],
+        approval: Approval,
+    ) -> Result<Decision, Denial> {
         let doc = approvals::normalize(approvals).expect("valid document");
         let mut plan = json!({"argv": command, "commandText": command.join(" ")});
         plan["policySnapshot"] = policy_snapshot(&doc, None);
@@ -530,14 +539,14 @@ mod tests {
             plan: (approval != Approval::None).then_some(plan),
             approval,
             overrides: BTreeMap::new(),
-            agent_id: None,
+            agent_id: agent_id.map(String::from),
             cwd: Some("/tmp".into()),
             needs_screen_recording: false,
             timeout: None,
         };
         let env = BTreeMap::from([("PATH".to_string(), "/usr/bin:/bin".to_string())]);
         let ctx = PolicyContext {
-            config: &json!({}),
+            config,
             approvals: Some(&doc),
             skill_bins: &[],
             inherited_env: &env,
@@ -548,6 +557,34 @@ mod tests {
 
     fn reason(r: Result<Decision, Denial>) -> Option<DenialReason> {
         r.err().map(|d| d.reason)
+    }
+
+    /// Rule (exec.md §4.8): strictInlineEval refuses inline eval in any segment of a shell
+    /// payload, for an agent id that differs only in case, even under full/off; an approval by
+    /// ask passes it, and `security=deny` keeps its own refusal.
+    #[test]
+    fn strict_inline_eval_checks_every_segment() {
+        let config = json!({"agents": {"entries": {"Ops": {"tools": {"exec": {"strictInlineEval": true}}}}}});
+        let full = json!({"defaults": {"security": "full", "ask": "off"}});
+        let payload = &["/bin/sh", "-c", "ls | env FOO=1 python3 -c 'print(1)'"];
+        let Err(denied) = decide_in(&config, Some("ops"), &full, payload, Approval::None) else { panic!("runs") };
+        assert_eq!(
+            denied.message,
+            "SYSTEM_RUN_DENIED: approval required (python3 -c requires explicit approval in strictInlineEval mode)"
+        );
+        assert!(decide_in(&config, Some("ops"), &full, &["/bin/sh", "-c", "ls | wc -l"], Approval::None).is_ok());
+        assert!(decide_in(&config, Some("other"), &full, payload, Approval::None).is_ok(), "not strict for others");
+        let deny = json!({"defaults": {"security": "deny"}});
+        assert_eq!(
+            reason(decide_in(&config, Some("OPS"), &deny, payload, Approval::None)),
+            Some(DenialReason::SecurityDeny)
+        );
+        // Approved by ask passes the strict check; the C1 binding then refuses this payload
+        // (its `|` and inline code cannot be bound), as upstream's would.
+        let Err(approved) = decide_in(&config, Some("ops"), &full, payload, Approval::AutoReview) else {
+            panic!("an unbindable payload does not run")
+        };
+        assert_eq!(approved.message, "SYSTEM_RUN_DENIED: approval cannot safely bind this interpreter/runtime command");
     }
 
     /// Rule (`exec.md` §2.3, issue 11): an ask-fallback run is held to the lower of the agent's

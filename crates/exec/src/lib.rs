@@ -18,12 +18,16 @@
 //! - [`command`]: the command model (argv, its display text, shell-wrapper payloads);
 //! - [`identity`]: binding an approved run to the executables it will start (step B6);
 //! - [`shell`]: shell payload analysis with tree-sitter-bash, split into simple commands;
+//! - [`segments`]: the segments of a request the policy checks walk (strictInlineEval);
 //! - [`allowlist`]: resolving an argv the way it will run and matching allowlist rules;
 //! - [`safebins`]: stream filters allowed without an allowlist entry;
+//! - [`carrier`]: dispatch wrappers and command carriers (`env`, `sudo`, `xargs`, `find -exec`)
+//!   as the risk analysis reads them;
 //! - [`inline_eval`]: interpreter invocations that carry their program in argv;
 //! - [`approvals`]: the exec-approvals document (normalise, serialise, resolve, redact);
 //! - [`policy`]: security and ask modes, the config layer and the final decision;
 //! - [`env`](mod@env): which environment a command gets and which overrides are refused;
+//! - [`launch_error`]: the error text of a command that could not be launched (Node's names);
 //! - [`runner`]: spawning the process in its own group with the upstream timeout, output
 //!   caps and cancellation (the crate's one `unsafe` block, documented there).
 
@@ -33,16 +37,19 @@ pub mod allow_always;
 pub mod allowlist;
 pub mod approvals;
 pub mod binding;
+pub mod carrier;
 pub mod command;
 pub mod decide;
 pub mod env;
 pub mod evaluate;
 pub mod identity;
 pub mod inline_eval;
+pub mod launch_error;
 pub mod policy;
 pub mod prepare;
 pub mod runner;
 pub mod safebins;
+pub mod segments;
 pub mod shell;
 pub mod snapshot;
 pub mod wrappers;

@@ -11,12 +11,13 @@ use std::path::PathBuf;
 
 use serde_json::{json, Value};
 
-use crate::allow_always::allow_always_entries;
+use crate::allow_always::{prepare_coverage, Coverage, Site};
 use crate::binding::mutable_operand::{operand_snapshot, BindingRefused, UNSUPPORTED_SHAPE_GUIDANCE};
 use crate::binding::{canonical_cwd, pinned_argv};
 use crate::command::{format_command, CommandRequest};
-use crate::decide::{effective_policy, strict_inline_eval, PolicyContext};
+use crate::decide::{effective_policy, PolicyContext};
 use crate::env;
+use crate::policy::strict_inline_eval;
 use crate::policy::{Ask, Security};
 use crate::snapshot::policy_snapshot;
 use crate::wrappers::is_blocked_shell_wrapper_command;
@@ -37,8 +38,12 @@ pub struct PrepareRequest {
     pub security: Option<Security>,
     /// `ask` the caller will run with, when it is a valid mode.
     pub ask: Option<Ask>,
-    /// `strictInlineEval: true` from the caller.
+    /// `strictInlineEval: true` from the caller (the coverage's interpreter rule reads this
+    /// flag alone, as upstream's does).
     pub strict_inline_eval: bool,
+    /// `rawCommand`, trimmed, when not empty: it decides whether a login shell's payload is
+    /// the command's meaning.
+    pub raw_command: Option<String>,
     /// `env` as sent: upstream checks it only once the plan is built, so a bad cwd is reported
     /// before a bad override.
     pub env: BTreeMap<String, String>,
@@ -72,6 +77,7 @@ pub fn prepare(params: PrepareRequest, ctx: &PolicyContext<'_>) -> Result<Value,
         ask: asked_ask,
         strict_inline_eval: asked_strict,
         env: overrides,
+        raw_command,
     } = params;
     let (security, ask, _resolved) = effective_policy(ctx, agent_id.as_deref());
     let strict = asked_strict || strict_inline_eval(ctx.config, agent_id.as_deref());
@@ -126,15 +132,16 @@ pub fn prepare(params: PrepareRequest, ctx: &PolicyContext<'_>) -> Result<Value,
     env::validate_overrides(&overrides).map_err(|e| PrepareRefused(e.to_string()))?;
     plan["policySnapshot"] = policy_snapshot(ctx.approvals.unwrap_or(&Value::Null), agent_id.as_deref());
     // What an "allow always" of this plan would persist (the same entries `system.run` writes).
-    let path = ctx.path();
-    let entries = bind.then(|| allow_always_entries(&req, &argv, &cwd.to_string_lossy(), path)).flatten();
-    let coverage = match entries {
-        Some(entries) => json!({"complete": true, "patterns": entries
-            .iter()
-            .map(|(pattern, arg_pattern)| json!({"pattern": pattern, "argPattern": arg_pattern}))
-            .collect::<Vec<_>>()}),
-        None => json!({"complete": false, "patterns": []}),
-    };
+    let cwd_text = cwd.to_string_lossy();
+    let home = ctx.inherited_env.get("HOME").map(PathBuf::from);
+    let site = Site { cwd: &cwd_text, path: ctx.path(), home: home.as_deref() };
+    let coverage =
+        if bind { prepare_coverage(&argv, raw_command.as_deref(), &site, asked_strict) } else { Coverage::default() };
+    let coverage = json!({"complete": coverage.complete, "patterns": coverage
+        .patterns
+        .iter()
+        .map(|(pattern, arg_pattern)| json!({"pattern": pattern, "argPattern": arg_pattern}))
+        .collect::<Vec<_>>()});
     Ok(json!({
         "plan": plan,
         "execPolicy": {"security": security, "ask": ask},
@@ -168,6 +175,7 @@ mod tests {
             ask: None,
             strict_inline_eval: false,
             env: BTreeMap::new(),
+            raw_command: None,
         };
         prepare(request, &ctx)
     }

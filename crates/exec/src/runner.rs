@@ -5,6 +5,12 @@
 //! total (arrival order); the rest is read and discarded, so a command that prints gigabytes
 //! costs the node no memory. A timeout sends SIGTERM to the group, waits 300 ms, then SIGKILLs
 //! it; cancellation does the same. The result maps exactly onto upstream's payload.
+//!
+//! After the command exits, its pipes are read the way upstream reads them (descendants may
+//! hold them open): until they close, or 100 ms pass without output, or 1 s after the exit,
+//! whichever comes first; later output is lost. The one exception is upstream's too: with a
+//! timeout set and exit code 0 the pipes are read until they close or the deadline passes,
+//! and a deadline reached that way is a timeout (exit code 124).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -16,6 +22,9 @@ use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncReadExt;
 use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+use crate::launch_error;
 
 /// Total bytes of stdout + stderr kept.
 pub const OUTPUT_CAP: usize = 200_000;
@@ -23,8 +32,13 @@ pub const OUTPUT_CAP: usize = 200_000;
 pub const TRUNCATED_SUFFIX: &str = "\n... (truncated)";
 /// Grace between SIGTERM and SIGKILL.
 const KILL_GRACE: Duration = Duration::from_millis(300);
-/// How long to keep draining pipes that descendants hold open after the child exited.
-const DRAIN_LIMIT: Duration = Duration::from_secs(1);
+/// After the exit, reading stops once the pipes were quiet this long (upstream's
+/// `EXIT_STDIO_GRACE_MS`).
+const EXIT_IDLE_GRACE: Duration = Duration::from_millis(100);
+/// After the exit, reading stops this long after it at the latest (`EXIT_STDIO_MAX_DRAIN_MS`).
+const EXIT_DRAIN_LIMIT: Duration = Duration::from_secs(1);
+/// How often a dying process group is polled during the kill grace.
+const GROUP_POLL: Duration = Duration::from_millis(25);
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -69,45 +83,72 @@ pub enum RunOutcome {
 }
 
 /// Head capture shared by both streams.
+#[derive(Default)]
 struct Capture {
     stdout: Vec<u8>,
     stderr: Vec<u8>,
-    dropped: bool,
+    /// Bytes of stdout were dropped at the cap.
+    stdout_dropped: bool,
+    /// Bytes of stderr were dropped at the cap.
+    stderr_dropped: bool,
 }
 
 impl Capture {
     fn push(&mut self, is_stderr: bool, chunk: &[u8]) {
         let room = OUTPUT_CAP - (self.stdout.len() + self.stderr.len());
         let take = chunk.len().min(room);
-        let target = if is_stderr { &mut self.stderr } else { &mut self.stdout };
+        let (target, dropped) = if is_stderr {
+            (&mut self.stderr, &mut self.stderr_dropped)
+        } else {
+            (&mut self.stdout, &mut self.stdout_dropped)
+        };
         target.extend_from_slice(&chunk[..take]);
         if take < chunk.len() {
-            self.dropped = true;
+            *dropped = true;
         }
     }
 }
 
-/// Decodes kept bytes, dropping an incomplete UTF-8 sequence at the cut.
-fn decode(mut bytes: Vec<u8>) -> String {
-    if let Err(e) = std::str::from_utf8(&bytes) {
-        if e.error_len().is_none() {
-            bytes.truncate(e.valid_up_to());
+/// Decodes one stream's kept bytes as upstream's `trimTruncatedUtf8Boundary` does: only a
+/// stream cut at the cap loses its tail, and only the up-to-3 bytes that make the rest valid
+/// UTF-8 (a character split by the cut); anything else invalid decodes to U+FFFD.
+fn decode(mut bytes: Vec<u8>, cut_at_cap: bool) -> String {
+    if cut_at_cap && !bytes.is_empty() {
+        if let Some(removed) = (0..=3.min(bytes.len())).find(|r| std::str::from_utf8(&bytes[..bytes.len() - r]).is_ok())
+        {
+            bytes.truncate(bytes.len() - removed);
         }
     }
     String::from_utf8_lossy(&bytes).into_owned()
 }
 
 fn kill_group(pgid: i32, signal: Signal) {
-    let _ = killpg(Pid::from_raw(pgid), signal);
+    // Never our own group: killpg(0) would signal the node itself.
+    if pgid > 0 {
+        let _ = killpg(Pid::from_raw(pgid), signal);
+    }
 }
 
 /// Runs the command to completion, timeout or cancellation.
 pub async fn run(spec: RunSpec, mut cancel: watch::Receiver<bool>) -> RunOutcome {
+    if let Some(refused) = launch_error::refuse_before_spawn(&spec.argv, &spec.env) {
+        let code = refused.starts_with("Command failed").then_some("ERR_INVALID_ARG_VALUE");
+        return RunOutcome::Finished(launch_failure(launch_error::clarify_cwd(refused, code, spec.cwd.as_deref())));
+    }
     let Some((program, args)) = spec.argv.split_first() else {
         return RunOutcome::Finished(launch_failure("command required".into()));
     };
+    // The child's stdio are socket pairs, as libuv gives Node's children: programs can tell
+    // (bash reads ~/.bashrc when its stdin is a socket), so pipes would change what they print.
+    let stdio = match [StdioSocket::new(), StdioSocket::new(), StdioSocket::new()] {
+        [Ok(stdin), Ok(stdout), Ok(stderr)] => [stdin, stdout, stderr],
+        [Err(e), ..] | [_, Err(e), _] | [.., Err(e)] => {
+            return RunOutcome::Finished(launch_failure(launch_error::describe_spawn_error(&e, None)))
+        }
+    };
+    let [stdin, stdout, stderr] = stdio;
     let mut cmd = tokio::process::Command::new(program);
-    cmd.args(args).env_clear().envs(&spec.env).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.args(args).env_clear().envs(&spec.env).stdin(stdin.child).stdout(stdout.child).stderr(stderr.child);
     if let Some(cwd) = &spec.cwd {
         cmd.current_dir(cwd);
     }
@@ -116,44 +157,52 @@ pub async fn run(spec: RunSpec, mut cancel: watch::Receiver<bool>) -> RunOutcome
     unsafe {
         cmd.pre_exec(|| nix::unistd::setsid().map(|_| ()).map_err(std::io::Error::from));
     }
-    let mut child = match cmd.spawn() {
+    let spawned = cmd.spawn();
+    // The command holds the child's ends; ours must be the only ones left, or EOF never comes.
+    drop(cmd);
+    let mut child = match spawned {
         Ok(child) => child,
-        Err(e) => return RunOutcome::Finished(launch_failure(describe_spawn_error(&e, spec.cwd.as_ref()))),
+        Err(e) => {
+            return RunOutcome::Finished(launch_failure(launch_error::describe_spawn_error(&e, spec.cwd.as_deref())))
+        }
     };
-    drop(child.stdin.take()); // EOF at once
+    drop(stdin.ours); // EOF at once
     let pgid = child.id().map(|p| p as i32).unwrap_or(0);
 
     let (tx, mut chunks) = mpsc::channel::<(bool, Vec<u8>)>(16);
-    for (is_stderr, stream) in [
-        (false, child.stdout.take().map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>)),
-        (true, child.stderr.take().map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>)),
-    ] {
-        let Some(mut stream) = stream else { continue };
+    let mut readers = Vec::new();
+    for (is_stderr, stream) in [(false, stdout.ours), (true, stderr.ours)] {
+        let Ok(mut stream) = tokio::net::UnixStream::from_std(stream) else { continue };
         let tx = tx.clone();
-        tokio::spawn(async move {
+        readers.push(tokio::spawn(async move {
             let mut buf = vec![0u8; 64 * 1024];
             while let Ok(n) = stream.read(&mut buf).await {
                 if n == 0 || tx.send((is_stderr, buf[..n].to_vec())).await.is_err() {
                     break;
                 }
             }
-        });
+        }));
     }
     drop(tx);
+    // Dropping the readers closes our ends of the pipes, as upstream destroys its streams.
+    let _close_pipes = AbortOnDrop(readers);
 
-    let mut capture = Capture { stdout: Vec::new(), stderr: Vec::new(), dropped: false };
-    let deadline = spec.timeout.map(|t| tokio::time::Instant::now() + t);
+    let mut capture = Capture::default();
+    let deadline = spec.timeout.map(|t| Instant::now() + t);
     let mut timed_out = false;
+    let mut group_term_sent = None;
     let status = loop {
         tokio::select! {
             Some((is_stderr, chunk)) = chunks.recv() => capture.push(is_stderr, &chunk),
             status = child.wait() => break status,
             _ = async { tokio::time::sleep_until(deadline.expect("guarded")).await }, if deadline.is_some() && !timed_out => {
                 timed_out = true;
-                terminate(pgid, &mut child).await;
+                group_term_sent = terminate(pgid, &mut child).await;
             }
             _ = cancelled(&mut cancel) => {
                 terminate(pgid, &mut child).await;
+                // Nothing is reported: whatever the command started goes at once.
+                kill_group(pgid, Signal::SIGKILL);
                 return RunOutcome::Cancelled;
             }
         }
@@ -166,20 +215,47 @@ pub async fn run(spec: RunSpec, mut cancel: watch::Receiver<bool>) -> RunOutcome
             )))
         }
     };
-    if status.code() != Some(0) {
-        // Whatever the command left running in its group goes with it.
-        kill_group(pgid, Signal::SIGKILL);
+    match (deadline, timed_out, status.code()) {
+        (Some(deadline), false, Some(0)) => {
+            // Exit 0 under a deadline: the pipes are read until they close or it passes.
+            loop {
+                tokio::select! {
+                    chunk = chunks.recv() => match chunk {
+                        Some((is_stderr, chunk)) => capture.push(is_stderr, &chunk),
+                        None => break,
+                    },
+                    _ = tokio::time::sleep_until(deadline) => {
+                        timed_out = true;
+                        kill_group(pgid, Signal::SIGTERM);
+                        group_term_sent = Some(Instant::now());
+                        break;
+                    }
+                    _ = cancelled(&mut cancel) => {
+                        kill_group(pgid, Signal::SIGKILL);
+                        return RunOutcome::Cancelled;
+                    }
+                }
+            }
+        }
+        (_, _, Some(0)) => {}
+        _ if !timed_out => {
+            // Whatever the command left running in its group goes with it.
+            kill_group(pgid, Signal::SIGTERM);
+            group_term_sent = Some(Instant::now());
+        }
+        _ => {}
     }
-    // Drain what is left in the pipes (descendants may hold them open): at most 1 s.
-    let drain_until = tokio::time::Instant::now() + DRAIN_LIMIT;
-    while let Ok(Some((is_stderr, chunk))) = tokio::time::timeout_at(drain_until, chunks.recv()).await {
-        capture.push(is_stderr, &chunk);
-    }
+    // Reading and the group's kill grace run side by side, as upstream's timers do.
+    tokio::join!(drain_after_exit(&mut chunks, &mut capture), async {
+        if let Some(sent) = group_term_sent {
+            settle_group(pgid, sent).await;
+        }
+    });
 
-    let mut stdout = decode(capture.stdout);
-    let mut stderr = decode(capture.stderr);
-    if capture.dropped {
-        if stderr.trim().is_empty() {
+    let mut stdout = decode(capture.stdout, capture.stdout_dropped);
+    let mut stderr = decode(capture.stderr, capture.stderr_dropped);
+    if capture.stdout_dropped || capture.stderr_dropped {
+        if js_trim(&stderr).is_empty() {
             stdout.push_str(TRUNCATED_SUFFIX);
         } else {
             stderr.push_str(TRUNCATED_SUFFIX);
@@ -199,6 +275,83 @@ pub async fn run(spec: RunSpec, mut cancel: watch::Receiver<bool>) -> RunOutcome
     })
 }
 
+/// JavaScript's `String.prototype.trim`: its whitespace is Unicode `Zs`, the ASCII controls
+/// TAB to CR, U+FEFF and the line separators; unlike Rust's `trim` it keeps U+0085 and drops
+/// U+FEFF. Upstream trims output with it (which stream gets the truncation suffix, and the
+/// `exec.finished` output).
+pub fn js_trim(s: &str) -> &str {
+    fn is_js_space(c: char) -> bool {
+        matches!(
+            c,
+            '\u{9}'..='\u{d}'
+                | ' '
+                | '\u{a0}'
+                | '\u{1680}'
+                | '\u{2000}'..='\u{200a}'
+                | '\u{2028}'
+                | '\u{2029}'
+                | '\u{202f}'
+                | '\u{205f}'
+                | '\u{3000}'
+                | '\u{feff}'
+        )
+    }
+    s.trim_matches(is_js_space)
+}
+
+/// One of the child's stdio streams: a connected socket pair.
+struct StdioSocket {
+    /// The child's end.
+    child: Stdio,
+    /// The node's end (non-blocking, for the reader).
+    ours: std::os::unix::net::UnixStream,
+}
+
+impl StdioSocket {
+    fn new() -> std::io::Result<StdioSocket> {
+        let (ours, child) = std::os::unix::net::UnixStream::pair()?;
+        ours.set_nonblocking(true)?;
+        Ok(StdioSocket { child: Stdio::from(std::os::fd::OwnedFd::from(child)), ours })
+    }
+}
+
+/// Aborts the pipe readers when dropped, closing the read ends.
+struct AbortOnDrop(Vec<tokio::task::JoinHandle<()>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        for reader in &self.0 {
+            reader.abort();
+        }
+    }
+}
+
+/// Reads what the pipes still deliver after the exit: until they close, are quiet for
+/// [`EXIT_IDLE_GRACE`], or [`EXIT_DRAIN_LIMIT`] has passed.
+async fn drain_after_exit(chunks: &mut mpsc::Receiver<(bool, Vec<u8>)>, capture: &mut Capture) {
+    let limit = Instant::now() + EXIT_DRAIN_LIMIT;
+    loop {
+        let quiet_until = (Instant::now() + EXIT_IDLE_GRACE).min(limit);
+        match tokio::time::timeout_at(quiet_until, chunks.recv()).await {
+            Ok(Some((is_stderr, chunk))) => capture.push(is_stderr, &chunk),
+            Ok(None) | Err(_) => return,
+        }
+    }
+}
+
+/// Gives a group that was sent SIGTERM at `sent` the rest of the kill grace to die (polled),
+/// then SIGKILLs what is left, as upstream's termination controller does.
+async fn settle_group(pgid: i32, sent: Instant) {
+    let until = sent + KILL_GRACE;
+    while pgid > 0 && killpg(Pid::from_raw(pgid), None).is_ok() {
+        if Instant::now() >= until {
+            kill_group(pgid, Signal::SIGKILL);
+            return;
+        }
+        tokio::time::sleep(GROUP_POLL.min(until - Instant::now())).await;
+    }
+}
+
 /// Resolves once `cancel` is set; never, if its sender is gone without cancelling.
 async fn cancelled(cancel: &mut watch::Receiver<bool>) {
     loop {
@@ -211,15 +364,19 @@ async fn cancelled(cancel: &mut watch::Receiver<bool>) {
     }
 }
 
-/// SIGTERM the group, wait up to 300 ms, then SIGKILL it.
-async fn terminate(pgid: i32, child: &mut tokio::process::Child) {
+/// SIGTERM the group and give the leader the kill grace; SIGKILL the group if it is still
+/// there. Returns when the SIGTERM went out if the leader exited within the grace: the rest of
+/// the group then gets the rest of the grace ([`settle_group`]), as upstream polls the whole
+/// group before it SIGKILLs.
+async fn terminate(pgid: i32, child: &mut tokio::process::Child) -> Option<Instant> {
+    let sent = Instant::now();
     kill_group(pgid, Signal::SIGTERM);
     if tokio::time::timeout(KILL_GRACE, child.wait()).await.is_err() {
         kill_group(pgid, Signal::SIGKILL);
         let _ = tokio::time::timeout(KILL_GRACE, child.wait()).await;
+        None
     } else {
-        // The leader is gone; make sure nothing it started survives.
-        kill_group(pgid, Signal::SIGKILL);
+        Some(sent)
     }
 }
 
@@ -232,33 +389,6 @@ fn launch_failure(error: String) -> RunResult {
         stderr: String::new(),
         error: Some(error),
     }
-}
-
-fn describe_spawn_error(e: &std::io::Error, cwd: Option<&PathBuf>) -> String {
-    let code = match e.kind() {
-        std::io::ErrorKind::NotFound => "ENOENT".to_string(),
-        std::io::ErrorKind::PermissionDenied => "EACCES".to_string(),
-        _ => e.raw_os_error().map(|c| format!("errno {c}")).unwrap_or_else(|| e.to_string()),
-    };
-    let sanitized = format!("Command failed during launch or output capture ({code})");
-    if let Some(cwd) = cwd {
-        match std::fs::metadata(cwd) {
-            Err(_) => {
-                return format!(
-                    "node exec working directory does not exist on the node host: {} (os reported: {sanitized})",
-                    cwd.display()
-                )
-            }
-            Ok(m) if !m.is_dir() => {
-                return format!(
-                    "node exec working directory is not a directory on the node host: {} (os reported: {sanitized})",
-                    cwd.display()
-                )
-            }
-            _ => {}
-        }
-    }
-    sanitized
 }
 
 #[cfg(test)]
@@ -338,6 +468,80 @@ mod tests {
             .await;
         assert_eq!(r.stderr, format!("oops\n{TRUNCATED_SUFFIX}"));
         assert_eq!(r.stdout.len(), OUTPUT_CAP - "oops\n".len());
+    }
+
+    #[tokio::test]
+    async fn after_exit_the_pipes_are_read_until_quiet_for_100ms() {
+        // Output within the quiet period keeps the reading alive; output after it is lost.
+        let r =
+            finished(spec(&["sh", "-c", "(sleep 0.05; echo soon; sleep 0.05; echo soon2) & echo early"], None)).await;
+        assert_eq!(r.stdout, "early\nsoon\nsoon2\n");
+        let r = finished(spec(&["sh", "-c", "(sleep 0.4; echo late) & echo early"], None)).await;
+        assert_eq!(r.stdout, "early\n", "a background child's output after the quiet period is not kept");
+        let r = finished(spec(&["sh", "-c", "(sleep 0.4; echo late) & echo early; exit 3"], None)).await;
+        assert_eq!((r.exit_code, r.stdout.as_str()), (Some(3), "early\n"));
+    }
+
+    #[tokio::test]
+    async fn exit_zero_under_a_deadline_reads_until_the_pipes_close_or_it_times_out() {
+        let r = finished(spec(&["sh", "-c", "(sleep 0.4; echo late) & echo early"], Some(3000))).await;
+        assert_eq!((r.stdout.as_str(), r.timed_out, r.exit_code), ("early\nlate\n", false, Some(0)));
+        let started = std::time::Instant::now();
+        let r = finished(spec(&["sh", "-c", "sleep 30 & echo early"], Some(300))).await;
+        assert_eq!((r.stdout.as_str(), r.timed_out, r.exit_code, r.success), ("early\n", true, Some(124), false));
+        assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    }
+
+    #[tokio::test]
+    async fn a_character_split_at_the_cap_is_dropped_and_other_invalid_bytes_decode_lossily() {
+        // Cut at the cap in the middle of a euro sign: its two kept bytes go.
+        let r =
+            finished(spec(&["sh", "-c", "head -c 199999 /dev/zero | tr '\\0' a; printf '\\342\\202\\254xyz'"], None))
+                .await;
+        assert_eq!(r.stdout, format!("{}{TRUNCATED_SUFFIX}", "a".repeat(199_999)));
+        // Not cut: an incomplete character at the end is U+FFFD, as upstream decodes it.
+        let r = finished(spec(&["sh", "-c", "printf 'ab\\342\\202'"], None)).await;
+        assert_eq!(r.stdout, "ab\u{FFFD}");
+        assert_eq!(decode(b"ab\xe2\x82".to_vec(), true), "ab", "the split character goes");
+        assert_eq!(decode(b"ab\xe2\x82".to_vec(), false), "ab\u{FFFD}", "only a stream cut at the cap is trimmed");
+        assert_eq!(decode(b"ab\xffc\xe2\x82".to_vec(), true), "ab\u{FFFD}c\u{FFFD}", "at most 3 bytes are trimmed");
+        assert_eq!(decode(b"ab\xffcd\xe2".to_vec(), true), "ab\u{FFFD}cd\u{FFFD}", "invalid before the cut: kept");
+    }
+
+    #[tokio::test]
+    async fn the_childs_stdio_are_sockets_as_under_node() {
+        let r = finished(spec(&["sh", "-c", "readlink /proc/self/fd/0 /proc/self/fd/1 /proc/self/fd/2"], None)).await;
+        let kinds: Vec<bool> = r.stdout.lines().map(|l| l.starts_with("socket:[")).collect();
+        assert_eq!(kinds, [true, true, true], "{}", r.stdout);
+    }
+
+    #[test]
+    fn js_trim_is_javascripts_trim() {
+        assert_eq!(js_trim("\u{feff} a \u{3000}\n"), "a");
+        assert_eq!(js_trim("\u{85}a\u{85}"), "\u{85}a\u{85}", "NEL is not JavaScript whitespace");
+    }
+
+    #[tokio::test]
+    async fn launch_errors_use_node_error_names() {
+        let r = finished(spec(&["/etc/passwd/x"], None)).await;
+        assert_eq!(r.error.as_deref(), Some("Command failed during launch or output capture (ENOTDIR)"));
+        let mut s = spec(&["true"], None);
+        s.cwd = Some("/etc/passwd".into());
+        assert!(finished(s).await.error.unwrap().starts_with(
+            "node exec working directory is not a directory on the node host: /etc/passwd (os reported: \
+             Command failed during launch or output capture (ENOTDIR))"
+        ));
+        let r = finished(spec(&["echo", "a\0b"], None)).await;
+        assert_eq!(r.error.as_deref(), Some("Arguments cannot contain null bytes (\"\\0\"): a\0b"));
+    }
+
+    #[tokio::test]
+    async fn a_timed_out_group_gets_the_kill_grace_before_sigkill() {
+        // The leader dies at SIGTERM; its child traps TERM and still prints within the grace.
+        let script = "sh -c 'trap \"sleep 0.05; echo bye; exit 0\" TERM; sleep 5 & wait' & sleep 5";
+        let r = finished(spec(&["sh", "-c", script], Some(300))).await;
+        assert_eq!((r.timed_out, r.exit_code), (true, Some(124)));
+        assert_eq!(r.stdout, "bye\n", "a TERM handler gets to run before the group is SIGKILLed");
     }
 
     #[tokio::test]

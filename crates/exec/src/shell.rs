@@ -9,7 +9,9 @@
 use std::ops::Range;
 use std::time::Duration;
 
-use tree_sitter::{Node, ParseOptions, ParseState, Parser, Point};
+use tree_sitter::{Node, ParseOptions, ParseState, Parser, Point, Tree};
+
+use crate::carrier;
 
 /// POSIX shells whose payload is parsed; others are opaque.
 pub const PARSEABLE_SHELLS: &[&str] = &["ash", "bash", "dash", "fish", "ksh", "mksh", "sh", "yash", "zsh"];
@@ -17,7 +19,8 @@ pub const PARSEABLE_SHELLS: &[&str] = &["ash", "bash", "dash", "fish", "ksh", "m
 /// Builtins that are harmless by themselves (`cd /tmp && ls`).
 pub const SAFE_BUILTINS: &[&str] = &[":", "cd", "false", "pwd", "test", "true", "["];
 
-/// Segments that can never be allowlisted: they run code the analysis cannot see.
+/// Segments that can never be allowlisted: they run code the analysis cannot see (by
+/// normalised name: `/usr/bin/EVAL` is `eval`).
 const PROMPT_ONLY: &[&str] = &["eval", "source", ".", "alias", "command", "builtin", "exec"];
 
 /// One simple command of the payload.
@@ -32,17 +35,47 @@ pub struct Segment {
 }
 
 impl Segment {
-    /// Whether policy may never allow this segment on its own (eval, source, nested shells, …).
+    /// Whether policy may never allow this segment on its own (`exec.md` §4.4): `eval`,
+    /// `source`/`.`, `alias`, a command carrier (`xargs`, `find -exec`, a dispatch wrapper
+    /// whose command cannot be read such as `sudo`, `env -S`), a shell wrapper reached through
+    /// a carrier or dispatch wrapper (`sudo sh -c`, `nice bash -c`), a carried `eval`/`source`,
+    /// and (stricter than upstream, which parses them) nested shells. Whatever the allowlist
+    /// says about the carrier, the command it runs is not this segment's executable.
     pub fn prompt_only(&self) -> bool {
-        let Some(name) = self.argv.first() else { return true };
-        let base = name.rsplit('/').next().unwrap_or(name);
-        PROMPT_ONLY.contains(&base) || crate::command::POSIX_SHELLS.contains(&base)
+        prompt_only_argv(&self.argv)
     }
 
     /// Whether it is a harmless builtin.
     pub fn safe_builtin(&self) -> bool {
         !self.has_assignments && self.argv.first().is_some_and(|n| SAFE_BUILTINS.contains(&n.as_str()))
     }
+}
+
+/// [`Segment::prompt_only`] for an argv.
+pub fn prompt_only_argv(argv: &[String]) -> bool {
+    let Some(name) = argv.first() else { return true };
+    let name = carrier::normalize_executable(name);
+    PROMPT_ONLY.contains(&name.as_str())
+        || crate::command::POSIX_SHELLS.contains(&name.as_str())
+        || !carrier::command_carriers(argv).is_empty()
+        || carrier::shell_wrapper_through_carrier(argv).is_some()
+        || carrier::carried_shell_builtin(argv).is_some()
+        || shell_behind_dispatch_wrappers(argv)
+}
+
+/// `nice bash -c …`, `timeout 5 sh -c …`: a shell once the dispatch wrappers are read.
+fn shell_behind_dispatch_wrappers(argv: &[String]) -> bool {
+    let mut current = argv.to_vec();
+    for _ in 0..=4 {
+        match carrier::unwrap_dispatch_wrapper(&current) {
+            carrier::DispatchUnwrap::Unwrapped { argv, .. } => current = argv,
+            _ => break,
+        }
+        if current.first().is_some_and(|c| carrier::is_shell_wrapper_executable(c)) {
+            return true;
+        }
+    }
+    false
 }
 
 /// The result of analysing a payload.
@@ -91,19 +124,11 @@ pub fn analyze_within(payload: &str, budget: Duration) -> Analysis {
     if payload.contains("\\\n") {
         return Analysis::Unsupported("line-continuation");
     }
-    let mut parser = Parser::new();
-    if parser.set_language(&tree_sitter_bash::LANGUAGE.into()).is_err() {
-        return Analysis::Unsupported("syntax-error");
-    }
-    let started = thread_cpu_time();
-    let mut past_deadline = |_: &ParseState| thread_cpu_time().saturating_sub(started) >= budget;
-    let options = ParseOptions::new().progress_callback(&mut past_deadline);
-    let src = payload.as_bytes();
-    let mut read = |at: usize, _: Point| src.get(at..).unwrap_or_default();
-    let Some(tree) = parser.parse_with_options(&mut read, None, Some(options)) else {
-        // A parse only comes back empty when the progress callback cancelled it.
-        return Analysis::Unsupported("too-complex");
+    let tree = match parse_bounded(payload, budget) {
+        Ok(tree) => tree,
+        Err(reason) => return Analysis::Unsupported(reason),
     };
+    let src = payload.as_bytes();
     let root = tree.root_node();
     if root.has_error() {
         return Analysis::Unsupported("syntax-error");
@@ -114,7 +139,23 @@ pub fn analyze_within(payload: &str, budget: Duration) -> Analysis {
     }
 }
 
-fn text<'a>(node: Node, src: &'a [u8]) -> &'a str {
+/// Parses with tree-sitter-bash within `budget` of this thread's CPU time; `too-complex` when
+/// the parse is cancelled.
+pub(crate) fn parse_bounded(payload: &str, budget: Duration) -> Result<Tree, &'static str> {
+    let mut parser = Parser::new();
+    if parser.set_language(&tree_sitter_bash::LANGUAGE.into()).is_err() {
+        return Err("syntax-error");
+    }
+    let started = thread_cpu_time();
+    let mut past_deadline = |_: &ParseState| thread_cpu_time().saturating_sub(started) >= budget;
+    let options = ParseOptions::new().progress_callback(&mut past_deadline);
+    let src = payload.as_bytes();
+    let mut read = |at: usize, _: Point| src.get(at..).unwrap_or_default();
+    // A parse only comes back empty when the progress callback cancelled it.
+    parser.parse_with_options(&mut read, None, Some(options)).ok_or("too-complex")
+}
+
+pub(crate) fn text<'a>(node: Node, src: &'a [u8]) -> &'a str {
     node.utf8_text(src).unwrap_or("")
 }
 
@@ -256,7 +297,7 @@ fn command(node: Node, src: &[u8]) -> Result<Segment, &'static str> {
 }
 
 /// The value of a word after quote removal, if it is fully static.
-fn static_word(node: Node, src: &[u8]) -> Result<String, &'static str> {
+pub(crate) fn static_word(node: Node, src: &[u8]) -> Result<String, &'static str> {
     match node.kind() {
         "word" | "number" => Ok(unescape(text(node, src))),
         "raw_string" => {
@@ -431,6 +472,34 @@ mod tests {
         assert_eq!(reason("ls & (ls)"), "background");
         assert_eq!(reason("ls | (ls) |& cat"), "subshell");
         assert_eq!(reason("echo \"$(id)\" $HOME"), "command-substitution");
+    }
+
+    /// Rule (exec.md §4.4): command carriers in a shell payload are prompt-only: `xargs`,
+    /// `find -exec`, a dispatch wrapper whose command cannot be read (`sudo`, `stdbuf -oL`),
+    /// `env -S`, a shell reached through a carrier or wrapper, carried `eval`/`source`. Plain
+    /// commands, readable wrappers (`nice ls`) and `find` without an exec action are not.
+    #[test]
+    fn carriers_are_prompt_only() {
+        let po = |a: &[&str]| prompt_only_argv(&a.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        for carrier in [
+            &["xargs", "rm"][..],
+            &["xargs"],
+            &["/usr/bin/find", ".", "-exec", "rm", "{}", ";"],
+            &["find", ".", "-okdir", "x", ";"],
+            &["sudo", "ls"],
+            &["stdbuf", "-oL", "ls"],
+            &["env", "-S", "ls -l"],
+            &["env", "sh", "-c", "ls"],
+            &["nice", "bash", "-c", "ls"],
+            &["command", "eval", "x"],
+            &["EVAL", "x"],
+            &["source", "f"],
+        ] {
+            assert!(po(carrier), "{carrier:?}");
+        }
+        for plain in [&["ls", "-la"][..], &["nice", "-n", "5", "ls"], &["find", ".", "-name", "x"], &["env", "ls"]] {
+            assert!(!po(plain), "{plain:?}");
+        }
     }
 
     #[test]

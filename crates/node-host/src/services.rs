@@ -131,20 +131,16 @@ impl NodeServices {
         self.paths.join("exec-approvals.sock").to_string_lossy().into_owned()
     }
 
-    /// Reads and normalises the stored approvals document. A malformed row is an error
-    /// (`UNAVAILABLE`), so callers fail closed.
+    /// Reads the stored approvals document as upstream does: a row that is not a valid
+    /// document reads as the deny-everything fallback ([`approvals::parse_stored`]).
     pub fn read_approvals(&self) -> Result<ApprovalsSnapshot, InvokeError> {
         let raw = self
             .db()
             .exec_approvals_raw()
             .map_err(|e| InvokeError::unavailable(format!("ExecApprovalsStoreUnavailableError: {e}")))?;
         let doc = match &raw {
-            Some(text) => {
-                let parsed: Value = serde_json::from_str(text)
-                    .map_err(|e| InvokeError::unavailable(format!("Error: exec approvals row is malformed: {e}")))?;
-                approvals::normalize(&parsed).map_err(|e| InvokeError::unavailable(format!("Error: {e}")))?
-            }
-            None => approvals::normalize(&json!({})).expect("the empty document is valid"),
+            Some(text) => approvals::parse_stored(text),
+            None => approvals::normalize(&json!({"version": 1, "agents": {}})).expect("the empty document is valid"),
         };
         Ok(ApprovalsSnapshot { raw, doc })
     }

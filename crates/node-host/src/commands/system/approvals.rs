@@ -71,10 +71,17 @@ impl Command for ExecApprovalsGet {
 /// The document as stored (created on first read), redacted. Blocking: database I/O.
 fn get(services: &NodeServices, params: GetParams) -> Result<Value, InvokeError> {
     // Creating the socket path and token on first read is upstream's side effect.
+    // The row is also rewritten when its text is not the canonical form of what it reads as
+    // (upstream's `ensureExecApprovalsSnapshot`): a row that reads as the fail-closed fallback
+    // becomes that fallback.
     let mut snap = services.read_approvals()?;
-    if approvals::ensure_socket(&mut snap.doc, &services.approvals_socket_path()) || snap.raw.is_none() {
+    let socket_added = approvals::ensure_socket(&mut snap.doc, &services.approvals_socket_path());
+    if socket_added || snap.raw.as_deref() != Some(approvals::serialize(&snap.doc).as_str()) {
         match services.write_approvals(&snap.doc, &hash_of(snap.raw.as_deref())) {
-            Ok(raw) => snap.raw = Some(raw),
+            Ok(raw) => {
+                snap.doc = approvals::parse_stored(&raw);
+                snap.raw = Some(raw);
+            }
             Err(CasError::Changed) => snap = services.read_approvals()?,
             Err(e) => return Err(store_error(e)),
         }
@@ -110,7 +117,8 @@ pub struct SetParams {
 
 impl FromParams for SetParams {
     fn from_params(params: Params) -> Result<Self, InvokeError> {
-        let Some(file) = params.get("file").filter(|f| f.is_object()) else {
+        // `typeof file === "object"`: an array is a document too (with no fields).
+        let Some(file) = params.get("file").filter(|f| f.is_object() || f.is_array()) else {
             return Err(thrown_invalid_request("exec approvals file required"));
         };
         // Every system.run matches against the document: keep it to a size that costs
@@ -121,7 +129,10 @@ impl FromParams for SetParams {
                 "exec approvals file too large ({size} bytes; at most {MAX_DOCUMENT_BYTES})"
             )));
         }
-        let file = approvals::normalize(file).map_err(|e| thrown_invalid_request(&e.to_string()))?;
+        let file = approvals::normalize(file).map_err(|e| match e {
+            approvals::InvalidDocument::Refused(_) => thrown_invalid_request(&e.to_string()),
+            approvals::InvalidDocument::TypeError(_) => InvokeError::invalid_request(e.to_string()),
+        })?;
         Ok(SetParams { file, base_hash: params.trimmed("baseHash") })
     }
 }
@@ -154,11 +165,13 @@ fn set(services: &NodeServices, params: SetParams) -> Result<Value, InvokeError>
     approvals::merge_socket(&mut incoming, current.raw.as_ref().map(|_| &current.doc));
     approvals::ensure_socket(&mut incoming, &services.approvals_socket_path());
     let raw = services.write_approvals(&incoming, &current_hash).map_err(store_error)?;
+    // The reply is the document as it reads back (the persisted schema may reject what the
+    // normaliser let through, and then it reads as the fail-closed fallback).
     Ok(json!({
         "path": display_path(services),
         "exists": true,
         "hash": hash_of(Some(&raw)),
-        "file": approvals::redact(&incoming),
+        "file": approvals::redact(&approvals::parse_stored(&raw)),
     }))
 }
 

@@ -1,5 +1,11 @@
 //! `system.which`: where the node would find each binary (`exec.md` §7).
 //!
+//! A candidate is built as upstream builds it, with Node's `path.join(dir, name)`: the joined
+//! path is normalised (`.` and `..` resolved, repeated and trailing slashes dropped) before it
+//! is checked and reported. So `.` reports the PATH directory itself, `..` its parent, and a
+//! PATH entry such as `/usr/bin/../bin` reports `/usr/bin/<name>`. Names with a `/` or `\`
+//! are never looked up (`./x`, `../bin/ls`, `/usr/bin/../bin/ls` find nothing).
+//!
 //! Upstream sets no limit on the number of names; one request with 1.5 million names used to
 //! hold the node's only runtime thread for over a minute. We refuse more than
 //! [`MAX_NAMES`] names with upstream's `INVALID_REQUEST` shape, and look names up on a
@@ -105,12 +111,51 @@ pub fn which(names: &[String], path: &str) -> Map<String, Value> {
             continue;
         }
         if let Some(hit) =
-            path.split(':').filter(|d| !d.is_empty()).map(|d| Path::new(d).join(name)).find(|c| c.exists())
+            path.split(':').filter(|d| !d.is_empty()).map(|d| node_path_join(d, name)).find(|c| Path::new(c).exists())
         {
-            found.insert(name.clone(), Value::String(hit.to_string_lossy().into_owned()));
+            found.insert(name.clone(), Value::String(hit));
         }
     }
     found
+}
+
+/// Node's POSIX `path.join(dir, name)`: the two joined with `/`, then normalised: empty and
+/// `.` segments dropped, `..` removing the segment before it (at the root it is dropped; in a
+/// relative path with nothing before it, kept), a trailing `/` kept, `.` for nothing at all.
+pub fn node_path_join(dir: &str, name: &str) -> String {
+    let joined = match (dir.is_empty(), name.is_empty()) {
+        (true, true) => return ".".into(),
+        (true, false) => name.to_string(),
+        (false, true) => dir.to_string(),
+        (false, false) => format!("{dir}/{name}"),
+    };
+    let absolute = joined.starts_with('/');
+    let trailing_slash = joined.ends_with('/');
+    let mut segments: Vec<&str> = Vec::new();
+    for segment in joined.split('/') {
+        match segment {
+            "" | "." => {}
+            ".." => match segments.last() {
+                Some(&last) if last != ".." => {
+                    segments.pop();
+                }
+                _ if absolute => {}
+                _ => segments.push(".."),
+            },
+            other => segments.push(other),
+        }
+    }
+    let mut out = segments.join("/");
+    if out.is_empty() && !absolute {
+        out.push('.');
+    }
+    if trailing_slash && !out.is_empty() && !out.ends_with('/') {
+        out.push('/');
+    }
+    if absolute {
+        out.insert(0, '/');
+    }
+    out
 }
 
 #[cfg(test)]
@@ -132,6 +177,41 @@ mod tests {
         assert_eq!(found.len(), 2);
         assert_eq!(found["tool"], b.path().join("tool").to_string_lossy().as_ref());
         assert_eq!(found["both"], a.path().join("both").to_string_lossy().as_ref());
+    }
+
+    /// Vectors from Node 26's `path.join` (the runtime upstream 2026.9.6 runs on).
+    #[test]
+    fn candidates_are_joined_and_normalised_as_node_path_join() {
+        for (dir, name, joined) in [
+            ("/usr/bin", ".", "/usr/bin"),
+            ("/usr/bin", "..", "/usr"),
+            ("/usr/bin/", "..", "/usr"),
+            ("/usr//bin/", "ls", "/usr/bin/ls"),
+            ("/usr/bin/../bin", "ls", "/usr/bin/ls"),
+            ("/", "..", "/"),
+            ("bin", "ls", "bin/ls"),
+            (".", "ls", "ls"),
+            ("./bin/", ".", "bin"),
+            ("a", "..", "."),
+            ("..", "..", "../.."),
+            ("/usr/bin", "....", "/usr/bin/...."),
+            ("//usr/bin", "ls", "/usr/bin/ls"),
+            ("/usr/bin/.", "ls", "/usr/bin/ls"),
+        ] {
+            assert_eq!(node_path_join(dir, name), joined, "path.join({dir:?}, {name:?})");
+        }
+    }
+
+    #[test]
+    fn which_reports_normalised_paths_and_skips_names_with_separators() {
+        let names: Vec<String> =
+            [".", "..", "ls", "./ls", "../bin/ls", "/usr/bin/../bin/ls"].iter().map(|s| s.to_string()).collect();
+        let found = which(&names, "/nonexistent-xyz/..:/usr/bin/../bin");
+        assert_eq!(
+            Value::Object(found),
+            serde_json::json!({".": "/", "..": "/", "ls": "/usr/bin/ls"}),
+            "`/nonexistent-xyz/..` is `/` once normalised, as upstream checks it"
+        );
     }
 
     #[tokio::test]

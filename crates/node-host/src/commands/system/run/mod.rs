@@ -28,7 +28,7 @@ use openclaw_exec::policy::{Denial, DenialReason};
 use openclaw_exec::runner::{self, RunOutcome, RunSpec};
 use openclaw_protocol::node::InvokeError;
 use openclaw_state::config::CREDENTIAL_ENV_KEYS;
-use serde_json::{json, Value};
+use serde_json::Value;
 use tracing::warn;
 
 use crate::invoke::{Command, InvokeContext};
@@ -36,7 +36,7 @@ use crate::offload::{off_thread, Lane};
 use crate::params::{FromParams, Params};
 use crate::services::NodeServices;
 use audit::audit;
-use events::{deny, event_output, send_event, EventMeta};
+use events::{deny, finished_payload, send_event, EventMeta};
 pub use prepare::SystemRunPrepare;
 pub use request::{PrepareParams, RunParams};
 
@@ -188,18 +188,7 @@ async fn execute(ctx: &InvokeContext, spec: RunSpec, meta: EventMeta) -> Result<
     match runner::run(spec, ctx.cancel.clone()).await {
         RunOutcome::Cancelled => Err(InvokeError::unavailable("invocation cancelled")),
         RunOutcome::Finished(result) => {
-            let mut event =
-                json!({"sessionKey": meta.session_key, "runId": meta.run_id, "host": "node", "command": meta.command});
-            if let Some(code) = result.exit_code {
-                event["exitCode"] = json!(code);
-            }
-            event["timedOut"] = json!(result.timed_out);
-            event["success"] = json!(result.success);
-            if let Some(output) = event_output(&result) {
-                event["output"] = json!(output);
-            }
-            event["suppressNotifyOnExit"] = json!(meta.suppress);
-            send_event(ctx, "exec.finished", event);
+            send_event(ctx, "exec.finished", finished_payload(&meta, &result));
             Ok(serde_json::to_value(result).expect("serialises"))
         }
     }

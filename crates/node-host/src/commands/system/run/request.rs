@@ -148,6 +148,7 @@ impl FromParams for PrepareParams {
         let req = parse_command(&params)?;
         Ok(PrepareParams(PrepareRequest {
             env: read_env(&params),
+            raw_command: params.str("rawCommand").map(str::trim).filter(|r| !r.is_empty()).map(String::from),
             agent_id: params.trimmed("agentId"),
             session_key: params.trimmed("sessionKey"),
             cwd: params.trimmed("cwd"),
