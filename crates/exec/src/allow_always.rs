@@ -163,11 +163,15 @@ fn coverage_of(commands: &[Vec<String>], site: &Site<'_>, strict_inline_eval: bo
 fn reusable(seg: &shell::Segment, in_pipeline: bool) -> bool {
     let argv = &seg.argv;
     let Some(first) = argv.first() else { return false };
-    let unreusable = seg.has_assignments
-        || seg.prompt_only()
+    // Wrappers are looked through first: `exec ls` is remembered as `ls` (the allowlist is
+    // stricter and treats the carrier as prompt-only; the command marker then re-allows it).
+    let plan = wrappers::exec_wrapper_trust_plan(argv);
+    let unreusable = plan.policy_blocked
+        || seg.has_assignments
+        || shell::prompt_only_argv(&plan.argv)
         || wrappers::extract_shell_wrapper_command(argv, None).command.is_some()
         || (in_pipeline && wrappers::is_shell_wrapper_executable(first));
-    !unreusable && inline_eval::detect(argv).is_none() && !wrappers::exec_wrapper_trust_plan(argv).policy_blocked
+    !unreusable && inline_eval::detect(argv).is_none()
 }
 
 /// `allowAlwaysCoverage` of `system.run.prepare` (`buildSystemRunAllowAlwaysCoverage`): a shell
@@ -229,7 +233,7 @@ pub fn persistence(
         Some(payload) => {
             let shell::Analysis::Segments(segments) = shell::analyze(payload) else { return None };
             let in_pipeline = payload_has_pipeline(payload, segments.len());
-            if segments.iter().any(|s| s.prompt_only() || s.has_assignments || !reusable(s, in_pipeline)) {
+            if segments.iter().any(|s| !reusable(s, in_pipeline)) {
                 return None;
             }
             segments.into_iter().map(|s| s.argv).collect()

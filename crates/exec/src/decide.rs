@@ -218,12 +218,14 @@ pub fn requires_audit_suppression_approval(command_text: &str, segments: &[Vec<S
     mentions_audit_suppressions(&rest)
 }
 
-/// The simple commands the policy looks at: the shell payload's, or the argv itself.
+/// The simple commands the policy looks at: the shell payload's (for a payload the analysis
+/// refuses, every command its syntax tree shows, as upstream's best-effort explanation), or
+/// the argv itself.
 fn policy_segments(command: &CommandRequest) -> Vec<Vec<String>> {
     match &command.shell_payload {
         Some(payload) => match crate::shell::analyze(payload) {
             crate::shell::Analysis::Segments(s) => s.into_iter().map(|s| s.argv).collect(),
-            _ => Vec::new(),
+            _ => crate::segments::explained_commands(payload),
         },
         None => vec![command.argv.iter().filter(|a| !a.is_empty()).cloned().collect()],
     }

@@ -82,8 +82,9 @@ fn direct_wrapper_payload(argv: &[String]) -> Option<String> {
 }
 
 /// Every command in the payload's syntax tree and in nested shell payloads; empty when the
-/// payload is too large, too slow to parse or has too many nodes.
-fn explained_commands(payload: &str) -> Vec<Vec<String>> {
+/// payload is too large, too slow to parse or has too many nodes. Upstream explains a payload
+/// its analysis refuses this way, and binds the commands it finds (`exec.md` §5.4 B6).
+pub fn explained_commands(payload: &str) -> Vec<Vec<String>> {
     let mut out = Vec::new();
     let mut remaining = MAX_EXPLAINED_NODES;
     match explain(payload, 0, &mut remaining, &mut out) {
