@@ -26,9 +26,10 @@
 //! ([`forked`]): a program that is not an executable format (`ENOEXEC`: `execvp` then runs it
 //! with `/bin/sh`), a NUL byte in an argument, the environment or the directory (std's own
 //! error), overlong names, a stdio descriptor numbered 0, 1 or 2 (a node started with those
-//! closed), a kernel without
-//! `pidfd_open` (Linux < 5.3), and other platforms.
+//! closed), a kernel without `pidfd_open` (Linux < 5.3), and other platforms.
 //!
+//! The spawn itself suspends its thread until the child has called `exec` (the fork path
+//! waited for that too), so the runner calls it on the blocking pool ([`spawn_off_thread`]).
 //! A child started here is waited for through a pidfd (readable once it exits), so the
 //! runtime thread never blocks; a [`Child`] dropped before its exit was collected is reaped in
 //! the background, as tokio does with its own children.
