@@ -37,6 +37,8 @@ fn smoke_run_prints_the_tables() {
         "`system.run echo` throughput via our gateway, 32 calls at concurrency 8 (calls/s) |",
         "`system.run echo` throughput via our gateway, 64 calls at concurrency 32 (calls/s) |",
         "| `system.run echo` failed calls via our gateway at concurrency 32 | 0 of 64 |",
+        "`system.run echo` CPU per call at concurrency 32, node host and its commands (ms) |",
+        "`system.run echo` CPU per call at concurrency 32, our gateway (ms) |",
         "Dependencies: ",
     ] {
         assert!(stdout.contains(needle), "missing {needle:?} in:\n{stdout}\n{stderr}");

@@ -28,8 +28,10 @@
 //! - [`policy`]: security and ask modes, the config layer and the final decision;
 //! - [`env`](mod@env): which environment a command gets and which overrides are refused;
 //! - [`launch_error`]: the error text of a command that could not be launched (Node's names);
-//! - [`runner`]: spawning the process in its own group with the upstream timeout, output
-//!   caps and cancellation (the crate's one `unsafe` block, documented there).
+//! - [`runner`]: running the process in its own group with the upstream timeout, output
+//!   caps and cancellation;
+//! - [`spawn`]: starting it (`posix_spawn` in a new session; the crate's `unsafe` blocks,
+//!   each documented there).
 
 #![warn(missing_docs)]
 
@@ -52,4 +54,5 @@ pub mod safebins;
 pub mod segments;
 pub mod shell;
 pub mod snapshot;
+pub mod spawn;
 pub mod wrappers;

@@ -14,7 +14,6 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::time::Duration;
 
 use nix::sys::signal::{killpg, Signal};
@@ -147,27 +146,20 @@ pub async fn run(spec: RunSpec, mut cancel: watch::Receiver<bool>) -> RunOutcome
         }
     };
     let [stdin, stdout, stderr] = stdio;
-    let mut cmd = tokio::process::Command::new(program);
-    cmd.args(args).env_clear().envs(&spec.env).stdin(stdin.child).stdout(stdout.child).stderr(stderr.child);
-    if let Some(cwd) = &spec.cwd {
-        cmd.current_dir(cwd);
-    }
-    // SAFETY: setsid is async-signal-safe. The child leads its own session and process group,
-    // so a timeout or cancel can kill everything it started with one killpg.
-    unsafe {
-        cmd.pre_exec(|| nix::unistd::setsid().map(|_| ()).map_err(std::io::Error::from));
-    }
-    let spawned = cmd.spawn();
-    // The command holds the child's ends; ours must be the only ones left, or EOF never comes.
-    drop(cmd);
-    let mut child = match spawned {
+    // The spawn takes the child's ends and closes them once the child has its copies (ours
+    // must be the only ones left, or EOF never comes); it runs off the runtime thread.
+    let child_stdio = [stdin.child, stdout.child, stderr.child];
+    let started =
+        crate::spawn::spawn_off_thread(program.clone(), args.to_vec(), spec.env.clone(), spec.cwd.clone(), child_stdio)
+            .await;
+    let mut child = match started {
         Ok(child) => child,
         Err(e) => {
             return RunOutcome::Finished(launch_failure(launch_error::describe_spawn_error(&e, spec.cwd.as_deref())))
         }
     };
     drop(stdin.ours); // EOF at once
-    let pgid = child.id().map(|p| p as i32).unwrap_or(0);
+    let pgid = child.process_group();
 
     let (tx, mut chunks) = mpsc::channel::<(bool, Vec<u8>)>(16);
     let mut readers = Vec::new();
@@ -302,7 +294,7 @@ pub fn js_trim(s: &str) -> &str {
 /// One of the child's stdio streams: a connected socket pair.
 struct StdioSocket {
     /// The child's end.
-    child: Stdio,
+    child: std::os::fd::OwnedFd,
     /// The node's end (non-blocking, for the reader).
     ours: std::os::unix::net::UnixStream,
 }
@@ -311,7 +303,7 @@ impl StdioSocket {
     fn new() -> std::io::Result<StdioSocket> {
         let (ours, child) = std::os::unix::net::UnixStream::pair()?;
         ours.set_nonblocking(true)?;
-        Ok(StdioSocket { child: Stdio::from(std::os::fd::OwnedFd::from(child)), ours })
+        Ok(StdioSocket { child: std::os::fd::OwnedFd::from(child), ours })
     }
 }
 
@@ -368,7 +360,7 @@ async fn cancelled(cancel: &mut watch::Receiver<bool>) {
 /// there. Returns when the SIGTERM went out if the leader exited within the grace: the rest of
 /// the group then gets the rest of the grace ([`settle_group`]), as upstream polls the whole
 /// group before it SIGKILLs.
-async fn terminate(pgid: i32, child: &mut tokio::process::Child) -> Option<Instant> {
+async fn terminate(pgid: i32, child: &mut crate::spawn::Child) -> Option<Instant> {
     let sent = Instant::now();
     kill_group(pgid, Signal::SIGTERM);
     if tokio::time::timeout(KILL_GRACE, child.wait()).await.is_err() {

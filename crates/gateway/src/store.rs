@@ -186,20 +186,20 @@ impl GatewayStore {
     }
 
     /// Appends an exec event, dropping the oldest beyond [`MAX_EXEC_EVENTS`].
+    ///
+    /// Every `system.run` sends one, so the insert and the trim are one transaction (one
+    /// commit, not two) and their statements are prepared once per connection.
     pub fn append_exec_event(&self, node_id: &str, event: &str, payload: &Value) -> Result<(), StoreError> {
-        self.conn
-            .execute(
-                "INSERT INTO gateway_exec_events (ts_ms, node_id, event, payload_json) VALUES (?1, ?2, ?3, ?4)",
-                params![openclaw_state::now_ms(), node_id, event, payload.to_string()],
-            )
+        let tx = self.conn.unchecked_transaction().map_err(|e| self.err(e))?;
+        tx.prepare_cached(
+            "INSERT INTO gateway_exec_events (ts_ms, node_id, event, payload_json) VALUES (?1, ?2, ?3, ?4)",
+        )
+        .and_then(|mut insert| insert.execute(params![openclaw_state::now_ms(), node_id, event, payload.to_string()]))
+        .map_err(|e| self.err(e))?;
+        tx.prepare_cached("DELETE FROM gateway_exec_events WHERE id <= (SELECT MAX(id) FROM gateway_exec_events) - ?1")
+            .and_then(|mut trim| trim.execute(params![MAX_EXEC_EVENTS]))
             .map_err(|e| self.err(e))?;
-        self.conn
-            .execute(
-                "DELETE FROM gateway_exec_events WHERE id <= (SELECT MAX(id) FROM gateway_exec_events) - ?1",
-                params![MAX_EXEC_EVENTS],
-            )
-            .map(|_| ())
-            .map_err(|e| self.err(e))
+        tx.commit().map_err(|e| self.err(e))
     }
 
     /// The newest `limit` exec events, newest first.

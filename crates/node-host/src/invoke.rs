@@ -82,11 +82,15 @@ impl<C: Command> NodeCommand for C {
     fn run(&self, ctx: InvokeContext, params: Value) -> CommandFuture {
         let command = self.clone();
         Box::pin(async move {
-            // Params may be large (a 25 MB frame): decode them off the runtime thread.
-            let params =
+            // Params may be large (a 25 MB frame): decode them off the runtime thread, unless
+            // there is nothing to decode.
+            let params = if C::Params::KEPT_AS_SENT {
+                C::Params::from_params(Params::new(params))?
+            } else {
                 off_thread(Lane::Lookup, "decoding params", move || C::Params::from_params(Params::new(params)))
                     .await
-                    .map_err(|e| InvokeError::unavailable(e.to_string()))??;
+                    .map_err(|e| InvokeError::unavailable(e.to_string()))??
+            };
             Command::run(&command, ctx, params).await
         })
     }

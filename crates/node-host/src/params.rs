@@ -111,6 +111,11 @@ pub trait FromParams: Sized + Send + 'static {
     /// Whether the command accepts a missing `paramsJSON` (it then decodes from `null`).
     const OPTIONAL: bool = false;
 
+    /// Whether decoding is free (the params are kept as sent), so it need not leave the
+    /// runtime thread: a hop to the blocking pool and back costs two thread wake-ups, a
+    /// measurable share of a `system.run` under load (BENCHMARKS.md, 2026-12-02).
+    const KEPT_AS_SENT: bool = false;
+
     /// Decodes (and validates) the params; the error is the invoke's one result.
     fn from_params(params: Params) -> Result<Self, InvokeError>;
 
@@ -125,6 +130,8 @@ pub trait FromParams: Sized + Send + 'static {
 
 /// A command that reads its params itself (e.g. to audit a request it rejects).
 impl FromParams for Params {
+    const KEPT_AS_SENT: bool = true;
+
     fn from_params(params: Params) -> Result<Self, InvokeError> {
         Ok(params)
     }

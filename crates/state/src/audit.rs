@@ -55,13 +55,23 @@ pub struct AuditRecord {
 
 impl StateDb {
     /// Appends a record and trims the table to [`MAX_ROWS`].
+    ///
+    /// One row per `system.run`, so every statement here is prepared once per connection and
+    /// reused (`prepare_cached`): parsing the SQL again for every command was most of the cost
+    /// of a row. A cached `CREATE TABLE IF NOT EXISTS` is a no-op while the table exists, and
+    /// SQLite re-prepares it by itself if the schema changes.
     pub fn append_audit(&mut self, r: &AuditRecord) -> Result<(), StateError> {
-        self.connection().execute_batch(SCHEMA).map_err(|e| self.sql_error(e))?;
+        self.connection()
+            .prepare_cached(SCHEMA)
+            .and_then(|mut create| create.execute([]))
+            .map_err(|e| self.sql_error(e))?;
         self.write(|tx| {
-            tx.execute(
+            tx.prepare_cached(
                 "INSERT INTO node_exec_audit (at_ms, invoke_id, decision, reason, argv_json, cwd, exit_code, timed_out, duration_ms, requester_json)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                params![
+            )
+            .and_then(|mut insert| {
+                insert.execute(params![
                     r.at_ms,
                     r.invoke_id,
                     r.decision,
@@ -72,14 +82,12 @@ impl StateDb {
                     r.timed_out.map(i64::from),
                     r.duration_ms,
                     r.requester.to_string(),
-                ],
-            )
+                ])
+            })
             .map_err(|e| crate::db::sql(tx, e))?;
-            tx.execute(
-                "DELETE FROM node_exec_audit WHERE id <= (SELECT MAX(id) FROM node_exec_audit) - ?1",
-                [MAX_ROWS],
-            )
-            .map_err(|e| crate::db::sql(tx, e))?;
+            tx.prepare_cached("DELETE FROM node_exec_audit WHERE id <= (SELECT MAX(id) FROM node_exec_audit) - ?1")
+                .and_then(|mut trim| trim.execute([MAX_ROWS]))
+                .map_err(|e| crate::db::sql(tx, e))?;
             Ok(())
         })
     }

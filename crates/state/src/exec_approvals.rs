@@ -51,16 +51,23 @@ pub fn hash_of(raw: Option<&str>) -> String {
 }
 
 impl StateDb {
+    /// Every `system.run` reads the document, so both statements are prepared once per
+    /// connection (`prepare_cached`); a cached `CREATE TABLE IF NOT EXISTS` is a no-op while
+    /// the table exists.
     fn ensure_exec_approvals_table(&self) -> Result<(), StateError> {
-        self.connection().execute_batch(SCHEMA).map_err(|e| self.sql_error(e))
+        self.connection()
+            .prepare_cached(SCHEMA)
+            .and_then(|mut create| create.execute([]))
+            .map_err(|e| self.sql_error(e))?;
+        Ok(())
     }
 
     /// The raw approvals document, if the row exists.
     pub fn exec_approvals_raw(&self) -> Result<Option<String>, StateError> {
         self.ensure_exec_approvals_table()?;
         self.connection()
-            .query_row("SELECT raw_json FROM exec_approvals_config WHERE config_key = ?1", [CONFIG_KEY], |r| r.get(0))
-            .optional()
+            .prepare_cached("SELECT raw_json FROM exec_approvals_config WHERE config_key = ?1")
+            .and_then(|mut select| select.query_row([CONFIG_KEY], |r| r.get(0)).optional())
             .map_err(|e| self.sql_error(e))
     }
 

@@ -6,12 +6,17 @@
 //! calls through it compare the hosts. At 1,000 in flight the run also shows whether a host
 //! holds up when far more commands arrive than it can run at once: failed calls are counted and
 //! shown, not hidden (a host that loses calls there has a finding, not a number).
+//!
+//! Each level also reports CPU time per call: the node host's process tree with the commands
+//! it ran, and our gateway. On this shared 2-core machine throughput varies with what else
+//! runs; CPU per call varies much less and shows where each host's time goes.
 
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use openclaw_bench::cpu::{process_cpu, tree_cpu};
 use openclaw_bench::ops::{self, percentile, Throughput};
 use openclaw_bench::peers::{Gateway, Host};
 
@@ -25,7 +30,24 @@ const CALL_DEADLINE_MS: u64 = 120_000;
 /// One host's throughput runs, one per concurrency of the plan.
 pub(crate) struct FairResult {
     label: &'static str,
-    runs: Vec<(usize, Throughput)>,
+    runs: Vec<FairRun>,
+}
+
+/// One level: the calls and the CPU time spent on them.
+struct FairRun {
+    concurrency: usize,
+    t: Throughput,
+    /// The node host's process tree, its finished commands included.
+    host_cpu: Duration,
+    /// Our gateway.
+    gateway_cpu: Duration,
+}
+
+impl FairRun {
+    /// CPU milliseconds per call (successful or not).
+    fn per_call(&self, cpu: Duration) -> f64 {
+        ms(cpu) / self.t.calls.max(1) as f64
+    }
 }
 
 /// Calls in a run at `concurrency` in flight: the plan's count, and at least two rounds.
@@ -58,6 +80,7 @@ fn measure_one(plan: &Plan, rt: &tokio::runtime::Runtime, gw: &Gateway, host: &H
     let mut r = host.spawn(gw.port, &gw.token)?;
     r.wait_connected(Duration::from_secs(120))?;
     let node_id = host.node_id()?;
+    let (host_pid, gateway_pid) = (r.pid(), gw.pid().unwrap_or(0));
     let runs = rt.block_on(async {
         let mut opsv = vec![Arc::new(ops::operator(&gw.url(), &gw.token).await?)];
         ops::make_invokable(&opsv[0], &node_id, Duration::from_secs(60)).await?;
@@ -69,15 +92,27 @@ fn measure_one(plan: &Plan, rt: &tokio::runtime::Runtime, gw: &Gateway, host: &H
         for &c in &plan.fair_concurrency {
             let calls = calls_at(plan, c);
             eprintln!("bench[fair {label}]: {calls} system.run echo, {c} in flight");
+            let (host_before, gateway_before) = (tree_cpu(host_pid), process_cpu(gateway_pid));
             let t = ops::run_throughput_with_deadline(&opsv, &node_id, calls, c, CALL_DEADLINE_MS).await?;
+            // The last commands' processes are reaped as their results go out; give the host a
+            // moment so their time is counted.
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let run = FairRun {
+                concurrency: c,
+                host_cpu: tree_cpu(host_pid).saturating_sub(host_before),
+                gateway_cpu: process_cpu(gateway_pid).saturating_sub(gateway_before),
+                t,
+            };
             eprintln!(
-                "bench[fair {label}]:   {:.0} calls/s, p99 {:.1} ms, {} errors{}",
-                t.per_sec(),
-                ms(percentile(&t.latencies, 99.0)),
-                t.errors,
-                t.first_error.as_deref().map(|e| format!(" (first: {e})")).unwrap_or_default()
+                "bench[fair {label}]:   {:.0} calls/s, p99 {:.1} ms, {} errors{}; CPU per call: host {:.2} ms, gateway {:.2} ms",
+                run.t.per_sec(),
+                ms(percentile(&run.t.latencies, 99.0)),
+                run.t.errors,
+                run.t.first_error.as_deref().map(|e| format!(" (first: {e})")).unwrap_or_default(),
+                run.per_call(run.host_cpu),
+                run.per_call(run.gateway_cpu),
             );
-            runs.push((c, t));
+            runs.push(run);
             // Let the host settle (processes reaped) before the next level.
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
@@ -103,8 +138,10 @@ pub(crate) fn print_fair(plan: &Plan, results: &[FairResult]) {
     println!();
     println!("| metric | ours (Rust) | TypeScript node host | ratio |");
     println!("|---|---:|---:|---:|");
-    for (i, (c, o)) in ours.runs.iter().enumerate() {
-        let t = ts.and_then(|t| t.runs.get(i)).map(|(_, t)| t);
+    for (i, ours_run) in ours.runs.iter().enumerate() {
+        let (c, o) = (&ours_run.concurrency, &ours_run.t);
+        let ts_run = ts.and_then(|t| t.runs.get(i));
+        let t = ts_run.map(|r| &r.t);
         let calls = count(calls_at(plan, *c));
         let p99 = |x: &Throughput| ms(percentile(&x.latencies, 99.0));
         let ratio = |v: f64| if v.is_finite() && v > 0.0 { format!("{}×", num(v)) } else { "–".into() };
@@ -133,13 +170,27 @@ pub(crate) fn print_fair(plan: &Plan, results: &[FairResult]) {
             t.map(|t| format!("{} of {}", t.errors, t.calls)),
             None,
         );
+        let host = |r: &FairRun| r.per_call(r.host_cpu);
+        row(
+            format!("`system.run echo` CPU per call at concurrency {c}, node host and its commands (ms)"),
+            num(host(ours_run)),
+            ts_run.map(|r| num(host(r))),
+            ts_run.map(|r| host(r) / host(ours_run)),
+        );
+        let gateway = |r: &FairRun| r.per_call(r.gateway_cpu);
+        row(
+            format!("`system.run echo` CPU per call at concurrency {c}, our gateway (ms)"),
+            num(gateway(ours_run)),
+            ts_run.map(|r| num(gateway(r))),
+            None,
+        );
     }
     println!();
     let mut failures = false;
     for r in results {
-        for (c, t) in &r.runs {
-            if let Some(e) = &t.first_error {
-                println!("First failure at concurrency {c}, {}: {}", r.label, e.replace('|', "/"));
+        for run in &r.runs {
+            if let Some(e) = &run.t.first_error {
+                println!("First failure at concurrency {}, {}: {}", run.concurrency, r.label, e.replace('|', "/"));
                 failures = true;
             }
         }
