@@ -188,12 +188,52 @@ pub fn prepare_coverage(
         return coverage_of(&[argv.to_vec()], site, strict_inline_eval);
     }
     let Some(payload) = shell.command else { return Coverage::default() };
-    let shell::Analysis::Segments(segments) = shell::analyze(&payload) else { return Coverage::default() };
+    let Some((payload, segments)) = payload_candidates(payload) else { return Coverage::default() };
     let in_pipeline = payload_has_pipeline(&payload, segments.len());
     let commands: Vec<Vec<String>> =
         segments.iter().filter(|s| reusable(s, in_pipeline)).map(|s| s.argv.clone()).collect();
     let coverage = coverage_of(&commands, site, strict_inline_eval);
     Coverage { complete: coverage.complete && commands.len() == segments.len(), ..coverage }
+}
+
+/// How many shells deep a payload of a payload is followed.
+const MAX_NESTED_PAYLOAD_DEPTH: usize = 2;
+
+/// The commands allow-always looks at in a payload (`shouldUseWrapperPayload`): the payload's
+/// own, or, when it is a single plain shell running an inline command (`sh -c '…'` by bare
+/// name, no assignments, not a login or interactive shell) whose commands are all run by bare
+/// name, that inner payload's, so `zsh -c "sh -c 'echo x'"` is remembered as `echo`. `None`
+/// when the analysis does not understand a payload.
+fn payload_candidates(payload: String) -> Option<(String, Vec<shell::Segment>)> {
+    let mut current = payload;
+    let shell::Analysis::Segments(mut segments) = shell::analyze(&current) else { return None };
+    for _ in 0..MAX_NESTED_PAYLOAD_DEPTH {
+        let [only] = segments.as_slice() else { break };
+        let Some(first) = only.argv.first() else { break };
+        let plain_shell = !first.contains(['/', '\\'])
+            && !only.has_assignments
+            && shell::PARSEABLE_SHELLS.contains(&wrappers::normalize_executable_token(first).as_str());
+        let Some(inner) =
+            plain_shell.then(|| wrappers::extract_shell_wrapper_command(&only.argv, None).command).flatten()
+        else {
+            break;
+        };
+        let shell::Analysis::Segments(inner_segments) = shell::analyze(&inner) else { break };
+        let usable = !inner_segments.is_empty()
+            && inner_segments.iter().all(|s| {
+                s.argv.first().is_some_and(|a| {
+                    !a.trim().is_empty()
+                        && !a.contains(['/', '\\'])
+                        && !wrappers::normalize_executable_token(a).ends_with("-wrapper")
+                })
+            });
+        if !usable {
+            break;
+        }
+        current = inner;
+        segments = inner_segments;
+    }
+    Some((current, segments))
 }
 
 /// Whether a payload's commands form a pipeline (a `|` the analysis accepted).
@@ -231,8 +271,8 @@ pub fn persistence(
     }
     let commands: Vec<Vec<String>> = match &command.shell_payload {
         Some(payload) => {
-            let shell::Analysis::Segments(segments) = shell::analyze(payload) else { return None };
-            let in_pipeline = payload_has_pipeline(payload, segments.len());
+            let (payload, segments) = payload_candidates(payload.clone())?;
+            let in_pipeline = payload_has_pipeline(&payload, segments.len());
             if segments.iter().any(|s| !reusable(s, in_pipeline)) {
                 return None;
             }
@@ -360,6 +400,8 @@ mod tests {
         let c = prepare_coverage(&v(&["/bin/sh", "-c", "head -n 1 && wc -l"]), None, &site(), false);
         assert!(c.complete);
         assert_eq!(c.patterns.len(), 2);
+        let nested = prepare_coverage(&v(&["zsh", "-o", "pipefail", "-c", "sh -c 'head -n 1'"]), None, &site(), false);
+        assert!(nested.complete && nested.patterns.len() == 1, "a single plain inner shell is looked into: {nested:?}");
         let c = prepare_coverage(&v(&["/bin/sh", "-c", "head -n 1 && eval x"]), None, &site(), false);
         assert!(!c.complete && c.patterns.len() == 1, "eval is prompt-only: {c:?}");
         assert_eq!(prepare_coverage(&v(&["/bin/sh", "-lc", "head"]), None, &site(), false), Coverage::default());
