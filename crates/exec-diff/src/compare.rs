@@ -130,8 +130,9 @@ pub fn outcome(norm: &Normaliser, result: Option<&Value>, events: &[Value]) -> V
 /// Whether a case's command runs parts of itself at the same time (a background `&`, a pipe,
 /// a process substitution): then the order in which those parts' writes reach stdout and
 /// stderr is up to the scheduler, on either node (`dash` even writes an error's `sh: 2: `
-/// prefix and its message separately, so two messages interleave inside a line), and only
-/// the words written compare.
+/// prefix and its message separately, and `-x` traces of two pipeline stages interleave inside
+/// a word: `+ ionice…` and `+ chrt…` came out as `ionicechrt`), and only the characters
+/// written compare.
 pub fn output_is_concurrent(tags: &[String]) -> bool {
     tags.iter().any(|t| {
         matches!(
@@ -142,15 +143,16 @@ pub fn output_is_concurrent(tags: &[String]) -> bool {
 }
 
 /// Replaces the captured output in a normalised outcome (`payload.stdout`, `payload.stderr`,
-/// each event's `payload.output`) by its whitespace-separated words in sorted order, for a
-/// command whose parts write concurrently ([`output_is_concurrent`]). A word written on one
-/// side only still shows.
-pub fn sort_output_words(outcome: &mut Value) {
+/// each event's `payload.output`) by its non-blank characters in sorted order, for a command
+/// whose parts write concurrently ([`output_is_concurrent`]): any interleaving of the same
+/// writes compares equal (whole words are not enough, writes split words), while output
+/// written on one side only still shows.
+pub fn sort_output_chars(outcome: &mut Value) {
     fn sort(v: &mut Value) {
         let Some(text) = v.as_str() else { return };
-        let mut words: Vec<&str> = text.split_whitespace().collect();
-        words.sort_unstable();
-        *v = Value::String(words.join(" "));
+        let mut chars: Vec<char> = text.chars().filter(|c| !c.is_whitespace()).collect();
+        chars.sort_unstable();
+        *v = Value::String(chars.into_iter().collect());
     }
     for field in ["stdout", "stderr"] {
         if let Some(f) = outcome.get_mut("payload").and_then(|p| p.get_mut(field)) {
@@ -269,7 +271,7 @@ mod tests {
     }
 
     #[test]
-    fn concurrent_output_compares_as_words_in_any_order() {
+    fn concurrent_output_compares_as_characters_in_any_order() {
         let tags = |t: &[&str]| t.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         assert!(output_is_concurrent(&tags(&["shell:sh", "op:&"])));
         assert!(output_is_concurrent(&tags(&["op:|"])));
@@ -280,12 +282,18 @@ mod tests {
         let mut b = json!({"ok":true,"payload":{"stdout":"","stderr":"sh: 2: Syntax error\nsh: 1: doas: not found\n"},
             "events":[{"event":"exec.finished","payload":{"output":"sh: 2: Syntax error\nsh: 1: doas: not found"}}]});
         assert_ne!(a, b);
-        sort_output_words(&mut a);
-        sort_output_words(&mut b);
+        sort_output_chars(&mut a);
+        sort_output_chars(&mut b);
         assert_eq!(a, b);
-        assert_eq!(a["payload"]["stderr"], "1: 2: Syntax doas: error found not sh: sh:");
+        assert_eq!(a["payload"]["stderr"], "12:::::Saaddefhhnnnoooorrrsssttuxy");
+        // Seed 1 case 1005: two `-x` traces interleaved inside a word.
+        let mut c = json!({"ok":true,"payload":{"stderr":"+ ionice -c 3\n+ chrt -o 0\n"}});
+        let mut d = json!({"ok":true,"payload":{"stderr":"+ + ionicechrt -c 3\n -o 0\n"}});
+        sort_output_chars(&mut c);
+        sort_output_chars(&mut d);
+        assert_eq!(c, d);
         let mut missing = json!({"ok":true,"payload":{"stderr":"sh: 2: Syntax error\n"}});
-        sort_output_words(&mut missing);
+        sort_output_chars(&mut missing);
         assert_ne!(missing["payload"], a["payload"], "a message missing on one side still differs");
     }
 

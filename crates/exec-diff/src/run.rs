@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Map, Value};
 
-use crate::compare::{approvals_file, outcome, output_is_concurrent, sort_output_words, Normaliser};
+use crate::compare::{approvals_file, outcome, output_is_concurrent, sort_output_chars, Normaliser};
 use crate::gen::{BadApproval, Case, Flow, Profile, Source};
 use crate::relay::{Invoked, Relay, RelayError};
 use crate::timing::Timings;
@@ -512,8 +512,8 @@ async fn run_case_once(pair: &Pair, case: &Case) -> Result<Vec<StepResult>, RunE
     let mut result = steps(&a, &b, case).await;
     if output_is_concurrent(&case.tags) {
         for step in result.iter_mut().flatten() {
-            sort_output_words(&mut step.ours);
-            sort_output_words(&mut step.theirs);
+            sort_output_chars(&mut step.ours);
+            sort_output_chars(&mut step.theirs);
         }
     }
     timings.record(format!("case: steps of flow {} (both sides at once)", flow_kind(&case.flow)), t1.elapsed());
