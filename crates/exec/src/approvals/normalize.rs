@@ -291,8 +291,8 @@ fn normalized_allowlist(allowlist: Option<&Value>) -> Option<Option<Value>> {
 /// `agents.default` is merged into `agents.main` first, so a field of `main` wins even when
 /// it is invalid; `agents` given as an array or string is spread into index keys; `defaults`
 /// keeps only the four policy fields. Whether the result can be stored as a valid document is
-/// checked when it is read back ([`parse_stored`]). Ours alone refuses a version other than 1
-/// and an `agents.__proto__` key (README).
+/// checked when it is read back ([`parse_stored`](super::parse_stored)). Ours alone refuses a
+/// version other than 1 and an `agents.__proto__` key (README).
 pub fn normalize(doc: &Value) -> Result<Value, InvalidDocument> {
     if let Some(v) = doc.get("version") {
         if v.as_u64() != Some(1) {

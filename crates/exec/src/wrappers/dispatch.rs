@@ -328,7 +328,7 @@ pub fn is_dispatch_wrapper(token: &str) -> bool {
 /// One step of unwrapping.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Unwrap {
-    /// argv[0] is not a wrapper of this layer.
+    /// argv\[0\] is not a wrapper of this layer.
     NotWrapper,
     /// A wrapper that cannot be looked through (its name, or options outside its grammar).
     Blocked(String),

@@ -248,7 +248,7 @@ fn direct_executable_index(argv: &[String], cwd: &Path) -> Option<usize> {
 }
 
 /// Which argv entry is the file the command runs (`resolveMutableFileOperandIndex`): a
-/// shell's script, an interpreter's script (node/perl/php/python/ruby take argv[1]; bun,
+/// shell's script, an interpreter's script (node/perl/php/python/ruby take argv\[1\]; bun,
 /// deno, tsx and other runners their one existing file operand), or a writable executable.
 pub fn mutable_operand_index(argv: &[String], cwd: &Path) -> Option<usize> {
     let unwrapped = unwrap_for_operand(argv);
