@@ -5,7 +5,7 @@
 //! path), the canonical cwd and, when the command runs a file the user could change between
 //! approval and execution (an interpreter's script, or a writable executable), that file's
 //! SHA-256. [`valid_plan`] checks the shape of a forwarded plan and [`plan_matches`] that it
-//! describes this very request; [`pinned_argv`] pins argv[0] as upstream's
+//! describes this very request; [`pinned_argv`] pins argv\[0\] as upstream's
 //! `hardenApprovedExecutionPaths` does.
 //!
 //! Which file is bound, and which commands cannot be bound at all, is upstream's rule set in
@@ -23,7 +23,7 @@ use serde_json::Value;
 
 use crate::command::js_string;
 
-/// `hardenApprovedExecutionPaths`' executable pin: argv[0] replaced by the real path (else the
+/// `hardenApprovedExecutionPaths`' executable pin: argv\[0\] replaced by the real path (else the
 /// path) of the executable upstream's trust plan finds, unless wrappers were looked through
 /// (then argv stays as approved). The executable name is read trimmed, as upstream resolves
 /// it. An error when it resolves nowhere.
@@ -67,7 +67,7 @@ fn resolve_executable(raw: &str, cwd: &Path, path: &str) -> Option<PathBuf> {
     path.split(':').filter(|d| !d.is_empty()).map(|d| Path::new(d).join(raw)).find(|c| executable(c))
 }
 
-/// argv[0] of an approved command resolves to no executable.
+/// argv\[0\] of an approved command resolves to no executable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("SYSTEM_RUN_DENIED: approval requires a stable executable path")]
 pub struct StableExecutableRequired;

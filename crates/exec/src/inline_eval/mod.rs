@@ -8,7 +8,7 @@
 //! leading `NAME=value` words, dispatch wrappers and command carriers (`env`, `sudo`, `nice`,
 //! …, see [`crate::carrier`]) and through a shell that only runs its positional arguments
 //! (`sh -c '"$0" "$@"' python3 -c …`). The decision calls [`detect_in_segments`] on every
-//! segment of the analysed command ([`crate::shell::policy_segments`]).
+//! segment of the analysed command ([`crate::segments::policy_segments`]).
 
 use std::collections::HashSet;
 
@@ -162,7 +162,7 @@ fn match_flag(spec: &FlagSpec, token: &str) -> Option<String> {
     spec.prefix.iter().find(|(_, p)| lower.starts_with(p) && lower.len() > p.len()).map(|(label, _)| label.to_string())
 }
 
-/// `detectInterpreterInlineEvalArgv`: argv[0] itself is an interpreter with inline code
+/// `detectInterpreterInlineEvalArgv`: argv\[0\] itself is an interpreter with inline code
 /// (no looking through wrappers).
 pub fn detect_interpreter(argv: &[String]) -> Option<InlineEvalHit> {
     let executable = argv.first()?.trim();
@@ -398,7 +398,7 @@ pub fn detect_argv(argv: &[String]) -> Option<InlineEvalHit> {
 
 /// The first inline program among the segments of an analysed command, in order. This is the
 /// strictInlineEval check's input: pass every segment of
-/// [`crate::shell::policy_segments`].
+/// [`crate::segments::policy_segments`].
 pub fn detect_in_segments<'a>(segments: impl IntoIterator<Item = &'a [String]>) -> Option<InlineEvalHit> {
     segments.into_iter().find_map(detect_argv)
 }
