@@ -70,7 +70,7 @@ impl Schedule {
 
     /// The next case for a job whose pair serves `current` (`None`: no pair yet), and the
     /// profile it needs: a case of `current` while there is one, else one of the profile
-    /// [`Schedule::choose`] picks with at least `min_share` cases for this job (the job then
+    /// `Schedule::choose` picks with at least `min_share` cases for this job (the job then
     /// counts on that profile). `None` when the job has nothing worth doing.
     pub fn take(&mut self, current: Option<Profile>, min_share: usize) -> Option<(Profile, usize)> {
         let lane = match current.and_then(|p| self.lanes.iter().position(|l| l.profile == p && l.remaining() > 0)) {

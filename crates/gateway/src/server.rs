@@ -4,7 +4,7 @@
 //! [`Outbox`]. Before `hello-ok` the reader enforces the pre-auth
 //! rules: the challenge goes out at once, the first frame must be `connect` and at most 64 KiB
 //! (else close 1009), and a client that has not connected within the handshake timeout is
-//! closed 1000 with an empty reason. After `hello-ok`, [`session`] serves requests (a slow
+//! closed 1000 with an empty reason. After `hello-ok`, `session` serves requests (a slow
 //! `node.invoke` never holds up the socket), keeps the peer alive with pings, and delivers the
 //! results a node had in flight when the server closed its connection.
 

@@ -7,7 +7,7 @@
 //! (`audit`).
 //!
 //! The decision itself is [`openclaw_exec::decide::decide`], a pure function of the request
-//! and the node's policy inputs ([`with_policy_context`]); this module orchestrates: parse
+//! and the node's policy inputs (`with_policy_context`); this module orchestrates: parse
 //! (`request`), decide off the runtime thread, apply the approvals-document edits the decision
 //! implies with a compare-and-swap write, wait for a run slot, run, publish the events
 //! (`events`) and audit (`audit`). `system.run.prepare` (`prepare`) builds the plans
