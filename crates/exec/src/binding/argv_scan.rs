@@ -198,50 +198,9 @@ pub fn unwrap_package_manager_exec(argv: &[String]) -> Option<Vec<String>> {
     }
 }
 
-/// The inline-command flags of POSIX shells.
-pub const POSIX_INLINE_COMMAND_FLAGS: &[&str] = &["-lc", "-c", "--command", "--commands", "--cmdline"];
-const POSIX_OPTIONS_WITH_SEPARATE_VALUES: &[&str] = &["--init-file", "--rcfile", "-O", "-o", "+O", "+o"];
-
-fn count_value_option_chars(token: &str) -> usize {
-    token.chars().skip(1).filter(|c| *c == 'o' || *c == 'O').count()
-}
-
-/// A combined short-option token holding `c` (`-xc`, `-ecCMD`): the attached command, or how
-/// many separate values (`o`/`O`) come before the command.
-fn combined_command_flag(token: &str) -> Option<(Option<&str>, usize)> {
-    let bytes = token.as_bytes();
-    if bytes.len() < 2 || bytes[0] != b'-' || bytes[1] == b'-' {
-        return None;
-    }
-    let options = &token[1..];
-    let c_index = options.find('c')?;
-    if options.contains('-') {
-        return None;
-    }
-    let suffix = &options[c_index + 1..];
-    if !suffix.is_empty() && !suffix.chars().all(|c| c.is_ascii_alphabetic()) {
-        return Some((Some(suffix), 0));
-    }
-    Some((None, count_value_option_chars(token)))
-}
-
-/// How many argv tokens a POSIX shell option takes while scanning (`-o name` is two).
-pub fn posix_option_width(token: &str) -> usize {
-    let bytes = token.as_bytes();
-    let combined =
-        if bytes.len() < 2 || (bytes[0] != b'-' && bytes[0] != b'+') || bytes[1] == b'-' || token[1..].contains('-') {
-            0
-        } else {
-            count_value_option_chars(token)
-        };
-    if combined > 0 {
-        1 + combined
-    } else if POSIX_OPTIONS_WITH_SEPARATE_VALUES.contains(&token) {
-        2
-    } else {
-        1
-    }
-}
+// How many argv tokens a POSIX shell option takes while scanning (`-o name` is two): the
+// shell-wrapper analysis's rule, shared so both scans agree.
+pub(crate) use crate::wrappers::posix_option_width;
 
 /// Where a POSIX shell's inline command would be (`-c CMD`, `-xc CMD`, `-cCMD`): the value's
 /// argv index, or `None` when there is no inline-command flag. `is_option` says which tokens
@@ -257,10 +216,10 @@ pub fn posix_inline_command_index(argv: &[String], is_option: impl Fn(&str) -> b
         if token == "--" {
             break;
         }
-        if POSIX_INLINE_COMMAND_FLAGS.contains(&token) {
+        if crate::wrappers::POSIX_INLINE_FLAGS.contains(&token) {
             return (i + 1 < argv.len()).then_some(i + 1);
         }
-        if let Some((attached, values)) = combined_command_flag(token) {
+        if let Some((attached, values)) = crate::wrappers::parse_combined_command_flag(token) {
             return Some(if attached.is_some() { i } else { i + 1 + values });
         }
         if !is_option(token) || (!token.starts_with('-') && !token.starts_with('+')) {

@@ -289,65 +289,17 @@ fn positional_plan(command: &str) -> Option<PositionalPlan> {
     Some(PositionalPlan::Indexes(indexes))
 }
 
-/// POSIX shells whose payload upstream parses.
-const PARSEABLE_SHELLS: &[&str] = &["ash", "bash", "dash", "fish", "ksh", "mksh", "sh", "yash", "zsh"];
-
 /// `-c`, `-lc`, `--command`, … and where the payload is: `(payload, index of the word after
-/// which the positional parameters start)`.
+/// which the positional parameters start)`; the shell-wrapper analysis's scan.
 pub(crate) fn inline_command(argv: &[String]) -> Option<(String, usize)> {
-    const FLAGS: &[&str] = &["-lc", "-c", "--command", "--commands", "--cmdline"];
-    let mut i = 1;
-    while i < argv.len() {
-        let token = argv[i].trim();
-        if token.is_empty() {
-            i += 1;
-            continue;
-        }
-        if token == "--" {
-            break;
-        }
-        let payload_at = |at: usize| {
-            let command = argv.get(at).map(|c| c.trim()).filter(|c| !c.is_empty())?;
-            Some((command.to_string(), at))
-        };
-        if FLAGS.contains(&token) {
-            return payload_at(i + 1).filter(|_| i + 1 < argv.len());
-        }
-        if let Some(cluster) = token.strip_prefix('-').filter(|t| !t.starts_with('-') && !t.contains('-')) {
-            if let Some(c) = cluster.find('c') {
-                let suffix = &cluster[c + 1..];
-                if !suffix.is_empty() && !suffix.chars().all(|c| c.is_ascii_alphabetic()) {
-                    let attached = suffix.trim();
-                    return (!attached.is_empty()).then(|| (attached.to_string(), i));
-                }
-                let values = cluster.chars().filter(|c| *c == 'o' || *c == 'O').count();
-                return payload_at(i + 1 + values);
-            }
-        }
-        if !token.starts_with('-') && !token.starts_with('+') {
-            break;
-        }
-        let values =
-            if token.len() >= 2 && !token[1..].contains('-') && (token.starts_with('-') || token.starts_with('+')) {
-                token[1..].chars().filter(|c| *c == 'o' || *c == 'O').count()
-            } else {
-                0
-            };
-        i += if values > 0 {
-            1 + values
-        } else if ["--init-file", "--rcfile", "-O", "-o", "+O", "+o"].contains(&token) {
-            2
-        } else {
-            1
-        };
-    }
-    None
+    let (command, at) = crate::wrappers::posix_inline_command(argv, crate::wrappers::POSIX_INLINE_FLAGS);
+    Some((command?, at?))
 }
 
 fn detect_through_positional_shell(argv: &[String], seen: &mut HashSet<Vec<String>>) -> Option<InlineEvalHit> {
     let argv = carrier::strip_leading_assignments(argv);
     let shell = carrier::normalize_executable(argv.first()?);
-    if !PARSEABLE_SHELLS.contains(&shell.as_str()) || !seen.insert(argv.to_vec()) {
+    if !crate::shell::PARSEABLE_SHELLS.contains(&shell.as_str()) || !seen.insert(argv.to_vec()) {
         return None;
     }
     let (command, value_index) = inline_command(argv)?;

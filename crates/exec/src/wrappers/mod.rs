@@ -37,6 +37,7 @@ pub use shell::{
     is_blocked_shell_wrapper_command, is_shell_wrapper_executable, is_shell_wrapper_invocation, shell_transport_argv,
     unwrap_shell_multiplexer, ShellCommand,
 };
+pub(crate) use shell::{parse_combined_command_flag, posix_inline_command, posix_option_width, POSIX_INLINE_FLAGS};
 pub use trust::{exec_wrapper_trust_plan, TrustPlan, WrapperInvocation};
 
 /// POSIX shells recognised as wrappers.

@@ -14,7 +14,7 @@ use super::{normalize_executable_token, unwrap_dispatch_wrapper, Unwrap, MAX_WRA
 const OPAQUE_STARTUP_SHELLS: &[&str] = &["csh", "osh", "tcsh"];
 
 /// Inline-command flags of POSIX shells (short clusters containing `c` count too).
-const POSIX_INLINE_FLAGS: &[&str] = &["-lc", "-c", "--command", "--commands", "--cmdline"];
+pub(crate) const POSIX_INLINE_FLAGS: &[&str] = &["-lc", "-c", "--command", "--commands", "--cmdline"];
 
 /// Nushell's inline-command flags: the POSIX ones and `-e`/`--execute`.
 const NUSHELL_INLINE_FLAGS: &[&str] = &["-lc", "-c", "--command", "--commands", "--cmdline", "-e", "--execute"];
@@ -99,7 +99,7 @@ fn count_value_option_chars(token: &str) -> usize {
 
 /// A short cluster containing `c` (`-xc`, `-ec`): its attached command (`-c'ls'`-style
 /// suffixes that are not plain letters) or the count of separate values before the command.
-fn parse_combined_command_flag(token: &str) -> Option<(Option<String>, usize)> {
+pub(crate) fn parse_combined_command_flag(token: &str) -> Option<(Option<String>, usize)> {
     let bytes = token.as_bytes();
     if bytes.len() < 2 || bytes[0] != b'-' || bytes[1] == b'-' {
         return None;
@@ -117,7 +117,7 @@ fn parse_combined_command_flag(token: &str) -> Option<(Option<String>, usize)> {
 }
 
 /// How many argv entries a POSIX shell option takes while scanning for the inline command.
-fn posix_option_width(token: &str) -> usize {
+pub(crate) fn posix_option_width(token: &str) -> usize {
     let bytes = token.as_bytes();
     let combined =
         if bytes.len() < 2 || (bytes[0] != b'-' && bytes[0] != b'+') || bytes[1] == b'-' || token[1..].contains('-') {
@@ -136,7 +136,7 @@ fn posix_option_width(token: &str) -> usize {
 
 /// The inline command of a POSIX-style shell argv and the index of its token
 /// (`resolveInlineCommandMatch` with combined `-c` clusters).
-fn posix_inline_command(argv: &[String], flags: &[&str]) -> (Option<String>, Option<usize>) {
+pub(crate) fn posix_inline_command(argv: &[String], flags: &[&str]) -> (Option<String>, Option<usize>) {
     let mut i = 1;
     while i < argv.len() {
         let token = argv[i].trim();
