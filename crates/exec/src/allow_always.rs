@@ -8,7 +8,7 @@
 //! pure functions of the document: the node host applies them through its compare-and-swap
 //! write, so a concurrent edit is never lost.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::allowlist;
 use crate::approvals;
@@ -46,59 +46,6 @@ pub struct Site<'a> {
 /// remembers neither (allow once), which is never looser.
 const PACKAGE_MANAGERS: &[&str] = &["npm", "npx", "pnpm", "pnpx", "yarn", "yarnpkg", "bun", "bunx", "corepack"];
 
-/// Shell options that take a value, skipped when looking for a shell's script operand.
-const SHELL_OPTIONS_WITH_VALUE: &[&str] = &["-c", "--command", "-o", "-O", "+O", "+o"];
-/// Shell options that load startup code: such a script run is never remembered.
-const DISQUALIFYING_SHELL_OPTIONS: &[&str] = &["--rcfile", "--init-file", "--startup-file"];
-
-/// The script a shell runs directly (`bash -e tool.sh arg`), absolute, with its index in argv;
-/// `None` for an inline command (`-c`, or any short cluster with `c`), stdin (`-s`), startup
-/// files, an opaque shell, or no operand.
-fn shell_script_operand(argv: &[String], site: &Site<'_>) -> Option<(usize, PathBuf)> {
-    let name = wrappers::normalize_executable_token(argv.first()?);
-    if !shell::PARSEABLE_SHELLS.contains(&name.as_str()) {
-        return None;
-    }
-    let plus_options = ["bash", "sh", "ksh", "mksh", "zsh", "yash", "dash", "ash"].contains(&name.as_str());
-    let mut i = 1;
-    while let Some(token) = argv.get(i).map(|t| t.trim()) {
-        if token.is_empty() {
-            i += 1;
-            continue;
-        }
-        if token == "--" {
-            i += 1;
-            break;
-        }
-        let short_cluster = |c: char| token.starts_with('-') && !token[1..].contains('-') && token[1..].contains(c);
-        if ["--command", "--commands", "--cmdline"].contains(&token) || short_cluster('c') || short_cluster('s') {
-            return None;
-        }
-        if DISQUALIFYING_SHELL_OPTIONS.iter().any(|o| token == *o || token.starts_with(&format!("{o}="))) {
-            return None;
-        }
-        if SHELL_OPTIONS_WITH_VALUE.contains(&token) {
-            i += 2;
-            continue;
-        }
-        if token.starts_with('-') || (plus_options && token.starts_with('+')) {
-            i += 1;
-            continue;
-        }
-        break;
-    }
-    let operand = argv.get(i)?.trim();
-    if operand.is_empty() {
-        return None;
-    }
-    let expanded = match (operand.strip_prefix('~'), site.home) {
-        (Some(rest), Some(home)) => format!("{}{rest}", home.display()),
-        _ => operand.to_string(),
-    };
-    let path = Path::new(site.cwd).join(expanded);
-    Some((i, path.components().collect()))
-}
-
 /// The patterns one command contributes (`collectAllowAlwaysPatterns`): its executable once
 /// wrappers are looked through, by real path, hashed with its argv and the cwd; for a shell
 /// running a script, the script; nothing for a blocked wrapper, a package manager, a shell
@@ -114,7 +61,7 @@ fn command_patterns(argv: &[String], site: &Site<'_>, strict_inline_eval: bool, 
         return;
     }
     let res = allowlist::resolve(&plan.argv, Some(Path::new(site.cwd)), site.path, site.home);
-    let Some(candidate) = res.resolved_real_path.as_ref().or(res.resolved_path.as_ref()) else { return };
+    let Some(candidate) = res.trust_path() else { return };
     let candidate = candidate.to_string_lossy().into_owned();
     if !inline_eval::allow_always_may_persist(&candidate, &res.effective_argv, strict_inline_eval) {
         return;
@@ -128,7 +75,7 @@ fn command_patterns(argv: &[String], site: &Site<'_>, strict_inline_eval: bool, 
         push(candidate, allowlist::cwd_bound_arg_pattern(site.cwd, &plan.argv));
         return;
     }
-    if let Some((index, script)) = shell_script_operand(&plan.argv, site) {
+    if let Some((index, script)) = wrappers::shell_script_operand(&plan.argv, Path::new(site.cwd), site.home) {
         let trust = std::fs::canonicalize(&script).unwrap_or_else(|_| script.clone());
         let mut hashed = vec![script.to_string_lossy().into_owned()];
         hashed.extend(plan.argv[index + 1..].iter().cloned());
@@ -188,7 +135,9 @@ pub fn prepare_coverage(
         return coverage_of(&[argv.to_vec()], site, strict_inline_eval);
     }
     let Some(payload) = shell.command else { return Coverage::default() };
-    let Some((payload, segments)) = payload_candidates(payload) else { return Coverage::default() };
+    let Some((payload, segments)) = payload_candidates(payload, MAX_NESTED_PAYLOAD_DEPTH) else {
+        return Coverage::default();
+    };
     let in_pipeline = payload_has_pipeline(&payload, segments.len());
     let commands: Vec<Vec<String>> =
         segments.iter().filter(|s| reusable(s, in_pipeline)).map(|s| s.argv.clone()).collect();
@@ -199,15 +148,26 @@ pub fn prepare_coverage(
 /// How many shells deep a payload of a payload is followed.
 const MAX_NESTED_PAYLOAD_DEPTH: usize = 2;
 
-/// The commands allow-always looks at in a payload (`shouldUseWrapperPayload`): the payload's
-/// own, or, when it is a single plain shell running an inline command (`sh -c '…'` by bare
-/// name, no assignments, not a login or interactive shell) whose commands are all run by bare
-/// name, that inner payload's, so `zsh -c "sh -c 'echo x'"` is remembered as `echo`. `None`
-/// when the analysis does not understand a payload.
-fn payload_candidates(payload: String) -> Option<(String, Vec<shell::Segment>)> {
+/// The commands a payload is authorized by (`shouldUseWrapperPayload`): the payload's own, or,
+/// when it is a single plain shell running an inline command (`sh -c '…'` by bare name, no
+/// assignments, not a login or interactive shell) whose commands are all run by bare name,
+/// that inner payload's, up to `max_depth` shells deep. The allowlist looks one shell deep
+/// (upstream's plan), allow-always two (its patterns recurse into the inner shell), so
+/// `zsh -c "sh -c 'echo x'"` is remembered as `echo`. `None` when the analysis does not
+/// understand the payload.
+fn payload_candidates(payload: String, max_depth: usize) -> Option<(String, Vec<shell::Segment>)> {
+    let shell::Analysis::Segments(segments) = shell::analyze(&payload) else { return None };
+    Some(nested_candidates(payload, segments, max_depth))
+}
+
+/// [`payload_candidates`] for a payload already analysed into `segments`.
+pub(crate) fn nested_candidates(
+    payload: String,
+    mut segments: Vec<shell::Segment>,
+    max_depth: usize,
+) -> (String, Vec<shell::Segment>) {
     let mut current = payload;
-    let shell::Analysis::Segments(mut segments) = shell::analyze(&current) else { return None };
-    for _ in 0..MAX_NESTED_PAYLOAD_DEPTH {
+    for _ in 0..max_depth {
         let [only] = segments.as_slice() else { break };
         let Some(first) = only.argv.first() else { break };
         let plain_shell = !first.contains(['/', '\\'])
@@ -233,7 +193,7 @@ fn payload_candidates(payload: String) -> Option<(String, Vec<shell::Segment>)> 
         current = inner;
         segments = inner_segments;
     }
-    Some((current, segments))
+    (current, segments)
 }
 
 /// Whether a payload's commands form a pipeline (a `|` the analysis accepted).
@@ -271,7 +231,7 @@ pub fn persistence(
     }
     let commands: Vec<Vec<String>> = match &command.shell_payload {
         Some(payload) => {
-            let (payload, segments) = payload_candidates(payload.clone())?;
+            let (payload, segments) = payload_candidates(payload.clone(), MAX_NESTED_PAYLOAD_DEPTH)?;
             let in_pipeline = payload_has_pipeline(&payload, segments.len());
             if segments.iter().any(|s| !reusable(s, in_pipeline)) {
                 return None;
@@ -369,6 +329,23 @@ mod tests {
             c.patterns,
             vec![(real("head"), allowlist::cwd_bound_arg_pattern("/tmp", &v(&["head", "-n", "1"])))]
         );
+    }
+
+    /// Rule (`resolveExecutableTrustPath`): a command named by path is remembered by that
+    /// path even when the file is not executable (`env ./lock …`, which is what a plan for
+    /// `flock ./lock …` runs once its argv[0] is pinned).
+    #[test]
+    fn a_named_file_is_remembered_executable_or_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let cwd = std::fs::canonicalize(dir.path()).unwrap();
+        std::fs::write(cwd.join("lock"), "").unwrap();
+        let cwd_text = cwd.to_string_lossy();
+        let site = Site { cwd: &cwd_text, path: "/usr/bin:/bin", home: None };
+        let c = prepare_coverage(&v(&["/usr/bin/env", "./lock", "ls"]), None, &site, false);
+        assert!(c.complete);
+        let lock = cwd.join("lock").to_string_lossy().into_owned();
+        assert_eq!(c.patterns, vec![(lock, allowlist::cwd_bound_arg_pattern(&cwd_text, &v(&["./lock", "ls"])))]);
+        assert!(!prepare_coverage(&v(&["/usr/bin/env", "missing", "ls"]), None, &site, false).complete, "bare: PATH");
     }
 
     /// Rule (`exec.md` §6.4): an interpreter is remembered only under strictInlineEval, and

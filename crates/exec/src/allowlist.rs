@@ -31,6 +31,22 @@ pub struct Resolution {
     pub resolved_path: Option<PathBuf>,
     /// Its real path (symlinks resolved): what rules and pins are matched against.
     pub resolved_real_path: Option<PathBuf>,
+    /// For a token with a path (`./tool`, `/opt/x`): the file it names, absolute, whether or
+    /// not it is an executable file.
+    pub named_path: Option<PathBuf>,
+}
+
+impl Resolution {
+    /// The path rules are matched against and allow-always remembers
+    /// (`resolveExecutableTrustPath`): the executable's real path, else the file a token with a
+    /// path names (its real path when it exists), executable or not; a rule for a script
+    /// that lost its execute bit still names it.
+    pub fn trust_path(&self) -> Option<PathBuf> {
+        self.resolved_real_path.clone().or_else(|| self.resolved_path.clone()).or_else(|| {
+            let named = self.named_path.as_ref()?;
+            Some(std::fs::canonicalize(named).unwrap_or_else(|_| named.clone()))
+        })
+    }
 }
 
 fn basename(arg: &str) -> &str {
@@ -56,6 +72,7 @@ pub fn resolve(argv: &[String], cwd: Option<&Path>, path: &str, home: Option<&Pa
         bare_name: false,
         resolved_path: None,
         resolved_real_path: None,
+        named_path: None,
     };
     let Some(exe) = r.effective_argv.first().map(|e| e.trim().to_string()).filter(|e| !e.is_empty()) else {
         return r;
@@ -70,6 +87,7 @@ pub fn resolve(argv: &[String], cwd: Option<&Path>, path: &str, home: Option<&Pa
         } else {
             cwd.map(Path::to_path_buf).or_else(|| std::env::current_dir().ok()).unwrap_or_default().join(expanded)
         };
+        r.named_path = Some(p.clone());
         is_executable_file(&p).then_some(p)
     } else {
         r.bare_name = true;
@@ -210,8 +228,7 @@ fn pattern_matches(rule: &AllowRule, res: &Resolution, home: Option<&Path>) -> b
             (Some(rest), Some(home)) => format!("{}{rest}", home.display()),
             _ => pattern.to_string(),
         };
-        let target = res.resolved_real_path.as_ref().or(res.resolved_path.as_ref());
-        target.is_some_and(|t| glob_match(&expanded, &t.to_string_lossy()))
+        res.trust_path().is_some_and(|t| glob_match(&expanded, &t.to_string_lossy()))
     } else {
         res.bare_name
             && res.resolved_path.is_some()

@@ -8,11 +8,13 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::allow_always::nested_candidates;
 use crate::allowlist::{self, command_marker};
 use crate::approvals::AllowRule;
-use crate::command::{self, is_shell_wrapper, CommandRequest};
+use crate::command::{self, CommandRequest};
 use crate::safebins::SafeBins;
 use crate::shell;
+use crate::wrappers::{self, normalize_executable_token};
 
 /// An allowlist entry that matched, for its usage metadata.
 #[derive(Debug, Clone, PartialEq)]
@@ -43,11 +45,24 @@ pub struct AllowlistEval {
     pub bound_hit: Option<&'static str>,
 }
 
-fn rule_use(rule: &AllowRule, res: &allowlist::Resolution) -> Option<RuleUse> {
-    Some(RuleUse {
-        id: rule.id.clone()?,
-        resolved_path: res.resolved_real_path.as_ref().map(|p| p.to_string_lossy().into_owned()),
-    })
+/// A rule that covers a command, with the real path it was matched on (the executable's, or
+/// the script's for a shell running a script).
+struct RuleHit<'r> {
+    rule: &'r AllowRule,
+    matched_path: Option<PathBuf>,
+}
+
+impl RuleHit<'_> {
+    fn usage(&self) -> Option<RuleUse> {
+        Some(RuleUse {
+            id: self.rule.id.clone()?,
+            resolved_path: self.matched_path.as_ref().map(|p| p.to_string_lossy().into_owned()),
+        })
+    }
+
+    fn allow_always(&self) -> bool {
+        self.rule.source.as_deref() == Some("allow-always")
+    }
 }
 
 /// A skill binary the gateway vouches for (`autoAllowSkills`), resolved on this node.
@@ -79,9 +94,58 @@ fn skill_allowed(argv0: &str, res: &allowlist::Resolution, skills: &[SkillTrust]
             .any(|s| s.name == argv0.to_ascii_lowercase() && res.resolved_real_path.as_ref() == Some(&s.real_path))
 }
 
+/// The executable of one command and the rule covering it (`resolveSegmentAllowlistMatch`):
+/// - its executable, wrappers looked through; a shell given arguments (an inline command or
+///   a script) is covered that way only by a rule with an argPattern or by a bare `*`, since
+///   a path-only rule for `bash` says nothing about what bash will run;
+/// - else, for a shell running a script directly (`bash tool.sh`), the script: a rule whose
+///   pattern matches the script's path (real path when it exists), with the script's own
+///   arguments as the argv an argPattern sees. Bare-name rules never match a script.
+fn command_rule<'r>(
+    argv: &[String],
+    rules: &'r [AllowRule],
+    cwd: Option<&str>,
+    path: &str,
+    home: Option<&Path>,
+) -> (allowlist::Resolution, Option<RuleHit<'r>>) {
+    let res = allowlist::resolve(argv, cwd.map(Path::new), path, home);
+    if res.policy_blocked || res.effective_argv.is_empty() {
+        return (res, None);
+    }
+    let shell = res.effective_argv.first().is_some_and(|a| wrappers::is_shell_wrapper_executable(a));
+    let hit = allowlist::match_rule(rules, &res, cwd, home)
+        .filter(|r| !shell || res.effective_argv.len() == 1 || r.arg_pattern.is_some() || r.pattern == "*");
+    if let Some(rule) = hit {
+        let matched_path = res.resolved_real_path.clone();
+        return (res, Some(RuleHit { rule, matched_path }));
+    }
+    if !shell {
+        return (res, None);
+    }
+    let base = cwd.map(PathBuf::from).or_else(|| std::env::current_dir().ok()).unwrap_or_default();
+    let Some((index, script)) = wrappers::shell_script_operand(&res.effective_argv, &base, home) else {
+        return (res, None);
+    };
+    let mut script_argv = vec![script.to_string_lossy().into_owned()];
+    script_argv.extend(res.effective_argv[index + 1..].iter().cloned());
+    let script_res = allowlist::Resolution {
+        effective_argv: script_argv,
+        wrapper_chain: Vec::new(),
+        wrapper_invocations: Vec::new(),
+        policy_blocked: false,
+        bare_name: false,
+        resolved_real_path: std::fs::canonicalize(&script).ok(),
+        named_path: Some(script.clone()),
+        resolved_path: Some(script),
+    };
+    let hit = allowlist::match_rule(rules, &script_res, cwd, home)
+        .map(|rule| RuleHit { rule, matched_path: script_res.resolved_real_path.or(script_res.resolved_path) });
+    (res, hit)
+}
+
 /// Evaluates the request against the allowlist `rules`, then safe bins and skill bins. A shell
-/// payload is split into segments, each of which must be covered; a shell run directly is not
-/// covered by a path-only rule for the shell.
+/// payload is split into commands (those of its one inner shell, when it is only that:
+/// [`nested_candidates`]), each of which must be covered.
 pub fn evaluate_allowlist(
     req: &CommandRequest,
     rules: &[AllowRule],
@@ -94,8 +158,8 @@ pub fn evaluate_allowlist(
     let marker = command_marker(&req.command_text);
     let durable = rules.iter().any(|r| r.pattern == marker && r.source.as_deref() == Some("allow-always"));
     if let Some(payload) = &req.shell_payload {
-        let segments = match shell::analyze(payload) {
-            shell::Analysis::Segments(s) if !s.is_empty() => s,
+        let (authorized_payload, segments) = match shell::analyze(payload) {
+            shell::Analysis::Segments(s) if !s.is_empty() => nested_candidates(payload.clone(), s, 1),
             other => {
                 let bound_hit = match other {
                     shell::Analysis::Unsupported(reason @ ("too-large" | "too-complex")) => Some(reason),
@@ -117,17 +181,22 @@ pub fn evaluate_allowlist(
         let mut replacements = Vec::new();
         let mut used = Vec::new();
         for seg in &segments {
-            if seg.has_assignments || seg.prompt_only() || seg.argv.is_empty() {
+            // A shell is matched as any command (see `command_rule`), not refused outright.
+            let direct_shell = seg
+                .argv
+                .first()
+                .is_some_and(|a| command::POSIX_SHELLS.contains(&normalize_executable_token(a).as_str()));
+            if seg.has_assignments || (seg.prompt_only() && !direct_shell) || seg.argv.is_empty() {
                 satisfied = false;
                 continue;
             }
             if seg.safe_builtin() {
                 continue;
             }
-            let res = allowlist::resolve(&seg.argv, cwd.map(Path::new), path, home.as_deref());
-            if let Some(rule) = allowlist::match_rule(rules, &res, cwd, home.as_deref()) {
-                all_allow_always &= rule.source.as_deref() == Some("allow-always");
-                used.extend(rule_use(rule, &res));
+            let (res, hit) = command_rule(&seg.argv, rules, cwd, path, home.as_deref());
+            if let Some(hit) = hit {
+                all_allow_always &= hit.allow_always();
+                used.extend(hit.usage());
                 continue;
             }
             all_allow_always = false;
@@ -146,13 +215,9 @@ pub fn evaluate_allowlist(
         let shell_name =
             req.argv.iter().map(|a| a.rsplit('/').next().unwrap_or(a)).find(|a| command::POSIX_SHELLS.contains(a));
         let opaque = !shell_name.is_some_and(|s| shell::PARSEABLE_SHELLS.contains(&s));
-        let planned = (satisfied && plannable && !opaque).then(|| {
-            let mut argv = req.argv.clone();
-            if let Some(slot) = argv.iter_mut().rev().find(|a| *a == payload) {
-                *slot = shell::rewrite(payload, &replacements);
-            }
-            argv
-        });
+        let planned = (satisfied && plannable && !opaque)
+            .then(|| rewrite_payload(&req.argv, payload, &authorized_payload, &replacements))
+            .flatten();
         return AllowlistEval {
             analysis_ok: true,
             satisfied,
@@ -162,25 +227,53 @@ pub fn evaluate_allowlist(
             bound_hit: None,
         };
     }
-    let res = allowlist::resolve(&req.argv, cwd.map(Path::new), path, home.as_deref());
-    let mut hit = allowlist::match_rule(rules, &res, cwd, home.as_deref());
-    // A shell run directly (`bash script.sh`) is not allowed by a path-only rule for the shell.
-    if is_shell_wrapper(&req.argv) && hit.is_some_and(|r| r.arg_pattern.is_none() && r.pattern != "*") {
-        hit = None;
-    }
-    let durable = durable || hit.is_some_and(|r| r.source.as_deref() == Some("allow-always"));
+    let (res, hit) = command_rule(&req.argv, rules, cwd, path, home.as_deref());
+    let durable = durable || hit.as_ref().is_some_and(RuleHit::allow_always);
     // Then safe bins (stream filters from trusted dirs with harmless arguments) and skill bins.
     let satisfied = hit.is_some() || safe_bins.allows(&res) || skill_allowed(&req.argv[0], &res, skills);
-    let planned = match &res.resolved_real_path {
-        Some(real) if satisfied => {
-            let mut argv = res.effective_argv.clone();
+    // What runs is the executable by real path (for a script match too: the shell).
+    // (`resolvePlannedSegmentArgv`: a file that is not executable stays as named, and fails
+    // to start.)
+    let planned = satisfied.then(|| {
+        let mut argv = res.effective_argv.clone();
+        if let Some(real) = &res.resolved_real_path {
             argv[0] = real.to_string_lossy().into_owned();
-            Some(argv)
         }
-        _ => None,
-    };
-    let used = hit.and_then(|r| rule_use(r, &res)).into_iter().collect();
+        argv
+    });
+    let used = hit.and_then(|h| h.usage()).into_iter().collect();
     AllowlistEval { analysis_ok: true, satisfied, durable, planned, used, bound_hit: None }
+}
+
+/// The argv with the payload's vetted safe and skill bins pinned by real path. When the
+/// payload was authorized by the commands of its one inner shell, the inner payload is
+/// rewritten and the outer one rebuilt around it, word by word. `None` when the payload
+/// cannot be found again in the argv.
+fn rewrite_payload(
+    argv: &[String],
+    payload: &str,
+    authorized_payload: &str,
+    replacements: &[(std::ops::Range<usize>, String)],
+) -> Option<Vec<String>> {
+    let rewritten = if replacements.is_empty() {
+        payload.to_string()
+    } else if authorized_payload == payload {
+        shell::rewrite(payload, replacements)
+    } else {
+        let inner = shell::rewrite(authorized_payload, replacements);
+        let shell::Analysis::Segments(outer) = shell::analyze(payload) else { return None };
+        let [outer] = outer.as_slice() else { return None };
+        let words: Vec<String> = outer
+            .argv
+            .iter()
+            .map(|w| if w == authorized_payload { shell::shell_word(&inner) } else { shell::shell_word(w) })
+            .collect();
+        words.join(" ")
+    };
+    let mut argv = argv.to_vec();
+    let slot = argv.iter_mut().rev().find(|a| *a == payload)?;
+    *slot = rewritten;
+    Some(argv)
 }
 
 /// The denial text with the analysis bound that was hit, e.g. `SYSTEM_RUN_DENIED: allowlist
@@ -257,5 +350,60 @@ mod tests {
         assert!(!eval("FOO=1 ls").satisfied);
         assert!(!eval("cat /etc/passwd | head").satisfied);
         assert!(!eval("head /etc/passwd").satisfied, "a path operand is not a safe-bin use");
+    }
+
+    fn rules(patterns: &[&str]) -> Vec<AllowRule> {
+        patterns
+            .iter()
+            .map(|p| AllowRule { id: None, pattern: p.to_string(), arg_pattern: None, source: None })
+            .collect()
+    }
+
+    fn eval_in(cwd: &Path, rules: &[AllowRule], argv: &[&str]) -> AllowlistEval {
+        let safe = SafeBins::from_config(&json!({}), None);
+        let req = command::resolve_command(argv.iter().map(|a| a.to_string()).collect(), None).unwrap();
+        evaluate_allowlist(&req, rules, &safe, &[], cwd.to_str(), "/usr/bin:/bin")
+    }
+
+    /// Rule (`resolveShellWrapperScriptCandidatePath`): a shell running a script is covered by
+    /// a rule for the script's path, whether or not the script is executable; a path-only rule
+    /// for the shell does not cover it, nor does a bare name; what runs is the shell by real
+    /// path. Inside a payload too.
+    #[test]
+    fn a_shell_script_is_matched_by_its_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let cwd = dir.path().canonicalize().unwrap();
+        std::fs::write(cwd.join("script.sh"), "echo hi\n").unwrap();
+        let script = cwd.join("script.sh").to_string_lossy().into_owned();
+        let by_path = rules(&[&script]);
+        let e = eval_in(&cwd, &by_path, &["bash", "script.sh", "arg"]);
+        assert!(e.satisfied);
+        let bash = std::fs::canonicalize("/usr/bin/bash").unwrap();
+        assert_eq!(e.planned.unwrap(), [bash.to_string_lossy().as_ref(), "script.sh", "arg"]);
+        assert!(eval_in(&cwd, &by_path, &["bash", "-e", "./sub/../script.sh"]).satisfied, "resolved lexically");
+        assert!(!eval_in(&cwd, &by_path, &["bash", "-c", "script.sh"]).satisfied, "an inline command is no script");
+        assert!(!eval_in(&cwd, &rules(&["script.sh"]), &["bash", "script.sh"]).satisfied, "no bare names");
+        let shell_only = rules(&[&bash.to_string_lossy()]);
+        assert!(!eval_in(&cwd, &shell_only, &["bash", "script.sh"]).satisfied, "a path-only shell rule");
+        assert!(eval_in(&cwd, &shell_only, &["bash"]).satisfied, "the shell alone is just a command");
+        assert!(eval_in(&cwd, &rules(&["*"]), &["bash", "script.sh"]).satisfied, "a bare * covers any command");
+        let payload = rules(&[&script, "echo"]);
+        assert!(eval_in(&cwd, &payload, &["sh", "-c", "echo a; bash script.sh"]).satisfied, "in a payload");
+    }
+
+    /// Rule (`wrapperPayloadPlan`): a payload that is one plain shell running an inline command
+    /// is authorized by that inner payload's commands (one shell deep); a shell among other
+    /// commands is covered only by a bare `*` or a rule with an argPattern.
+    #[test]
+    fn one_inner_shell_is_authorized_by_its_commands() {
+        let cwd = std::env::temp_dir();
+        let echo = rules(&["e?ho"]);
+        assert!(eval_in(&cwd, &echo, &["dash", "-ec", "sh -c 'echo nested'"]).satisfied);
+        assert!(!eval_in(&cwd, &echo, &["dash", "-ec", "sh -c 'echo a; id'"]).satisfied, "every inner command");
+        assert!(!eval_in(&cwd, &echo, &["dash", "-c", "/bin/sh -c 'echo x'"]).satisfied, "a shell by path");
+        assert!(!eval_in(&cwd, &echo, &["dash", "-c", "sh -c \"sh -c 'echo x'\""]).satisfied, "one shell deep");
+        let two = rules(&["e?ho", "true"]);
+        assert!(!eval_in(&cwd, &two, &["bash", "-c", "true; sh -c 'echo x'"]).satisfied);
+        assert!(eval_in(&cwd, &rules(&["*"]), &["bash", "-c", "true; sh -c 'echo x'"]).satisfied);
     }
 }

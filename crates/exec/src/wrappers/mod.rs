@@ -34,8 +34,8 @@ pub use dispatch::{
 pub use env_prelude::{parse_env_prelude, split_shell_args, EnvPrelude};
 pub use shell::{
     extract_shell_wrapper_command, has_env_manipulation_before_shell_wrapper, has_trailing_positional_argv,
-    is_blocked_shell_wrapper_command, is_shell_wrapper_executable, is_shell_wrapper_invocation, shell_transport_argv,
-    unwrap_shell_multiplexer, ShellCommand,
+    is_blocked_shell_wrapper_command, is_shell_wrapper_executable, is_shell_wrapper_invocation, shell_script_operand,
+    shell_transport_argv, unwrap_shell_multiplexer, ShellCommand,
 };
 pub(crate) use shell::{parse_combined_command_flag, posix_inline_command, posix_option_width, POSIX_INLINE_FLAGS};
 pub use trust::{exec_wrapper_trust_plan, TrustPlan, WrapperInvocation};

@@ -6,6 +6,8 @@
 //! allow-always persistence and the policy segments all read it through this one file; a
 //! form it cannot read is reported as blocked rather than guessed at.
 
+use std::path::{Path, PathBuf};
+
 use super::env_prelude::env_uses_modifiers;
 use super::trust::dispatch_trust_plan;
 use super::{normalize_executable_token, unwrap_dispatch_wrapper, Unwrap, MAX_WRAPPER_DEPTH, POSIX_SHELLS};
@@ -132,6 +134,72 @@ pub(crate) fn posix_option_width(token: &str) -> usize {
     } else {
         1
     }
+}
+
+/// Shell options that load startup code: a shell given one runs no script operand of its own.
+const STARTUP_FILE_OPTIONS: &[&str] = &["--rcfile", "--init-file", "--startup-file"];
+
+/// The script a parseable shell runs directly (`bash -e tool.sh arg`), with its index in argv:
+/// the operand after the options, `~` expanded and made absolute against `cwd` (lexically, as
+/// `path.resolve`). `None` for an inline command (`-c`, or a short cluster with `c` or `C`),
+/// stdin (`-s`), a startup file option, an opaque or unknown shell, or no operand. Both the
+/// allowlist (which matches the script's path) and allow-always (which remembers it) read
+/// the script from here (`resolveShellWrapperScriptCandidatePath`).
+pub fn shell_script_operand(argv: &[String], cwd: &Path, home: Option<&Path>) -> Option<(usize, PathBuf)> {
+    let name = normalize_executable_token(argv.first()?);
+    if !crate::shell::PARSEABLE_SHELLS.contains(&name.as_str()) {
+        return None;
+    }
+    let cluster_with = |token: &str, c: char| {
+        token.len() > 1
+            && token.starts_with('-')
+            && !token[1..].contains('-')
+            && token[1..].to_ascii_lowercase().contains(c)
+    };
+    let mut i = 1;
+    while let Some(token) = argv.get(i).map(|t| t.trim()) {
+        if token.is_empty() {
+            i += 1;
+            continue;
+        }
+        if token == "--" {
+            i += 1;
+            break;
+        }
+        if POSIX_INLINE_FLAGS.contains(&token) || cluster_with(token, 'c') || cluster_with(token, 's') {
+            return None;
+        }
+        if STARTUP_FILE_OPTIONS.iter().any(|o| token == *o || token.strip_prefix(o).is_some_and(|r| r.starts_with('=')))
+        {
+            return None;
+        }
+        if ["-c", "--command", "-o", "-O", "+O", "+o"].contains(&token) {
+            i += 2;
+        } else if token.starts_with('-') || token.starts_with('+') {
+            i += posix_option_width(token);
+        } else {
+            break;
+        }
+    }
+    let operand = argv.get(i)?.trim();
+    if operand.is_empty() {
+        return None;
+    }
+    let expanded = match (operand.strip_prefix('~'), home) {
+        (Some(rest), Some(home)) => format!("{}{rest}", home.display()),
+        _ => operand.to_string(),
+    };
+    let mut path = PathBuf::from("/");
+    for part in cwd.join(expanded).components() {
+        match part {
+            std::path::Component::ParentDir => {
+                path.pop();
+            }
+            std::path::Component::Normal(p) => path.push(p),
+            _ => {}
+        }
+    }
+    Some((i, path))
 }
 
 /// The inline command of a POSIX-style shell argv and the index of its token
