@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 use openclaw_exec_diff::gen::{self, Case, Profile};
-use openclaw_exec_diff::report::{ClassKey, Finding, Tally};
+use openclaw_exec_diff::report::{sort_out, ClassKey, Finding, Tally, RERUNS};
 use openclaw_exec_diff::run::{run_case, Pair, RunError, StepResult};
 use openclaw_exec_diff::schedule::Schedule;
 use openclaw_exec_diff::timing::Timings;
@@ -181,8 +181,37 @@ async fn job(shared: &Shared<'_>, figures: &Mutex<Figures>) -> Option<(Profile, 
             let mut w = shared.case_walls.lock().expect("case time lock");
             *w = (w.0 + t0.elapsed(), w.1 + 1);
         }
+        // A difference must repeat to count (`report::RERUNS`).
+        let ran = match ran {
+            Ok(steps) if !sort_out(&case, &steps).0.is_empty() => {
+                let mut settled = None;
+                for _ in 0..RERUNS {
+                    match run_case(p, &case).await {
+                        Ok(again) if sort_out(&case, &again).0.is_empty() => {
+                            settled = Some(again);
+                            break;
+                        }
+                        Ok(_) => {}
+                        Err(e) => {
+                            eprintln!("exec-diff: case {} (re-run): {e}", case.index);
+                            shared.fail(e);
+                            break;
+                        }
+                    }
+                }
+                match settled {
+                    Some(again) => {
+                        shared.tally.lock().expect("tally lock").add_settled(&case, &steps, &again);
+                        Ok(None)
+                    }
+                    None => Ok(Some(steps)),
+                }
+            }
+            other => other.map(Some),
+        };
         match ran {
-            Ok(steps) => {
+            Ok(None) => {}
+            Ok(Some(steps)) => {
                 let mut tally = shared.tally.lock().expect("tally lock");
                 if shared.args.verbose || shared.args.only.is_some() {
                     print_steps(&case, &steps);
@@ -376,12 +405,13 @@ fn main() {
     };
     let mut line = format!(
         "exec-diff: {verdict}: seed {}, {} of {} cases compared, {unexplained} with unexplained differences \
-         ({} classes), {} with known differences",
+         ({} classes), {} with known differences, {} equal when re-run",
         args.seed,
         tally.cases,
         indices.len(),
         tally.class_count(),
-        tally.known_cases()
+        tally.known_cases(),
+        tally.settled_cases()
     );
     if figures.no_answer > 0 {
         line.push_str(&format!(", {} invokes got no answer", figures.no_answer));

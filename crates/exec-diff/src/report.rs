@@ -100,11 +100,19 @@ fn write_example(out: &mut String, title: &str, f: &Finding) {
     let _ = writeln!(out, "   upstream:  {}", f.theirs);
 }
 
+/// How many times a case that showed an unexplained difference is run again before the
+/// difference counts: a difference that does not repeat came from scheduling (a process that
+/// outlives the command writing after the output window closed on one node, a time bound
+/// hit on a loaded machine), not from what the nodes decide.
+pub const RERUNS: usize = 2;
+
 /// All findings of a run.
 #[derive(Default)]
 pub struct Tally {
     classes: BTreeMap<(Severity, String), Class>,
     known: BTreeMap<&'static str, Class>,
+    /// Cases whose difference did not repeat when run again: their first difference.
+    settled: Class,
     /// Cases compared.
     pub cases: u64,
     /// Steps compared.
@@ -123,6 +131,20 @@ impl Tally {
         for (key, f) in found {
             self.classes.entry(key).or_default().add(f);
         }
+    }
+
+    /// Adds a case whose first run differed (`first`) and whose re-run compared equal
+    /// (`rerun`): counted and shown apart, never as an unexplained difference.
+    pub fn add_settled(&mut self, case: &Case, first: &[StepResult], rerun: &[StepResult]) {
+        self.add(case, rerun);
+        if let Some((_, f)) = sort_out(case, first).0.into_iter().next() {
+            self.settled.add(f);
+        }
+    }
+
+    /// Cases whose difference did not repeat when run again.
+    pub fn settled_cases(&self) -> usize {
+        self.settled.cases.len()
     }
 
     /// The class examples that came from cases of `profile` (the ones a shrinker can re-run
@@ -170,6 +192,10 @@ impl Tally {
                 write_example(&mut out, &format!("[known, excluded] {name}  ({} cases)", class.cases.len()), f);
             }
         }
+        if let Some(f) = &self.settled.example {
+            let title = format!("[equal when run again] its first run differed  ({} cases)", self.settled.cases.len());
+            write_example(&mut out, &title, f);
+        }
         out
     }
 
@@ -185,6 +211,15 @@ impl Tally {
             let n = self.known.get(k.name).map_or(0, |c| c.cases.len());
             let _ = writeln!(out, "{:<18} {:>6}  {} — {}", "known", n, k.name, k.reason);
         }
+        let settled: Vec<String> = self.settled.cases.iter().map(u64::to_string).collect();
+        let _ = writeln!(
+            out,
+            "{:<18} {:>6}  differed once, then compared equal in a re-run (scheduling, not policy){}{}",
+            "equal when re-run",
+            settled.len(),
+            if settled.is_empty() { "" } else { ": cases " },
+            settled.join(", ")
+        );
         let _ = writeln!(
             out,
             "\n{} cases, {} steps compared; {} classes; {} cases with unexplained differences",
@@ -242,5 +277,15 @@ mod tests {
         assert_eq!(forward, report(&[3, 2, 1, 0]));
         assert_eq!(forward, report(&[2, 0, 3, 1]));
         assert!(forward.0.contains("--case 3"), "the smallest, lowest-numbered case is the example: {}", forward.0);
+    }
+
+    #[test]
+    fn a_difference_that_does_not_repeat_is_listed_apart() {
+        let mut t = Tally::default();
+        let same = StepResult { step: "run".into(), ours: json!({"ok": true}), theirs: json!({"ok": true}) };
+        t.add_settled(&case(4, "setsid"), &[differing("run", "a")], &[same]);
+        assert_eq!((t.unexplained_cases(), t.settled_cases(), t.cases), (0, 1, 1));
+        assert!(t.table().contains("cases 4"), "{}", t.table());
+        assert!(t.examples().contains("[equal when run again]"));
     }
 }
