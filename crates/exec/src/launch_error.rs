@@ -4,8 +4,7 @@
 //! `Command failed during launch or output capture (<code>)`: the libuv name of the errno
 //! (`ENOTDIR`, `E2BIG`, ...), `Unknown system error -<n>` for an errno libuv has no name for,
 //! or Node's own `ERR_INVALID_ARG_VALUE` when an argument or the environment cannot be passed
-//! at all. The names are data (the table below is `util.getSystemErrorName` of the Node that
-//! runs upstream, on Linux), so they live apart from the runner that spawns.
+//! at all. The names are data ([`crate::node_errno`]), so they live apart from the runner.
 //!
 //! Two refusals happen before any spawn, in upstream's order: a NUL byte in an argument after
 //! `argv[0]` (execa's own message, which names the argument), then an empty or NUL-carrying
@@ -21,77 +20,7 @@ pub fn launch_failure_text(code: &str) -> String {
 
 /// Node's `code` for a spawn that failed with `errno` (positive, as the OS reports it).
 pub fn node_error_code(errno: i32) -> String {
-    let name = match errno {
-        1 => "EPERM",
-        2 => "ENOENT",
-        3 => "ESRCH",
-        4 => "EINTR",
-        5 => "EIO",
-        6 => "ENXIO",
-        7 => "E2BIG",
-        8 => "ENOEXEC",
-        9 => "EBADF",
-        11 => "EAGAIN",
-        12 => "ENOMEM",
-        13 => "EACCES",
-        14 => "EFAULT",
-        16 => "EBUSY",
-        17 => "EEXIST",
-        18 => "EXDEV",
-        19 => "ENODEV",
-        20 => "ENOTDIR",
-        21 => "EISDIR",
-        22 => "EINVAL",
-        23 => "ENFILE",
-        24 => "EMFILE",
-        25 => "ENOTTY",
-        26 => "ETXTBSY",
-        27 => "EFBIG",
-        28 => "ENOSPC",
-        29 => "ESPIPE",
-        30 => "EROFS",
-        31 => "EMLINK",
-        32 => "EPIPE",
-        34 => "ERANGE",
-        36 => "ENAMETOOLONG",
-        38 => "ENOSYS",
-        39 => "ENOTEMPTY",
-        40 => "ELOOP",
-        49 => "EUNATCH",
-        61 => "ENODATA",
-        64 => "ENONET",
-        71 => "EPROTO",
-        75 => "EOVERFLOW",
-        84 => "EILSEQ",
-        88 => "ENOTSOCK",
-        89 => "EDESTADDRREQ",
-        90 => "EMSGSIZE",
-        91 => "EPROTOTYPE",
-        92 => "ENOPROTOOPT",
-        93 => "EPROTONOSUPPORT",
-        94 => "ESOCKTNOSUPPORT",
-        95 => "ENOTSUP",
-        97 => "EAFNOSUPPORT",
-        98 => "EADDRINUSE",
-        99 => "EADDRNOTAVAIL",
-        100 => "ENETDOWN",
-        101 => "ENETUNREACH",
-        103 => "ECONNABORTED",
-        104 => "ECONNRESET",
-        105 => "ENOBUFS",
-        106 => "EISCONN",
-        107 => "ENOTCONN",
-        108 => "ESHUTDOWN",
-        110 => "ETIMEDOUT",
-        111 => "ECONNREFUSED",
-        112 => "EHOSTDOWN",
-        113 => "EHOSTUNREACH",
-        114 => "EALREADY",
-        121 => "EREMOTEIO",
-        125 => "ECANCELED",
-        _ => return format!("Unknown system error -{errno}"),
-    };
-    name.to_string()
+    crate::node_errno::name(errno)
 }
 
 /// What upstream refuses before spawning, as the result's `error` text (before the cwd

@@ -7,8 +7,9 @@
 //! [`crate::services::NodeServices`], never through each other's modules.
 //!
 //! Families: [`system`] (`system.which`, `system.run`, `system.run.prepare`,
-//! `system.execApprovals.get` / `.set`).
+//! `system.execApprovals.get` / `.set`), [`host_files`] (`fs.listDir`, `terminal.upload`).
 
+pub mod host_files;
 pub mod system;
 
 use std::sync::Arc;
@@ -24,6 +25,8 @@ pub fn builtin(services: &Arc<NodeServices>) -> CommandRegistry {
     r.register(Arc::new(system::approvals::ExecApprovalsSet(services.clone())));
     r.register(Arc::new(system::run::SystemRun(services.clone())));
     r.register(Arc::new(system::run::SystemRunPrepare(services.clone())));
+    r.register(Arc::new(host_files::list_dir::ListDir));
+    r.register(Arc::new(host_files::terminal_upload::TerminalUpload));
     r
 }
 
