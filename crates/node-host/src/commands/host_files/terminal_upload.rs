@@ -123,7 +123,8 @@ impl Command for TerminalUpload {
         let root = staged.root.clone();
         tokio::spawn(async move {
             tokio::time::sleep(RETENTION + Duration::from_secs(1)).await;
-            let _ = tokio::task::spawn_blocking(move || with_lock(&root, |root| scan(root, None, SystemTime::now())));
+            let _ =
+                tokio::task::spawn_blocking(move || with_lock(&root, |root| scan(root, None, SystemTime::now()))).await;
         });
         Ok(json!({"path": staged.path.to_string_lossy(), "size": size}))
     }
@@ -159,7 +160,7 @@ fn base64_value(c: u8) -> Option<u8> {
 /// padding, and zero bits where the last character carries less than 6.
 fn is_canonical_base64(b64: &str) -> bool {
     let bytes = b64.as_bytes();
-    if bytes.len() % 4 != 0 {
+    if !bytes.len().is_multiple_of(4) {
         return false;
     }
     let padding = bytes.iter().rev().take(2).take_while(|b| **b == b'=').count();
