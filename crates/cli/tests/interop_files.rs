@@ -31,13 +31,35 @@ struct Nodes {
     theirs: String,
     _our_node: OurNode,
     _ts: TsNode,
-    _state: tempfile::TempDir,
+    state: tempfile::TempDir,
+}
+
+/// A `notify-send` that records its arguments (one line per call, `|`-separated) in
+/// `<dir>/notify.log` and fails when the title is `fail`, placed first on PATH for both nodes.
+/// No notification daemon runs here (no D-Bus session), so this is the stand-in the issue
+/// allows; both nodes find it the same way.
+fn recording_notify_send(dir: &Path) -> std::path::PathBuf {
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let log = dir.join("notify.log");
+    let script = format!(
+        "#!/bin/sh\nprintf '%s|' \"$@\" >> '{}'\necho >> '{}'\n[ \"$4\" = fail ] && {{ echo 'Cannot  connect:\n  no bus' >&2; exit 1; }}\n[ \"$4\" = quiet-fail ] && exit 4\nexit 0\n",
+        log.display(),
+        log.display()
+    );
+    std::fs::write(bin.join("notify-send"), script).unwrap();
+    std::fs::set_permissions(bin.join("notify-send"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    log
 }
 
 impl Nodes {
     fn start(name: &str) -> Nodes {
         let gw = PeerGateway::start(name, &[]);
         let state = tempfile::tempdir().unwrap();
+        // Both nodes inherit this PATH (the TypeScript one through its start script).
+        recording_notify_send(state.path());
+        let path = format!("{}:{}", state.path().join("bin").display(), std::env::var("PATH").unwrap_or_default());
+        std::env::set_var("PATH", &path);
         let ts_name = format!("rs-{name}-ts-{}", std::process::id());
         // Both nodes get the same HOME, so the defaults that read it agree.
         let home = TsNode::home_for(&gw, &ts_name);
@@ -55,7 +77,7 @@ impl Nodes {
         let theirs = ts.identity()["deviceId"].as_str().unwrap().to_string();
         gw.approve_node_surface(&ours);
         gw.approve_node_surface(&theirs);
-        Nodes { gw, ours, theirs, _our_node: node, _ts: ts, _state: state }
+        Nodes { gw, ours, theirs, _our_node: node, _ts: ts, state }
     }
 
     /// Invokes on both nodes concurrently: (ours, theirs).
@@ -176,5 +198,32 @@ fn host_file_commands_match_the_typescript_node_host() {
         }
     }
     std::fs::set_permissions(root.join("locked"), std::fs::Permissions::from_mode(0o700)).unwrap();
-    tally.finish("fs.listDir and terminal.upload");
+
+    // system.notify: each node in turn, so the recorded argv is that node's.
+    let log = nodes.state.path().join("notify.log");
+    let notify_cases: Vec<(&str, Value)> = vec![
+        ("title and body", json!({"title": "Build", "body": "Done", "priority": "timeSensitive"})),
+        ("trimmed, empty body", json!({"title": "  T  ", "body": " ", "priority": "passive"})),
+        ("body only", json!({"body": "just a body", "sound": "x", "delivery": "overlay"})),
+        ("unknown priority", json!({"title": "t", "priority": "loud"})),
+        ("empty", json!({"title": " ", "body": ""})),
+        ("not strings", json!({"title": 1, "body": false})),
+        ("tool fails with text", json!({"title": "fail", "body": "b"})),
+        ("tool fails silently", json!({"title": "quiet-fail"})),
+        ("null params", Value::Null),
+    ];
+    for (name, params) in notify_cases {
+        let mut answers = Vec::new();
+        for node in [&nodes.ours, &nodes.theirs] {
+            let _ = std::fs::remove_file(&log);
+            let answer = outcome(&nodes.gw.invoke(node, "system.notify", params.clone()));
+            answers.push(json!({"answer": answer, "argv": std::fs::read_to_string(&log).unwrap_or_default()}));
+        }
+        tally.check(&format!("system.notify {name}"), &answers[0], &answers[1]);
+    }
+    let _ = std::fs::remove_file(&log);
+    let served = nodes.both("system.notify", json!({"title": "probe"}));
+    assert_eq!(served, (json!({"ok": true}), json!({"ok": true})), "both nodes serve system.notify");
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), "--urgency|normal|--|probe||\n".repeat(2));
+    tally.finish("fs.listDir, terminal.upload and system.notify");
 }

@@ -7,9 +7,11 @@
 //! [`crate::services::NodeServices`], never through each other's modules.
 //!
 //! Families: [`system`] (`system.which`, `system.run`, `system.run.prepare`,
-//! `system.execApprovals.get` / `.set`), [`host_files`] (`fs.listDir`, `terminal.upload`).
+//! `system.execApprovals.get` / `.set`), [`host_files`] (`fs.listDir`, `terminal.upload`), [`notify`] (`system.notify`, when
+//! `notify-send` is there).
 
 pub mod host_files;
+pub mod notify;
 pub mod system;
 
 use std::sync::Arc;
@@ -27,6 +29,9 @@ pub fn builtin(services: &Arc<NodeServices>) -> CommandRegistry {
     r.register(Arc::new(system::run::SystemRunPrepare(services.clone())));
     r.register(Arc::new(host_files::list_dir::ListDir));
     r.register(Arc::new(host_files::terminal_upload::TerminalUpload));
+    if notify::available(&services.config, &crate::services::NodeEnv::from_process().path) {
+        r.register(Arc::new(notify::SystemNotify));
+    }
     r
 }
 
