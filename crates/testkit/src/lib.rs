@@ -38,6 +38,7 @@ pub mod peer;
 pub mod peer_gateway;
 pub mod process;
 pub mod procfs;
+pub mod relay;
 pub mod relay_nodes;
 pub mod ts_node;
 pub mod wait;

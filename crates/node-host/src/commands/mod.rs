@@ -10,6 +10,7 @@
 //! `system.execApprovals.get` / `.set`), [`host_files`] (`fs.listDir`, `terminal.upload`), [`notify`] (`system.notify`, when
 //! `notify-send` is there).
 
+pub mod file;
 pub mod host_files;
 pub mod notify;
 pub mod system;

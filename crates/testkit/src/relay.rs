@@ -1,4 +1,5 @@
-//! A scripted gateway on 127.0.0.1 that one node host dials: `connect.challenge` → `connect`
+//! A scripted gateway on 127.0.0.1 that one node host dials (used by the exec harness and the
+//! file-command differential tests): `connect.challenge` → `connect`
 //! → `hello-ok` shaped like the real Gateway's (spec/wire-capture.jsonl), then it forwards
 //! `node.invoke.request` with the harness's params verbatim and collects the node's
 //! `node.invoke.result` and `node.event` frames.
