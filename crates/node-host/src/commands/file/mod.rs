@@ -17,7 +17,10 @@
 //!
 //! This module holds what all five share: params reading, the read-path resolution
 //! ([`resolve_canonical_read_path`]), bindings ([`Identity`], [`read_path_binding`]), the
-//! directory check ([`resolve_bound_read_directory`]), and JavaScript number output.
+//! directory check ([`resolve_bound_read_directory`]), JavaScript number output, and MIME
+//! types ([`mime`]).
+
+pub mod mime;
 
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
