@@ -149,6 +149,9 @@ pub struct GatewayConfig {
     pub pong_timeout: Duration,
     /// Never lock out loopback clients after failed authentications (upstream's default).
     pub rate_limit_exempt_loopback: bool,
+    /// `gateway.nodes.commands.allow` / `.deny`: the node command policy's additions and
+    /// removals ([`crate::pairing::allowlist`]).
+    pub node_commands: crate::pairing::NodeCommandsConfig,
 }
 
 impl GatewayConfig {
@@ -166,11 +169,22 @@ impl GatewayConfig {
             ping_interval: Duration::from_secs(25),
             pong_timeout: Duration::from_secs(25),
             rate_limit_exempt_loopback: true,
+            node_commands: crate::pairing::NodeCommandsConfig::default(),
         }
     }
 
-    /// Applies the pairing settings of `openclaw.json` (`gateway.nodes.pairing.*`).
+    /// Applies the node settings of `openclaw.json` (`gateway.nodes.pairing.*`,
+    /// `gateway.nodes.commands.allow` / `.deny`).
     pub fn apply_config_file(&mut self, config: &OpenClawConfig) -> Result<(), GatewayConfigError> {
+        for (key, list) in [("allow", &mut self.node_commands.allow), ("deny", &mut self.node_commands.deny)] {
+            if let Some(value) = config.get(&format!("gateway.nodes.commands.{key}")) {
+                let items = value.as_array().ok_or(GatewayConfigError::NodeCommandsNotStrings(key))?;
+                *list = items
+                    .iter()
+                    .map(|v| v.as_str().map(String::from).ok_or(GatewayConfigError::NodeCommandsNotStrings(key)))
+                    .collect::<Result<_, _>>()?;
+            }
+        }
         if let Some(local) = config.get_bool("gateway.nodes.pairing.autoApproveLocal") {
             self.auto_approve_local = local;
         }
@@ -344,6 +358,9 @@ pub enum GatewayConfigError {
     /// `--bind` is neither a keyword nor an IP address.
     #[error("invalid --bind {0:?}: use loopback, lan or an IP address")]
     Bind(String),
+    /// `gateway.nodes.commands.allow` or `.deny` is not a list of strings.
+    #[error("gateway.nodes.commands.{0} must be a list of command names")]
+    NodeCommandsNotStrings(&'static str),
     /// `gateway.nodes.pairing.autoApproveCidrs` is not a list.
     #[error("gateway.nodes.pairing.autoApproveCidrs must be a list of CIDRs")]
     CidrsNotAList,

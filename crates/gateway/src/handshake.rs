@@ -15,7 +15,10 @@ use openclaw_protocol::{ErrorCode, ErrorShape, Role, PROTOCOL_VERSION};
 use serde_json::{json, Value};
 
 use crate::config::AuthMode;
-use crate::pairing::{allowlisted_commands, DeviceCheck, DeviceClaim, NodeClaim, PairingNotice, PairingReason};
+use crate::pairing::{
+    admitted_at_pairing, normalize_declared, DeviceCheck, DeviceClaim, NodeClaim, NodeFacts, PairingNotice,
+    PairingReason,
+};
 use crate::schema::{array, non_empty, opt, req, string, Shape};
 use crate::Shared;
 
@@ -327,14 +330,24 @@ pub fn admit(shared: &Shared, raw: &Value, challenge: &Challenge, peer: Peer) ->
     });
 
     let node_commands = if role == Role::Node {
-        let declared = params.commands.clone().unwrap_or_default();
-        let allowed = allowlisted_commands(&params.client.platform, params.client.device_family.as_deref(), &declared);
-        let withheld: Vec<&String> = declared.iter().filter(|c| !allowed.contains(c)).collect();
-        if !withheld.is_empty() {
-            tracing::info!("node command surface withheld node={device_id} commands={withheld:?}");
-        }
+        let declared = normalize_declared(&params.commands.clone().unwrap_or_default());
         let mut caps = params.caps.clone().unwrap_or_default();
         caps.sort();
+        let facts = NodeFacts {
+            platform: &params.client.platform,
+            device_family: params.client.device_family.as_deref(),
+            caps: &caps,
+            commands: &declared,
+            approved: None,
+        };
+        let allowed = admitted_at_pairing(&shared.config.node_commands, &facts);
+        let withheld: Vec<&String> = declared.iter().filter(|c| !allowed.contains(c)).collect();
+        if !withheld.is_empty() {
+            tracing::info!(
+                "node command surface withheld node={device_id} commands={}",
+                withheld.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(",")
+            );
+        }
         let surface = pairing
             .reconcile_node(
                 &NodeClaim {

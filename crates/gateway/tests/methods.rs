@@ -324,13 +324,27 @@ mod invoke {
             &admin
                 .err("node.invoke", json!({"nodeId": node_id, "command": "camera.snap", "idempotencyKey": "k"}))
                 .await,
-            json!({"code": "INVALID_REQUEST", "message": "node command not allowed: \"camera.snap\" is not in the allowlist for platform \"linux\"",
+            json!({"code": "INVALID_REQUEST", "message": "node command not allowed: \"camera.snap\" requires explicit gateway.nodes.commands.allow opt-in",
                    "details": {"command": "camera.snap", "reason": "command not allowlisted"}}),
         );
         assert_json(
+            &admin.err("node.invoke", json!({"nodeId": node_id, "command": "sms.status", "idempotencyKey": "k"})).await,
+            json!({"code": "INVALID_REQUEST", "message": "node command not allowed: \"sms.status\" is not in the allowlist for platform \"linux\"",
+                   "details": {"command": "sms.status", "reason": "command not allowlisted"}}),
+        );
+        // A desktop-host command the node never declared is not even on its runtime allowlist
+        // (only approval puts it there); a default one it did not declare is "not supported".
+        assert_json(
             &admin.err("node.invoke", json!({"nodeId": node_id, "command": "system.run", "idempotencyKey": "k"})).await,
-            json!({"code": "INVALID_REQUEST", "message": "node command not allowed: the node (platform: linux) does not support \"system.run\"",
-                   "details": {"command": "system.run", "reason": "command not declared by node"}}),
+            json!({"code": "INVALID_REQUEST", "message": "node command not allowed: \"system.run\" is not in the allowlist for platform \"linux\"",
+                   "details": {"command": "system.run", "reason": "command not allowlisted"}}),
+        );
+        assert_json(
+            &admin
+                .err("node.invoke", json!({"nodeId": node_id, "command": "system.notify", "idempotencyKey": "k"}))
+                .await,
+            json!({"code": "INVALID_REQUEST", "message": "node command not allowed: the node (platform: linux) does not support \"system.notify\"",
+                   "details": {"command": "system.notify", "reason": "command not declared by node"}}),
         );
         assert_json(
             &admin

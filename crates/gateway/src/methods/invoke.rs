@@ -63,32 +63,8 @@ pub async fn invoke_node(shared: &Shared, call: InvokeCall<'_>) -> Result<(Value
             return Err(if known { not_connected() } else { invalid("unknown nodeId") });
         };
         let session = node.node.as_ref().expect("node connections carry a session");
-        if !session.commands.iter().any(|c| c == command) {
-            let allowlisted = crate::pairing::allowlisted_commands(
-                &session.platform,
-                session.device_family.as_deref(),
-                &[command.to_string()],
-            );
-            let (message, reason) = if allowlisted.is_empty() {
-                (
-                    format!("{command:?} is not in the allowlist for platform {:?}", session.platform),
-                    "command not allowlisted",
-                )
-            } else if !session.declared_commands.iter().any(|c| c == command) {
-                (
-                    format!("the node (platform: {}) does not support {command:?}", session.platform),
-                    "command not declared by node",
-                )
-            } else {
-                (
-                    "declared command surface is pending approval; run `openclaw nodes pending`".to_string(),
-                    "command not approved",
-                )
-            };
-            return Err(invalid_with(
-                format!("node command not allowed: {message}"),
-                json!({"command": command, "reason": reason}),
-            ));
+        if let Err((message, reason)) = command_allowed(&shared.config.node_commands, session, command) {
+            return Err(invalid_with(message, json!({"command": command, "reason": reason})));
         }
         let mut request = json!({
             "id": invoke_id,
@@ -124,6 +100,58 @@ pub async fn invoke_node(shared: &Shared, call: InvokeCall<'_>) -> Result<(Value
             Err(e)
         }
     }
+}
+
+/// Upstream's `isNodeCommandAllowed` against the runtime allowlist (the session's effective
+/// commands counting as approved), with the rejection text its `buildNodeCommandRejectionHint`
+/// gives: `(message, reason)`.
+fn command_allowed(
+    config: &crate::pairing::NodeCommandsConfig,
+    session: &crate::registry::NodeSession,
+    command: &str,
+) -> Result<(), (String, &'static str)> {
+    use crate::pairing::{allowlist, AllowlistKind, NodeFacts};
+    let facts = NodeFacts {
+        platform: &session.platform,
+        device_family: session.device_family.as_deref(),
+        caps: &session.caps,
+        commands: &session.commands,
+        approved: Some(&session.commands),
+    };
+    let command = command.trim();
+    let reason = if command.is_empty() {
+        "command required"
+    } else if !allowlist(config, &facts, AllowlistKind::Runtime).contains(command) {
+        "command not allowlisted"
+    } else if session.commands.is_empty() {
+        "node did not declare commands"
+    } else if !session.commands.iter().any(|c| c == command) {
+        "command not declared by node"
+    } else {
+        return Ok(());
+    };
+    let platform = &session.platform;
+    let detail = match reason {
+        "command not declared by node" => format!("the node (platform: {platform}) does not support {command:?}"),
+        "command not allowlisted" if command.starts_with("talk.") => {
+            format!("{command:?} requires a trusted Talk-capable node")
+        }
+        "command not allowlisted" if config.deny.iter().any(|d| d.trim() == command) => {
+            format!("{command:?} is blocked by gateway.nodes.commands.deny")
+        }
+        "command not allowlisted" if crate::pairing::is_dangerous_builtin(command) => {
+            format!("{command:?} requires explicit gateway.nodes.commands.allow opt-in")
+        }
+        "command not allowlisted" => format!("{command:?} is not in the allowlist for platform {platform:?}"),
+        "node did not declare commands" if session.declared_commands.iter().any(|c| c == command) => {
+            "the node's declared command surface is pending approval; run `openclaw nodes pending`, then `openclaw \
+             nodes approve <requestId>`"
+                .to_string()
+        }
+        "node did not declare commands" => "the node did not declare any supported commands".to_string(),
+        other => other.to_string(),
+    };
+    Err((format!("node command not allowed: {detail}"), reason))
 }
 
 fn not_connected() -> ErrorShape {

@@ -47,11 +47,14 @@ fn node_pair_approve(call: &Call<'_>) -> Result<Value, ErrorShape> {
     let notice = PairingNotice::node_resolved(&request_id, &record.node_id, "approved", now);
     if let Some(client) = registry.node_mut(&record.node_id) {
         if let Some(session) = client.node.as_mut() {
-            let allowed = crate::pairing::allowlisted_commands(
-                &session.platform,
-                session.device_family.as_deref(),
-                &session.declared_commands,
-            );
+            let facts = crate::pairing::NodeFacts {
+                platform: &session.platform,
+                device_family: session.device_family.as_deref(),
+                caps: &session.caps,
+                commands: &session.declared_commands,
+                approved: None,
+            };
+            let allowed = crate::pairing::admitted_at_pairing(&shared.config.node_commands, &facts);
             session.commands = allowed.into_iter().filter(|c| record.commands.contains(c)).collect();
         }
         // The node itself is told directly (no seq), as upstream.

@@ -10,8 +10,8 @@
 //! [`Pairing`] keeps both in memory and journals every change to [`GatewayStore`].
 //!
 //! The module is split by layer: `devices` (device records, tokens, the connect-time check),
-//! `nodes` (node surfaces) and `commands` (which commands a platform may have and who may
-//! approve them). Each adds its own `impl Pairing` block; the store and the in-memory maps
+//! `nodes` (node surfaces) and `commands` (which commands a node may have, upstream's
+//! node command policy, and who may approve them). Each adds its own `impl Pairing` block; the store and the in-memory maps
 //! live here.
 
 mod commands;
@@ -25,7 +25,10 @@ use rand::RngCore;
 use serde_json::{json, Value};
 use sha2::Digest;
 
-pub use commands::{allowlisted_commands, required_approve_scopes};
+pub use commands::{
+    admitted_at_pairing, allowlist, is_dangerous_builtin, normalize_declared, normalize_platform_id,
+    required_approve_scopes, AllowlistKind, NodeCommandsConfig, NodeFacts,
+};
 pub use devices::{DeviceCheck, DeviceClaim, DeviceToken, PairedDevice, PairingReason};
 pub use nodes::{NodeClaim, NodeSurface};
 pub use openclaw_protocol::methods::{NodeRecord, PendingDevice, PendingNode};
@@ -335,11 +338,7 @@ mod tests {
     }
 
     #[test]
-    fn platform_allowlist() {
-        let declared: Vec<String> =
-            ["system.run", "system.which", "ollama.chat"].iter().map(|s| s.to_string()).collect();
-        assert_eq!(allowlisted_commands("linux", Some("Linux"), &declared), vec!["system.run", "system.which"]);
-        assert!(allowlisted_commands("linux", None, &declared).is_empty());
+    fn secrets_compare_in_constant_time() {
         assert!(secrets_equal("abc", "abc"));
         assert!(!secrets_equal("abc", "abd"));
     }
