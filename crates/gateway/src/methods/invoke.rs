@@ -190,7 +190,11 @@ fn node_invoke<'a>(call: &'a Call<'a>) -> HandlerFuture<'a> {
         call.check(&SHAPE)?;
         let (shared, ctx, p) = (call.shared, call.conn, call.params);
         let node_id = p["nodeId"].as_str().unwrap_or_default().trim().to_string();
-        let command = p["command"].as_str().unwrap_or_default().to_string();
+        // Upstream trims the command before every check and names it trimmed in refusals.
+        let command = p["command"].as_str().unwrap_or_default().trim().to_string();
+        if crate::pairing::is_worker_private(&command) {
+            return Err(invalid_with("node.invoke does not allow private node controls", json!({"command": command})));
+        }
         if RELAYED_ONLY.contains(&command.as_str()) {
             return Err(invalid_with(
                 "node.invoke does not allow system.execApprovals.*; use exec.approvals.node.*",

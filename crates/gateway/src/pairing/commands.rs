@@ -132,6 +132,11 @@ pub fn is_dangerous_builtin(command: &str) -> bool {
     DANGEROUS_BUILTINS.contains(&command)
 }
 
+/// Whether `command` is one the gateway's own workers use, which `node.invoke` never sends.
+pub fn is_worker_private(command: &str) -> bool {
+    WORKER_PRIVATE.contains(&command.trim())
+}
+
 /// The commands only a desktop host's operator approval makes effective.
 fn desktop_host(command: &str) -> bool {
     SYSTEM_RUN.contains(&command)

@@ -26,7 +26,7 @@ use serde_json::{json, Value};
 use sha2::Digest;
 
 pub use commands::{
-    admitted_at_pairing, allowlist, is_dangerous_builtin, normalize_declared, normalize_platform_id,
+    admitted_at_pairing, allowlist, is_dangerous_builtin, is_worker_private, normalize_declared, normalize_platform_id,
     required_approve_scopes, AllowlistKind, NodeCommandsConfig, NodeFacts,
 };
 pub use devices::{DeviceCheck, DeviceClaim, DeviceToken, PairedDevice, PairingReason};
