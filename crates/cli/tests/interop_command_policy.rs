@@ -22,8 +22,11 @@ fn invoke_outcome(res: &Value) -> Value {
     json!({"code": error["code"], "message": error["message"], "details": error["details"]})
 }
 
+/// A gateway method call (`method`, `params`) → its answer.
+type GatewayCall<'a> = &'a dyn Fn(&str, Value) -> Value;
+
 /// The pending node surface request's commands for `node_id`, sorted.
-fn pending_commands(call: &dyn Fn(&str, Value) -> Value, node_id: &str) -> Option<Vec<String>> {
+fn pending_commands(call: GatewayCall<'_>, node_id: &str) -> Option<Vec<String>> {
     let list = call("node.pair.list", json!({}));
     let pending = list["pending"].as_array()?.iter().find(|r| r["nodeId"] == node_id)?.clone();
     let mut commands: Vec<String> =
@@ -32,7 +35,7 @@ fn pending_commands(call: &dyn Fn(&str, Value) -> Value, node_id: &str) -> Optio
     Some(commands)
 }
 
-fn approve_all(call: &dyn Fn(&str, Value) -> Value, node_id: &str) {
+fn approve_all(call: GatewayCall<'_>, node_id: &str) {
     let list = call("node.pair.list", json!({}));
     for r in list["pending"].as_array().into_iter().flatten().filter(|r| r["nodeId"] == node_id) {
         let approved = call("node.pair.approve", json!({"requestId": r["requestId"]}));
@@ -111,7 +114,7 @@ fn the_command_policy_matches_the_real_gateway() {
         }
         let their_call = |m: &str, p: Value| theirs.call(m, p);
         let our_call = |m: &str, p: Value| operator_call(&ours.url(), None, &ours.token, m, p);
-        let calls: [(&dyn Fn(&str, Value) -> Value, &str); 2] = [(&their_call, &nodes[0].1), (&our_call, &nodes[1].1)];
+        let calls: [(GatewayCall<'_>, &str); 2] = [(&their_call, &nodes[0].1), (&our_call, &nodes[1].1)];
         // Device pairing first (no local auto-approval), then the surface request appears.
         for (call, node_id) in calls {
             let device = wait_for_value(Duration::from_secs(30), "device pairing request", || {
