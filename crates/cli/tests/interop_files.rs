@@ -225,5 +225,32 @@ fn host_file_commands_match_the_typescript_node_host() {
     let served = nodes.both("system.notify", json!({"title": "probe"}));
     assert_eq!(served, (json!({"ok": true}), json!({"ok": true})), "both nodes serve system.notify");
     assert_eq!(std::fs::read_to_string(&log).unwrap(), "--urgency|normal|--|probe||\n".repeat(2));
+
+    // `openclaw nodes notify`: ours and upstream's CLI, through the real Gateway, to our node.
+    let cli_state = nodes.state.path().join("cli");
+    let flags = ["--title", " Build ", "--body", "Done", "--priority", "passive", "--delivery", "overlay"];
+    let mut ours_args = vec!["nodes", "notify", "--node", nodes.ours.as_str()];
+    ours_args.extend(flags);
+    let _ = std::fs::remove_file(&log);
+    let out = our_cli(&nodes.gw.url(), &nodes.gw.token, &cli_state, &ours_args);
+    let recorded = std::fs::read_to_string(&log)
+        .unwrap_or_else(|_| panic!("our nodes notify sent nothing: {}", String::from_utf8_lossy(&out.stderr)));
+    let ours_cli = (String::from_utf8_lossy(&out.stdout).trim().to_string(), recorded);
+    let _ = std::fs::remove_file(&log);
+    let theirs_out = nodes.gw.cli(&ours_args);
+    let theirs_cli = (
+        strip_ansi(&theirs_out).trim().lines().last().unwrap_or_default().to_string(),
+        std::fs::read_to_string(&log).unwrap(),
+    );
+    tally.check("nodes notify (CLI)", &json!([ours_cli.0, ours_cli.1]), &json!([theirs_cli.0, theirs_cli.1]));
+    assert_eq!(ours_cli.0, "notify ok");
+    let missing = our_cli(
+        &nodes.gw.url(),
+        &nodes.gw.token,
+        &cli_state,
+        &["nodes", "notify", "--node", &nodes.ours, "--title", " "],
+    );
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("missing --title or --body"));
     tally.finish("fs.listDir, terminal.upload and system.notify");
 }

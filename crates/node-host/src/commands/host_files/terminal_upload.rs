@@ -12,7 +12,10 @@
 //! Staging is serialised between processes with an `flock` on a file in the per-user
 //! `.openclaw-terminal-staging-<uid>` directory. Upstream uses its own lock-file protocol
 //! there; the two do not exclude each other, so a TypeScript and a Rust host staging at the
-//! same instant on one machine may each count the other's upload one scan late.
+//! same instant on one machine may each count the other's upload one scan late, and our scan
+//! leaves empty staged directories younger than a minute alone (upstream removes every empty
+//! one under its lock; the differential test caught ours removing the TypeScript host's
+//! directory between its `mkdtemp` and its write).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
@@ -43,6 +46,8 @@ const MAX_RETAINED_DIRECTORIES: usize = 64;
 const RETENTION: Duration = Duration::from_secs(24 * 3600);
 /// The longest staged file name, in UTF-8 bytes.
 const MAX_NAME_BYTES: usize = 180;
+/// How long an empty staged directory is left alone (another process may be staging into it).
+const FRESH: Duration = Duration::from_secs(60);
 /// The prefix of every staged directory.
 const PREFIX: &str = "openclaw-terminal-upload-";
 
@@ -324,7 +329,11 @@ fn scan(root: &Path, incoming: Option<u64>, now: SystemTime) -> Result<Retained,
         }
         let Some(incoming) = incoming else { continue };
         if retained.bytes + incoming <= MAX_RETAINED_BYTES {
-            if fs::read_dir(&dir).map(|mut d| d.next().is_none()).unwrap_or(false) {
+            // An empty directory is removed, unless it is new: another host's upload (a
+            // TypeScript host on this machine does not take our lock) may be about to write
+            // into it.
+            let young = now.duration_since(made).unwrap_or_default() < FRESH;
+            if !young && fs::read_dir(&dir).map(|mut d| d.next().is_none()).unwrap_or(false) {
                 let _ = fs::remove_dir(&dir);
                 continue;
             }
@@ -440,7 +449,9 @@ mod tests {
         let real_root = fs::canonicalize(root.path()).unwrap();
         assert_eq!(scan(&real_root, Some(0), now).unwrap(), Retained { bytes: 2, directories: 1 });
         fs::create_dir(real_root.join(format!("{PREFIX}empty1"))).unwrap();
-        assert_eq!(scan(&real_root, Some(0), now).unwrap().directories, 1, "an empty one is removed");
+        assert_eq!(scan(&real_root, Some(0), now).unwrap().directories, 2, "a new empty one is left alone");
+        let a_minute_on = now + FRESH + Duration::from_secs(1);
+        assert_eq!(scan(&real_root, Some(0), a_minute_on).unwrap().directories, 1, "an old empty one is removed");
         assert!(!real_root.join(format!("{PREFIX}empty1")).exists());
         let later = now + RETENTION + Duration::from_secs(1);
         assert_eq!(scan(&real_root, Some(0), later).unwrap(), Retained::default(), "expired");

@@ -1,6 +1,7 @@
-//! `openclaw nodes status|list|describe|pending|approve|reject|rename|invoke|run`: the nodes a
-//! gateway knows, their command-surface pairing, and commands run on them. One function per
-//! verb; [`resolve`] (a `--node` query to one node) is shared with `approvals`.
+//! `openclaw nodes status|list|describe|pending|approve|reject|rename|invoke|run|notify`: the
+//! nodes a gateway knows, their command-surface pairing, and commands run on them. One function
+//! per verb (the longer ones in a module of their own: [`notify`]); [`resolve`] (a `--node`
+//! query to one node) is shared with `approvals`.
 //!
 //! `nodes run` is the one verb with its own exit codes: the remote command's code, 124 on
 //! timeout, 126 when the command was not run (denied by policy or operator, nobody to ask,
@@ -20,6 +21,8 @@ use openclaw_protocol::methods::{
     PendingNode, RequestIdParams,
 };
 use serde_json::{json, Map, Value};
+
+mod notify;
 
 use crate::operator_connection::{connect, runtime, GatewayFlags};
 use crate::output::{age_cell, finish, joined, params, print_json, read, table, text, Failure, TerminalApprover};
@@ -94,6 +97,8 @@ enum NodesCommand {
         #[arg(last = true, required = true)]
         argv: Vec<String>,
     },
+    /// Send a local notification on a node
+    Notify(notify::NotifyArgs),
 }
 
 /// Runs one `nodes` verb; failures print as described in [`finish`].
@@ -106,6 +111,9 @@ async fn dispatch(args: NodesArgs) -> Result<ExitCode, Failure> {
     let json_mode = args.gw.json;
     if let NodesCommand::Invoke { command, .. } = &args.command {
         refuse_shell_commands(command)?;
+    }
+    if let NodesCommand::Notify(notify) = &args.command {
+        notify::check(notify)?;
     }
     let client = connect(&args.gw).await?;
     let client = &client;
@@ -125,6 +133,7 @@ async fn dispatch(args: NodesArgs) -> Result<ExitCode, Failure> {
             let run = Run { node, cwd, env, command_timeout, argv };
             run_shell(client, run, json_mode).await
         }
+        NodesCommand::Notify(notify) => notify::notify(client, notify, json_mode).await,
     }
 }
 
