@@ -1010,8 +1010,7 @@ impl Parser<'_> {
     fn unzip(&mut self, state: &mut ZipState) -> Result<(), ZipError> {
         let mut count = 0;
         let mut descriptor_scanned = 0u64;
-        loop {
-            let Some(header) = self.zip_local_header()? else { break };
+        while let Some(header) = self.zip_local_header()? {
             count += 1;
             if count > 1024 {
                 return Err(ZipError::Recoverable);
