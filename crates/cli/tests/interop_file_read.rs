@@ -388,9 +388,8 @@ async fn run() {
         json!({"ok": false, "code": "INVALID_PARAMS", "message": "binary file.fetch requires duplex IO and an authorized filesystem binding"})
     );
     let theirs_waits = matches!(theirs, Err(RelayError::Timeout { .. }));
-    eprintln!(
-        "binary fetch with a binding: ours INVALID_PARAMS; typescript waits for the stream start: {theirs_waits}"
-    );
+    assert!(theirs_waits, "upstream answered a duplex binary fetch without the stream start: {theirs:?}");
+    eprintln!("binary fetch with a binding: ours INVALID_PARAMS; typescript waits for the stream start");
 
     eprintln!("{} cases compared ({} typescript payloads with content)", tally.compared, tally.served_content);
     eprintln!("outcomes: {:?}", tally.outcomes);
