@@ -7,7 +7,7 @@
 //! [`crate::services::NodeServices`], never through each other's modules.
 //!
 //! Families: [`system`] (`system.which`, `system.run`, `system.run.prepare`,
-//! `system.execApprovals.get` / `.set`), [`host_files`] (`fs.listDir`, `terminal.upload`), [`notify`] (`system.notify`, when
+//! `system.execApprovals.get` / `.set`), [`host_files`] (`fs.listDir`, `terminal.upload`), [`file`] (`file.stat`, `file.fetch`), [`notify`] (`system.notify`, when
 //! `notify-send` is there).
 
 pub mod file;
@@ -30,6 +30,8 @@ pub fn builtin(services: &Arc<NodeServices>) -> CommandRegistry {
     r.register(Arc::new(system::run::SystemRunPrepare(services.clone())));
     r.register(Arc::new(host_files::list_dir::ListDir));
     r.register(Arc::new(host_files::terminal_upload::TerminalUpload));
+    r.register(Arc::new(file::stat::FileStat));
+    r.register(Arc::new(file::fetch::FileFetch));
     if notify::available(&services.config, &crate::services::NodeEnv::from_process().path) {
         r.register(Arc::new(notify::SystemNotify));
     }

@@ -20,7 +20,10 @@
 //! directory check ([`resolve_bound_read_directory`]), JavaScript number output, and MIME
 //! types ([`mime`]).
 
+pub mod fetch;
 pub mod mime;
+pub mod open;
+pub mod stat;
 
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
