@@ -21,6 +21,7 @@
 //! types ([`mime`]).
 
 pub mod mime;
+pub mod write;
 
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
