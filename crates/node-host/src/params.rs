@@ -40,6 +40,12 @@ impl Params {
         &self.0
     }
 
+    /// The params as sent, owned: for a command that takes a large field out of them
+    /// (`file.write`'s content) rather than copying it.
+    pub fn into_value(self) -> Value {
+        self.0
+    }
+
     /// The field `key`, `null` included (absent when the params are not an object).
     pub fn get(&self, key: &str) -> Option<&Value> {
         self.0.get(key)

@@ -32,6 +32,7 @@ pub fn builtin(services: &Arc<NodeServices>) -> CommandRegistry {
     r.register(Arc::new(host_files::terminal_upload::TerminalUpload));
     r.register(Arc::new(file::stat::FileStat));
     r.register(Arc::new(file::fetch::FileFetch));
+    r.register(Arc::new(file::write::FileWrite));
     if notify::available(&services.config, &crate::services::NodeEnv::from_process().path) {
         r.register(Arc::new(notify::SystemNotify));
     }

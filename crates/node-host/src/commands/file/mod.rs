@@ -24,6 +24,7 @@ pub mod fetch;
 pub mod mime;
 pub mod open;
 pub mod stat;
+pub mod write;
 
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
