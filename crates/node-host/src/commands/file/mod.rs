@@ -20,6 +20,8 @@
 //! directory check ([`resolve_bound_read_directory`]), JavaScript number output, and MIME
 //! types ([`mime`]).
 
+pub mod collate;
+mod collate_table;
 pub mod mime;
 
 use std::os::unix::fs::MetadataExt;
