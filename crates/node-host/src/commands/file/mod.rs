@@ -22,6 +22,7 @@
 
 pub mod collate;
 mod collate_table;
+pub mod list;
 pub mod mime;
 
 use std::os::unix::fs::MetadataExt;
