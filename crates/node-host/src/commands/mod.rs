@@ -31,6 +31,7 @@ pub fn builtin(services: &Arc<NodeServices>) -> CommandRegistry {
     r.register(Arc::new(host_files::list_dir::ListDir));
     r.register(Arc::new(host_files::terminal_upload::TerminalUpload));
     r.register(Arc::new(file::list::DirList));
+    r.register(Arc::new(file::fetch_dir::DirFetch));
     if notify::available(&services.config, &crate::services::NodeEnv::from_process().path) {
         r.register(Arc::new(notify::SystemNotify));
     }

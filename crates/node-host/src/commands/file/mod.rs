@@ -22,6 +22,7 @@
 
 pub mod collate;
 mod collate_table;
+pub mod fetch_dir;
 pub mod list;
 pub mod mime;
 
