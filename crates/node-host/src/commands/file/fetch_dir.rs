@@ -156,7 +156,9 @@ async fn fetch(cx: &InvokeContext, params: Map<String, Value>) -> Result<Result<
             &canonical,
         )));
     }
-    let tarball = match run_tar(cx, &canonical, &identity, max_bytes).await? {
+    // Upstream's command runner reads an output limit of 0 as "the default" (16 MiB).
+    let tar_cap = if max_bytes == 0 { HARD_MAX_BYTES } else { max_bytes };
+    let tarball = match run_tar(cx, &canonical, &identity, tar_cap).await? {
         TarOutcome::Archive(bytes) => bytes,
         TarOutcome::TooLarge => {
             let when = if preflight { "during preflight" } else { "mid-stream" };
