@@ -147,7 +147,7 @@ fn sort_names(count: usize) -> Vec<String> {
     while names.len() < count {
         let len = 1 + rng.next() % 4;
         let name: String = (0..len).map(|_| rng.pick(&pieces)).collect();
-        if name == "." || name == ".." || name.as_bytes().len() > 255 || !seen.insert(name.clone()) {
+        if name == "." || name == ".." || name.len() > 255 || !seen.insert(name.clone()) {
             continue;
         }
         names.push(name);
@@ -416,6 +416,16 @@ async fn dir_list_and_dir_fetch_answer_as_upstream() {
         nodes.case("dir.fetch", json!({"path": format!("{r}/f_big"), "maxBytes": max})).await;
         nodes.case("dir.fetch", json!({"path": format!("{r}/f_big"), "maxBytes": max, "preflightOnly": true})).await;
         nodes.case("dir.fetch", json!({"path": format!("{r}/tree"), "maxBytes": max})).await;
+    }
+
+    // Sparse trees pass `du` (no blocks) but pack to more than a small limit: mid-stream.
+    for dir in ["f_sparse_100m", "f_sparse_16m", "f_sparse_sum"] {
+        for max in [json!(1000), json!(50000), json!(200000)] {
+            nodes.case("dir.fetch", json!({"path": format!("{r}/{dir}"), "maxBytes": max})).await;
+            nodes
+                .case("dir.fetch", json!({"path": format!("{r}/{dir}"), "maxBytes": max, "preflightOnly": true}))
+                .await;
+        }
     }
 
     // Preflight → bound call, then the same bound call after the directory is swapped.
