@@ -32,6 +32,8 @@ struct Nodes {
     compared: usize,
     differences: Vec<String>,
     ts_served_content: bool,
+    /// How often upstream answered with each outcome (`ok`, a code, or an invoke error).
+    outcomes: std::collections::BTreeMap<String, usize>,
 }
 
 /// The comparable part of a `node.invoke.result`. One normalisation: `/proc/self` resolves
@@ -80,6 +82,13 @@ impl Nodes {
     async fn case(&mut self, command: &str, params: Value) -> Value {
         let (ours, theirs) = self.both(command, &params).await;
         self.compared += 1;
+        let outcome = match (&theirs["payload"]["ok"], &theirs["payload"]["code"], &theirs["error"]["code"]) {
+            (Value::Bool(true), _, _) => "ok".to_string(),
+            (_, Value::String(code), _) => code.clone(),
+            (_, _, Value::String(code)) => format!("invoke error {code}"),
+            _ => "other".to_string(),
+        };
+        *self.outcomes.entry(format!("{command} {outcome}")).or_default() += 1;
         if theirs["payload"]["ok"] == true
             && (theirs["payload"]["entries"].as_array().is_some_and(|e| !e.is_empty())
                 || theirs["payload"]["tarBytes"].as_u64().is_some_and(|n| n > 0))
@@ -330,7 +339,14 @@ async fn dir_list_and_dir_fetch_answer_as_upstream() {
     let (ts_node, _ts_home) = ts.await.unwrap().unwrap();
     theirs.wait_connected(Duration::from_secs(90)).await.unwrap();
 
-    let mut nodes = Nodes { ours, theirs, compared: 0, differences: Vec::new(), ts_served_content: false };
+    let mut nodes = Nodes {
+        ours,
+        theirs,
+        compared: 0,
+        differences: Vec::new(),
+        ts_served_content: false,
+        outcomes: Default::default(),
+    };
     let r = root.to_string_lossy().into_owned();
 
     // dir.list: the path and binding cases, then every directory × options.
@@ -450,12 +466,13 @@ async fn dir_list_and_dir_fetch_answer_as_upstream() {
         nodes.case(command, followed).await;
     }
 
-    let Nodes { compared, differences, ts_served_content, .. } = nodes;
+    let Nodes { compared, differences, ts_served_content, outcomes, .. } = nodes;
     drop(our_node);
     drop(ts_node);
     for d in [peer.run_dir(&format!("node-{name}")), peer.run_dir(&format!("relay-{name}"))] {
         let _ = std::fs::remove_dir_all(d);
     }
+    println!("upstream's outcomes: {outcomes:?}");
     println!("{compared} cases compared");
     assert!(ts_served_content, "the TypeScript node never served a listing or a tarball");
     assert!(differences.is_empty(), "{} of {compared} cases differ:\n{}", differences.len(), differences.join("\n"));

@@ -332,7 +332,7 @@ async fn du_estimate_fits(cx: &InvokeContext, canonical: &str, max_bytes: u64) -
     let child = tokio::process::Command::new(du)
         .args(["-sk", canonical])
         .env("PATH", &cx.env.path)
-        .stdin(Stdio::inherit())
+        .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .process_group(0)
@@ -463,9 +463,8 @@ mod tests {
         assert_eq!(c(json!("5")), DEFAULT_MAX_BYTES);
     }
 
-    /// Rule (§6.4): the preflight walk is depth first, each directory in localeCompare order
-    /// (`.` before `/` puts `a.svg` after `a/…` only through the walk order), symlinks listed
-    /// and not entered.
+    /// Rule (§6.4): the preflight walk is depth first, each directory in localeCompare order,
+    /// symlinks listed and not entered.
     #[test]
     fn walks_depth_first() {
         let dir = tempfile::tempdir().unwrap();
