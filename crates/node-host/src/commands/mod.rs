@@ -8,7 +8,7 @@
 //!
 //! Families: [`system`] (`system.which`, `system.run`, `system.run.prepare`,
 //! `system.execApprovals.get` / `.set`), [`host_files`] (`fs.listDir`, `terminal.upload`), [`notify`] (`system.notify`, when
-//! `notify-send` is there).
+//! `notify-send` is there), [`file`] (the file-transfer plugin's commands: `dir.list`, `dir.fetch`, …).
 
 pub mod file;
 pub mod host_files;
