@@ -373,6 +373,7 @@ fn find_on_path(name: &str, path: &str) -> Option<PathBuf> {
 }
 
 /// What packing the tree gave.
+#[derive(Debug)]
 enum TarOutcome {
     Archive(Vec<u8>),
     TooLarge,
@@ -393,16 +394,20 @@ async fn run_tar(
     let opened = off_thread_within(Lane::Lookup, "dir.fetch", WALK_TIMEOUT, move || open_bound_directory(&c, &id))
         .await
         .map_err(overrun)?;
-    let dir = match opened {
-        Ok(fd) => fd,
-        Err(ListFailure::IdentityChanged) => return Ok(TarOutcome::IdentityChanged),
-        Err(ListFailure::Failed) => return Ok(TarOutcome::Failed),
-    };
+    Ok(match opened {
+        Ok(dir) => tar_in(dir, &cx.env.path, max_bytes).await,
+        Err(ListFailure::IdentityChanged) => TarOutcome::IdentityChanged,
+        Err(ListFailure::Failed) => TarOutcome::Failed,
+    })
+}
+
+/// Runs tar with the open directory `dir` as its working directory.
+async fn tar_in(dir: OwnedFd, path_env: &str, max_bytes: u64) -> TarOutcome {
     let dir_fd = dir.as_fd().as_raw_fd();
     let mut command = tokio::process::Command::new(TAR);
     command
         .args(["-czf", "-", "."])
-        .env("PATH", &cx.env.path)
+        .env("PATH", path_env)
         .env("OPENCLAW_CLI", "1")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -414,14 +419,14 @@ async fn run_tar(
     command.current_dir(format!("/proc/self/fd/{dir_fd}"));
     let spawned = command.spawn();
     drop(dir);
-    let Ok(mut child) = spawned else { return Ok(TarOutcome::Failed) };
+    let Ok(mut child) = spawned else { return TarOutcome::Failed };
     let pgid = child.id().map(|id| nix::unistd::Pid::from_raw(id as i32));
     let kill = move || {
         if let Some(pgid) = pgid {
             let _ = nix::sys::signal::killpg(pgid, nix::sys::signal::Signal::SIGKILL);
         }
     };
-    let Some(mut stdout) = child.stdout.take() else { return Ok(TarOutcome::Failed) };
+    let Some(mut stdout) = child.stdout.take() else { return TarOutcome::Failed };
     let run = async {
         let mut out = Vec::new();
         let mut buf = vec![0u8; 64 * 1024];
@@ -446,7 +451,7 @@ async fn run_tar(
     if !matches!(outcome, TarOutcome::Archive(_)) {
         kill();
     }
-    Ok(outcome)
+    outcome
 }
 
 #[cfg(test)]
@@ -461,6 +466,28 @@ mod tests {
         assert_eq!(c(json!(1000.9)), 1000);
         assert_eq!(c(json!(1e12)), HARD_MAX_BYTES);
         assert_eq!(c(json!("5")), DEFAULT_MAX_BYTES);
+    }
+
+    /// Rule (§6.3, exit 78): tar packs the directory that was checked, even when the path is
+    /// swapped after the check; past the byte limit it is stopped.
+    #[tokio::test(flavor = "current_thread")]
+    async fn tar_packs_the_checked_directory_after_a_swap() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        let target = root.join("d");
+        std::fs::create_dir(&target).unwrap();
+        std::fs::write(target.join("original"), "1").unwrap();
+        let canonical = target.to_string_lossy().into_owned();
+        let identity = Identity::of(&std::fs::metadata(&target).unwrap());
+        let path_env = std::env::var("PATH").unwrap_or_default();
+        let fd = open_bound_directory(&canonical, &identity).unwrap();
+        std::fs::rename(&target, root.join("moved")).unwrap();
+        std::fs::create_dir(&target).unwrap();
+        std::fs::write(target.join("impostor"), "2").unwrap();
+        let TarOutcome::Archive(bytes) = tar_in(fd, &path_env, HARD_MAX_BYTES).await else { panic!("tar failed") };
+        assert_eq!(archive::inspect(&bytes).unwrap(), ["original"]);
+        let fd = open_bound_directory(&root.join("moved").to_string_lossy(), &identity).unwrap();
+        assert!(matches!(tar_in(fd, &path_env, 10).await, TarOutcome::TooLarge));
     }
 
     /// Rule (§6.4): the preflight walk is depth first, each directory in localeCompare order,

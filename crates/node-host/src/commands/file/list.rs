@@ -234,7 +234,13 @@ pub fn read_names(fd: &OwnedFd) -> nix::Result<Vec<(Vec<u8>, String)>> {
 /// `localeCompare`, and the `lstat` of each name of the page.
 pub fn list_page(canonical: &str, identity: &Identity, offset: f64, max_entries: u64) -> Result<Page, ListFailure> {
     let fd = open_bound_directory(canonical, identity)?;
-    let mut names = read_names(&fd).map_err(|_| ListFailure::Failed)?;
+    list_open_directory(&fd, offset, max_entries)
+}
+
+/// The page of the directory open at `fd`: every name sorted, each name of the page
+/// `lstat`ed relative to `fd`.
+pub fn list_open_directory(fd: &OwnedFd, offset: f64, max_entries: u64) -> Result<Page, ListFailure> {
+    let mut names = read_names(fd).map_err(|_| ListFailure::Failed)?;
     names.sort_by_cached_key(|(_, name)| sort_key(name));
     let total = names.len();
     let start = (offset as usize).min(total);
@@ -242,7 +248,7 @@ pub fn list_page(canonical: &str, identity: &Identity, offset: f64, max_entries:
     let mut entries = Vec::with_capacity(end.saturating_sub(start));
     for (_, name) in &names[start..end] {
         // Node stats the decoded name: a name that was not UTF-8 is not found.
-        let st = fstatat(&fd, OsStr::from_bytes(name.as_bytes()), AtFlags::AT_SYMLINK_NOFOLLOW)
+        let st = fstatat(fd, OsStr::from_bytes(name.as_bytes()), AtFlags::AT_SYMLINK_NOFOLLOW)
             .map_err(|_| ListFailure::Failed)?;
         entries.push(ListedEntry {
             name: name.clone(),
@@ -387,5 +393,30 @@ mod tests {
         assert_eq!(out["truncated"], true);
         let other = Identity { device: identity.device, inode: identity.inode + 1 };
         assert_eq!(list_page(&canonical, &other, 0.0, 3), Err(ListFailure::IdentityChanged));
+    }
+
+    /// Rule (§5.3, exit 78): the directory checked is the one listed, even when the path is
+    /// swapped for another directory (or a symlink) after the check.
+    #[test]
+    fn lists_the_checked_directory_after_a_swap() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        let target = root.join("d");
+        std::fs::create_dir(&target).unwrap();
+        std::fs::write(target.join("original"), "1").unwrap();
+        let canonical = target.to_string_lossy().into_owned();
+        let identity = Identity::of(&std::fs::metadata(&target).unwrap());
+        let fd = open_bound_directory(&canonical, &identity).unwrap();
+        std::fs::rename(&target, root.join("moved")).unwrap();
+        std::fs::create_dir(&target).unwrap();
+        std::fs::write(target.join("impostor"), "2").unwrap();
+        let page = list_open_directory(&fd, 0.0, 10).unwrap();
+        assert_eq!(page.entries.iter().map(|e| e.name.as_str()).collect::<Vec<_>>(), ["original"]);
+        // A fresh check sees the swap: the path's directory is another one.
+        assert_eq!(list_page(&canonical, &identity, 0.0, 10), Err(ListFailure::IdentityChanged));
+        // A path now a symlink to the original: its real path moved.
+        std::fs::remove_dir_all(&target).unwrap();
+        std::os::unix::fs::symlink(root.join("moved"), &target).unwrap();
+        assert_eq!(list_page(&canonical, &identity, 0.0, 10), Err(ListFailure::IdentityChanged));
     }
 }
