@@ -34,7 +34,7 @@ pub trait NodeCommand: Send + Sync + 'static {
     /// Runs the command with its decoded params. Long-running commands must watch
     /// `ctx.cancel` and stop promptly when it fires.
     fn run(&self, ctx: InvokeContext, params: Value) -> CommandFuture;
-    /// Whether the command accepts a null `paramsJSON` (it then gets `null`).
+    /// Whether the command accepts a missing `paramsJSON` (it then gets `{}`).
     fn params_optional(&self) -> bool {
         false
     }
@@ -193,12 +193,13 @@ impl CommandRegistry {
 }
 
 /// The params of an invoke: `paramsJSON` parsed, else the `params` object fallback, else
-/// `null` for commands that take none.
+/// `{}` for commands that take none (upstream's readers treat a missing `paramsJSON` as an
+/// empty object, and a JSON `null` text as `null`).
 pub fn decode_params(req: &InvokeRequest, optional: bool) -> Result<Value, InvokeError> {
     match (&req.params_json, &req.params) {
         (Some(text), _) => parse_params_json(text),
         (None, Some(obj)) if obj.is_object() => Ok(obj.clone()),
-        _ if optional => Ok(Value::Null),
+        _ if optional => Ok(Value::Object(Default::default())),
         _ => Err(thrown_invalid_request("paramsJSON required")),
     }
 }

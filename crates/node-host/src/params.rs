@@ -114,7 +114,7 @@ impl Params {
 
 /// A command's params type, decoded from [`Params`] before the command runs.
 pub trait FromParams: Sized + Send + 'static {
-    /// Whether the command accepts a missing `paramsJSON` (it then decodes from `null`).
+    /// Whether the command accepts a missing `paramsJSON` (it then decodes from `{}`).
     const OPTIONAL: bool = false;
 
     /// Whether decoding is free (the params are kept as sent), so it need not leave the

@@ -23,11 +23,18 @@ async fn hostile_frames_never_crash_and_every_invoke_gets_one_result() {
     assert_eq!(
         params.commands.as_deref().unwrap(),
         [
+            "dir.fetch",
+            "dir.list",
+            "file.fetch",
+            "file.stat",
+            "file.write",
+            "fs.listDir",
             "system.execApprovals.get",
             "system.execApprovals.set",
             "system.run",
             "system.run.prepare",
             "system.which",
+            "terminal.upload",
             "test.sleep"
         ]
     );

@@ -7,8 +7,9 @@
 //! [`crate::services::NodeServices`], never through each other's modules.
 //!
 //! Families: [`system`] (`system.which`, `system.run`, `system.run.prepare`,
-//! `system.execApprovals.get` / `.set`), [`host_files`] (`fs.listDir`, `terminal.upload`), [`file`] (`file.stat`, `file.fetch`), [`notify`] (`system.notify`, when
-//! `notify-send` is there).
+//! `system.execApprovals.get` / `.set`), [`host_files`] (`fs.listDir`, `terminal.upload`), [`notify`]
+//! (`system.notify`, when `notify-send` is there), [`file`] (the file-transfer plugin's commands:
+//! `file.stat`, `file.fetch`, `dir.list`, `dir.fetch`, `file.write`).
 
 pub mod file;
 pub mod host_files;
@@ -33,6 +34,8 @@ pub fn builtin(services: &Arc<NodeServices>) -> CommandRegistry {
     r.register(Arc::new(file::stat::FileStat));
     r.register(Arc::new(file::fetch::FileFetch));
     r.register(Arc::new(file::write::FileWrite));
+    r.register(Arc::new(file::list::DirList));
+    r.register(Arc::new(file::fetch_dir::DirFetch));
     if notify::available(&services.config, &crate::services::NodeEnv::from_process().path) {
         r.register(Arc::new(notify::SystemNotify));
     }

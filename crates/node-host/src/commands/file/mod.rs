@@ -17,10 +17,14 @@
 //!
 //! This module holds what all five share: params reading, the read-path resolution
 //! ([`resolve_canonical_read_path`]), bindings ([`Identity`], [`read_path_binding`]), the
-//! directory check ([`resolve_bound_read_directory`]), JavaScript number output, and MIME
-//! types ([`mime`]).
+//! directory check ([`resolve_bound_read_directory`]), JavaScript number output, MIME
+//! types ([`mime`]), and JavaScript's `localeCompare` order for file names ([`collate`]).
 
+pub mod collate;
+mod collate_table;
 pub mod fetch;
+pub mod fetch_dir;
+pub mod list;
 pub mod mime;
 pub mod open;
 pub mod stat;
