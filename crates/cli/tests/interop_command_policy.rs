@@ -141,13 +141,19 @@ fn the_command_policy_matches_the_real_gateway() {
         }
         std::thread::sleep(Duration::from_millis(500));
         for phase in ["after approval"] {
-            for command in COMMANDS {
+            // File commands also with a path (the file-transfer policy's own answers).
+            let with_path = COMMANDS
+                .iter()
+                .filter(|c| c.starts_with("file.") || c.starts_with("dir."))
+                .map(|c| (*c, json!({"path": "/tmp/x/../y"})))
+                .chain(COMMANDS.iter().filter(|c| c.starts_with("file.")).map(|c| (*c, json!({"path": "/tmp"}))));
+            for (command, params) in COMMANDS.iter().map(|c| (*c, json!({}))).chain(with_path) {
                 let answers: Vec<Value> = calls
                     .iter()
                     .map(|(call, node_id)| {
                         invoke_outcome(&call(
                             "node.invoke",
-                            json!({"nodeId": node_id, "command": command, "params": {},
+                            json!({"nodeId": node_id, "command": command, "params": params,
                                    "idempotencyKey": uuid::Uuid::new_v4().to_string(), "timeoutMs": 5000}),
                         ))
                     })
@@ -155,7 +161,7 @@ fn the_command_policy_matches_the_real_gateway() {
                 compared += 1;
                 if answers[0] != answers[1] {
                     failures.push(format!(
-                        "config {commands}, {phase}, {command:?}:\n  theirs: {}\n  ours:   {}",
+                        "config {commands}, {phase}, {command:?} {params}:\n  theirs: {}\n  ours:   {}",
                         answers[0], answers[1]
                     ));
                 }

@@ -152,6 +152,9 @@ pub struct GatewayConfig {
     /// `gateway.nodes.commands.allow` / `.deny`: the node command policy's additions and
     /// removals ([`crate::pairing::allowlist`]).
     pub node_commands: crate::pairing::NodeCommandsConfig,
+    /// `plugins.entries.file-transfer.config`: the file commands' path policy
+    /// ([`crate::file_transfer`]).
+    pub file_transfer: Option<serde_json::Value>,
 }
 
 impl GatewayConfig {
@@ -170,12 +173,14 @@ impl GatewayConfig {
             pong_timeout: Duration::from_secs(25),
             rate_limit_exempt_loopback: true,
             node_commands: crate::pairing::NodeCommandsConfig::default(),
+            file_transfer: None,
         }
     }
 
     /// Applies the node settings of `openclaw.json` (`gateway.nodes.pairing.*`,
     /// `gateway.nodes.commands.allow` / `.deny`).
     pub fn apply_config_file(&mut self, config: &OpenClawConfig) -> Result<(), GatewayConfigError> {
+        self.file_transfer = config.get("plugins.entries.file-transfer.config").cloned();
         for (key, list) in [("allow", &mut self.node_commands.allow), ("deny", &mut self.node_commands.deny)] {
             if let Some(value) = config.get(&format!("gateway.nodes.commands.{key}")) {
                 let items = value.as_array().ok_or(GatewayConfigError::NodeCommandsNotStrings(key))?;

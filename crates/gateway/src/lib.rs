@@ -24,6 +24,7 @@
 pub mod auth;
 pub mod config;
 pub mod exec_approval;
+pub mod file_transfer;
 pub mod handshake;
 pub mod methods;
 pub mod pairing;

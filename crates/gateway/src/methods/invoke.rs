@@ -66,6 +66,11 @@ pub async fn invoke_node(shared: &Shared, call: InvokeCall<'_>) -> Result<(Value
         if let Err((message, reason)) = command_allowed(&shared.config.node_commands, session, command) {
             return Err(invalid_with(message, json!({"command": command, "reason": reason})));
         }
+        if crate::file_transfer::COMMANDS.contains(&command.trim()) {
+            let display_name = session.display_name.as_deref();
+            let config = shared.config.file_transfer.as_ref();
+            return Err(crate::file_transfer::refuse(command.trim(), params, node_id, display_name, config));
+        }
         let mut request = json!({
             "id": invoke_id,
             "nodeId": node_id,
