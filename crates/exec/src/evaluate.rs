@@ -86,12 +86,14 @@ pub fn skill_trust(names: &[String], path: &str) -> Vec<SkillTrust> {
         .collect()
 }
 
-/// A segment invoked by bare name whose name and real path match a skill binary.
-fn skill_allowed(argv0: &str, res: &allowlist::Resolution, skills: &[SkillTrust]) -> bool {
-    !argv0.contains('/')
-        && skills
-            .iter()
-            .any(|s| s.name == argv0.to_ascii_lowercase() && res.resolved_real_path.as_ref() == Some(&s.real_path))
+/// A command whose executable, wrappers looked through (`timeout 5 printf` runs `printf`), is
+/// invoked by bare name and is a skill binary by name and real path
+/// (`isSkillAutoAllowedSegment`: the executable's file name, not the word typed).
+fn skill_allowed(res: &allowlist::Resolution, skills: &[SkillTrust]) -> bool {
+    let Some(raw) = res.effective_argv.first().map(|a| a.trim()) else { return false };
+    let (Some(found), Some(real)) = (&res.resolved_path, &res.resolved_real_path) else { return false };
+    let name = found.file_name().map(|n| n.to_string_lossy().to_lowercase()).unwrap_or_default();
+    !raw.is_empty() && !raw.contains(['/', '\\']) && skills.iter().any(|s| s.name == name && s.real_path == *real)
 }
 
 /// The executable of one command and the rule covering it (`resolveSegmentAllowlistMatch`):
@@ -200,7 +202,7 @@ pub fn evaluate_allowlist(
                 continue;
             }
             all_allow_always = false;
-            if safe_bins.allows(&res) || skill_allowed(&seg.argv[0], &res, skills) {
+            if safe_bins.allows(&res) || skill_allowed(&res, skills) {
                 // The shell must run the binary that was vetted, not whatever PATH finds first.
                 match (&seg.name_range, &res.resolved_real_path) {
                     (Some(range), Some(real)) if res.wrapper_chain.is_empty() => {
@@ -230,7 +232,7 @@ pub fn evaluate_allowlist(
     let (res, hit) = command_rule(&req.argv, rules, cwd, path, home.as_deref());
     let durable = durable || hit.as_ref().is_some_and(RuleHit::allow_always);
     // Then safe bins (stream filters from trusted dirs with harmless arguments) and skill bins.
-    let satisfied = hit.is_some() || safe_bins.allows(&res) || skill_allowed(&req.argv[0], &res, skills);
+    let satisfied = hit.is_some() || safe_bins.allows(&res) || skill_allowed(&res, skills);
     // What runs is the executable by real path (for a script match too: the shell).
     // (`resolvePlannedSegmentArgv`: a file that is not executable stays as named, and fails
     // to start.)
@@ -312,6 +314,8 @@ mod tests {
         assert!(!eval(&["/usr/bin/uname", "-a"]).satisfied, "a path is not a skill invocation");
         assert!(!eval(&["id"]).satisfied);
         assert!(eval(&["/bin/sh", "-c", "uname -s"]).satisfied, "inside a shell payload too");
+        assert!(eval(&["timeout", "5", "uname"]).satisfied, "behind a dispatch wrapper (the executable counts)");
+        assert!(eval(&["env", "--", "uname"]).satisfied);
         assert!(
             !evaluate_allowlist(
                 &command::resolve_command(vec!["uname".into()], None).unwrap(),
