@@ -183,12 +183,15 @@ pub fn evaluate_allowlist(
         let mut replacements = Vec::new();
         let mut used = Vec::new();
         for seg in &segments {
-            // A shell is matched as any command (see `command_rule`), not refused outright.
-            let direct_shell = seg
-                .argv
+            // Judged on the command its wrappers (`exec`, `command`, `nice`, …) run, as
+            // upstream's segment resolution does; a shell is then matched as any command
+            // (see `command_rule`), not refused outright.
+            let unwrapped = wrappers::exec_wrapper_trust_plan(&seg.argv).argv;
+            let direct_shell = unwrapped
                 .first()
                 .is_some_and(|a| command::POSIX_SHELLS.contains(&normalize_executable_token(a).as_str()));
-            if seg.has_assignments || (seg.prompt_only() && !direct_shell) || seg.argv.is_empty() {
+            let prompt_only = !unwrapped.is_empty() && shell::prompt_only_argv(&unwrapped) && !direct_shell;
+            if seg.has_assignments || prompt_only || seg.argv.is_empty() {
                 satisfied = false;
                 continue;
             }
@@ -409,5 +412,18 @@ mod tests {
         let two = rules(&["e?ho", "true"]);
         assert!(!eval_in(&cwd, &two, &["bash", "-c", "true; sh -c 'echo x'"]).satisfied);
         assert!(eval_in(&cwd, &rules(&["*"]), &["bash", "-c", "true; sh -c 'echo x'"]).satisfied);
+    }
+
+    /// Rule (upstream's segment resolution, PROMPT_ONLY_RISKS): `exec`, `command` and `builtin`
+    /// in a payload are looked through to the command they run; `eval`, `source` and carriers
+    /// stay prompt-only.
+    #[test]
+    fn shell_dispatch_builtins_are_looked_through() {
+        let cwd = std::env::temp_dir();
+        let printf = rules(&["printf", "xargs"]);
+        assert!(eval_in(&cwd, &printf, &["sh", "-c", "exec printf ok"]).satisfied);
+        assert!(eval_in(&cwd, &printf, &["sh", "-c", "command printf ok; builtin printf x"]).satisfied);
+        assert!(!eval_in(&cwd, &printf, &["sh", "-c", "eval printf ok"]).satisfied);
+        assert!(!eval_in(&cwd, &printf, &["sh", "-c", "exec xargs printf"]).satisfied, "a carrier stays prompt-only");
     }
 }
