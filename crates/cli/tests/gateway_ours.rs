@@ -66,7 +66,13 @@ fn our_node_through_our_gateway_end_to_end() {
         &["nodes", "invoke", "--node", "ours-box", "--command", "system.which", "--params", r#"{"bins":["sh"]}"#],
     );
     assert!(!out.status.success(), "{}", text(&out));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("pending approval"), "{}", text(&out));
+    // As upstream's node.invoke: a desktop-host command is on the runtime allowlist only once
+    // approved on the node's surface (interop_command_policy.rs compares the policy whole).
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("\"system.which\" is not in the allowlist for platform"),
+        "{}",
+        text(&out)
+    );
 
     let pending = gw.cli_json(&op, &["nodes", "pending"]);
     let request_id = pending[0]["requestId"].as_str().unwrap().to_string();
