@@ -96,14 +96,11 @@ impl Drop for Admitted {
 
 fn admit(weight: usize) -> Option<Admitted> {
     let max_weight = (MAX_RETAINED_BYTES as usize).div_ceil(3) * 4;
-    if PENDING.fetch_add(1, Ordering::SeqCst) >= MAX_RETAINED_DIRECTORIES
-        || PENDING_WEIGHT.fetch_add(weight, Ordering::SeqCst) + weight > max_weight
-    {
-        // The counters were raised; the guard lowers them again.
-        drop(Admitted(weight));
-        return None;
-    }
-    Some(Admitted(weight))
+    // Both counters are raised first, so the guard that lowers them is always balanced.
+    let pending = PENDING.fetch_add(1, Ordering::SeqCst);
+    let pending_weight = PENDING_WEIGHT.fetch_add(weight, Ordering::SeqCst);
+    let admitted = Admitted(weight);
+    (pending < MAX_RETAINED_DIRECTORIES && pending_weight + weight <= max_weight).then_some(admitted)
 }
 
 impl Command for TerminalUpload {
@@ -461,5 +458,16 @@ mod tests {
         }
         let full = stage(root.path(), "one-more", "aGk=", 2, now).unwrap_err();
         assert!(full.message.starts_with("Error: terminal upload staging limit reached (256 MiB or 64 files)."));
+    }
+
+    /// Rule (A2): at most 64 uploads wait; a refused one leaves the counters as they were.
+    #[test]
+    fn the_queue_bound_is_balanced() {
+        let held: Vec<Admitted> = (0..MAX_RETAINED_DIRECTORIES).map(|_| admit(10).expect("room")).collect();
+        assert!(admit(10).is_none(), "the 65th waits for nobody");
+        drop(held);
+        assert_eq!((PENDING.load(Ordering::SeqCst), PENDING_WEIGHT.load(Ordering::SeqCst)), (0, 0));
+        assert!(admit(usize::MAX / 2).is_none(), "too heavy");
+        assert_eq!((PENDING.load(Ordering::SeqCst), PENDING_WEIGHT.load(Ordering::SeqCst)), (0, 0));
     }
 }
