@@ -24,6 +24,16 @@ pub fn thrown_invalid_request(detail: &str) -> InvokeError {
 
 pub use openclaw_exec::command::js_string;
 
+/// JavaScript's whitespace (`String.prototype.trim`, `\s`): Unicode's `White_Space` set plus
+/// U+FEFF, which `str::trim` does not strip.
+pub fn js_whitespace(c: char) -> bool {
+    matches!(
+        c,
+        '\t' | '\n' | '\u{b}' | '\u{c}' | '\r' | ' ' | '\u{a0}' | '\u{1680}' | '\u{2000}'
+            ..='\u{200a}' | '\u{2028}' | '\u{2029}' | '\u{202f}' | '\u{205f}' | '\u{3000}' | '\u{feff}'
+    )
+}
+
 /// A command's decoded params (`paramsJSON` parsed, the `params` object, or `null` for a
 /// command whose params are optional), read field by field with upstream's coercions.
 #[derive(Debug, Clone, PartialEq)]

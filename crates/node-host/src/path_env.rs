@@ -112,6 +112,16 @@ pub fn bootstrap(inputs: &PathInputs<'_>) -> Option<String> {
     Some(merged.join(":"))
 }
 
+/// The first executable file `name` in the `:`-separated `path` (what an `execvp` of the bare
+/// name would run; for the helpers the node itself runs: `notify-send`, `du`).
+pub fn find_executable(name: &str, path: &str) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    path.split(':')
+        .filter(|d| !d.is_empty())
+        .map(|d| Path::new(d).join(name))
+        .find(|p| std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

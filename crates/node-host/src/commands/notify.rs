@@ -8,7 +8,6 @@
 //! `notify-send` gets 10 s; its failure text (stderr, else stdout, whitespace collapsed, at
 //! most 300 UTF-16 units) comes back as `NOTIFICATIONS_UNAVAILABLE: …`.
 
-use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -16,7 +15,7 @@ use openclaw_protocol::node::InvokeError;
 use serde_json::{json, Value};
 
 use crate::invoke::{Command, InvokeContext};
-use crate::params::{FromParams, Params};
+use crate::params::{js_whitespace, FromParams, Params};
 
 /// How long `notify-send` may take.
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -36,15 +35,6 @@ pub struct NotifyParams {
     pub body: String,
     /// `notify-send --urgency`.
     pub urgency: &'static str,
-}
-
-/// JavaScript's `\s` and `trim` whitespace.
-fn js_whitespace(c: char) -> bool {
-    matches!(
-        c,
-        '\t' | '\n' | '\u{b}' | '\u{c}' | '\r' | ' ' | '\u{a0}' | '\u{1680}' | '\u{2000}'
-            ..='\u{200a}' | '\u{2028}' | '\u{2029}' | '\u{202f}' | '\u{205f}' | '\u{3000}' | '\u{feff}'
-    )
 }
 
 impl FromParams for NotifyParams {
@@ -70,7 +60,7 @@ impl Command for SystemNotify {
 
     async fn run(&self, cx: InvokeContext, params: NotifyParams) -> Result<Value, InvokeError> {
         let thrown = |m: String| InvokeError::invalid_request(format!("Error: {m}"));
-        let Some(notify_send) = find_on_path("notify-send", &cx.env.path) else {
+        let Some(notify_send) = crate::path_env::find_executable("notify-send", &cx.env.path) else {
             return Err(thrown("NOTIFICATIONS_UNAVAILABLE: notify-send not found".into()));
         };
         if params.title.is_empty() && params.body.is_empty() {
@@ -123,19 +113,12 @@ fn failure_detail(stderr: &[u8], stdout: &[u8], code: Option<i32>) -> String {
     out
 }
 
-/// The first executable `name` in the `:`-separated `path`.
-fn find_on_path(name: &str, path: &str) -> Option<PathBuf> {
-    path.split(':').filter(|d| !d.is_empty()).map(|d| PathBuf::from(d).join(name)).find(|p| {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-    })
-}
-
 /// Whether the node advertises `system.notify`: the `linux-node` plugin config allows it
 /// (absent means yes; a config upstream's strict schema would reject turns it off) and
 /// `notify-send` is on `path`.
 pub fn available(config: &openclaw_state::config::OpenClawConfig, path: &str) -> bool {
-    notify_enabled(config.get("plugins.entries.linux-node.config")) && find_on_path("notify-send", path).is_some()
+    notify_enabled(config.get("plugins.entries.linux-node.config"))
+        && crate::path_env::find_executable("notify-send", path).is_some()
 }
 
 /// `notify.enabled` of a `linux-node` plugin config under upstream's strict schema: only the

@@ -17,7 +17,6 @@ mod archive;
 use std::ffi::OsStr;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -328,7 +327,7 @@ fn visit(dir: &OwnedFd, real: &str, relative: &str, results: &mut Vec<String>) -
 /// `preflightDu`: whether `du -sk` puts the tree within four times the byte limit. Any
 /// failure to get a number passes.
 async fn du_estimate_fits(cx: &InvokeContext, canonical: &str, max_bytes: u64) -> bool {
-    let Some(du) = find_on_path("du", &cx.env.path) else { return true };
+    let Some(du) = crate::path_env::find_executable("du", &cx.env.path) else { return true };
     let child = tokio::process::Command::new(du)
         .args(["-sk", canonical])
         .env("PATH", &cx.env.path)
@@ -363,13 +362,6 @@ async fn du_estimate_fits(cx: &InvokeContext, canonical: &str, max_bytes: u64) -
     let digits: String = text.trim().chars().take_while(|c| c.is_ascii_digit()).collect();
     let Ok(kib) = digits.parse::<f64>() else { return true };
     kib <= (max_bytes as f64 * 4.0 / 1024.0).ceil()
-}
-
-fn find_on_path(name: &str, path: &str) -> Option<PathBuf> {
-    path.split(':').filter(|d| !d.is_empty()).map(|d| PathBuf::from(d).join(name)).find(|p| {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-    })
 }
 
 /// What packing the tree gave.

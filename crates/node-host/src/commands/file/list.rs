@@ -27,7 +27,7 @@ use super::{
 };
 use crate::invoke::{Command, InvokeContext};
 use crate::offload::{off_thread_within, Lane};
-use crate::params::{FromParams, Params};
+use crate::params::{js_whitespace, FromParams, Params};
 
 /// Lists one page of a directory.
 #[derive(Clone)]
@@ -124,15 +124,6 @@ pub fn parse_page_offset(value: Option<&Value>) -> f64 {
         return 0.0;
     }
     parsed
-}
-
-/// JavaScript's `trim` whitespace.
-fn js_whitespace(c: char) -> bool {
-    matches!(
-        c,
-        '\t' | '\n' | '\u{b}' | '\u{c}' | '\r' | ' ' | '\u{a0}' | '\u{1680}' | '\u{2000}'
-            ..='\u{200a}' | '\u{2028}' | '\u{2029}' | '\u{202f}' | '\u{205f}' | '\u{3000}' | '\u{feff}'
-    )
 }
 
 /// Steps 1–3: the path, the clamps, the bound directory, and the preflight answer.

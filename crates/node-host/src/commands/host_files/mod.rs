@@ -29,17 +29,11 @@ fn node_home() -> String {
 /// Node's `path.resolve` for an absolute POSIX path: `.` and empty segments dropped, `..`
 /// taken lexically (never above `/`), no trailing slash.
 fn js_path_resolve(absolute: &str) -> String {
-    let mut parts: Vec<&str> = Vec::new();
-    for segment in absolute.split('/') {
-        match segment {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            s => parts.push(s),
-        }
+    let normalized = super::file::posix_normalize(absolute);
+    match normalized.strip_suffix('/') {
+        Some(trimmed) if !trimmed.is_empty() => trimmed.to_string(),
+        _ => normalized,
     }
-    format!("/{}", parts.join("/"))
 }
 
 #[cfg(test)]

@@ -30,7 +30,7 @@ use serde_json::{json, Value};
 
 use crate::invoke::{Command, InvokeContext};
 use crate::offload::{off_thread, Lane};
-use crate::params::{thrown_invalid_request, FromParams, Params};
+use crate::params::{js_whitespace, thrown_invalid_request, FromParams, Params};
 
 use super::thrown;
 
@@ -186,15 +186,6 @@ fn validate(b64: &str) -> Result<usize, InvokeError> {
         return Err(thrown("Error: invalid terminal upload encoding"));
     }
     Ok(decoded_size(b64))
-}
-
-/// JavaScript's `String.prototype.trim` whitespace.
-fn js_whitespace(c: char) -> bool {
-    matches!(
-        c,
-        '\t' | '\n' | '\u{b}' | '\u{c}' | '\r' | ' ' | '\u{a0}' | '\u{1680}' | '\u{2000}'
-            ..='\u{200a}' | '\u{2028}' | '\u{2029}' | '\u{202f}' | '\u{205f}' | '\u{3000}' | '\u{feff}'
-    )
 }
 
 /// `con`, `prn`, `aux`, `nul`, `com1`–`com9`, `lpt1`–`lpt9` (and their superscript-digit
