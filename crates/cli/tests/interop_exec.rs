@@ -14,18 +14,6 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use support::*;
 
-/// The comparable part of a `node.invoke` answer: the payload, or the node's error.
-fn outcome(res: &Value) -> Value {
-    if res["ok"] == true {
-        return res["payload"].clone();
-    }
-    let error = if res["error"].is_object() { &res["error"] } else { res };
-    let node_error = &error["details"]["nodeError"];
-    let source = if node_error.is_object() { node_error } else { error };
-    assert!(source["code"].is_string(), "unexpected answer shape: {res}");
-    json!({"error": {"code": source["code"], "message": source["message"]}})
-}
-
 struct Pair<'a> {
     gw: &'a PeerGateway,
     ours: String,
@@ -36,8 +24,8 @@ impl Pair<'_> {
     /// Invokes on both nodes concurrently.
     fn both(&self, command: &str, params: Value) -> (Value, Value) {
         std::thread::scope(|s| {
-            let a = s.spawn(|| outcome(&self.gw.invoke(&self.ours, command, params.clone())));
-            let b = s.spawn(|| outcome(&self.gw.invoke(&self.theirs, command, params.clone())));
+            let a = s.spawn(|| invoke_outcome(&self.gw.invoke(&self.ours, command, params.clone())));
+            let b = s.spawn(|| invoke_outcome(&self.gw.invoke(&self.theirs, command, params.clone())));
             (a.join().unwrap(), b.join().unwrap())
         })
     }
@@ -197,8 +185,11 @@ fn system_run_matches_the_typescript_node_host() {
     }
 
     // Deliberate difference (README): commands do not inherit the node's gateway token.
-    let leaked =
-        outcome(&gw.invoke(&pair.ours, "system.run", json!({"command": ["printenv", "OPENCLAW_GATEWAY_TOKEN"]})));
+    let leaked = invoke_outcome(&gw.invoke(
+        &pair.ours,
+        "system.run",
+        json!({"command": ["printenv", "OPENCLAW_GATEWAY_TOKEN"]}),
+    ));
     assert_eq!((&leaked["exitCode"], &leaked["stdout"]), (&json!(1), &json!("")), "the node's token reached a command");
 
     // Caller-supplied approval fields: the real Gateway itself refuses them unless they name a

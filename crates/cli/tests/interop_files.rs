@@ -12,18 +12,6 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use support::*;
 
-/// The comparable part of a `node.invoke` answer: the payload, or the node's error.
-fn outcome(res: &Value) -> Value {
-    if res["ok"] == true {
-        return res["payload"].clone();
-    }
-    let error = if res["error"].is_object() { &res["error"] } else { res };
-    let node_error = &error["details"]["nodeError"];
-    let source = if node_error.is_object() { node_error } else { error };
-    assert!(source["code"].is_string(), "unexpected answer shape: {res}");
-    json!({"error": {"code": source["code"], "message": source["message"]}})
-}
-
 /// Both node hosts against one real Gateway, their command surfaces approved.
 struct Nodes {
     gw: PeerGateway,
@@ -83,8 +71,8 @@ impl Nodes {
     /// Invokes on both nodes concurrently: (ours, theirs).
     fn both(&self, command: &str, params: Value) -> (Value, Value) {
         std::thread::scope(|s| {
-            let a = s.spawn(|| outcome(&self.gw.invoke(&self.ours, command, params.clone())));
-            let b = s.spawn(|| outcome(&self.gw.invoke(&self.theirs, command, params.clone())));
+            let a = s.spawn(|| invoke_outcome(&self.gw.invoke(&self.ours, command, params.clone())));
+            let b = s.spawn(|| invoke_outcome(&self.gw.invoke(&self.theirs, command, params.clone())));
             (a.join().unwrap(), b.join().unwrap())
         })
     }
@@ -216,7 +204,7 @@ fn host_file_commands_match_the_typescript_node_host() {
         let mut answers = Vec::new();
         for node in [&nodes.ours, &nodes.theirs] {
             let _ = std::fs::remove_file(&log);
-            let answer = outcome(&nodes.gw.invoke(node, "system.notify", params.clone()));
+            let answer = invoke_outcome(&nodes.gw.invoke(node, "system.notify", params.clone()));
             answers.push(json!({"answer": answer, "argv": std::fs::read_to_string(&log).unwrap_or_default()}));
         }
         tally.check(&format!("system.notify {name}"), &answers[0], &answers[1]);

@@ -104,3 +104,16 @@ pub fn our_nodes_run_on_tty(
 pub fn ts_node_against(port: u16, token: &str, name: &str, display: &str) -> openclaw_testkit::Result<TsNode> {
     TsNode::start_against(Peer::installed(), port, token, name, display)
 }
+
+/// The comparable part of a `node.invoke` answer through the real Gateway: the payload, or the
+/// node's error (its `details.nodeError` when the gateway wrapped one).
+pub fn invoke_outcome(res: &Value) -> Value {
+    if res["ok"] == true {
+        return res["payload"].clone();
+    }
+    let error = if res["error"].is_object() { &res["error"] } else { res };
+    let node_error = &error["details"]["nodeError"];
+    let source = if node_error.is_object() { node_error } else { error };
+    assert!(source["code"].is_string(), "unexpected answer shape: {res}");
+    serde_json::json!({"error": {"code": source["code"], "message": source["message"]}})
+}
