@@ -18,7 +18,7 @@ use crate::shell;
 use crate::wrappers;
 use serde_json::{json, Value};
 
-use crate::evaluate::RuleUse;
+use crate::evaluate::{RuleKey, RuleUse};
 
 /// What an allow-always of a command would remember (`allowAlwaysCoverage`): one
 /// `(pattern, argPattern)` per executable, and whether they cover every command in it (only
@@ -155,8 +155,12 @@ const MAX_NESTED_PAYLOAD_DEPTH: usize = 2;
 /// (upstream's plan), allow-always two (its patterns recurse into the inner shell), so
 /// `zsh -c "sh -c 'echo x'"` is remembered as `echo`. `None` when the analysis does not
 /// understand the payload.
+///
+/// A bare assignment (`FOO=1` on its own line) is no command: there is nothing to remember for
+/// it and nothing it leaves uncovered (upstream's plan has no step for it).
 fn payload_candidates(payload: String, max_depth: usize) -> Option<(String, Vec<shell::Segment>)> {
-    let shell::Analysis::Segments(segments) = shell::analyze(&payload) else { return None };
+    let shell::Analysis::Segments(mut segments) = shell::analyze(&payload) else { return None };
+    segments.retain(|s| !(s.argv.is_empty() && s.has_assignments));
     Some(nested_candidates(payload, segments, max_depth))
 }
 
@@ -271,20 +275,43 @@ pub fn apply_allow_always(doc: &mut Value, persist: &AllowAlways, now: i64) -> b
 }
 
 /// Stamps `lastUsedAt`, `lastUsedCommand` and `lastResolvedPath` on the allowlist entries a run
-/// matched, as upstream's node does; whether anything changed.
-pub fn stamp_rule_use(doc: &mut Value, used: &[RuleUse], command_text: &str, now: i64) -> bool {
+/// matched, as upstream's node does (`applyRecordedAllowlistMetadata`): every entry of `*` and of
+/// `agent` whose pattern and argPattern equal a matched one; a generated hashed argPattern gets
+/// no command text (it would reveal what the hash hides), and a missing path clears the old
+/// one. Entries without an id get one. Whether anything changed.
+pub fn stamp_rule_use(doc: &mut Value, agent: &str, used: &RuleUse, command_text: &str, now: i64) -> bool {
+    if used.keys.is_empty() {
+        return false;
+    }
     let mut changed = false;
-    let agents = doc.get_mut("agents").and_then(Value::as_object_mut);
-    for agent in agents.into_iter().flat_map(|a| a.values_mut()) {
-        let Some(list) = agent.get_mut("allowlist").and_then(Value::as_array_mut) else { continue };
-        for entry in list.iter_mut() {
-            let id = entry.get("id").and_then(Value::as_str).map(String::from);
-            let Some(u) = id.and_then(|id| used.iter().find(|u| u.id == id)) else { continue };
-            entry["lastUsedAt"] = json!(now);
-            entry["lastUsedCommand"] = json!(command_text);
-            if let Some(p) = &u.resolved_path {
-                entry["lastResolvedPath"] = json!(p);
+    let Some(agents) = doc.get_mut("agents").and_then(Value::as_object_mut) else { return false };
+    let targets: &[&str] = if agent == "*" { &["*"] } else { &["*", agent] };
+    for target in targets {
+        let Some(list) = agents.get_mut(*target).and_then(|a| a.get_mut("allowlist")).and_then(Value::as_array_mut)
+        else {
+            continue;
+        };
+        for entry in list.iter_mut().filter(|e| e.is_object()) {
+            let arg_pattern = entry.get("argPattern").and_then(Value::as_str);
+            let key = RuleKey {
+                pattern: entry.get("pattern").and_then(Value::as_str).unwrap_or_default().to_string(),
+                arg_pattern: arg_pattern.map(String::from),
+            };
+            if !used.keys.contains(&key) {
+                continue;
             }
+            let hashed = arg_pattern.is_some_and(allowlist::is_generated_hashed_arg_pattern);
+            let Some(fields) = entry.as_object_mut() else { continue };
+            fields.entry("id").or_insert_with(|| json!(uuid::Uuid::new_v4().to_string()));
+            fields.insert("lastUsedAt".into(), json!(now));
+            match hashed {
+                true => fields.remove("lastUsedCommand"),
+                false => fields.insert("lastUsedCommand".into(), json!(command_text)),
+            };
+            match &used.resolved_path {
+                Some(p) => fields.insert("lastResolvedPath".into(), json!(p)),
+                None => fields.remove("lastResolvedPath"),
+            };
             changed = true;
         }
     }
@@ -384,6 +411,31 @@ mod tests {
         assert_eq!(prepare_coverage(&v(&["/bin/sh", "-lc", "head"]), None, &site(), false), Coverage::default());
     }
 
+    /// Rule (`planFromExplanation`: a bare assignment is no step): `FOO=1` on its own leaves
+    /// nothing uncovered; a shell running a script in a payload is remembered as the script (a
+    /// shell is not prompt-only); a relative script is named by its clean path.
+    #[test]
+    fn bare_assignments_are_no_command_and_exec_shells_name_their_script() {
+        let c = prepare_coverage(&v(&["bash", "-o", "pipefail", "-c", "FOO=1\nbuiltin true"]), None, &site(), false);
+        assert!(c.complete && c.patterns.len() == 1, "{c:?}");
+        let dir = tempfile::tempdir().unwrap();
+        let script = dir.path().join("script.sh");
+        std::fs::write(&script, "true\n").unwrap();
+        let cwd = dir.path().to_str().unwrap();
+        let site = Site { cwd, path: "/usr/bin:/bin", home: None };
+        let real = std::fs::canonicalize(&script).unwrap().to_string_lossy().into_owned();
+        // (`resolveAllowAlwaysPatternCoverage`: a shell invocation's patterns count but never
+        // represent it; behind `exec` it is no shell invocation by that test.)
+        for (payload, complete) in
+            [(format!("sh {}", script.display()), false), (format!("exec sh {}", script.display()), true)]
+        {
+            let c = prepare_coverage(&v(&["sh", "-c", &payload]), None, &site, false);
+            assert!(c.complete == complete && c.patterns.iter().map(|p| &p.0).eq([&real]), "{payload}: {c:?}");
+        }
+        let missing = prepare_coverage(&v(&["builtin", "./gone.sh"]), None, &site, false);
+        assert_eq!(missing.patterns[0].0, format!("{cwd}/gone.sh"));
+    }
+
     /// Rule (`resolveAllowAlwaysPersistenceDecision`): a runtime-evaluated payload, a prompt-only
     /// command or an inline-eval hit is allowed once; otherwise the patterns are persisted.
     #[test]
@@ -396,5 +448,39 @@ mod tests {
         assert_eq!(run(&["/bin/sh", "-c", "head; eval x"], false), None);
         assert_eq!(run(&["/usr/bin/head", "-n", "1"], true), None);
         assert!(run(&["/bin/sh", "-c", "head -n 1"], false).is_some_and(|c| c.complete));
+    }
+
+    /// Rule (`applyRecordedAllowlistMetadata`): usage stamps go to every entry of `*` and of the
+    /// run's agent with a matched pattern and argPattern, duplicates included, never to another
+    /// agent's; a hashed argPattern gets no command text; the path is the run's, or cleared.
+    #[test]
+    fn usage_stamps_follow_the_match_key() {
+        let mut doc = json!({"version": 1, "agents": {
+            "*": {"allowlist": [{"pattern": "/usr/**"}, {"pattern": "/usr/**"}, {"pattern": "/usr/**", "argPattern": "^x$"}]},
+            "main": {"allowlist": [{"pattern": "/usr/**", "lastResolvedPath": "/old"},
+                                   {"pattern": "/usr/bin/echo", "argPattern": "sha256:cwd-argv:v1:ab", "lastUsedCommand": "old"}]},
+            "ops": {"allowlist": [{"pattern": "/usr/**"}]}}});
+        let key = |p: &str, ap: Option<&str>| RuleKey { pattern: p.into(), arg_pattern: ap.map(String::from) };
+        let used = RuleUse {
+            keys: vec![key("/usr/**", None), key("/usr/bin/echo", Some("sha256:cwd-argv:v1:ab"))],
+            resolved_path: Some("/usr/bin/echo".into()),
+        };
+        assert!(stamp_rule_use(&mut doc, "main", &used, "echo hi", 7));
+        let star = &doc["agents"]["*"]["allowlist"];
+        for i in 0..2 {
+            assert_eq!(star[i]["lastUsedCommand"], "echo hi");
+            assert_eq!(star[i]["lastResolvedPath"], "/usr/bin/echo");
+            assert!(star[i]["id"].is_string());
+        }
+        assert!(star[2].get("lastUsedAt").is_none(), "another argPattern is another entry");
+        let main = &doc["agents"]["main"]["allowlist"];
+        assert_eq!(main[0]["lastResolvedPath"], "/usr/bin/echo");
+        assert_eq!(main[1]["lastUsedAt"], 7);
+        assert!(main[1].get("lastUsedCommand").is_none(), "a hash hides its command");
+        assert!(doc["agents"]["ops"]["allowlist"][0].get("lastUsedAt").is_none());
+        let cleared = RuleUse { keys: vec![key("/usr/**", None)], resolved_path: None };
+        assert!(stamp_rule_use(&mut doc, "*", &cleared, "cd /", 8));
+        assert!(doc["agents"]["*"]["allowlist"][0].get("lastResolvedPath").is_none());
+        assert_eq!(doc["agents"]["main"]["allowlist"][0]["lastUsedAt"], 7, "only `*` for no agent");
     }
 }

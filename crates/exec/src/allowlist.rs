@@ -82,11 +82,8 @@ pub fn resolve(argv: &[String], cwd: Option<&Path>, path: &str, home: Option<&Pa
         _ => PathBuf::from(&exe),
     };
     let candidate = if exe.contains('/') {
-        let p = if expanded.is_absolute() {
-            expanded
-        } else {
-            cwd.map(Path::to_path_buf).or_else(|| std::env::current_dir().ok()).unwrap_or_default().join(expanded)
-        };
+        let base = cwd.map(Path::to_path_buf).or_else(|| std::env::current_dir().ok()).unwrap_or_default();
+        let p = crate::lexical_path::resolve_lexically(&base, expanded);
         r.named_path = Some(p.clone());
         is_executable_file(&p).then_some(p)
     } else {
@@ -186,6 +183,12 @@ pub fn cwd_bound_arg_pattern(cwd: &str, argv: &[String]) -> String {
     format!("sha256:cwd-argv:v1:{hex}")
 }
 
+/// An argPattern allow-always generated (`sha256:cwd-argv:v1:` or the legacy `sha256:argv:`):
+/// a hash, so usage stamps leave out the command text it stands for.
+pub fn is_generated_hashed_arg_pattern(arg_pattern: &str) -> bool {
+    arg_pattern.starts_with("sha256:cwd-argv:v1:") || arg_pattern.starts_with("sha256:argv:")
+}
+
 /// `=command:<16 hex>`: the durable whole-command marker.
 pub fn command_marker(command_text: &str) -> String {
     let hex: String = Sha256::digest(command_text.as_bytes()).iter().take(8).map(|b| format!("{b:02x}")).collect();
@@ -270,7 +273,7 @@ mod tests {
     }
 
     fn rule(pattern: &str) -> AllowRule {
-        AllowRule { id: None, pattern: pattern.into(), arg_pattern: None, source: None }
+        AllowRule { pattern: pattern.into(), arg_pattern: None, source: None }
     }
 
     const PATH: &str = "/usr/local/bin:/usr/bin:/bin";

@@ -108,8 +108,10 @@ impl PolicyContext<'_> {
 pub struct Effects {
     /// Entries an allow-always approval persists.
     pub allow_always: Option<AllowAlways>,
+    /// The agent whose entries (besides `*`'s) the edits touch (`*` when the request named none).
+    pub agent: String,
     /// The allowlist entries the run matched, for their usage stamps.
-    pub used: Vec<RuleUse>,
+    pub used: RuleUse,
 }
 
 /// What to run and what to record.
@@ -341,8 +343,11 @@ pub fn decide(req: &RunRequest, ctx: &PolicyContext<'_>) -> Result<Decision, Den
     }
     // The argv the bindings are checked against (before an allowlist plan rewrites it).
     let hardened_argv = argv.clone();
-    // B10. What an allowlist run executes: the planned argv, or nothing.
-    if security == Security::Allowlist && !approved_by_ask && !durable {
+    // B10. What an allowlist run executes: the planned argv, or nothing; only a run that an
+    // allow-always marker alone lets through keeps its argv (`resolvePlannedAllowlistArgv`:
+    // a satisfied allowlist plans even when a durable approval exists too, so `time -p ls`
+    // runs `/usr/bin/ls`).
+    if security == Security::Allowlist && !approved_by_ask && (satisfied || !durable) {
         match planned {
             Some(p) => argv = p,
             None => {
@@ -401,7 +406,7 @@ pub fn decide(req: &RunRequest, ctx: &PolicyContext<'_>) -> Result<Decision, Den
     };
     Ok(Decision {
         spec: RunSpec { argv, cwd, env: child_env, timeout: req.timeout },
-        effects: Effects { allow_always, used },
+        effects: Effects { agent: agent_id.unwrap_or("*").to_string(), allow_always, used },
         executables,
     })
 }
@@ -627,6 +632,27 @@ mod tests {
         let real = std::fs::canonicalize("/usr/bin/sh").or_else(|_| std::fs::canonicalize("/bin/sh")).unwrap();
         assert_eq!(run.spec.argv[0], real.to_string_lossy());
         assert_eq!(run.spec.cwd.as_deref(), Some(std::fs::canonicalize("/tmp").unwrap().as_path()));
+    }
+
+    /// Rule (`resolvePlannedAllowlistArgv`): an allowlisted run executes its plan (dispatch
+    /// wrappers dropped, the executable by real path) even when the rules are all allow-always
+    /// ones and a command marker exists too; a run only the marker lets through keeps its argv.
+    #[test]
+    fn satisfied_allowlist_runs_the_plan_even_when_durable() {
+        let ls = std::fs::canonicalize("/usr/bin/ls").unwrap().to_string_lossy().into_owned();
+        let command = ["time", "-p", "ls"];
+        let hash = crate::allowlist::cwd_bound_arg_pattern("/tmp", &argv(&["ls"]));
+        let marker = crate::allowlist::command_marker("time -p ls");
+        let durable = json!({"version": 1, "defaults": {"security": "allowlist", "ask": "off"},
+            "agents": {"*": {"allowlist": [
+                {"pattern": ls, "argPattern": hash, "source": "allow-always"},
+                {"pattern": marker, "source": "allow-always"}]}}});
+        let run = decide_with(&durable, &command, Approval::None).expect("allowlisted");
+        assert_eq!(run.spec.argv, vec![ls.clone()]);
+        let marker_only = json!({"version": 1, "defaults": {"security": "allowlist", "ask": "off"},
+            "agents": {"*": {"allowlist": [{"pattern": marker, "source": "allow-always"}]}}});
+        let run = decide_with(&marker_only, &command, Approval::None).expect("durable");
+        assert_eq!(run.spec.argv, argv(&command));
     }
 
     /// Rule (`exec.md` §5.4 B6): approved, fallback and allowlist runs bind every wrapper's

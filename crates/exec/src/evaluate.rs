@@ -14,14 +14,26 @@ use crate::approvals::AllowRule;
 use crate::command::{self, CommandRequest};
 use crate::safebins::SafeBins;
 use crate::shell;
-use crate::wrappers::{self, normalize_executable_token};
+use crate::wrappers;
 
-/// An allowlist entry that matched, for its usage metadata.
-#[derive(Debug, Clone, PartialEq)]
+/// What identifies an allowlist entry for its usage stamps (`buildAllowlistEntryMatchKey`):
+/// every entry with the same pattern and argPattern is stamped, duplicates included, since
+/// nothing tells them apart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleKey {
+    /// The entry's executable pattern.
+    pub pattern: String,
+    /// Its argPattern, if any.
+    pub arg_pattern: Option<String>,
+}
+
+/// The allowlist entries a run matched, for their usage metadata.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct RuleUse {
-    /// The entry's `id`.
-    pub id: String,
-    /// Where its executable resolved (stamped as `lastResolvedPath`).
+    /// The keys of the entries that matched, one per covered command.
+    pub keys: Vec<RuleKey>,
+    /// The first command's executable (its trust path), stamped as `lastResolvedPath` on every
+    /// entry alike, as upstream's audit path; `None` (no executable, e.g. `cd`) clears it.
     pub resolved_path: Option<String>,
 }
 
@@ -37,27 +49,22 @@ pub struct AllowlistEval {
     pub durable: bool,
     /// The argv to run with vetted executables pinned to their real paths.
     pub planned: Option<Vec<String>>,
-    /// The allowlist entries that matched.
-    pub used: Vec<RuleUse>,
+    /// The allowlist entries that matched (empty unless satisfied).
+    pub used: RuleUse,
     /// Why the shell analysis gave up, when it hit one of its bounds (`too-large`,
     /// `too-complex`): the denial says so, since no allowlist entry can ever cover such a
     /// payload.
     pub bound_hit: Option<&'static str>,
 }
 
-/// A rule that covers a command, with the real path it was matched on (the executable's, or
-/// the script's for a shell running a script).
+/// A rule that covers a command.
 struct RuleHit<'r> {
     rule: &'r AllowRule,
-    matched_path: Option<PathBuf>,
 }
 
 impl RuleHit<'_> {
-    fn usage(&self) -> Option<RuleUse> {
-        Some(RuleUse {
-            id: self.rule.id.clone()?,
-            resolved_path: self.matched_path.as_ref().map(|p| p.to_string_lossy().into_owned()),
-        })
+    fn key(&self) -> RuleKey {
+        RuleKey { pattern: self.rule.pattern.clone(), arg_pattern: self.rule.arg_pattern.clone() }
     }
 
     fn allow_always(&self) -> bool {
@@ -118,8 +125,7 @@ fn command_rule<'r>(
     let hit = allowlist::match_rule(rules, &res, cwd, home)
         .filter(|r| !shell || res.effective_argv.len() == 1 || r.arg_pattern.is_some() || r.pattern == "*");
     if let Some(rule) = hit {
-        let matched_path = res.resolved_real_path.clone();
-        return (res, Some(RuleHit { rule, matched_path }));
+        return (res, Some(RuleHit { rule }));
     }
     if !shell {
         return (res, None);
@@ -140,8 +146,7 @@ fn command_rule<'r>(
         named_path: Some(script.clone()),
         resolved_path: Some(script),
     };
-    let hit = allowlist::match_rule(rules, &script_res, cwd, home)
-        .map(|rule| RuleHit { rule, matched_path: script_res.resolved_real_path.or(script_res.resolved_path) });
+    let hit = allowlist::match_rule(rules, &script_res, cwd, home).map(|rule| RuleHit { rule });
     (res, hit)
 }
 
@@ -172,7 +177,7 @@ pub fn evaluate_allowlist(
                     satisfied: false,
                     durable,
                     planned: None,
-                    used: Vec::new(),
+                    used: RuleUse::default(),
                     bound_hit,
                 };
             }
@@ -181,35 +186,42 @@ pub fn evaluate_allowlist(
         let mut all_allow_always = true;
         let mut plannable = true;
         let mut replacements = Vec::new();
-        let mut used = Vec::new();
+        let mut keys = Vec::new();
         for seg in &segments {
             // Judged on the command its wrappers (`exec`, `command`, `nice`, …) run, as
             // upstream's segment resolution does; a shell is then matched as any command
             // (see `command_rule`), not refused outright.
             let unwrapped = wrappers::exec_wrapper_trust_plan(&seg.argv).argv;
-            let direct_shell = unwrapped
-                .first()
-                .is_some_and(|a| command::POSIX_SHELLS.contains(&normalize_executable_token(a).as_str()));
-            let prompt_only = !unwrapped.is_empty() && shell::prompt_only_argv(&unwrapped) && !direct_shell;
+            let prompt_only = !unwrapped.is_empty() && shell::prompt_only_argv(&unwrapped);
             if seg.has_assignments || prompt_only || seg.argv.is_empty() {
                 satisfied = false;
+                continue;
+            }
+            let (res, hit) = command_rule(&seg.argv, rules, cwd, path, home.as_deref());
+            if let Some(hit) = hit {
+                // A rule is tried first for every command, a safe builtin too (`*` covers
+                // `cd`, and is stamped for it).
+                all_allow_always &= hit.allow_always();
+                keys.push(hit.key());
                 continue;
             }
             if seg.safe_builtin() {
                 continue;
             }
-            let (res, hit) = command_rule(&seg.argv, rules, cwd, path, home.as_deref());
-            if let Some(hit) = hit {
-                all_allow_always &= hit.allow_always();
-                used.extend(hit.usage());
-                continue;
-            }
             all_allow_always = false;
             if safe_bins.allows(&res) || skill_allowed(&res, skills) {
-                // The shell must run the binary that was vetted, not whatever PATH finds first.
-                match (&seg.name_range, &res.resolved_real_path) {
-                    (Some(range), Some(real)) if res.wrapper_chain.is_empty() => {
-                        replacements.push((range.clone(), shell::shell_word(&real.to_string_lossy())))
+                // The shell must run the binary that was vetted, not whatever PATH finds first;
+                // behind dispatch wrappers, the whole command becomes the one they run
+                // (`flock f tr a-z A-Z` → `/usr/bin/tr a-z A-Z`, upstream's planned argv).
+                let real = res.resolved_real_path.as_ref().map(|r| r.to_string_lossy().into_owned());
+                match (&seg.name_range, &seg.range, real) {
+                    (Some(name), _, Some(real)) if res.wrapper_chain.is_empty() => {
+                        replacements.push((name.clone(), shell::shell_word(&real)))
+                    }
+                    (_, Some(whole), Some(real)) if !res.policy_blocked => {
+                        let words =
+                            std::iter::once(real.as_str()).chain(res.effective_argv[1..].iter().map(String::as_str));
+                        replacements.push((whole.clone(), words.map(shell::shell_word).collect::<Vec<_>>().join(" ")))
                     }
                     _ => plannable = false,
                 }
@@ -228,7 +240,13 @@ pub fn evaluate_allowlist(
             satisfied,
             durable: durable || (satisfied && all_allow_always),
             planned,
-            used: if satisfied { used } else { Vec::new() },
+            used: if satisfied {
+                let first =
+                    segments.first().map(|s| allowlist::resolve(&s.argv, cwd.map(Path::new), path, home.as_deref()));
+                RuleUse { keys, resolved_path: first.as_ref().and_then(trust_path_text) }
+            } else {
+                RuleUse::default()
+            },
             bound_hit: None,
         };
     }
@@ -246,8 +264,16 @@ pub fn evaluate_allowlist(
         }
         argv
     });
-    let used = hit.and_then(|h| h.usage()).into_iter().collect();
+    let used = match &hit {
+        Some(hit) => RuleUse { keys: vec![hit.key()], resolved_path: trust_path_text(&res) },
+        None => RuleUse::default(),
+    };
     AllowlistEval { analysis_ok: true, satisfied, durable, planned, used, bound_hit: None }
+}
+
+/// A command's executable as usage stamps record it (`resolveApprovalAuditTrustPath`).
+fn trust_path_text(res: &allowlist::Resolution) -> Option<String> {
+    res.trust_path().map(|p| p.to_string_lossy().into_owned())
 }
 
 /// The argv with the payload's vetted safe and skill bins pinned by real path. When the
@@ -336,8 +362,7 @@ mod tests {
     #[test]
     fn shell_payload_satisfaction_vectors() {
         let ls = std::fs::canonicalize("/usr/bin/ls").or_else(|_| std::fs::canonicalize("/bin/ls")).unwrap();
-        let rules =
-            vec![AllowRule { id: None, pattern: ls.to_string_lossy().into_owned(), arg_pattern: None, source: None }];
+        let rules = vec![AllowRule { pattern: ls.to_string_lossy().into_owned(), arg_pattern: None, source: None }];
         let safe = SafeBins::from_config(&json!({}), None);
         let eval = |payload: &str| {
             let req = command::resolve_command(vec!["/bin/sh".into(), "-c".into(), payload.into()], None).unwrap();
@@ -360,16 +385,41 @@ mod tests {
     }
 
     fn rules(patterns: &[&str]) -> Vec<AllowRule> {
-        patterns
-            .iter()
-            .map(|p| AllowRule { id: None, pattern: p.to_string(), arg_pattern: None, source: None })
-            .collect()
+        patterns.iter().map(|p| AllowRule { pattern: p.to_string(), arg_pattern: None, source: None }).collect()
     }
 
     fn eval_in(cwd: &Path, rules: &[AllowRule], argv: &[&str]) -> AllowlistEval {
         let safe = SafeBins::from_config(&json!({}), None);
         let req = command::resolve_command(argv.iter().map(|a| a.to_string()).collect(), None).unwrap();
         evaluate_allowlist(&req, rules, &safe, &[], cwd.to_str(), "/usr/bin:/bin")
+    }
+
+    /// Rule (`replacementForCandidate`): a safe bin behind a dispatch wrapper in a payload is
+    /// run as the command the wrapper runs, by real path, the wrapper dropped; without a
+    /// wrapper only the name is pinned.
+    #[test]
+    fn safe_bins_behind_wrappers_are_planned_as_their_command() {
+        let dir = tempfile::tempdir().unwrap();
+        let tr = std::fs::canonicalize("/usr/bin/tr").unwrap().to_string_lossy().into_owned();
+        let eval = eval_in(dir.path(), &[], &["sh", "-c", "flock /tmp/lock tr a-z A-Z"]);
+        assert!(eval.satisfied);
+        assert_eq!(eval.planned, Some(vec!["sh".into(), "-c".into(), format!("{tr} a-z A-Z")]));
+        let eval = eval_in(dir.path(), &[], &["sh", "-c", "tr a-z A-Z | nice -n 5 tr 'A B' x"]);
+        assert_eq!(eval.planned, Some(vec!["sh".into(), "-c".into(), format!("{tr} a-z A-Z | {tr} 'A B' x")]));
+    }
+
+    /// Rule (`evaluateSegments`): an allowlist rule is tried before the safe builtins, so `*`
+    /// covers `cd` and is reported for its usage stamp; the stamped path is the first command's.
+    #[test]
+    fn rules_are_tried_before_safe_builtins() {
+        let dir = tempfile::tempdir().unwrap();
+        let star = AllowRule { pattern: "*".into(), arg_pattern: None, source: None };
+        let eval = eval_in(dir.path(), std::slice::from_ref(&star), &["dash", "-ec", "cd /tmp"]);
+        assert!(eval.satisfied);
+        assert_eq!(eval.used.keys, vec![RuleKey { pattern: "*".into(), arg_pattern: None }]);
+        assert_eq!(eval.used.resolved_path, None, "cd is no executable");
+        let none = eval_in(dir.path(), &[], &["dash", "-ec", "cd /tmp"]);
+        assert!(none.satisfied && none.used.keys.is_empty(), "a safe builtin needs no rule");
     }
 
     /// Rule (`resolveShellWrapperScriptCandidatePath`): a shell running a script is covered by

@@ -47,6 +47,7 @@ pub mod evaluate;
 pub mod identity;
 pub mod inline_eval;
 pub mod launch_error;
+pub mod lexical_path;
 pub mod node_errno;
 pub mod policy;
 pub mod prepare;

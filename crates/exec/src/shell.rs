@@ -30,6 +30,9 @@ pub struct Segment {
     pub argv: Vec<String>,
     /// Byte range of the command name in the payload (for rewriting it to an absolute path).
     pub name_range: Option<Range<usize>>,
+    /// Byte range of the whole command in the payload (for rewriting a command behind a
+    /// dispatch wrapper as the command the wrapper runs).
+    pub range: Option<Range<usize>>,
     /// `NAME=value` prefixes: such a segment is never satisfied by the allowlist.
     pub has_assignments: bool,
 }
@@ -38,9 +41,11 @@ impl Segment {
     /// Whether policy may never allow this segment on its own (`exec.md` §4.4): `eval`,
     /// `source`/`.`, `alias`, a command carrier (`xargs`, `find -exec`, a dispatch wrapper
     /// whose command cannot be read such as `sudo`, `env -S`), a shell wrapper reached through
-    /// a carrier or dispatch wrapper (`sudo sh -c`, `nice bash -c`), a carried `eval`/`source`,
-    /// and (stricter than upstream, which parses them) nested shells. Whatever the allowlist
-    /// says about the carrier, the command it runs is not this segment's executable.
+    /// a carrier or dispatch wrapper (`sudo sh -c`, `nice bash -c`) and a carried
+    /// `eval`/`source` (upstream's PROMPT_ONLY_RISKS). Whatever the allowlist says about the
+    /// carrier, the command it runs is not this segment's executable. A shell run directly is
+    /// not among them: it is matched as any command (a rule for its script, `*` or an
+    /// argPattern; see `evaluate`), and its inline command is remembered as exact text only.
     pub fn prompt_only(&self) -> bool {
         prompt_only_argv(&self.argv)
     }
@@ -56,7 +61,6 @@ pub fn prompt_only_argv(argv: &[String]) -> bool {
     let Some(name) = argv.first() else { return true };
     let name = carrier::normalize_executable(name);
     PROMPT_ONLY.contains(&name.as_str())
-        || crate::command::POSIX_SHELLS.contains(&name.as_str())
         || !carrier::command_carriers(argv).is_empty()
         || carrier::shell_wrapper_through_carrier(argv).is_some()
         || carrier::carried_shell_builtin(argv).is_some()
@@ -223,11 +227,11 @@ fn statement(node: Node, src: &[u8]) -> Result<Option<Segment>, &'static str> {
             let mut argv = vec!["[".to_string()];
             argv.extend(inner.split_whitespace().map(String::from));
             argv.push("]".into());
-            Ok(Some(Segment { argv, name_range: None, has_assignments: false }))
+            Ok(Some(Segment { argv, name_range: None, range: None, has_assignments: false }))
         }
         "variable_assignment" | "variable_assignments" => {
             reject_dynamic(node)?;
-            Ok(Some(Segment { argv: Vec::new(), name_range: None, has_assignments: true }))
+            Ok(Some(Segment { argv: Vec::new(), name_range: None, range: None, has_assignments: true }))
         }
         "redirected_statement" | "file_redirect" | "heredoc_redirect" | "herestring_redirect" => Err("redirect"),
         "subshell" => Err("subshell"),
@@ -272,7 +276,8 @@ fn reject_dynamic(node: Node) -> Result<(), &'static str> {
 }
 
 fn command(node: Node, src: &[u8]) -> Result<Segment, &'static str> {
-    let mut seg = Segment { argv: Vec::new(), name_range: None, has_assignments: false };
+    let mut seg =
+        Segment { argv: Vec::new(), name_range: None, range: Some(node.byte_range()), has_assignments: false };
     let mut cursor = node.walk();
     for child in node.children(&mut cursor) {
         match child.kind() {
@@ -512,9 +517,15 @@ mod tests {
         let range = segs[1].name_range.clone().unwrap();
         assert_eq!(rewrite(payload, &[(range, shell_word("/usr/bin/head"))]), "ls | /usr/bin/head -n 3");
         assert_eq!(shell_word("/opt/my bin/x"), "'/opt/my bin/x'");
+        assert!(Segment {
+            argv: vec!["eval".into(), "x".into()],
+            name_range: None,
+            range: None,
+            has_assignments: false
+        }
+        .prompt_only());
         assert!(
-            Segment { argv: vec!["eval".into(), "x".into()], name_range: None, has_assignments: false }.prompt_only()
+            !Segment { argv: vec!["bash".into()], name_range: None, range: None, has_assignments: false }.prompt_only()
         );
-        assert!(Segment { argv: vec!["bash".into()], name_range: None, has_assignments: false }.prompt_only());
     }
 }

@@ -11,8 +11,6 @@ use crate::policy::{Ask, Security};
 /// One allowlist rule as policy sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AllowRule {
-    /// The entry's id (usage stamps are keyed on it); `None` for bare-string entries.
-    pub id: Option<String>,
     /// The executable pattern (a path or glob, or a command marker).
     pub pattern: String,
     /// A pattern the arguments must match, when the rule is bound to them.
@@ -60,7 +58,6 @@ pub fn resolve(
             .flatten()
             .filter_map(|e| {
                 Some(AllowRule {
-                    id: e.get("id").and_then(Value::as_str).map(String::from),
                     pattern: e.get("pattern")?.as_str()?.to_string(),
                     arg_pattern: e.get("argPattern").and_then(Value::as_str).map(String::from),
                     source: e.get("source").and_then(Value::as_str).map(String::from),

@@ -189,17 +189,7 @@ pub fn shell_script_operand(argv: &[String], cwd: &Path, home: Option<&Path>) ->
         (Some(rest), Some(home)) => format!("{}{rest}", home.display()),
         _ => operand.to_string(),
     };
-    let mut path = PathBuf::from("/");
-    for part in cwd.join(expanded).components() {
-        match part {
-            std::path::Component::ParentDir => {
-                path.pop();
-            }
-            std::path::Component::Normal(p) => path.push(p),
-            _ => {}
-        }
-    }
-    Some((i, path))
+    Some((i, crate::lexical_path::resolve_lexically(cwd, expanded)))
 }
 
 /// The inline command of a POSIX-style shell argv and the index of its token

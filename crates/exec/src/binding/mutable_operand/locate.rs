@@ -6,7 +6,7 @@
 //! answers "which argv entry", not "may this be bound"; the argv and path helpers both use
 //! live here.
 
-use std::path::{Component, Path, PathBuf};
+use std::path::Path;
 
 use super::super::argv_scan::{
     is_interpreter_like, normalize_executable_token, option_flag, posix_inline_command_index, posix_option_width,
@@ -20,21 +20,7 @@ pub(super) fn trimmed(argv: &[String], index: usize) -> &str {
     argv.get(index).map(|a| a.trim()).unwrap_or_default()
 }
 
-/// `path.resolve(cwd, p)`: `p` against `cwd`, `.` and `..` removed lexically.
-pub(super) fn resolve_lexically(cwd: &Path, p: &str) -> PathBuf {
-    let joined = cwd.join(p);
-    let mut out = PathBuf::from("/");
-    for component in joined.components() {
-        match component {
-            Component::ParentDir => {
-                out.pop();
-            }
-            Component::Normal(c) => out.push(c),
-            _ => {}
-        }
-    }
-    out
-}
+pub(super) use crate::lexical_path::resolve_lexically;
 
 pub(super) fn is_existing_file(raw: &str, cwd: &Path) -> bool {
     !raw.is_empty() && std::fs::metadata(resolve_lexically(cwd, raw)).is_ok_and(|m| m.is_file())

@@ -164,10 +164,11 @@ fn decide(
             ));
         }
     }
-    if !effects.used.is_empty() {
+    if !effects.used.keys.is_empty() {
         // Usage metadata only: a failed write must not stop an allowed command.
-        let stamped =
-            services.edit_approvals(|doc| stamp_rule_use(doc, &effects.used, command_text, openclaw_state::now_ms()));
+        let stamped = services.edit_approvals(|doc| {
+            stamp_rule_use(doc, &effects.agent, &effects.used, command_text, openclaw_state::now_ms())
+        });
         if let Err(e) = stamped {
             warn!("system.run could not record allowlist usage: {e}");
         }
