@@ -436,6 +436,17 @@ mod tests {
         assert_eq!(missing.patterns[0].0, format!("{cwd}/gone.sh"));
     }
 
+    /// Rule (issue 11, `collectAllowAlwaysPatterns`): allow-always is offered through a
+    /// transparent wrapper (`nice`), and for a login shell whose rawCommand names its payload
+    /// (coverage by the payload's commands).
+    #[test]
+    fn allow_always_is_offered_through_nice_and_a_named_login_payload() {
+        let nice = prepare_coverage(&v(&["nice", "-n", "5", "head", "-n", "1"]), None, &site(), false);
+        assert!(nice.complete && nice.patterns.len() == 1 && nice.patterns[0].0.ends_with("/head"), "{nice:?}");
+        let login = prepare_coverage(&v(&["sh", "-lc", "head -n 1"]), Some("head -n 1"), &site(), false);
+        assert!(login.complete && login.patterns.len() == 1, "{login:?}");
+    }
+
     /// Rule (`resolveAllowAlwaysPersistenceDecision`): a runtime-evaluated payload, a prompt-only
     /// command or an inline-eval hit is allowed once; otherwise the patterns are persisted.
     #[test]

@@ -610,6 +610,12 @@ mod tests {
         let allowlisted = json!({"version": 1, "defaults": {"security": "full", "askFallback": "allowlist"},
             "agents": {"*": {"allowlist": [{"pattern": "/usr/bin/id"}]}}});
         assert_eq!(reason(decide_with(&allowlisted, &id, Approval::AskFallback)), None);
+        // The lower of the two: a wider askFallback never widens a narrower security.
+        let narrow =
+            json!({"version": 1, "defaults": {"security": "allowlist", "ask": "on-miss", "askFallback": "full"}});
+        assert_eq!(reason(decide_with(&narrow, &id, Approval::AskFallback)), Some(DenialReason::AllowlistMiss));
+        let denied = json!({"version": 1, "defaults": {"security": "deny", "askFallback": "full"}});
+        assert_eq!(reason(decide_with(&denied, &id, Approval::AskFallback)), Some(DenialReason::SecurityDeny));
     }
 
     /// Rule (`exec.md` §2.3): an auto-review forwarded with a matching plan is an allow-once.

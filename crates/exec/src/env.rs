@@ -504,6 +504,9 @@ mod tests {
         );
         assert!(check_command_env_assignments(&v(&["env", "--", "env", "LD_PRELOAD=x", "ls"])).is_err());
         assert!(check_command_env_assignments(&v(&["timeout", "5", "env", "X=1", "ls"])).is_ok());
+        assert!(check_command_env_assignments(&v(&["timeout", "5", "env", "LD_PRELOAD=x", "ls"])).is_err());
+        let deep = ["nice", "timeout", "5", "nohup", "env", "LD_PRELOAD=x", "ls"];
+        assert!(check_command_env_assignments(&v(&deep)).is_err(), "three wrappers deep");
         let both = check_command_env_assignments(&v(&["env", "pager=less", "LD_PRELOAD=x", "ls"])).unwrap_err();
         assert_eq!(both.blocked, ["LD_PRELOAD", "PAGER"]);
         assert!(check_command_env_assignments(&v(&["env", "PAGER=cat", "ls"])).is_err(), "judged with a placeholder");

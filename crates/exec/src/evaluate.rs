@@ -476,4 +476,16 @@ mod tests {
         assert!(!eval_in(&cwd, &printf, &["sh", "-c", "eval printf ok"]).satisfied);
         assert!(!eval_in(&cwd, &printf, &["sh", "-c", "exec xargs printf"]).satisfied, "a carrier stays prompt-only");
     }
+
+    /// Rule (exec.md §4.4, issue 11): a command carrier inside a payload whose every program is
+    /// allowlisted is still prompt-only: the command it runs is not its executable.
+    #[test]
+    fn carriers_in_an_allowlisted_payload_are_not_satisfied() {
+        let cwd = std::env::temp_dir();
+        let all = rules(&["xargs", "find", "rm", "ls"]);
+        assert!(eval_in(&cwd, &all, &["sh", "-c", "ls | rm x"]).satisfied, "plain commands are");
+        for payload in ["ls | xargs rm", "find . -exec rm {} +", "ls && find . -execdir rm {} ;"] {
+            assert!(!eval_in(&cwd, &all, &["sh", "-c", payload]).satisfied, "{payload}");
+        }
+    }
 }

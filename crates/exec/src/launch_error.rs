@@ -72,6 +72,8 @@ const ENOTDIR: i32 = 20;
 mod tests {
     use super::*;
 
+    /// Rule (issue 11, Node's `err.code`): a launch error names its errno as Node does
+    /// (`ENOENT`, `ENOTDIR`, `E2BIG`), never a number.
     #[test]
     fn errno_is_reported_by_its_node_name() {
         assert_eq!(node_error_code(20), "ENOTDIR");

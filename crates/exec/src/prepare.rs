@@ -184,7 +184,8 @@ mod tests {
         result.expect_err("refused").0
     }
 
-    /// Upstream pins the shell and the script it runs (`sh script.sh`), by real path and hash.
+    /// Rule (issue 11, `system.run.prepare`): upstream pins the shell and the script it runs
+    /// (`sh script.sh`), by real path and hash.
     #[test]
     fn prepare_binds_a_shell_script_operand() {
         let dir = tempfile::tempdir().unwrap();
@@ -198,7 +199,9 @@ mod tests {
         assert_eq!(plan["mutableFileOperand"]["path"], cwd.join("script.sh").to_string_lossy().as_ref());
     }
 
-    /// Shapes one file hash cannot pin are refused with upstream's guidance.
+    /// Rule (issue 11, `system.run.prepare`): shapes one file hash cannot pin (a payload with
+    /// `| ; & < >`, interpreter inline eval) are refused with upstream's guidance, so an
+    /// approval can never be swapped out by a file the command reads.
     #[test]
     fn prepare_refuses_unbindable_shapes_with_guidance() {
         let dir = tempfile::tempdir().unwrap();

@@ -423,6 +423,8 @@ mod tests {
         assert!(stdin_eof.success, "stdin is at EOF, so cat ends");
     }
 
+    /// Rule (exec.md §5.5): a missing binary or cwd is a failed result with the errno's name,
+    /// not an invoke error.
     #[tokio::test]
     async fn missing_binary_and_cwd_are_results_not_errors() {
         let r = finished(spec(&["definitely-not-a-binary-xyz"], None)).await;
@@ -462,6 +464,8 @@ mod tests {
         assert_eq!(r.stdout.len(), OUTPUT_CAP - "oops\n".len());
     }
 
+    /// Rule (issue 11, upstream's quiet period): after the command exits its pipes are read
+    /// until 100 ms pass without output; what a background child writes later is not kept.
     #[tokio::test]
     async fn after_exit_the_pipes_are_read_until_quiet_for_100ms() {
         // Output within the quiet period keeps the reading alive; output after it is lost.
@@ -484,6 +488,8 @@ mod tests {
         assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
     }
 
+    /// Rule (issue 11, Node's streaming UTF-8 decoder): a character split by the output cap is
+    /// dropped, not replaced by U+FFFD; other invalid bytes decode lossily as Node's do.
     #[tokio::test]
     async fn a_character_split_at_the_cap_is_dropped_and_other_invalid_bytes_decode_lossily() {
         // Cut at the cap in the middle of a euro sign: its two kept bytes go.
@@ -513,6 +519,7 @@ mod tests {
         assert_eq!(js_trim("\u{85}a\u{85}"), "\u{85}a\u{85}", "NEL is not JavaScript whitespace");
     }
 
+    /// Rule (issue 11, Node's `err.code`): every launch failure is reported by its errno name.
     #[tokio::test]
     async fn launch_errors_use_node_error_names() {
         let r = finished(spec(&["/etc/passwd/x"], None)).await;

@@ -413,6 +413,9 @@ mod tests {
         assert_eq!(ids_removed(alone)["agents"], json!({"main": {"allowlist": [{"pattern": "/a"}]}}));
     }
 
+    /// Rule (issue 11, upstream's `normalizeExecApprovals`): `agents` given as an array is not
+    /// kept as an array; it is spread into index keys (`"0"`, `"1"`, …), as upstream's object
+    /// spread does, and JavaScript's key order (index keys first) is kept.
     #[test]
     fn set_normalisation_agents_array_is_spread_into_index_keys() {
         let doc = normalize(&json!({"version": 1, "agents": [{"security": "full"}]})).unwrap();

@@ -147,6 +147,8 @@ mod tests {
         operand_target(&v(argv), cwd, payload, &BTreeMap::new())
     }
 
+    /// Rule (`resolveMutableFileOperandSnapshot`): a shell running a script is bound to the
+    /// script's path and sha256.
     #[test]
     fn rule_shell_script_is_bound_by_hash() {
         let (_d, cwd) = scratch();
@@ -188,6 +190,8 @@ mod tests {
         );
     }
 
+    /// Rule (`resolveMutableFileOperandSnapshot`): interpreter inline eval has no file to pin
+    /// and cannot be approved as a plan.
     #[test]
     fn rule_interpreter_inline_eval_is_unbindable() {
         let (_d, cwd) = scratch();
@@ -205,6 +209,8 @@ mod tests {
         assert_eq!(target(&["ls", "-la"], &cwd, None), Ok(None), "a plain command needs no binding");
     }
 
+    /// Rule (`resolveMutableFileOperandSnapshot`): a shell payload binds only as one simple
+    /// command; `| ; && < > &` make it unbindable.
     #[test]
     fn rule_shell_payload_needs_stable_binding() {
         let (_d, cwd) = scratch();

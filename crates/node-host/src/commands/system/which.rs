@@ -202,6 +202,8 @@ mod tests {
         }
     }
 
+    /// Rule (issue 11, Node's `path.join`): `system.which` reports normalised paths (`.` and
+    /// `..` resolved) and skips names with a separator.
     #[test]
     fn which_reports_normalised_paths_and_skips_names_with_separators() {
         let names: Vec<String> =

@@ -175,6 +175,8 @@ mod tests {
         }
     }
 
+    /// Rule (exec.md §5.3, issue 11): params are checked in upstream's order; `env` given as
+    /// an array is rejected (its indexes are non-portable keys), never dropped silently.
     #[test]
     fn run_params_are_checked_in_upstream_order() {
         assert_eq!(reject(json!({})), "command required");
