@@ -15,6 +15,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 /// A command failure: the message, and the exit code (1 unless a command's own code).
+#[derive(Debug)]
 pub(crate) struct Failure(pub(crate) String, pub(crate) u8);
 
 impl<E: std::fmt::Display> From<E> for Failure {

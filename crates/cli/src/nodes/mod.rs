@@ -1,7 +1,7 @@
-//! `openclaw nodes status|list|describe|pending|approve|reject|rename|invoke|run|notify`: the
-//! nodes a gateway knows, their command-surface pairing, and commands run on them. One function
-//! per verb (the longer ones in a module of their own: [`notify`]); [`resolve`] (a `--node`
-//! query to one node) is shared with `approvals`.
+//! `openclaw nodes status|list|describe|pending|approve|reject|rename|invoke|run|notify|files`:
+//! the nodes a gateway knows, their command-surface pairing, and commands run on them. One
+//! function per verb (the longer ones in a module of their own: [`notify`], [`files`]);
+//! [`resolve`] (a `--node` query to one node) is shared with `approvals`.
 //!
 //! `nodes run` is the one verb with its own exit codes: the remote command's code, 124 on
 //! timeout, 126 when the command was not run (denied by policy or operator, nobody to ask,
@@ -22,6 +22,7 @@ use openclaw_protocol::methods::{
 };
 use serde_json::{json, Map, Value};
 
+mod files;
 mod notify;
 
 use crate::operator_connection::{connect, runtime, GatewayFlags};
@@ -99,6 +100,9 @@ enum NodesCommand {
     },
     /// Send a local notification on a node
     Notify(notify::NotifyArgs),
+    /// Files on a node: ls, stat, pull, push, pull-dir (through the gateway's file-transfer
+    /// policy); exits 2 when the gateway refuses, 3 on a file error
+    Files(files::FilesArgs),
 }
 
 /// Runs one `nodes` verb; failures print as described in [`finish`].
@@ -114,6 +118,9 @@ async fn dispatch(args: NodesArgs) -> Result<ExitCode, Failure> {
     }
     if let NodesCommand::Notify(notify) = &args.command {
         notify::check(notify)?;
+    }
+    if let NodesCommand::Files(files) = &args.command {
+        files::check(files)?;
     }
     let client = connect(&args.gw).await?;
     let client = &client;
@@ -134,6 +141,7 @@ async fn dispatch(args: NodesArgs) -> Result<ExitCode, Failure> {
             run_shell(client, run, json_mode).await
         }
         NodesCommand::Notify(notify) => notify::notify(client, notify, json_mode).await,
+        NodesCommand::Files(files) => files::files(client, files, json_mode).await,
     }
 }
 

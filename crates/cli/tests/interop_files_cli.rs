@@ -1,0 +1,186 @@
+//! `openclaw nodes files ls|stat|pull|push|pull-dir` through the real Gateway, whose
+//! file-transfer policy (`plugins.entries.file-transfer.config`) governs every call, to our node
+//! host: what each verb prints and writes, the exit codes a script reads (2 refused by the
+//! policy, 3 a file error, 1 a local refusal), and the refusals printed with what to add to the
+//! config.
+
+mod support;
+
+use std::path::Path;
+use std::process::Output;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use support::*;
+
+const NODE_NAME: &str = "rs-files-cli";
+
+fn code(out: &Output) -> i32 {
+    out.status.code().unwrap_or(-1)
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A tree to read: files at the top and below, a denied secret, a large file.
+fn fixture(root: &Path) {
+    let share = root.join("share");
+    std::fs::create_dir_all(share.join("sub/deeper")).unwrap();
+    std::fs::write(share.join("a.txt"), "alpha\n").unwrap();
+    std::fs::write(share.join("sub/b.bin"), [0u8, 1, 2, 255]).unwrap();
+    std::fs::write(share.join("sub/deeper/c.txt"), "gamma").unwrap();
+    std::fs::write(share.join("secret.key"), "do not read").unwrap();
+    // 5 MiB of varied bytes: large enough to take the transfer path a big file takes.
+    let big: Vec<u8> = (0..5 * 1024 * 1024u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    std::fs::write(root.join("big.bin"), &big).unwrap();
+    std::fs::create_dir_all(root.join("up")).unwrap();
+    std::fs::create_dir_all(root.join("tree")).unwrap();
+    std::fs::write(root.join("tree/one.txt"), "1").unwrap();
+    std::fs::create_dir_all(root.join("tree/nested")).unwrap();
+    std::fs::write(root.join("tree/nested/two.txt"), "22").unwrap();
+}
+
+#[test]
+fn files_verbs_through_the_real_gateway_policy() {
+    if !peer_available() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let root = std::fs::canonicalize(tmp.path()).unwrap().join("node-fs");
+    std::fs::create_dir_all(&root).unwrap();
+    fixture(&root);
+    let r = root.to_string_lossy().into_owned();
+    let policy = json!({
+        "policyVersion": 2,
+        "nodes": {NODE_NAME: {
+            "allowReadPaths": [format!("{r}/share"), format!("{r}/share/**"), format!("{r}/big.bin"), format!("{r}/tree"), format!("{r}/tree/**")],
+            "allowWritePaths": [format!("{r}/up/**")],
+            "denyPaths": [format!("{r}/share/secret*")],
+        }}
+    });
+    let config = json!({
+        "gateway": {"nodes": {"commands": {"allow": ["file.stat", "file.fetch", "dir.list", "dir.fetch", "file.write"]}}},
+        "plugins": {"entries": {"file-transfer": {"config": policy}}},
+    });
+    std::env::set_var("PEER_EXTRA_CONFIG", config.to_string());
+    let gw = PeerGateway::start("files-cli", &[]);
+    std::env::remove_var("PEER_EXTRA_CONFIG");
+    let state = tmp.path().join("node");
+    let port = gw.port.to_string();
+    let mut node = OurNode::spawn(
+        &state,
+        &["--port", &port, "--display-name", NODE_NAME],
+        &[("OPENCLAW_GATEWAY_TOKEN", &gw.token)],
+    );
+    node.wait_for_log("node host gateway connected:", 1, Duration::from_secs(30));
+    let node_id = our_identity(&state)["deviceId"].as_str().unwrap().to_string();
+    gw.approve_node_surface(&node_id);
+    let cli_state = tmp.path().join("cli");
+    let cli = |args: &[&str]| {
+        let mut full = vec!["nodes", "files"];
+        full.extend_from_slice(args);
+        our_cli(&gw.url(), &gw.token, &cli_state, &full)
+    };
+    let local = tmp.path().join("local");
+    std::fs::create_dir_all(&local).unwrap();
+
+    // stat and ls.
+    let out = cli(&["stat", "--node", NODE_NAME, &format!("{r}/share/a.txt"), "--json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let stat: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!((stat["type"].as_str(), stat["size"].as_u64()), (Some("file"), Some(6)), "{stat}");
+    let out = cli(&["ls", "--node", NODE_NAME, &format!("{r}/share")]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = stdout(&out);
+    for name in ["a.txt", "sub", "secret.key"] {
+        assert!(text.contains(name), "listing names {name} (dir.list does not filter denyPaths):\n{text}");
+    }
+    assert!(text.trim_end().ends_with("3 entries"), "{text}");
+    let out = cli(&["ls", "--node", NODE_NAME, &format!("{r}/share"), "--max-entries", "1", "--all", "--json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let all: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(all["entries"].as_array().map(Vec::len), Some(3), "every page: {all}");
+
+    // pull: bytes equal, no clobbering without --force, into a directory.
+    let out = cli(&["pull", "--node", NODE_NAME, &format!("{r}/big.bin"), local.to_str().unwrap()]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(std::fs::read(local.join("big.bin")).unwrap(), std::fs::read(root.join("big.bin")).unwrap());
+    assert!(stdout(&out).starts_with(&format!("pulled {r}/big.bin -> ")), "{}", stdout(&out));
+    let out = cli(&["pull", "--node", NODE_NAME, &format!("{r}/big.bin"), local.to_str().unwrap()]);
+    assert_eq!(code(&out), 1, "an existing file is kept: {}", stderr(&out));
+    assert!(stderr(&out).contains("exists; pass --force to replace it"), "{}", stderr(&out));
+    let out = cli(&[
+        "pull",
+        "--node",
+        NODE_NAME,
+        &format!("{r}/share/a.txt"),
+        local.join("big.bin").to_str().unwrap(),
+        "--force",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(local.join("big.bin")).unwrap(), "alpha\n");
+
+    // Refusals by the policy: exit 2, with what to add when configuration can lift it.
+    let out = cli(&["pull", "--node", NODE_NAME, &format!("{r}/share/secret.key"), local.join("s").to_str().unwrap()]);
+    assert_eq!(code(&out), 2, "denyPaths: {}", stderr(&out));
+    assert!(!local.join("s").exists());
+    let out = cli(&["stat", "--node", NODE_NAME, &format!("{r}/elsewhere.txt")]);
+    assert_eq!(code(&out), 2, "outside the allow list: {}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("POLICY_DENIED"), "{err}");
+    assert!(
+        err.contains(&format!(
+            "to allow it, add \"{r}/elsewhere.txt\" (or a glob such as \"{r}/**\") to plugins.entries.file-transfer.config.nodes.\"{NODE_NAME}\".allowReadPaths"
+        )),
+        "{err}"
+    );
+    let out =
+        cli(&["push", "--node", NODE_NAME, local.join("big.bin").to_str().unwrap(), &format!("{r}/share/new.txt")]);
+    assert_eq!(code(&out), 2, "no write rule for share/: {}", stderr(&out));
+    assert!(stderr(&out).contains("allowWritePaths"), "{}", stderr(&out));
+    assert!(!root.join("share/new.txt").exists());
+
+    // File errors reported by the node: exit 3.
+    let out = cli(&["stat", "--node", NODE_NAME, &format!("{r}/share/missing.txt")]);
+    assert_eq!(code(&out), 3, "not found: {}", stderr(&out));
+    assert!(stderr(&out).contains("NOT_FOUND"), "{}", stderr(&out));
+
+    // push: created, then refused without --overwrite (exit 3), then replaced.
+    std::fs::write(local.join("up.txt"), "uploaded").unwrap();
+    let dest = format!("{r}/up/deep/up.txt");
+    let out = cli(&["push", "--node", NODE_NAME, local.join("up.txt").to_str().unwrap(), &dest, "--create-parents"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(&dest).unwrap(), "uploaded");
+    std::fs::write(local.join("up.txt"), "second").unwrap();
+    let out = cli(&["push", "--node", NODE_NAME, local.join("up.txt").to_str().unwrap(), &dest]);
+    assert_eq!(code(&out), 3, "exists: {}", stderr(&out));
+    assert!(stderr(&out).contains("EXISTS_NO_OVERWRITE"), "{}", stderr(&out));
+    let out =
+        cli(&["push", "--node", NODE_NAME, local.join("up.txt").to_str().unwrap(), &dest, "--overwrite", "--json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let written: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(written["overwritten"], true, "{written}");
+    assert_eq!(std::fs::read_to_string(&dest).unwrap(), "second");
+
+    // pull-dir: the tree, verified and unpacked; a denied entry inside refuses the whole tree.
+    let into = local.join("tree-copy");
+    let out = cli(&["pull-dir", "--node", NODE_NAME, &format!("{r}/tree"), into.to_str().unwrap()]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(into.join("one.txt")).unwrap(), "1");
+    assert_eq!(std::fs::read_to_string(into.join("nested/two.txt")).unwrap(), "22");
+    let out = cli(&["pull-dir", "--node", NODE_NAME, &format!("{r}/tree"), into.to_str().unwrap()]);
+    assert_eq!(code(&out), 1, "not into a non-empty directory: {}", stderr(&out));
+    let out = cli(&["pull-dir", "--node", NODE_NAME, &format!("{r}/share"), local.join("share").to_str().unwrap()]);
+    assert_eq!(code(&out), 2, "secret.key inside is denied: {}", stderr(&out));
+    assert!(!local.join("share").join("a.txt").exists(), "nothing unpacked");
+
+    // Local refusals before connecting: a relative remote path.
+    let out = cli(&["stat", "--node", NODE_NAME, "relative.txt"]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!(stderr(&out).contains("must be absolute"), "{}", stderr(&out));
+}
