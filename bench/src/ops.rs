@@ -186,10 +186,10 @@ pub struct BigOutput {
     pub returned: usize,
 }
 
-/// Runs `sh -c 'head -c <bytes> /dev/zero | tr "\0" a'` through the node host whose process
-/// tree is rooted at `host_pid`; samples the RSS of the host's own processes (those that
-/// existed before the command: the command's `sh`, `head` and `tr` are not counted).
-pub async fn big_output(op: &OperatorClient, node: &str, host_pid: i32, bytes: u64) -> Result<BigOutput> {
+/// Runs `work` while sampling, every 5 ms, the summed VmRSS of the processes of the host's tree
+/// rooted at `host_pid` as it was before (what the host runs for the work, such as a command's
+/// `sh`, is not counted): `(work's output, peak KiB, KiB just before)`.
+pub async fn with_peak_rss<T>(host_pid: i32, work: impl std::future::Future<Output = T>) -> Result<(T, u64, u64)> {
     let pids = procfs::tree(host_pid);
     let before_rss_kib = procfs::rss_kib(&pids);
     let done = Arc::new(AtomicBool::new(false));
@@ -204,13 +204,21 @@ pub async fn big_output(op: &OperatorClient, node: &str, host_pid: i32, bytes: u
             peak.max(procfs::rss_kib(&pids))
         })
     };
-    let script = format!("head -c {bytes} /dev/zero | tr '\\0' a");
-    let t = Instant::now();
-    let r =
-        invoke(op, node, "system.run", json!({"command": ["sh", "-c", script], "timeoutMs": 300_000}), 300_000).await;
-    let wall = t.elapsed();
+    let out = work.await;
     done.store(true, Ordering::Relaxed);
     let peak_rss_kib = sampler.join().map_err(|_| anyhow::anyhow!("sampler panicked"))?;
+    Ok((out, peak_rss_kib, before_rss_kib))
+}
+
+/// Runs `sh -c 'head -c <bytes> /dev/zero | tr "\0" a'` through the node host whose process
+/// tree is rooted at `host_pid`; samples the RSS of the host's own processes (those that
+/// existed before the command: the command's `sh`, `head` and `tr` are not counted).
+pub async fn big_output(op: &OperatorClient, node: &str, host_pid: i32, bytes: u64) -> Result<BigOutput> {
+    let script = format!("head -c {bytes} /dev/zero | tr '\\0' a");
+    let t = Instant::now();
+    let call = invoke(op, node, "system.run", json!({"command": ["sh", "-c", script], "timeoutMs": 300_000}), 300_000);
+    let (r, peak_rss_kib, before_rss_kib) = with_peak_rss(host_pid, call).await?;
+    let wall = t.elapsed();
     let payload = r?;
     let stdout = payload["stdout"].as_str().unwrap_or("");
     if !stdout.starts_with("aaaa") {

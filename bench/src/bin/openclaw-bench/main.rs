@@ -8,6 +8,10 @@
 //! Then the fair `system.run` throughput table: both node hosts through **our** gateway in the
 //! same run, at 64 and 1,000 in flight (`--fair-only` runs just that).
 //!
+//! Then the file-transfer table: both node hosts through the real Gateway's file-transfer
+//! policy, `file.fetch`/`file.write` of 1 and 15 MiB and `dir.fetch` of a 5,000-entry tree
+//! (`--files-only` runs just that).
+//!
 //! `--smoke`: the same code paths in a few seconds with tiny counts, against our own gateway,
 //! without Node.js (CI runs it through `bench/tests/smoke.rs`).
 
@@ -20,6 +24,7 @@ use openclaw_bench::peers::{Gateway, Host, HostKind};
 use openclaw_testkit::Peer;
 
 mod fair;
+mod files;
 mod measure;
 mod report;
 
@@ -81,6 +86,12 @@ struct Args {
     /// Only the fair throughput table (no other node-host rows, no gateway rows).
     #[arg(long, conflicts_with = "no_fair")]
     fair_only: bool,
+    /// Skip the file-transfer table.
+    #[arg(long)]
+    no_files: bool,
+    /// Only the file-transfer table (needs the real peer).
+    #[arg(long, conflicts_with_all = ["no_files", "fair_only", "smoke"])]
+    files_only: bool,
     /// Our `openclaw` binary (default: next to this program).
     #[arg(long)]
     openclaw: Option<PathBuf>,
@@ -105,6 +116,9 @@ struct Plan {
     /// Concurrencies of the fair table; empty: no fair table.
     fair_concurrency: Vec<usize>,
     fair_only: bool,
+    /// Whether the file-transfer table runs (never in smoke runs: it needs the real Gateway).
+    files: bool,
+    files_only: bool,
 }
 
 impl Plan {
@@ -138,6 +152,8 @@ impl Plan {
                 counts(&a.fair_concurrency, "64,1000", "8,32")?.into_iter().map(|c| c.max(1)).collect()
             },
             fair_only: a.fair_only,
+            files: !a.no_files && !s,
+            files_only: a.files_only,
         })
     }
 }
@@ -194,7 +210,12 @@ fn run(
     }
     if plan.fair_only {
         let fair = fair::measure_fair(plan, rt, ours, work, &hosts)?;
-        return report::report(plan, ours, peer.as_ref(), repo, &[], &fair, &[]);
+        return report::report(plan, ours, peer.as_ref(), repo, &report::Tables { fair, ..Default::default() });
+    }
+    if plan.files_only {
+        let peer = peer.as_ref().context("the file-transfer table needs the real peer")?;
+        let files = files::measure_files(plan, rt, peer, work, &hosts, &tag)?;
+        return report::report(plan, ours, Some(peer), repo, &report::Tables { files, ..Default::default() });
     }
     let mut gw = match &peer {
         Some(peer) if !plan.nodes_via_ours => {
@@ -224,6 +245,12 @@ fn run(
     let fair =
         if plan.fair_concurrency.is_empty() { Vec::new() } else { fair::measure_fair(plan, rt, ours, work, &hosts)? };
 
+    // File transfer through the real Gateway's policy, same run.
+    let files = match &peer {
+        Some(peer) if plan.files => files::measure_files(plan, rt, peer, work, &hosts, &tag)?,
+        _ => Vec::new(),
+    };
+
     // Gateways under simulated nodes.
     let mut gw_rows = Vec::new();
     if plan.gateways {
@@ -242,5 +269,6 @@ fn run(
         }
     }
 
-    report::report(plan, ours, peer.as_ref(), repo, &results, &fair, &gw_rows)
+    let tables = report::Tables { hosts: results, fair, files, gateways: gw_rows };
+    report::report(plan, ours, peer.as_ref(), repo, &tables)
 }

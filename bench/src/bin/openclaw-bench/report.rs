@@ -13,6 +13,7 @@ use openclaw_testkit::Peer;
 use serde_json::Value;
 
 use crate::fair::{print_fair, FairResult};
+use crate::files::{print_files, FilesResult};
 use crate::measure::{ms, HostResult};
 use crate::Plan;
 
@@ -97,19 +98,26 @@ fn header(plan: &Plan, ours_bin: &Path, peer: Option<&Peer>, repo: &Path) {
     println!();
 }
 
-pub(crate) fn report(
-    plan: &Plan,
-    ours_bin: &Path,
-    peer: Option<&Peer>,
-    repo: &Path,
-    results: &[HostResult],
-    fair: &[FairResult],
-    gw_rows: &[Value],
-) -> Result<()> {
+/// What a run measured, table by table (empty where a table did not run).
+#[derive(Default)]
+pub(crate) struct Tables {
+    /// The node-host rows, ours first.
+    pub(crate) hosts: Vec<HostResult>,
+    /// The fair throughput table.
+    pub(crate) fair: Vec<FairResult>,
+    /// The file-transfer table.
+    pub(crate) files: Vec<FilesResult>,
+    /// The gateway rows.
+    pub(crate) gateways: Vec<Value>,
+}
+
+pub(crate) fn report(plan: &Plan, ours_bin: &Path, peer: Option<&Peer>, repo: &Path, tables: &Tables) -> Result<()> {
+    let Tables { hosts: results, fair, files, gateways: gw_rows } = tables;
     header(plan, ours_bin, peer, repo);
     if results.is_empty() {
-        // `--fair-only`: just the fair throughput table.
+        // `--fair-only` / `--files-only`: just that table.
         print_fair(plan, fair);
+        print_files(files);
         return Ok(());
     }
     // Node hosts.
@@ -214,6 +222,11 @@ pub(crate) fn report(
     println!(".");
     println!();
     print_fair(plan, fair);
+    if !files.is_empty() {
+        println!();
+        print_files(files);
+        println!();
+    }
 
     // Gateways.
     if !gw_rows.is_empty() {
