@@ -12,7 +12,7 @@
 //! anything but files and directories, name collisions on a case-insensitive volume, and the
 //! size and count limits refuse it.
 
-mod archive;
+use openclaw_file_transfer::archive;
 
 use std::ffi::OsStr;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
