@@ -43,7 +43,10 @@ async fn a_file_swapped_for_a_symlink_after_preflight_is_refused() {
     let mut node = approved_node(gw.addr, &mut admin, &id, &["file.fetch"]).await;
     let path = target.to_str().unwrap().to_string();
     let call = admin
-        .start("node.invoke", json!({"nodeId": node_id, "command": "file.fetch", "params": {"path": path}, "idempotencyKey": "k"}))
+        .start(
+            "node.invoke",
+            json!({"nodeId": node_id, "command": "file.fetch", "params": {"path": path}, "idempotencyKey": "k"}),
+        )
         .await;
 
     // Preflight: the node resolves the real file and reports its identity.
@@ -53,8 +56,11 @@ async fn a_file_swapped_for_a_symlink_after_preflight_is_refused() {
     let original = binding_of(&target);
     let answer = json!({"ok": true, "path": path, "size": 7, "mimeType": "", "base64": "", "sha256": "",
                         "binding": original, "preflightOnly": true});
-    node.ok("node.invoke.result", json!({"id": preflight["id"], "nodeId": node_id, "ok": true, "payloadJSON": answer.to_string()}))
-        .await;
+    node.ok(
+        "node.invoke.result",
+        json!({"id": preflight["id"], "nodeId": node_id, "ok": true, "payloadJSON": answer.to_string()}),
+    )
+    .await;
 
     // The race: the file becomes a symlink out of the allowed tree.
     std::fs::remove_file(&target).unwrap();
@@ -71,8 +77,11 @@ async fn a_file_swapped_for_a_symlink_after_preflight_is_refused() {
     assert_eq!(resolved, secret);
     let answer = json!({"ok": true, "path": resolved, "size": 7, "mimeType": "text/plain",
                         "base64": "c2VjcmV0Cg==", "sha256": "x", "binding": binding_of(&resolved)});
-    node.ok("node.invoke.result", json!({"id": bound["id"], "nodeId": node_id, "ok": true, "payloadJSON": answer.to_string()}))
-        .await;
+    node.ok(
+        "node.invoke.result",
+        json!({"id": bound["id"], "nodeId": node_id, "ok": true, "payloadJSON": answer.to_string()}),
+    )
+    .await;
 
     let res = admin.response(&call).await;
     assert_eq!(res["ok"], false, "{res}");

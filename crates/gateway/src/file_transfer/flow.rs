@@ -167,7 +167,12 @@ impl<L: NodeLink> Call<'_, L> {
 }
 
 /// Runs one file-transfer command (`command` is one of [`policy::COMMANDS`]).
-pub async fn run<L: NodeLink>(link: &mut L, ctx: Context<'_>, command: &str, params: Option<&Value>) -> Result<Answer, Refusal> {
+pub async fn run<L: NodeLink>(
+    link: &mut L,
+    ctx: Context<'_>,
+    command: &str,
+    params: Option<&Value>,
+) -> Result<Answer, Refusal> {
     let empty = Map::new();
     let params = params.and_then(Value::as_object).unwrap_or(&empty);
     let requested = params.get("path").and_then(Value::as_str).unwrap_or("");
@@ -209,7 +214,12 @@ pub async fn run<L: NodeLink>(link: &mut L, ctx: Context<'_>, command: &str, par
     }
     let result_path = payload.get("path").and_then(Value::as_str).unwrap_or("").to_string();
     if result_path.is_empty() {
-        return Err(Refusal::denied(command, "CANONICAL_PATH_MISSING", "node result did not return a canonical path", None));
+        return Err(Refusal::denied(
+            command,
+            "CANONICAL_PATH_MISSING",
+            "node result did not return a canonical path",
+            None,
+        ));
     }
     if result_path != canonical {
         return Err(Refusal::denied(
@@ -225,10 +235,7 @@ pub async fn run<L: NodeLink>(link: &mut L, ctx: Context<'_>, command: &str, par
         let archive = match verify_archive(&payload) {
             Ok(a) => a,
             Err((code, reason)) => {
-                call.audit(
-                    "error",
-                    json!({"canonicalPath": result_path, "errorCode": code, "reason": reason}),
-                );
+                call.audit("error", json!({"canonicalPath": result_path, "errorCode": code, "reason": reason}));
                 return Err(Refusal::denied(
                     command,
                     code,
@@ -243,7 +250,9 @@ pub async fn run<L: NodeLink>(link: &mut L, ctx: Context<'_>, command: &str, par
     }
     let (size, sha) = match (command, &verified) {
         ("dir.fetch", Some((size, sha))) => (json!(size), json!(sha)),
-        ("dir.list", _) => (Value::Null, payload.get("sha256").filter(|v| v.is_string()).cloned().unwrap_or(Value::Null)),
+        ("dir.list", _) => {
+            (Value::Null, payload.get("sha256").filter(|v| v.is_string()).cloned().unwrap_or(Value::Null))
+        }
         _ => (
             payload.get("size").filter(|v| v.is_number()).cloned().unwrap_or(Value::Null),
             payload.get("sha256").filter(|v| v.is_string()).cloned().unwrap_or(Value::Null),
@@ -256,7 +265,8 @@ pub async fn run<L: NodeLink>(link: &mut L, ctx: Context<'_>, command: &str, par
 /// `requestApproval`: the policy on the requested path.
 fn gate<L: NodeLink>(call: &mut Call<'_, L>, kind: Kind) -> Result<Authorization, Refusal> {
     let decision = call.evaluate(kind, call.requested, false);
-    let auth = |source| Authorization { source, follow_symlinks: decision.follow_symlinks, max_bytes: decision.max_bytes };
+    let auth =
+        |source| Authorization { source, follow_symlinks: decision.follow_symlinks, max_bytes: decision.max_bytes };
     let askable = match &decision.verdict {
         Verdict::MatchedAllow => return Ok(auth(Source::Authored)),
         Verdict::MatchedLiteral(canonical) => return Ok(auth(Source::Literal(canonical.clone()))),
@@ -288,7 +298,12 @@ fn gate<L: NodeLink>(call: &mut Call<'_, L>, kind: Kind) -> Result<Authorization
 
 /// `validateCanonicalAuthorization`: the node's canonical path must still be allowed (a moved
 /// literal grant would need a new prompt, which this gateway cannot show).
-fn check_canonical<L: NodeLink>(call: &mut Call<'_, L>, kind: Kind, auth: &Authorization, canonical: &str) -> Result<(), Refusal> {
+fn check_canonical<L: NodeLink>(
+    call: &mut Call<'_, L>,
+    kind: Kind,
+    auth: &Authorization,
+    canonical: &str,
+) -> Result<(), Refusal> {
     if let Source::Literal(expected) = &auth.source {
         if expected != canonical {
             call.audit(
@@ -381,7 +396,12 @@ async fn invoke_preflight<L: NodeLink>(
     }
     let canonical = payload.get("path").and_then(Value::as_str).unwrap_or("").to_string();
     if canonical.is_empty() {
-        return Err(Refusal::denied(call.op, "PREFLIGHT_PATH_MISSING", "node preflight did not return a canonical path", None));
+        return Err(Refusal::denied(
+            call.op,
+            "PREFLIGHT_PATH_MISSING",
+            "node preflight did not return a canonical path",
+            None,
+        ));
     }
     let expected_kind = if Kind::of(call.op) == Kind::Write { "write" } else { "existing" };
     let Some(binding) = read_binding(payload.get("binding")).filter(|b| b["kind"] == expected_kind) else {
@@ -590,10 +610,7 @@ fn check_entries<L: NodeLink>(
             Verdict::Denied { code, .. } => code,
             _ => "POLICY_DENIED",
         };
-        call.audit(
-            "denied:policy",
-            json!({"canonicalPath": candidate, "errorCode": code, "reason": decision.reason}),
-        );
+        call.audit("denied:policy", json!({"canonicalPath": candidate, "errorCode": code, "reason": decision.reason}));
         return Err(Refusal::denied(
             call.op,
             "PATH_POLICY_DENIED",
@@ -639,7 +656,7 @@ fn verify_archive(payload: &Value) -> Result<VerifiedArchive, (&'static str, Str
     }
     match archive::inspect(&bytes) {
         Ok(entries) => Ok(VerifiedArchive { entries, size, sha256 }),
-        Err(archive::InspectError::Limit(m)) if m == "archive entry count exceeds limit" => Err((
+        Err(archive::InspectError::Limit("archive entry count exceeds limit")) => Err((
             "ARCHIVE_ENTRIES_TOO_MANY",
             format!("dir.fetch archive contains more than {DIR_FETCH_MAX_ENTRIES} entries"),
         )),

@@ -320,9 +320,9 @@ pub fn evaluate(config: Option<&Value>, request: &Request<'_>, constraints_only:
         return with(Verdict::MatchedAllow, "matched-allow".into(), None);
     }
     if let Some(command) = request.command {
-        let literal = literal_grants(plugin, version_2).into_iter().find(|g| {
-            g["nodeId"] == request.node_id && g["command"] == command && g["requestedPath"] == request.path
-        });
+        let literal = literal_grants(plugin, version_2)
+            .into_iter()
+            .find(|g| g["nodeId"] == request.node_id && g["command"] == command && g["requestedPath"] == request.path);
         if let Some(grant) = literal {
             let canonical = grant["canonicalPath"].as_str().unwrap_or_default().to_string();
             return with(Verdict::MatchedLiteral(canonical), "matched-literal".into(), None);
@@ -542,8 +542,12 @@ pub fn prepare_params(
             next.insert("maxBytes".into(), number(max));
         }
         "dir.fetch" => {
-            let max =
-                clamp_max_bytes(params.get("maxBytes"), DIR_FETCH_DEFAULT_MAX_BYTES, DIR_FETCH_HARD_MAX_BYTES, policy_max);
+            let max = clamp_max_bytes(
+                params.get("maxBytes"),
+                DIR_FETCH_DEFAULT_MAX_BYTES,
+                DIR_FETCH_HARD_MAX_BYTES,
+                policy_max,
+            );
             next.insert("maxBytes".into(), number(max));
         }
         _ => {}
@@ -552,7 +556,10 @@ pub fn prepare_params(
 }
 
 /// `readFileCreateMetadata`: `(sizeBytes, maxBytes, expectedSha256 lower-cased)`.
-fn file_create_metadata(params: &Map<String, Value>, policy_max: Option<f64>) -> Result<(f64, f64, String), InvalidParams> {
+fn file_create_metadata(
+    params: &Map<String, Value>,
+    policy_max: Option<f64>,
+) -> Result<(f64, f64, String), InvalidParams> {
     let size = params.get("sizeBytes").and_then(Value::as_f64).filter(|n| is_safe_integer(*n) && *n >= 0.0);
     let Some(size) = size else {
         return Err(InvalidParams("file.create sizeBytes must be a non-negative safe integer".into()));

@@ -60,7 +60,10 @@ fn preflight_then_bound_invoke() {
     let params = json!({"path": "/ok/a", "expectedCanonicalPath": "/evil", "maxBytes": 5000});
     let (payload, _) = run_blocking(&mut link, &config, "file.fetch", params).unwrap();
     assert_eq!(payload["path"], "/ok/a");
-    assert_eq!(link.sent[0], json!({"path": "/ok/a", "maxBytes": 1000, "followSymlinks": false, "preflightOnly": true}));
+    assert_eq!(
+        link.sent[0],
+        json!({"path": "/ok/a", "maxBytes": 1000, "followSymlinks": false, "preflightOnly": true})
+    );
     assert_eq!(
         link.sent[1],
         json!({"path": "/ok/a", "maxBytes": 1000, "followSymlinks": false, "expectedCanonicalPath": "/ok/a", "expectedBinding": binding()})
@@ -78,7 +81,10 @@ fn canonical_path_outside_policy_is_refused() {
     let mut link = script(vec![json!({"ok": true, "path": "/ok/secret/k", "binding": binding()})]);
     let err = run_blocking(&mut link, &config, "file.stat", json!({"path": "/ok/link"})).unwrap_err();
     assert_eq!(err.code.as_deref(), Some("SYMLINK_TARGET_DENIED"));
-    assert_eq!(err.message, "file.stat SYMLINK_TARGET_DENIED: requested path resolved to /ok/secret/k which is not allowed by policy");
+    assert_eq!(
+        err.message,
+        "file.stat SYMLINK_TARGET_DENIED: requested path resolved to /ok/secret/k which is not allowed by policy"
+    );
     assert_eq!(link.sent.len(), 1);
     assert_eq!(link.audits[0]["decision"], "denied:symlink_escape");
 }
@@ -92,7 +98,10 @@ fn result_path_must_match_preflight() {
         json!({"ok": true, "path": "/ok/b", "binding": binding()}),
     ]);
     let err = run_blocking(&mut link, &config, "dir.list", json!({"path": "/ok/a"})).unwrap_err();
-    assert_eq!(err.message, "dir.list CANONICAL_PATH_CHANGED: the canonical path changed after preflight; refusing the result");
+    assert_eq!(
+        err.message,
+        "dir.list CANONICAL_PATH_CHANGED: the canonical path changed after preflight; refusing the result"
+    );
     assert_eq!(err.details["path"], "/ok/b");
 }
 
@@ -123,7 +132,8 @@ fn preflight_without_identity_is_refused() {
 #[test]
 fn dir_fetch_checks_every_preflight_entry() {
     let config = config();
-    let mut link = script(vec![json!({"ok": true, "path": "/ok", "entries": ["a.txt", "secret/k"], "binding": binding()})]);
+    let mut link =
+        script(vec![json!({"ok": true, "path": "/ok", "entries": ["a.txt", "secret/k"], "binding": binding()})]);
     let config_root = json!({"policyVersion": 2, "nodes": {"*": {"allowReadPaths": ["/ok", "/ok/**"], "denyPaths": ["/ok/secret/**"]}}});
     let _ = config;
     let err = run_blocking(&mut link, &config_root, "dir.fetch", json!({"path": "/ok"})).unwrap_err();
@@ -160,7 +170,11 @@ fn ask_is_refused_without_sending() {
         let mut link = script(vec![]);
         let err = run_blocking(&mut link, &config, "file.write", json!({"path": "/x"})).unwrap_err();
         assert_eq!(err.code.as_deref(), Some("APPROVAL_UNAVAILABLE"));
-        assert!(err.message.contains("approval prompts for file transfer are not supported by this gateway yet"), "{}", err.message);
+        assert!(
+            err.message.contains("approval prompts for file transfer are not supported by this gateway yet"),
+            "{}",
+            err.message
+        );
         assert!(link.sent.is_empty());
         assert_eq!(link.audits[0]["decision"], "denied:approval");
     }
@@ -190,7 +204,10 @@ fn node_failures_are_unavailable() {
     assert!(err.unavailable);
     assert_eq!(err.message, "file.stat preflight failed: node invoke timed out");
     let shape = err.into_error(true);
-    assert_eq!(shape.details.unwrap(), json!({"nodeError": {"code": "TIMEOUT", "message": "node invoke timed out"}, "nodeCommandDispatched": true, "code": "TIMEOUT"}));
+    assert_eq!(
+        shape.details.unwrap(),
+        json!({"nodeError": {"code": "TIMEOUT", "message": "node invoke timed out"}, "nodeCommandDispatched": true, "code": "TIMEOUT"})
+    );
 }
 
 /// `joinRemotePolicyPath` and `dirFetchPolicyPaths`.

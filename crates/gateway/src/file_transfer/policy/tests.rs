@@ -18,8 +18,15 @@ fn code(d: &Decision) -> Option<&'static str> {
 /// refused before any glob runs, even when nothing is configured.
 #[test]
 fn parent_segments_are_refused_first() {
-    let d = evaluate(None, &Request { node_id: "n", display_name: None, kind: Kind::Read, command: None, path: "/a/../b" }, false);
-    assert_eq!((code(&d), d.reason.as_str()), (Some("POLICY_DENIED"), "path contains '..' segments; reject before glob match"));
+    let d = evaluate(
+        None,
+        &Request { node_id: "n", display_name: None, kind: Kind::Read, command: None, path: "/a/../b" },
+        false,
+    );
+    assert_eq!(
+        (code(&d), d.reason.as_str()),
+        (Some("POLICY_DENIED"), "path contains '..' segments; reject before glob match")
+    );
     assert!(contains_parent_ref("C:\\x\\..\\y"));
     assert!(!contains_parent_ref("/a/..b/c"));
 }
@@ -28,13 +35,20 @@ fn parent_segments_are_refused_first() {
 /// node under its id, its display name or `"*"`.
 #[test]
 fn no_config_or_no_entry_is_no_policy() {
-    let d = evaluate(None, &Request { node_id: "n", display_name: None, kind: Kind::Read, command: None, path: "/a" }, false);
+    let d = evaluate(
+        None,
+        &Request { node_id: "n", display_name: None, kind: Kind::Read, command: None, path: "/a" },
+        false,
+    );
     assert_eq!(code(&d), Some("NO_POLICY"));
     assert!(d.reason.starts_with("no plugins.entries.file-transfer.config.nodes config"));
     let d = eval(json!({"policyVersion": 2, "nodes": []}), Kind::Read, "/a");
     assert_eq!(code(&d), Some("NO_POLICY"));
     let d = eval(json!({"policyVersion": 2, "nodes": {"other": {"allowReadPaths": ["/**"]}}}), Kind::Read, "/a");
-    assert_eq!(d.reason, "no file-transfer policy entry for \"box\"; configure plugins.entries.file-transfer.config.nodes or \"*\"");
+    assert_eq!(
+        d.reason,
+        "no file-transfer policy entry for \"box\"; configure plugins.entries.file-transfer.config.nodes or \"*\""
+    );
 }
 
 /// Rule 3 (POLICY_MIGRATION_REQUIRED): allow rules without `policyVersion: 2` are legacy.
@@ -77,7 +91,11 @@ fn deny_paths_win() {
     }}});
     for path in ["/data/secret", "/data/secret/a", "/data/app/.env"] {
         let d = eval(config.clone(), Kind::Read, path);
-        assert_eq!((code(&d), d.reason.as_str()), (Some("POLICY_DENIED"), "path matches a denyPaths pattern"), "{path}");
+        assert_eq!(
+            (code(&d), d.reason.as_str()),
+            (Some("POLICY_DENIED"), "path matches a denyPaths pattern"),
+            "{path}"
+        );
         assert_eq!(d.verdict, Verdict::Denied { code: "POLICY_DENIED", askable: false });
     }
     assert_eq!(eval(config, Kind::Read, "/data/x").verdict, Verdict::AskAlways);
@@ -102,7 +120,10 @@ fn allow_globs_literals_and_ask() {
     assert_eq!(eval(config.clone(), Kind::Write, "/r/a").reason, "path does not match any allowWritePaths pattern");
     assert_eq!(eval(config.clone(), Kind::Read, "/lit").verdict, Verdict::MatchedLiteral("/real/lit".into()));
     let on_miss = json!({"policyVersion": 2, "nodes": {"*": {"ask": "on-miss"}}});
-    assert_eq!(eval(on_miss.clone(), Kind::Read, "/a").verdict, Verdict::Denied { code: "POLICY_DENIED", askable: true });
+    assert_eq!(
+        eval(on_miss.clone(), Kind::Read, "/a").verdict,
+        Verdict::Denied { code: "POLICY_DENIED", askable: true }
+    );
     assert_eq!(eval(on_miss, Kind::Read, "/a").reason, "path does not match any allowReadPaths pattern");
     let off = json!({"policyVersion": 2, "nodes": {"*": {"ask": "sometimes"}}});
     assert_eq!(eval(off, Kind::Write, "/a").reason, "no allowWritePaths configured");
@@ -120,7 +141,8 @@ fn pending_reapproval_is_askable() {
 /// `evaluateFilePolicyConstraints`: only the hard rules; a path no glob allows passes.
 #[test]
 fn constraints_only_stop_after_deny_paths() {
-    let config = json!({"policyVersion": 2, "nodes": {"*": {"denyPaths": ["/d/**"], "maxBytes": 10.7, "followSymlinks": true}}});
+    let config =
+        json!({"policyVersion": 2, "nodes": {"*": {"denyPaths": ["/d/**"], "maxBytes": 10.7, "followSymlinks": true}}});
     let r = |path| Request { node_id: "n1", display_name: None, kind: Kind::Read, command: None, path };
     let d = evaluate(Some(&config), &r("/x"), true);
     assert_eq!((d.verdict.clone(), d.max_bytes, d.follow_symlinks), (Verdict::MatchedAllow, Some(10.0), true));
@@ -144,7 +166,10 @@ fn fetch_params_are_validated() {
     assert_eq!(v("dir.fetch", json!({"maxBytes": "1e3"})), Ok(()));
     assert_eq!(v("dir.fetch", json!({"maxBytes": null})), Ok(()));
     assert_eq!(v("dir.list", json!({"maxBytes": -1})), Ok(()));
-    assert_eq!(v("file.fetch", json!({"transport": null})), Err("file.fetch transport must be \"binary\" when supplied".into()));
+    assert_eq!(
+        v("file.fetch", json!({"transport": null})),
+        Err("file.fetch transport must be \"binary\" when supplied".into())
+    );
     assert_eq!(
         v("file.fetch", json!({"transport": "binary", "maxBytes": "5"})),
         Err("binary file.fetch maxBytes must be a positive safe integer".into())
@@ -179,5 +204,8 @@ fn file_create_metadata_is_checked() {
     let err = prepare_params("file.create", p.as_object().unwrap(), false, Some(5.0)).unwrap_err();
     assert_eq!(err.0, "file.create sizeBytes exceeds the authorized byte limit");
     let bad = json!({"path": "/a", "sizeBytes": 1, "expectedSha256": "x"});
-    assert_eq!(prepare_params("file.create", bad.as_object().unwrap(), false, None).unwrap_err().0, "file.create expectedSha256 must be a SHA-256 digest");
+    assert_eq!(
+        prepare_params("file.create", bad.as_object().unwrap(), false, None).unwrap_err().0,
+        "file.create expectedSha256 must be a SHA-256 digest"
+    );
 }
