@@ -2,8 +2,8 @@
 //!
 //! Pairing state is small and read on every connect, so it lives in memory
 //! ([`crate::pairing::Pairing`]) and this store is its write-through journal: one JSON row
-//! per record, keyed by kind and id, reloaded at start. Exec events reported by nodes are
-//! appended to a bounded audit table. The file is 0600 in 0700 directories because it holds
+//! per record, keyed by kind and id, reloaded at start. Exec events reported by nodes, and the
+//! gateway's file-transfer decisions, are appended to a bounded audit table. The file is 0600 in 0700 directories because it holds
 //! device tokens.
 
 use std::path::{Path, PathBuf};

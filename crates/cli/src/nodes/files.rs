@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use clap::{Args, Subcommand};
-use openclaw_node_host::commands::file::fetch_dir::archive;
+use openclaw_file_transfer::archive;
 use openclaw_operator::{ClientError, OperatorClient};
 use openclaw_protocol::methods::{NodeEntry, NodeInvokeParams};
 use serde_json::{json, Value};

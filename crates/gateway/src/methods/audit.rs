@@ -1,5 +1,6 @@
-//! `audit.list`: the exec events nodes reported (`exec.started|finished|denied`), newest first,
-//! from the gateway's store. Admin only: the events carry command lines.
+//! `audit.list`: the exec events nodes reported (`exec.started|finished|denied`) and the
+//! gateway's own file-transfer decisions (event `file-transfer`), newest first, from the
+//! gateway's store. Admin only: the events carry command lines and paths.
 
 use openclaw_protocol::methods::AuditList;
 use openclaw_protocol::{ErrorCode, ErrorShape};

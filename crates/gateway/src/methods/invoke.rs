@@ -33,6 +33,7 @@ const RELAYED_ONLY: &[&str] = &["system.execApprovals.get", "system.execApproval
 const ADMIN_INVOKE_COMMANDS: &[&str] = &["browser.proxy", "browser.proxy.upload.v1", "fs.listDir", "terminal.upload"];
 
 /// One `node.invoke.request` to send.
+#[derive(Clone, Copy)]
 pub struct InvokeCall<'a> {
     /// The operator connection that asked (its disconnect cancels the invoke).
     pub caller_conn: Option<&'a str>,
@@ -51,25 +52,84 @@ pub struct InvokeCall<'a> {
 }
 
 /// Sends a command to a node and waits for its result (or the deadline, after which the node
-/// is told to cancel).
+/// is told to cancel). The command must be on the node's allowlist; file-transfer commands go
+/// through their path policy ([`crate::file_transfer`]), which sends its own bound requests.
 pub async fn invoke_node(shared: &Shared, call: InvokeCall<'_>) -> Result<(Value, Option<String>), ErrorShape> {
-    let InvokeCall { caller_conn, node_id, command, params, timeout_ms, idempotency_key, session_key } = call;
-    let invoke_id = uuid::Uuid::new_v4().to_string();
-    let rx = {
-        let mut registry = shared.registry();
-        let Some(node) = registry.node(node_id) else {
+    let display_name = {
+        let registry = shared.registry();
+        let Some(node) = registry.node(call.node_id) else {
             drop(registry);
-            let known = shared.pairing().node(node_id).is_some();
+            let known = shared.pairing().node(call.node_id).is_some();
             return Err(if known { not_connected() } else { invalid("unknown nodeId") });
         };
         let session = node.node.as_ref().expect("node connections carry a session");
-        if let Err((message, reason)) = command_allowed(&shared.config.node_commands, session, command) {
-            return Err(invalid_with(message, json!({"command": command, "reason": reason})));
+        if let Err((message, reason)) = command_allowed(&shared.config.node_commands, session, call.command) {
+            return Err(invalid_with(message, json!({"command": call.command, "reason": reason})));
         }
-        if crate::file_transfer::COMMANDS.contains(&command.trim()) {
-            let display_name = session.display_name.as_deref();
-            let config = shared.config.file_transfer.as_ref();
-            return Err(crate::file_transfer::refuse(command.trim(), params, node_id, display_name, config));
+        session.display_name.clone()
+    };
+    if crate::file_transfer::COMMANDS.contains(&call.command.trim()) {
+        return crate::file_transfer::handle(shared, &call, display_name.as_deref()).await;
+    }
+    send_invoke(shared, &call).await.map_err(|failure| match failure {
+        SendFailure::NotConnected => not_connected(),
+        SendFailure::UnknownNode => invalid("unknown nodeId"),
+        other => {
+            let (code, message) = other.code_and_message(call.command);
+            let mut e = node_failure(&code, &message, true);
+            if matches!(other, SendFailure::Timeout) {
+                e.retryable = Some(true);
+            }
+            e
+        }
+    })
+}
+
+/// Why [`send_invoke`] got no result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendFailure {
+    /// The node is paired but not connected (nothing was sent).
+    NotConnected,
+    /// No such node (nothing was sent).
+    UnknownNode,
+    /// The node answered `ok: false`.
+    Node {
+        /// Its code.
+        code: String,
+        /// Its message.
+        message: String,
+    },
+    /// The node went away before answering (the command may have run).
+    Disconnected,
+    /// The deadline passed; the node was told to cancel.
+    Timeout,
+}
+
+impl SendFailure {
+    /// `(code, message)` as upstream's node registry reports the failure.
+    pub fn code_and_message(&self, command: &str) -> (String, String) {
+        match self {
+            SendFailure::NotConnected => ("NOT_CONNECTED".into(), "node not connected".into()),
+            SendFailure::UnknownNode => ("NOT_CONNECTED".into(), "node not connected".into()),
+            SendFailure::Node { code, message } => (code.clone(), message.clone()),
+            SendFailure::Disconnected => ("DISCONNECTED".into(), format!("node disconnected ({command})")),
+            SendFailure::Timeout => ("TIMEOUT".into(), "node invoke timed out".into()),
+        }
+    }
+}
+
+/// Sends one `node.invoke.request` as is (no policy) and awaits its result: the one place a
+/// request to a node is started, for [`invoke_node`] and for the file-transfer flow's
+/// preflight and bound calls.
+pub async fn send_invoke(shared: &Shared, call: &InvokeCall<'_>) -> Result<(Value, Option<String>), SendFailure> {
+    let InvokeCall { caller_conn, node_id, command, params, timeout_ms, idempotency_key, session_key } = *call;
+    let invoke_id = uuid::Uuid::new_v4().to_string();
+    let rx = {
+        let mut registry = shared.registry();
+        if registry.node(node_id).is_none() {
+            drop(registry);
+            let known = shared.pairing().node(node_id).is_some();
+            return Err(if known { SendFailure::NotConnected } else { SendFailure::UnknownNode });
         }
         let mut request = json!({
             "id": invoke_id,
@@ -87,22 +147,18 @@ pub async fn invoke_node(shared: &Shared, call: InvokeCall<'_>) -> Result<(Value
         registry.start_invoke(&invoke_id, node_id, caller_conn, request)
     };
     let Some(rx) = rx else {
-        return Err(not_connected());
+        return Err(SendFailure::NotConnected);
     };
     match tokio::time::timeout(Duration::from_millis(timeout_ms), rx).await {
         Ok(Ok(InvokeOutcome::Ok { payload, payload_json })) => Ok((payload, payload_json)),
-        Ok(Ok(InvokeOutcome::NodeError { code, message })) => Err(node_failure(&code, &message, true)),
+        Ok(Ok(InvokeOutcome::NodeError { code, message })) => Err(SendFailure::Node { code, message }),
         // Upstream's code and message; `nodeCommandDispatched: true` tells the caller that the
         // command was sent and may have run, so the outcome is unknown (not a failure to retry
         // blindly).
-        Ok(Ok(InvokeOutcome::Disconnected)) | Ok(Err(_)) => {
-            Err(node_failure("DISCONNECTED", &format!("node disconnected ({command})"), true))
-        }
+        Ok(Ok(InvokeOutcome::Disconnected)) | Ok(Err(_)) => Err(SendFailure::Disconnected),
         Err(_) => {
             shared.registry().abandon_invoke(&invoke_id);
-            let mut e = node_failure("TIMEOUT", "node invoke timed out", true);
-            e.retryable = Some(true);
-            Err(e)
+            Err(SendFailure::Timeout)
         }
     }
 }

@@ -39,7 +39,7 @@ use crate::registry::Outbox;
 use crate::schema::{non_empty, req, Shape};
 use crate::Shared;
 
-pub use invoke::{invoke_node, InvokeCall, DEFAULT_INVOKE_TIMEOUT_MS};
+pub use invoke::{invoke_node, send_invoke, InvokeCall, SendFailure, DEFAULT_INVOKE_TIMEOUT_MS};
 
 pub use crate::pairing::{SCOPE_APPROVALS, SCOPE_READ};
 

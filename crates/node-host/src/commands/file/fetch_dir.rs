@@ -12,7 +12,7 @@
 //! anything but files and directories, name collisions on a case-insensitive volume, and the
 //! size and count limits refuse it.
 
-pub mod archive;
+use openclaw_file_transfer::archive;
 
 use std::ffi::OsStr;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};

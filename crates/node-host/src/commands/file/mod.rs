@@ -20,8 +20,8 @@
 //! directory check ([`resolve_bound_read_directory`]), JavaScript number output, MIME
 //! types ([`mime`]), and JavaScript's `localeCompare` order for file names ([`collate`]).
 
-pub mod collate;
-mod collate_table;
+/// `localeCompare` order, shared with the gateway (it checks `dir.fetch` entries in this order).
+pub use openclaw_file_transfer::collate;
 pub mod fetch;
 pub mod fetch_dir;
 pub mod list;

@@ -14,7 +14,7 @@ use std::io::Read;
 
 use unicode_normalization::UnicodeNormalization;
 
-use super::super::collate::sort_by_locale;
+use crate::collate::sort_by_locale;
 
 /// The largest archive accepted.
 pub const MAX_ARCHIVE_BYTES: usize = 16_777_216;

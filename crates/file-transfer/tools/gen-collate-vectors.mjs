@@ -1,7 +1,7 @@
-// Regenerates src/commands/file/collate_vectors.json: random file names of the classes the
+// Regenerates src/collate_vectors.json: random file names of the classes the
 // collation claims to match exactly, in a random order (`input`), and the order Node's
 // `a.localeCompare(b)` sort gives them (`sorted`, a stable sort of `input`).
-//   node tools/gen-collate-vectors.mjs [count] [seed] > src/commands/file/collate_vectors.json
+//   node tools/gen-collate-vectors.mjs [count] [seed] > src/collate_vectors.json
 const count = Number(process.argv[2] ?? 4000);
 let seed = Number(process.argv[3] ?? 20260906);
 const rand = () => { // mulberry32

@@ -1,6 +1,6 @@
-// Regenerates src/commands/file/collate_table.rs from the ICU collation of the Node.js
+// Regenerates src/collate_table.rs from the ICU collation of the Node.js
 // that runs it (the order `String.prototype.localeCompare` uses with the default locale):
-//   node tools/gen-collate-table.mjs > src/commands/file/collate_table.rs
+//   node tools/gen-collate-table.mjs > src/collate_table.rs
 // It observes, for the code points in SCOPE: which are completely ignorable, the order of
 // the characters that carry their own primary weight (the "heads": each one starts a new
 // primary), and the order of combining marks at the secondary level. Characters whose
