@@ -1,8 +1,8 @@
-//! `openclaw nodes files ls|stat|pull|push|pull-dir` through the real Gateway, whose
-//! file-transfer policy (`plugins.entries.file-transfer.config`) governs every call, to our node
-//! host: what each verb prints and writes, the exit codes a script reads (2 refused by the
-//! policy, 3 a file error, 1 a local refusal), and the refusals printed with what to add to the
-//! config.
+//! `openclaw nodes files ls|stat|pull|push|pull-dir` to our node host through a gateway whose
+//! file-transfer policy (`plugins.entries.file-transfer.config`) governs every call: the real
+//! Gateway, and ours with the same config, each running the very same flows and expectations:
+//! what each verb prints and writes, the exit codes a script reads (2 refused by the policy, 3 a
+//! file error, 1 a local refusal), and the refusals printed with what to add to the config.
 
 mod support;
 
@@ -45,16 +45,9 @@ fn fixture(root: &Path) {
     std::fs::write(root.join("tree/nested/two.txt"), "22").unwrap();
 }
 
-#[test]
-fn files_verbs_through_the_real_gateway_policy() {
-    if !peer_available() {
-        return;
-    }
-    let tmp = tempfile::tempdir().unwrap();
-    let root = std::fs::canonicalize(tmp.path()).unwrap().join("node-fs");
-    std::fs::create_dir_all(&root).unwrap();
-    fixture(&root);
-    let r = root.to_string_lossy().into_owned();
+/// The policy both gateways get, for the fixture under `root`.
+fn gateway_config(root: &Path) -> Value {
+    let r = root.to_string_lossy();
     let policy = json!({
         "policyVersion": 2,
         "nodes": {NODE_NAME: {
@@ -63,30 +56,71 @@ fn files_verbs_through_the_real_gateway_policy() {
             "denyPaths": [format!("{r}/share/secret*")],
         }}
     });
-    let config = json!({
+    json!({
         "gateway": {"nodes": {"commands": {"allow": ["file.stat", "file.fetch", "dir.list", "dir.fetch", "file.write"]}}},
         "plugins": {"entries": {"file-transfer": {"config": policy}}},
+    })
+}
+
+/// A fresh fixture under a temporary directory: (its guard, the node-side root).
+fn fresh_root() -> (tempfile::TempDir, std::path::PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = std::fs::canonicalize(tmp.path()).unwrap().join("node-fs");
+    std::fs::create_dir_all(&root).unwrap();
+    fixture(&root);
+    (tmp, root)
+}
+
+/// Our node host on the gateway at `port`, its command surface approved: its process guard.
+fn connect_node(tmp: &Path, url: &str, port: u16, token: &str) -> OurNode {
+    let state = tmp.join("node");
+    let port = port.to_string();
+    let mut node =
+        OurNode::spawn(&state, &["--port", &port, "--display-name", NODE_NAME], &[("OPENCLAW_GATEWAY_TOKEN", token)]);
+    node.wait_for_log("node host gateway connected:", 1, Duration::from_secs(60));
+    let node_id = our_identity(&state)["deviceId"].as_str().unwrap().to_string();
+    let request = wait_for_value(Duration::from_secs(60), "node surface request", || {
+        let list = operator_call(url, None, token, "node.pair.list", json!({}));
+        list["pending"].as_array()?.iter().find(|p| p["nodeId"] == node_id.as_str()).cloned()
     });
-    std::env::set_var("PEER_EXTRA_CONFIG", config.to_string());
+    operator_call(url, None, token, "node.pair.approve", json!({"requestId": request["requestId"]}));
+    node
+}
+
+#[test]
+fn files_verbs_through_the_real_gateway_policy() {
+    if !peer_available() {
+        return;
+    }
+    let (tmp, root) = fresh_root();
+    std::env::set_var("PEER_EXTRA_CONFIG", gateway_config(&root).to_string());
     let gw = PeerGateway::start("files-cli", &[]);
     std::env::remove_var("PEER_EXTRA_CONFIG");
-    let state = tmp.path().join("node");
-    let port = gw.port.to_string();
-    let mut node = OurNode::spawn(
-        &state,
-        &["--port", &port, "--display-name", NODE_NAME],
-        &[("OPENCLAW_GATEWAY_TOKEN", &gw.token)],
-    );
-    node.wait_for_log("node host gateway connected:", 1, Duration::from_secs(30));
-    let node_id = our_identity(&state)["deviceId"].as_str().unwrap().to_string();
-    gw.approve_node_surface(&node_id);
-    let cli_state = tmp.path().join("cli");
+    let _node = connect_node(tmp.path(), &gw.url(), gw.port, &gw.token);
+    files_flows(tmp.path(), &root, &gw.url(), &gw.token);
+}
+
+#[test]
+fn files_verbs_through_our_gateway_policy() {
+    let (tmp, root) = fresh_root();
+    let gw_dir = tmp.path().join("gw");
+    std::fs::create_dir_all(&gw_dir).unwrap();
+    std::fs::write(gw_dir.join("openclaw.json"), gateway_config(&root).to_string()).unwrap();
+    let gw = OurGateway::start(&gw_dir, &[]);
+    let _node = connect_node(tmp.path(), &gw.url(), gw.port, &gw.token);
+    files_flows(tmp.path(), &root, &gw.url(), &gw.token);
+}
+
+/// Every verb, its refusals and its exit codes, through the gateway at `url`.
+fn files_flows(tmp: &Path, root: &Path, url: &str, token: &str) {
+    let r = root.to_string_lossy().into_owned();
+    let cli_state = tmp.join("cli");
     let cli = |args: &[&str]| {
         let mut full = vec!["nodes", "files"];
         full.extend_from_slice(args);
-        our_cli(&gw.url(), &gw.token, &cli_state, &full)
+        our_cli(url, token, &cli_state, &full)
     };
-    let local = tmp.path().join("local");
+    let local = tmp.join("local");
     std::fs::create_dir_all(&local).unwrap();
 
     // stat and ls.
