@@ -1,8 +1,10 @@
-//! `openclaw-exec-diff [--seed N] [--cases N] [--case I] [--jobs N] [--bin PATH] [--shrink RUNS]
-//! [--timings] [--verbose]`: generates cases, runs them on our node host and on the TypeScript
+//! `openclaw-exec-diff [--seed N] [--cases N] [--from I] [--case I] [--jobs N] [--bin PATH]
+//! [--shrink RUNS] [--timings] [--verbose]`: generates cases, runs them on our node host and on the TypeScript
 //! one, and prints each class of difference with its minimal example, then a summary table and
 //! one summary line. Exits 0 only when no difference is unexplained, 1 when one is, 2 when the
-//! harness itself failed (a node did not start, an invoke got no answer).
+//! harness itself failed (a node did not start, or commands outlived the invoke bound on both
+//! nodes in more than 1 case in 1,000: a stalled machine rather than the commands).
+//! `--from I` starts at case I (cases I..I+N), to re-run a window of a long run.
 //!
 //! Most of a case's time is spent waiting for the two node hosts (process spawns, output
 //! quiet periods), not computing, so `--jobs N` runs N independent pairs of node hosts and
@@ -37,6 +39,7 @@ const DEFAULT_SHRINK: usize = 300;
 struct Args {
     seed: u64,
     cases: u64,
+    from: u64,
     only: Option<u64>,
     bin: PathBuf,
     verbose: bool,
@@ -47,8 +50,8 @@ struct Args {
 
 fn usage() -> ! {
     eprintln!(
-        "usage: openclaw-exec-diff [--seed N] [--cases N] [--case I] [--jobs N] [--bin PATH] [--shrink RUNS] \
-         [--timings] [--verbose]"
+        "usage: openclaw-exec-diff [--seed N] [--cases N] [--from I] [--case I] [--jobs N] [--bin PATH] \
+         [--shrink RUNS] [--timings] [--verbose]"
     );
     std::process::exit(2)
 }
@@ -58,6 +61,7 @@ fn parse() -> Args {
     let mut a = Args {
         seed: 1,
         cases: 1000,
+        from: 0,
         only: None,
         bin: exe.with_file_name("openclaw"),
         verbose: false,
@@ -71,6 +75,7 @@ fn parse() -> Args {
         match flag.as_str() {
             "--seed" => a.seed = num(),
             "--cases" => a.cases = num(),
+            "--from" => a.from = num(),
             "--case" => a.only = Some(num()),
             "--jobs" | "-j" => a.jobs = (num() as usize).max(1),
             "--bin" => a.bin = it.next().map(PathBuf::from).unwrap_or_else(|| usage()),
@@ -97,10 +102,9 @@ struct Shared<'a> {
     tally: Mutex<Tally>,
     /// The first harness failure; no job starts another case after it.
     failure: Mutex<Option<RunError>>,
-    /// Invokes that got no answer in a case whose re-run then compared equal: a node slowed
-    /// past the invoke bound by the machine's load, not a node that hung (the re-run shows it
-    /// answering the same case).
-    forgiven_no_answer: std::sync::atomic::AtomicU64,
+    /// Invokes of the case phase (first runs and re-runs; shrinking excluded) that got no
+    /// answer, by how the case ended: see [`Unanswered`].
+    unanswered: Mutex<Unanswered>,
     /// Pairs started so far (each gets its own number, so its directories are its own).
     serial: AtomicUsize,
     done: AtomicUsize,
@@ -183,7 +187,6 @@ async fn job(shared: &Shared<'_>, figures: &Mutex<Figures>) -> Option<(Profile, 
         let unanswered = || p.ours.failures() + p.theirs.failures();
         let unanswered_before = unanswered();
         let ran = run_case(p, &case).await;
-        let unanswered_first = unanswered() - unanswered_before;
         {
             let mut w = shared.case_walls.lock().expect("case time lock");
             *w = (w.0 + t0.elapsed(), w.1 + 1);
@@ -209,14 +212,31 @@ async fn job(shared: &Shared<'_>, figures: &Mutex<Figures>) -> Option<(Profile, 
                 match settled {
                     Some(again) => {
                         shared.tally.lock().expect("tally lock").add_settled(&case, &steps, &again);
-                        shared.forgiven_no_answer.fetch_add(unanswered_first, Ordering::Relaxed);
+                        let n = unanswered() - unanswered_before;
+                        shared.unanswered.lock().expect("unanswered lock").settled += n;
                         Ok(None)
                     }
                     None => Ok(Some(steps)),
                 }
             }
-            other => other.map(Some),
+            Ok(steps) => {
+                // Compared equal: an invoke either node left unanswered was left unanswered by
+                // the other at the same step too (the results are compared), so both ran a
+                // command that outlives the invoke bound.
+                let n = unanswered() - unanswered_before;
+                if n > 0 {
+                    shared.unanswered.lock().expect("unanswered lock").both(case.index, n);
+                }
+                Ok(Some(steps))
+            }
+            Err(e) => Err(e),
         };
+        if let Ok(Some(steps)) = &ran {
+            if !sort_out(&case, steps).0.is_empty() {
+                let n = unanswered() - unanswered_before;
+                shared.unanswered.lock().expect("unanswered lock").differing += n;
+            }
+        }
         match ran {
             Ok(None) => {}
             Ok(Some(steps)) => {
@@ -275,7 +295,6 @@ fn print_steps(case: &Case, steps: &[StepResult]) {
 #[derive(Default)]
 struct Figures {
     waits: [(Duration, u64); 2],
-    no_answer: u64,
 }
 
 impl Figures {
@@ -284,8 +303,35 @@ impl Figures {
             let (d, n) = side.latency();
             w.0 += d;
             w.1 += n;
-            self.no_answer += side.failures();
         }
+    }
+}
+
+/// Invokes left unanswered within the bound in the case phase, by how their case ended.
+/// Shrinking is not counted: a shrunk variant that hangs on both nodes is simply no repro.
+#[derive(Default)]
+struct Unanswered {
+    /// In cases that compared equal: both nodes left the same steps unanswered (a command that
+    /// outlives the bound on both), with the cases' indices.
+    both: u64,
+    both_cases: Vec<u64>,
+    /// In cases whose difference did not repeat (a node slowed past the bound by load).
+    settled: u64,
+    /// In cases that differ: already a failure of the run, listed with their class.
+    differing: u64,
+}
+
+impl Unanswered {
+    fn both(&mut self, case: u64, n: u64) {
+        self.both += n;
+        self.both_cases.push(case);
+    }
+
+    /// Whether the run could not compare: more cases with commands outliving the bound on
+    /// both nodes than a generated run has (1 in 1,000); past that, a stalled machine or a
+    /// stalled pair of nodes is the likelier cause than the commands.
+    fn harness_failed(&self, cases: u64) -> bool {
+        self.both_cases.len() as u64 * 1000 > cases.max(1)
     }
 }
 
@@ -365,7 +411,7 @@ fn main() {
     }
     let indices: Vec<u64> = match args.only {
         Some(i) => vec![i],
-        None => (0..args.cases).collect(),
+        None => (args.from..args.from.saturating_add(args.cases)).collect(),
     };
     let profiles: Vec<Profile> = indices.iter().map(|i| gen::generate(args.seed, *i).profile).collect();
     let root = std::env::temp_dir().join(format!("exec-diff-{}", std::process::id()));
@@ -391,7 +437,7 @@ fn main() {
         schedule: Mutex::new(Schedule::new(&profiles)),
         tally: Mutex::new(Tally::default()),
         failure: Mutex::new(None),
-        forgiven_no_answer: std::sync::atomic::AtomicU64::new(0),
+        unanswered: Mutex::new(Unanswered::default()),
         serial: AtomicUsize::new(0),
         done: AtomicUsize::new(0),
         start_ups: Mutex::new((Duration::ZERO, 0)),
@@ -406,7 +452,8 @@ fn main() {
         }
     };
     let figures = figures.into_inner().expect("figures lock");
-    let shared_forgiven = shared.forgiven_no_answer.load(Ordering::Relaxed);
+    let mut unanswered = shared.unanswered.into_inner().expect("unanswered lock");
+    unanswered.both_cases.sort_unstable();
     let _ = std::fs::remove_dir_all(&root);
     if args.only.is_some() {
         let c = gen::generate(args.seed, indices[0]);
@@ -431,8 +478,7 @@ fn main() {
         eprintln!("{}", timings.render());
     }
     let unexplained = tally.unexplained_cases();
-    let forgiven = shared_forgiven.min(figures.no_answer);
-    let harness_failed = harness_error || figures.no_answer > forgiven;
+    let harness_failed = harness_error || unanswered.harness_failed(tally.cases);
     let (verdict, code) = match (harness_failed, unexplained) {
         (true, _) => ("FAIL (harness)", 2),
         (false, 0) => ("PASS", 0),
@@ -448,11 +494,22 @@ fn main() {
         tally.known_cases(),
         tally.settled_cases()
     );
-    if figures.no_answer > 0 {
+    let Unanswered { both, both_cases, settled, differing } = &unanswered;
+    if both + settled + differing > 0 {
         line.push_str(&format!(
-            ", {} invokes got no answer ({forgiven} of them in cases that compared equal when re-run)",
-            figures.no_answer
+            "; invokes unanswered within {} s: {both} on both nodes alike in {} cases, {settled} in cases equal \
+             when re-run, {differing} in differing cases",
+            openclaw_exec_diff::run::INVOKE_TIMEOUT.as_secs(),
+            both_cases.len()
         ));
+    }
+    if !both_cases.is_empty() {
+        let shown: Vec<String> = both_cases.iter().take(20).map(u64::to_string).collect();
+        println!(
+            "cases whose commands outlived the invoke bound on both nodes (compared equal; repro with --case): {}{}",
+            shown.join(", "),
+            if both_cases.len() > 20 { ", …" } else { "" }
+        );
     }
     println!("{line}");
     std::process::exit(code);

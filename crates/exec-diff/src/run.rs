@@ -15,7 +15,8 @@ use crate::relay::{Invoked, Relay, RelayError};
 use crate::timing::Timings;
 
 /// How long one invoke may take before it counts as a hang.
-const INVOKE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long an invoke may take before the harness stops waiting for its answer.
+pub const INVOKE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Why the harness could not run (not a difference between the nodes).
 #[derive(Debug, thiserror::Error)]
