@@ -161,6 +161,7 @@ pub async fn connect(flags: &ConnectFlags, paths: &StatePaths) -> Result<Operato
         identity: identity.clone(),
         scopes: OPERATOR_SCOPES.iter().map(|s| s.to_string()).collect(),
         timeout: flags.timeout,
+        caps: Vec::new(),
     };
     let client = OperatorClient::connect(&opts).await?;
     if let (Some(db), Some(identity), Some(auth)) = (db.as_mut(), identity, client.hello().auth.as_ref()) {

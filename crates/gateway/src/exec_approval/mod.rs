@@ -407,7 +407,8 @@ impl ApprovalBook {
 }
 
 /// The outboxes of the operators who may see `record`: admins, and approvers of the device
-/// (or connection) that asked.
+/// (or connection) that asked. Plugin records go only to clients that present plugin prompts
+/// ([`crate::registry::Client::plugin_approver`]), as upstream routes them.
 pub(crate) fn visible_operators(
     registry: &Registry,
     record: &ApprovalRecord,
@@ -416,6 +417,7 @@ pub(crate) fn visible_operators(
     registry
         .operators()
         .filter(|c| Some(c.conn_id.as_str()) != exclude_conn)
+        .filter(|c| record.kind == ApprovalKind::Exec || c.plugin_approver)
         .filter(|c| {
             has_scope(&c.scopes, SCOPE_ADMIN)
                 || (has_scope(&c.scopes, SCOPE_APPROVALS)
