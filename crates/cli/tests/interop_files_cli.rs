@@ -241,7 +241,7 @@ fn file_prompts_through_our_gateway() {
     std::fs::write(gw_dir.join("openclaw.json"), prompt_config(&root).to_string()).unwrap();
     let gw = OurGateway::start(&gw_dir, &[]);
     let _node = connect_node(tmp.path(), &gw.url(), gw.port, &gw.token);
-    prompt_flows(tmp.path(), &root, &gw.url(), &gw.token);
+    prompt_flows(tmp.path(), &root, &gw.url(), &gw.token, None);
 }
 
 #[test]
@@ -254,7 +254,8 @@ fn file_prompts_through_the_real_gateway() {
     let gw = PeerGateway::start("files-prompts", &[]);
     std::env::remove_var("PEER_EXTRA_CONFIG");
     let _node = connect_node(tmp.path(), &gw.url(), gw.port, &gw.token);
-    prompt_flows(tmp.path(), &root, &gw.url(), &gw.token);
+    let config = gw.home.join(".openclaw").join("openclaw.json");
+    prompt_flows(tmp.path(), &root, &gw.url(), &gw.token, Some(&config));
 }
 
 /// An operator that presents plugin approval prompts (`caps: ["plugin-approvals"]`), as a
@@ -291,8 +292,13 @@ async fn next_event(events: &mut EventStream, name: &str) -> Value {
 }
 
 /// A prompt answered allow-once, deny and allow-always by a second operator (the prompt's
-/// fields checked), the allow-always grant used without a prompt, and no approver at all.
-fn prompt_flows(tmp: &Path, root: &Path, url: &str, token: &str) {
+/// fields checked), the allow-always grant, and no approver at all.
+///
+/// `peer_config` is the real Gateway's `openclaw.json`: it saves the grant there, but its
+/// running policy still prompted for the very next identical call (it broadcast
+/// `config.changed`; seen with this peer version), so there the saved grant is checked in the
+/// file. Ours saves it in its database and the next identical call runs without a prompt.
+fn prompt_flows(tmp: &Path, root: &Path, url: &str, token: &str, peer_config: Option<&Path>) {
     let r = root.to_string_lossy().into_owned();
     for name in ["once.txt", "denied.txt", "always.txt", "nobody.txt"] {
         std::fs::write(root.join(name), name).unwrap();
@@ -348,14 +354,24 @@ fn prompt_flows(tmp: &Path, root: &Path, url: &str, token: &str) {
                 assert_eq!(stat["size"].as_u64(), Some(name.len() as u64), "{stat}");
             }
         }
-        // allow-always saved a grant: the same call again runs without a prompt.
-        let out = tokio::task::spawn_blocking(cli(format!("{r}/always.txt"))).await.unwrap();
-        assert_eq!(code(&out), 0, "the saved grant allows it: {}", stderr(&out));
-        let prompted = tokio::time::timeout(Duration::from_millis(500), events.recv()).await;
-        assert!(
-            !matches!(&prompted, Ok(Some(e)) if e.event == "plugin.approval.requested"),
-            "no prompt for a saved grant: {prompted:?}"
-        );
+        if let Some(config) = peer_config {
+            let saved: Value = serde_json::from_str(&std::fs::read_to_string(config).unwrap()).unwrap();
+            let grants = &saved["plugins"]["entries"]["file-transfer"]["config"]["literalGrants"];
+            assert_eq!(
+                grants,
+                &json!([{"nodeId": node_id, "command": "file.stat", "requestedPath": format!("{r}/always.txt"), "canonicalPath": format!("{r}/always.txt")}]),
+                "{saved}"
+            );
+        } else {
+            // allow-always saved a grant: the same call again runs without a prompt.
+            let out = tokio::task::spawn_blocking(cli(format!("{r}/always.txt"))).await.unwrap();
+            let mut seen = Vec::new();
+            while let Ok(Some(e)) = tokio::time::timeout(Duration::from_millis(500), events.recv()).await {
+                seen.push(e.event);
+            }
+            assert!(!seen.iter().any(|e| e == "plugin.approval.requested"), "no prompt for a saved grant: {seen:?}");
+            assert_eq!(code(&out), 0, "the saved grant allows it: {}{}", stderr(&out), stdout(&out));
+        }
         // No client presents plugin prompts (the CLI's own connection does not): refused at once.
         client.close().await;
         let started = std::time::Instant::now();
