@@ -372,6 +372,24 @@ fn prompt_flows(tmp: &Path, root: &Path, url: &str, token: &str, peer_config: Op
             assert!(!seen.iter().any(|e| e == "plugin.approval.requested"), "no prompt for a saved grant: {seen:?}");
             assert_eq!(code(&out), 0, "the saved grant allows it: {}{}", stderr(&out), stdout(&out));
         }
+        // On a terminal, the CLI answers the prompt its own call raised.
+        for (name, answer, exit, text) in [
+            ("tty-once.txt", "o\n", 0, "\"size\""),
+            ("tty-deny.txt", "d\n", 2, "file.stat APPROVAL_DENIED: operator denied the prompt"),
+        ] {
+            std::fs::write(root.join(name), name).unwrap();
+            let path = format!("{r}/{name}");
+            let (url, token, state) = (url.to_string(), token.to_string(), cli_state.clone());
+            let out = tokio::task::spawn_blocking(move || {
+                our_cli_on_tty(&url, &token, &state, &["nodes", "files", "stat", "--node", NODE_NAME, &path, "--json"], answer)
+            })
+            .await
+            .unwrap();
+            let shown = format!("{}{}", stdout(&out), stderr(&out));
+            assert_eq!(code(&out), exit, "{shown}");
+            assert!(shown.contains(&format!("Approval required: Read file metadata: {r}/{name}")), "{shown}");
+            assert!(shown.contains(text), "{shown}");
+        }
         // No client presents plugin prompts (the CLI's own connection does not): refused at once.
         client.close().await;
         let started = std::time::Instant::now();
