@@ -596,7 +596,15 @@ mod plugin_approval {
             invalid("invalid plugin.approval.request params: at /: must have required property 'description'"),
         );
         let mut approver = plugin_approver(gw.addr, &["operator.admin"]).await;
-        let call = requester.start("plugin.approval.request", params).await;
+        let mut two_phase = params.clone();
+        two_phase["twoPhase"] = json!(true);
+        let call = requester.start("plugin.approval.request", two_phase).await;
+        let accepted = requester.response(&call).await;
+        assert_eq!(
+            (&accepted["payload"]["status"], &accepted["payload"]["deliveryRoute"]),
+            (&json!("accepted"), &json!("approval-client")),
+            "{accepted}"
+        );
         let announced = approver.event("plugin.approval.requested").await;
         assert_eq!(announced["approvalKind"], "plugin", "{announced}");
         assert_eq!(announced["request"]["title"], "Read file: /x", "{announced}");

@@ -10,8 +10,8 @@
 
 use std::sync::LazyLock;
 
-use openclaw_protocol::methods::{Ack, ApprovalDecision, ApprovalListEntry};
-use openclaw_protocol::ErrorShape;
+use openclaw_protocol::methods::{Ack, ApprovalAccepted, ApprovalDecision, ApprovalListEntry};
+use openclaw_protocol::{ErrorShape, ResponseFrame};
 use serde_json::{json, Value};
 
 use super::exec_approval::wait_decided;
@@ -50,10 +50,24 @@ pub struct Asker {
 /// (`allow-once` / `allow-always` / `deny`), or `None` when nobody could answer or nobody did
 /// before the expiry. `request` is the object operators see.
 pub async fn ask(shared: &Shared, request: Value, asker: &Asker, timeout_ms: i64) -> (ApprovalRecord, Option<String>) {
+    let (record, mut decided, _) = open(shared, request, asker, timeout_ms);
+    wait_decided(shared, &mut decided, &record).await;
+    let decision = shared.approvals().decision_of(&record.id);
+    (record, decision)
+}
+
+/// Registers the prompt and announces it: the record, its decision watch, and how many
+/// clients it went to (none: already decided `null`, as upstream's "no approval route").
+fn open(
+    shared: &Shared,
+    request: Value,
+    asker: &Asker,
+    timeout_ms: i64,
+) -> (ApprovalRecord, tokio::sync::watch::Receiver<bool>, usize) {
     let timeout_ms = timeout_ms.clamp(1, MAX_PLUGIN_TIMEOUT_MS);
     let now = openclaw_state::now_ms();
     let record = shared.approvals().request_plugin(request, asker.device_id.clone(), &asker.conn_id, timeout_ms, now);
-    let mut decided = record.decided.subscribe();
+    let decided = record.decided.subscribe();
     let routes = {
         let registry = shared.registry();
         let routes = visible_operators(&registry, &record, None);
@@ -73,9 +87,7 @@ pub async fn ask(shared: &Shared, request: Value, asker: &Asker, timeout_ms: i64
         // Nobody could ever answer: decide it now (null), as upstream does.
         shared.approvals().expire(&record.id, openclaw_state::now_ms());
     }
-    wait_decided(shared, &mut decided, &record).await;
-    let decision = shared.approvals().decision_of(&record.id);
-    (record, decision)
+    (record, decided, routes)
 }
 
 fn plugin_request<'a>(call: &'a Call<'a>) -> HandlerFuture<'a> {
@@ -138,7 +150,20 @@ fn plugin_request<'a>(call: &'a Call<'a>) -> HandlerFuture<'a> {
         }
         let timeout = p.get("timeoutMs").and_then(Value::as_i64).unwrap_or(DEFAULT_PLUGIN_TIMEOUT_MS);
         let asker = Asker { device_id: call.conn.device_id.clone(), conn_id: call.conn.conn_id.clone() };
-        let (record, decision) = ask(call.shared, request, &asker, timeout).await;
+        let (record, mut decided, routes) = open(call.shared, request, &asker, timeout);
+        if p.get("twoPhase") == Some(&Value::Bool(true)) {
+            let accepted = serde_json::to_value(ApprovalAccepted {
+                status: "accepted".into(),
+                id: record.id.clone(),
+                delivery_route: if routes > 0 { "approval-client" } else { "none" }.into(),
+                created_at_ms: record.created_at_ms,
+                expires_at_ms: record.expires_at_ms,
+            })
+            .expect("serialises");
+            call.outbox.send_frame(&openclaw_protocol::Frame::Res(ResponseFrame::ok(&call.req.id, accepted)));
+        }
+        wait_decided(call.shared, &mut decided, &record).await;
+        let decision = call.shared.approvals().decision_of(&record.id);
         reply(ApprovalDecision {
             id: record.id,
             decision,
