@@ -239,8 +239,16 @@ fn own_prompt(event: &openclaw_protocol::EventFrame, command: &str, path: &str) 
     let request = payload.get("request")?;
     let ours = request.get("pluginId").and_then(Value::as_str) == Some("file-transfer")
         && request.get("toolName").and_then(Value::as_str) == Some(command)
-        && request.get("title").and_then(Value::as_str).is_some_and(|t| t.ends_with(&format!(": {path}")));
+        && request.get("title").and_then(Value::as_str).is_some_and(|t| names_path(t, path));
     ours.then(|| (payload.get("id").and_then(Value::as_str).unwrap_or_default().to_string(), request.clone()))
+}
+
+/// Whether a prompt title (`<verb>: <path>`, cut at 80 UTF-16 units by the gateway) is about
+/// `path`: the whole path, or its beginning when the title was cut.
+fn names_path(title: &str, path: &str) -> bool {
+    let Some((_, shown)) = title.split_once(": ") else { return false };
+    let cut = title.encode_utf16().count() >= 80;
+    shown == path || (cut && !shown.is_empty() && path.starts_with(shown))
 }
 
 /// Asks on the terminal and sends the decision (a failure to send leaves the prompt to expire,
@@ -746,6 +754,11 @@ mod tests {
         assert!(own_prompt(&event("plugin.approval.resolved", request.clone()), "file.stat", "/a/b").is_none());
         assert!(own_prompt(&event("plugin.approval.requested", request.clone()), "file.fetch", "/a/b").is_none());
         assert!(own_prompt(&event("plugin.approval.requested", request.clone()), "file.stat", "/b").is_none());
+        let long = format!("/{}", "x".repeat(100));
+        let cut: String = format!("Read file metadata: {long}").chars().take(80).collect();
+        let request = json!({"pluginId": "file-transfer", "toolName": "file.stat", "title": cut});
+        assert!(own_prompt(&event("plugin.approval.requested", request.clone()), "file.stat", &long).is_some());
+        assert!(own_prompt(&event("plugin.approval.requested", request), "file.stat", "/xx").is_none());
         let other = json!({"pluginId": "other", "toolName": "file.stat", "title": "Read file metadata: /a/b"});
         assert!(own_prompt(&event("plugin.approval.requested", other), "file.stat", "/a/b").is_none());
     }

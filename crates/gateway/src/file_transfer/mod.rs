@@ -128,8 +128,8 @@ impl flow::NodeLink for GatewayLink<'_> {
         let asker = Asker { device_id, conn_id: conn_id.to_string() };
         let request = json!({
             "pluginId": "file-transfer",
-            "title": prompt.title,
-            "description": prompt.description,
+            "title": truncate_utf16(&prompt.title, 80),
+            "description": truncate_utf16(&prompt.description, 256),
             "severity": prompt.severity,
             "toolName": prompt.tool_name,
             "toolCallId": null,
@@ -160,6 +160,18 @@ impl flow::NodeLink for GatewayLink<'_> {
         let key = grant_key(&grant.node_id, &grant.command, &grant.requested_path);
         self.shared.pairing().store().put(StoreKind::FileTransferGrant, &key, &value).map_err(|e| e.to_string())
     }
+}
+
+/// `truncateUtf16Safe`: at most `max` UTF-16 code units, never splitting a character (the
+/// limits upstream puts on a node policy's prompt title and description).
+fn truncate_utf16(text: &str, max: usize) -> String {
+    let mut units = 0;
+    text.chars()
+        .take_while(|c| {
+            units += c.len_utf16();
+            units <= max
+        })
+        .collect()
 }
 
 /// The current time as `new Date().toISOString()` writes it.
@@ -216,6 +228,14 @@ mod tests {
         let t = super::iso_now();
         assert_eq!(t.len(), 24, "{t}");
         assert!(t.starts_with("20") && t.ends_with('Z') && &t[10..11] == "T", "{t}");
+    }
+
+    #[test]
+    fn prompt_texts_are_cut_on_utf16_units() {
+        assert_eq!(super::truncate_utf16("abcdef", 4), "abcd");
+        assert_eq!(super::truncate_utf16("ab😀c", 3), "ab");
+        assert_eq!(super::truncate_utf16("ab😀c", 4), "ab😀");
+        assert_eq!(super::truncate_utf16("ab", 80), "ab");
     }
 
     /// Saved grants join the configured ones (replacing one for the same node, command and
