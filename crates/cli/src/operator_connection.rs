@@ -46,6 +46,12 @@ pub(crate) fn runtime() -> tokio::runtime::Runtime {
 /// upstream's CLI); otherwise this machine's identity signs, and the device token the gateway
 /// issues is kept for the next call.
 pub(crate) async fn connect(gw: &GatewayFlags) -> Result<OperatorClient, Failure> {
+    connect_presenting(gw, Vec::new()).await
+}
+
+/// [`connect`], declaring `caps` to the gateway (`plugin-approvals` when this terminal can
+/// answer the prompts its own commands raise).
+pub(crate) async fn connect_presenting(gw: &GatewayFlags, caps: Vec<String>) -> Result<OperatorClient, Failure> {
     let flags = ConnectFlags {
         url: gw.url.clone(),
         token: gw.token.clone(),
@@ -53,5 +59,5 @@ pub(crate) async fn connect(gw: &GatewayFlags) -> Result<OperatorClient, Failure
         tls_fingerprint: gw.tls_fingerprint.clone(),
         timeout: Duration::from_millis(gw.timeout),
     };
-    Ok(openclaw_operator::connect::connect(&flags, &StatePaths::from_env()).await?)
+    Ok(openclaw_operator::connect::connect_presenting(&flags, &StatePaths::from_env(), caps).await?)
 }

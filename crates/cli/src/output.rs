@@ -169,6 +169,49 @@ pub(crate) fn age_cell(at_ms: Option<i64>) -> String {
     }
 }
 
+/// Whether stdin and stderr are both a terminal: only then can anyone answer a prompt.
+pub(crate) fn terminal_can_prompt() -> bool {
+    std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
+}
+
+/// Asks on the terminal about one gateway plugin approval prompt (`title`, `description`):
+/// `allow-once`, `allow-always` (when offered) or `deny`; end of input denies. Blocking: call
+/// it off the async threads.
+pub(crate) fn ask_plugin_prompt(title: &str, description: &str, always: bool) -> &'static str {
+    let mut err = std::io::stderr();
+    let _ = writeln!(err, "Approval required: {title}");
+    for line in description.lines() {
+        let _ = writeln!(err, "  {line}");
+    }
+    match read_choice(always) {
+        Decision::AllowOnce => "allow-once",
+        Decision::AllowAlways => "allow-always",
+        Decision::Deny => "deny",
+    }
+}
+
+/// Reads `[o]nce / [a]lways / [d]eny` from stdin until a valid answer; end of input denies.
+fn read_choice(always: bool) -> Decision {
+    let mut err = std::io::stderr();
+    let choices = if always { "[o]nce / [a]lways / [d]eny" } else { "[o]nce / [d]eny" };
+    let stdin = std::io::stdin();
+    loop {
+        let _ = write!(err, "Allow? {choices}: ");
+        let _ = err.flush();
+        let mut line = String::new();
+        match stdin.lock().read_line(&mut line) {
+            Ok(0) | Err(_) => return Decision::Deny,
+            Ok(_) => {}
+        }
+        match line.trim().to_ascii_lowercase().as_str() {
+            "o" | "once" | "y" | "yes" => return Decision::AllowOnce,
+            "a" | "always" if always => return Decision::AllowAlways,
+            "d" | "deny" | "n" | "no" => return Decision::Deny,
+            _ => continue,
+        }
+    }
+}
+
 /// Asks on the controlling terminal whether `nodes run` may go ahead when the node requires an
 /// approval; without a terminal on both stdin and stderr, nobody can approve.
 pub(crate) struct TerminalApprover;
@@ -185,22 +228,7 @@ impl Approver for TerminalApprover {
         if let Some(cwd) = plan.get("cwd").and_then(Value::as_str) {
             let _ = writeln!(err, "  cwd:     {cwd}");
         }
-        let choices = if always { "[o]nce / [a]lways / [d]eny" } else { "[o]nce / [d]eny" };
-        let stdin = std::io::stdin();
-        loop {
-            let _ = write!(err, "Allow? {choices}: ");
-            let _ = err.flush();
-            let mut line = String::new();
-            if stdin.lock().read_line(&mut line).ok()? == 0 {
-                return Some(Decision::Deny);
-            }
-            match line.trim().to_ascii_lowercase().as_str() {
-                "o" | "once" | "y" | "yes" => return Some(Decision::AllowOnce),
-                "a" | "always" if always => return Some(Decision::AllowAlways),
-                "d" | "deny" | "n" | "no" => return Some(Decision::Deny),
-                _ => continue,
-            }
-        }
+        Some(read_choice(always))
     }
 }
 

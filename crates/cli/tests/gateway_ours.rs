@@ -34,6 +34,7 @@ async fn operator(gw: &OurGateway) -> OperatorClient {
         identity: None,
         scopes: OPERATOR_SCOPES.iter().map(|s| s.to_string()).collect(),
         timeout: Duration::from_secs(10),
+        caps: Vec::new(),
     };
     OperatorClient::connect(&opts).await.expect("operator connects")
 }

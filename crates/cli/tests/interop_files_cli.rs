@@ -218,3 +218,188 @@ fn files_flows(tmp: &Path, root: &Path, url: &str, token: &str) {
     assert_eq!(code(&out), 1, "{}", stderr(&out));
     assert!(stderr(&out).contains("must be absolute"), "{}", stderr(&out));
 }
+
+/// The policy for prompts: reads under `share/` are allowed; anything else is asked about
+/// (`ask: "on-miss"`).
+fn prompt_config(root: &Path) -> Value {
+    let r = root.to_string_lossy();
+    let policy = json!({
+        "policyVersion": 2,
+        "nodes": {NODE_NAME: {"ask": "on-miss", "allowReadPaths": [format!("{r}/share/**")]}}
+    });
+    json!({
+        "gateway": {"nodes": {"commands": {"allow": ["file.stat", "file.fetch", "dir.list", "dir.fetch", "file.write"]}}},
+        "plugins": {"entries": {"file-transfer": {"config": policy}}},
+    })
+}
+
+#[test]
+fn file_prompts_through_our_gateway() {
+    let (tmp, root) = fresh_root();
+    let gw_dir = tmp.path().join("gw");
+    std::fs::create_dir_all(&gw_dir).unwrap();
+    std::fs::write(gw_dir.join("openclaw.json"), prompt_config(&root).to_string()).unwrap();
+    let gw = OurGateway::start(&gw_dir, &[]);
+    let _node = connect_node(tmp.path(), &gw.url(), gw.port, &gw.token);
+    prompt_flows(tmp.path(), &root, &gw.url(), &gw.token, None);
+}
+
+#[test]
+fn file_prompts_through_the_real_gateway() {
+    if !peer_available() {
+        return;
+    }
+    let (tmp, root) = fresh_root();
+    std::env::set_var("PEER_EXTRA_CONFIG", prompt_config(&root).to_string());
+    let gw = PeerGateway::start("files-prompts", &[]);
+    std::env::remove_var("PEER_EXTRA_CONFIG");
+    let _node = connect_node(tmp.path(), &gw.url(), gw.port, &gw.token);
+    let config = gw.home.join(".openclaw").join("openclaw.json");
+    prompt_flows(tmp.path(), &root, &gw.url(), &gw.token, Some(&config));
+}
+
+/// An operator that presents plugin approval prompts (`caps: ["plugin-approvals"]`), as a
+/// second connection next to the CLI.
+async fn approver(url: &str, token: &str) -> (openclaw_operator::OperatorClient, EventStream) {
+    let opts = openclaw_operator::ConnectOptions {
+        endpoint: openclaw_operator::client::endpoint_from_url(url, None).unwrap(),
+        token: Some(token.to_string()),
+        password: None,
+        device_token: None,
+        identity: None,
+        scopes: openclaw_operator::OPERATOR_SCOPES.iter().map(|s| s.to_string()).collect(),
+        timeout: Duration::from_secs(20),
+        caps: vec!["plugin-approvals".into()],
+    };
+    let client = openclaw_operator::OperatorClient::connect(&opts).await.expect("approver connects");
+    let events = client.take_events().expect("events");
+    (client, events)
+}
+
+type EventStream = tokio::sync::mpsc::UnboundedReceiver<openclaw_protocol::EventFrame>;
+
+/// The next `name` event's payload.
+async fn next_event(events: &mut EventStream, name: &str) -> Value {
+    let wait = async {
+        loop {
+            let e = events.recv().await.expect("the approver stays connected");
+            if e.event == name {
+                return e.payload.unwrap_or(Value::Null);
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), wait).await.unwrap_or_else(|_| panic!("no {name} event"))
+}
+
+/// A prompt answered allow-once, deny and allow-always by a second operator (the prompt's
+/// fields checked), the allow-always grant, and no approver at all.
+///
+/// `peer_config` is the real Gateway's `openclaw.json`: it saves the grant there, but its
+/// running policy still prompted for the very next identical call (it broadcast
+/// `config.changed`; seen with this peer version), so there the saved grant is checked in the
+/// file. Ours saves it in its database and the next identical call runs without a prompt.
+fn prompt_flows(tmp: &Path, root: &Path, url: &str, token: &str, peer_config: Option<&Path>) {
+    let r = root.to_string_lossy().into_owned();
+    for name in ["once.txt", "denied.txt", "always.txt", "nobody.txt"] {
+        std::fs::write(root.join(name), name).unwrap();
+    }
+    let cli_state = tmp.join("cli");
+    let cli = {
+        let (url, token, cli_state) = (url.to_string(), token.to_string(), cli_state.clone());
+        move |path: String| {
+            let (url, token, cli_state) = (url.clone(), token.clone(), cli_state.clone());
+            move || our_cli(&url, &token, &cli_state, &["nodes", "files", "stat", "--node", NODE_NAME, &path, "--json"])
+        }
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    rt.block_on(async {
+        let (client, mut events) = approver(url, token).await;
+        let node_id = client.request("node.list", json!({})).await.unwrap()["nodes"]
+            .as_array()
+            .and_then(|nodes| nodes.iter().find(|n| n["displayName"] == NODE_NAME))
+            .map(|n| n["nodeId"].as_str().unwrap().to_string())
+            .expect("the node is listed");
+        for (name, decision) in [("once.txt", "allow-once"), ("denied.txt", "deny"), ("always.txt", "allow-always")] {
+            let path = format!("{r}/{name}");
+            let run = tokio::task::spawn_blocking(cli(path.clone()));
+            let asked = next_event(&mut events, "plugin.approval.requested").await;
+            let request = &asked["request"];
+            assert_eq!(asked["approvalKind"], "plugin", "{asked}");
+            assert!(asked["id"].as_str().unwrap().starts_with("plugin:"), "{asked}");
+            assert_eq!(request["title"], format!("Read file metadata: {path}"), "{asked}");
+            assert_eq!(
+                request["description"],
+                format!(
+                    "Allow read file metadata on {NODE_NAME}\nPath: {path}\nNode ID: {node_id}\n\n\"allow-always\" saves this exact command and path for this node."
+                ),
+                "{asked}"
+            );
+            assert_eq!((request["severity"].as_str(), request["toolName"].as_str()), (Some("info"), Some("file.stat")));
+            assert_eq!(request["pluginId"], "file-transfer", "{asked}");
+            let listed = client.request("plugin.approval.list", json!({})).await.unwrap();
+            assert!(listed.as_array().unwrap().iter().any(|e| e["id"] == asked["id"]), "{listed}");
+            let resolved =
+                client.request("plugin.approval.resolve", json!({"id": asked["id"], "decision": decision})).await;
+            assert_eq!(resolved.unwrap(), json!({"ok": true}));
+            let done = next_event(&mut events, "plugin.approval.resolved").await;
+            assert_eq!((&done["id"], done["decision"].as_str()), (&asked["id"], Some(decision)), "{done}");
+            let out = run.await.unwrap();
+            if decision == "deny" {
+                assert_eq!(code(&out), 2, "{}", stderr(&out));
+                let text = format!("{}{}", stderr(&out), stdout(&out));
+                assert!(text.contains("file.stat APPROVAL_DENIED: operator denied the prompt"), "{text}");
+            } else {
+                assert_eq!(code(&out), 0, "{decision}: {}", stderr(&out));
+                let stat: Value = serde_json::from_str(&stdout(&out)).unwrap();
+                assert_eq!(stat["size"].as_u64(), Some(name.len() as u64), "{stat}");
+            }
+        }
+        if let Some(config) = peer_config {
+            let saved: Value = serde_json::from_str(&std::fs::read_to_string(config).unwrap()).unwrap();
+            let grants = &saved["plugins"]["entries"]["file-transfer"]["config"]["literalGrants"];
+            assert_eq!(
+                grants,
+                &json!([{"nodeId": node_id, "command": "file.stat", "requestedPath": format!("{r}/always.txt"), "canonicalPath": format!("{r}/always.txt")}]),
+                "{saved}"
+            );
+        } else {
+            // allow-always saved a grant: the same call again runs without a prompt.
+            let out = tokio::task::spawn_blocking(cli(format!("{r}/always.txt"))).await.unwrap();
+            let mut seen = Vec::new();
+            while let Ok(Some(e)) = tokio::time::timeout(Duration::from_millis(500), events.recv()).await {
+                seen.push(e.event);
+            }
+            assert!(!seen.iter().any(|e| e == "plugin.approval.requested"), "no prompt for a saved grant: {seen:?}");
+            assert_eq!(code(&out), 0, "the saved grant allows it: {}{}", stderr(&out), stdout(&out));
+        }
+        // On a terminal, the CLI answers the prompt its own call raised.
+        for (name, answer, exit, text) in [
+            ("tty-once.txt", "o\n", 0, "\"size\""),
+            ("tty-deny.txt", "d\n", 2, "file.stat APPROVAL_DENIED: operator denied the prompt"),
+        ] {
+            std::fs::write(root.join(name), name).unwrap();
+            let path = format!("{r}/{name}");
+            let (url, token, state) = (url.to_string(), token.to_string(), cli_state.clone());
+            let out = tokio::task::spawn_blocking(move || {
+                our_cli_on_tty(&url, &token, &state, &["nodes", "files", "stat", "--node", NODE_NAME, &path, "--json"], answer)
+            })
+            .await
+            .unwrap();
+            let shown = format!("{}{}", stdout(&out), stderr(&out));
+            assert_eq!(code(&out), exit, "{shown}");
+            assert!(shown.contains(&format!("Approval required: Read file metadata: {r}/{name}")), "{shown}");
+            assert!(shown.contains(text), "{shown}");
+        }
+        // No client presents plugin prompts (the CLI's own connection does not): refused at once.
+        client.close().await;
+        let started = std::time::Instant::now();
+        let out = tokio::task::spawn_blocking(cli(format!("{r}/nobody.txt"))).await.unwrap();
+        assert_eq!(code(&out), 2, "{}", stderr(&out));
+        let text = format!("{}{}", stderr(&out), stdout(&out));
+        assert!(
+            text.contains("file.stat APPROVAL_UNAVAILABLE: no operator client connected to approve the request"),
+            "{text}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(30), "refused without waiting for a timeout");
+    });
+}

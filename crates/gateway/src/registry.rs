@@ -157,6 +157,19 @@ pub struct Client {
     pub outbox: Outbox,
     /// For nodes: what the node declared.
     pub node: Option<NodeSession>,
+    /// Whether this client presents plugin approval prompts (upstream's `canDeliverApprovals`
+    /// for `plugin`: the Control UI or TUI client id, or the `approvals` / `plugin-approvals`
+    /// cap). Only such clients count as someone who can answer a plugin prompt.
+    pub plugin_approver: bool,
+}
+
+/// Client ids that present every approval kind, or plugin approvals (upstream's
+/// `ALL_APPROVAL_CLIENT_IDS` and `PLUGIN_APPROVAL_CLIENT_IDS`).
+const PLUGIN_APPROVER_IDS: &[&str] = &["openclaw-control-ui", "openclaw-tui"];
+
+/// Whether a client with this `client.id` and `caps` presents plugin approval prompts.
+pub fn presents_plugin_approvals(client_id: &str, caps: &[String]) -> bool {
+    PLUGIN_APPROVER_IDS.contains(&client_id) || caps.iter().any(|c| c == "approvals" || c == "plugin-approvals")
 }
 
 /// How an invoke ended, as the node reported it (or as the gateway decided).

@@ -424,6 +424,10 @@ fn register(
         remote_ip: ctx.remote_ip.clone(),
         outbox: outbox.clone(),
         node: node.clone(),
+        plugin_approver: crate::registry::presents_plugin_approvals(
+            &p.client.id,
+            p.caps.as_deref().unwrap_or_default(),
+        ),
     };
     let mut registry = shared.registry();
     if let (Some(_), Some(device)) = (&node, &a.device_id) {

@@ -44,6 +44,9 @@ pub enum Kind {
     Node,
     /// A pending node command-surface request.
     NodeRequest,
+    /// A file-transfer literal grant an operator's `allow-always` saved
+    /// ([`crate::file_transfer`]).
+    FileTransferGrant,
 }
 
 impl Kind {
@@ -53,6 +56,7 @@ impl Kind {
             Kind::DeviceRequest => "device-request",
             Kind::Node => "node",
             Kind::NodeRequest => "node-request",
+            Kind::FileTransferGrant => "file-transfer-grant",
         }
     }
 
@@ -73,6 +77,7 @@ impl Kind {
             }
             Kind::Node => &["nodeId", "caps", "commands", "createdAtMs", "approvedAtMs"],
             Kind::NodeRequest => &["requestId", "nodeId", "caps", "commands", "requiredApproveScopes", "ts"],
+            Kind::FileTransferGrant => &["nodeId", "command", "requestedPath", "canonicalPath"],
         }
     }
 }

@@ -67,6 +67,10 @@ mod table {
                 "exec.approval.list",
                 "exec.approval.waitDecision",
                 "exec.approval.resolve",
+                "plugin.approval.list",
+                "plugin.approval.request",
+                "plugin.approval.waitDecision",
+                "plugin.approval.resolve",
                 "audit.list",
                 "node.invoke.result",
                 "node.invoke.progress",
@@ -568,6 +572,60 @@ mod exec_approvals {
             &pairer.err("exec.approvals.node.get", json!({"nodeId": node_id})).await,
             missing_scope("operator.admin"),
         );
+        gw.shutdown().await;
+    }
+}
+
+/// `methods::plugin_approval`: plugin prompts, routed only to clients that present them.
+mod plugin_approval {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn request_routes_resolves_and_stays_apart_from_exec() {
+        let gw = start(|_| {}).await;
+        let mut requester = operator(gw.addr, &["operator.approvals"]).await;
+        // An admin without the cap is no route: decided null at once.
+        let mut plain_admin = operator(gw.addr, &["operator.admin"]).await;
+        let params = json!({"pluginId": "p", "title": "Read file: /x", "description": "why", "severity": "info",
+                            "toolName": "file.fetch", "timeoutMs": 60000});
+        let undecided = requester.ok("plugin.approval.request", params.clone()).await;
+        assert_eq!(undecided["decision"], Value::Null, "{undecided}");
+        assert!(undecided["id"].as_str().unwrap().starts_with("plugin:"), "{undecided}");
+        assert_json(
+            &requester.err("plugin.approval.request", json!({"title": "t"})).await,
+            invalid("invalid plugin.approval.request params: at /: must have required property 'description'"),
+        );
+        let mut approver = plugin_approver(gw.addr, &["operator.admin"]).await;
+        let mut two_phase = params.clone();
+        two_phase["twoPhase"] = json!(true);
+        let call = requester.start("plugin.approval.request", two_phase).await;
+        let accepted = requester.response(&call).await;
+        assert_eq!(
+            (&accepted["payload"]["status"], &accepted["payload"]["deliveryRoute"]),
+            (&json!("accepted"), &json!("approval-client")),
+            "{accepted}"
+        );
+        let announced = approver.event("plugin.approval.requested").await;
+        assert_eq!(announced["approvalKind"], "plugin", "{announced}");
+        assert_eq!(announced["request"]["title"], "Read file: /x", "{announced}");
+        assert_eq!(announced["request"]["allowedDecisions"], json!(["allow-once", "allow-always", "deny"]));
+        let id = announced["id"].clone();
+        let listed = approver.ok("plugin.approval.list", json!({})).await;
+        assert_eq!(listed[0]["id"], id, "{listed}");
+        assert_eq!(approver.ok("exec.approval.list", json!({})).await, json!([]));
+        let exec_resolve = approver.err("exec.approval.resolve", json!({"id": id, "decision": "allow-once"})).await;
+        assert_eq!(exec_resolve["message"], "unknown or expired approval id", "{exec_resolve}");
+        let waiter = plain_admin.start("plugin.approval.waitDecision", json!({"id": id})).await;
+        assert_json(
+            &approver.ok("plugin.approval.resolve", json!({"id": id, "decision": "deny"})).await,
+            json!({"ok": true}),
+        );
+        let resolved = approver.event("plugin.approval.resolved").await;
+        assert_eq!((&resolved["id"], &resolved["decision"]), (&id, &json!("deny")), "{resolved}");
+        let decided = requester.response(&call).await;
+        assert_eq!(decided["payload"]["decision"], "deny", "{decided}");
+        let waited = plain_admin.response(&waiter).await;
+        assert_eq!(waited["payload"]["decision"], "deny", "{waited}");
         gw.shutdown().await;
     }
 }

@@ -112,6 +112,9 @@ pub struct ConnectOptions {
     pub scopes: Vec<String>,
     /// Deadline for the handshake and for each request.
     pub timeout: Duration,
+    /// `connect.caps`: what this client presents, e.g. `plugin-approvals` to be offered the
+    /// gateway's plugin approval prompts. Empty sends none.
+    pub caps: Vec<String>,
 }
 
 type Responder = mpsc::UnboundedSender<ResponseFrame>;
@@ -349,7 +352,11 @@ fn connect_request(opts: &ConnectOptions) -> ConnectRequest<'_> {
     if auth.token.is_none() && auth.password.is_none() {
         auth.device_token = opts.device_token.clone();
     }
-    ConnectRequest::operator(opts.identity.as_ref(), opts.scopes.clone(), auth)
+    let mut request = ConnectRequest::operator(opts.identity.as_ref(), opts.scopes.clone(), auth);
+    if !opts.caps.is_empty() {
+        request.caps = Some(opts.caps.clone());
+    }
+    request
 }
 
 impl From<HandshakeError> for ClientError {

@@ -137,6 +137,16 @@ pub fn resolve(
 /// then the device identity and stored token when the plan signs. A device token the gateway
 /// issues is kept for the next call (failing to store it does not fail the command).
 pub async fn connect(flags: &ConnectFlags, paths: &StatePaths) -> Result<OperatorClient, ConnectError> {
+    connect_presenting(flags, paths, Vec::new()).await
+}
+
+/// [`connect`], declaring `caps` (e.g. `plugin-approvals`, so the gateway offers this session
+/// the plugin approval prompts it may answer, such as those its own file commands raise).
+pub async fn connect_presenting(
+    flags: &ConnectFlags,
+    paths: &StatePaths,
+    caps: Vec<String>,
+) -> Result<OperatorClient, ConnectError> {
     let file = if paths.config_path.exists() {
         OpenClawConfig::load(&paths.config_path)?
     } else {
@@ -161,6 +171,7 @@ pub async fn connect(flags: &ConnectFlags, paths: &StatePaths) -> Result<Operato
         identity: identity.clone(),
         scopes: OPERATOR_SCOPES.iter().map(|s| s.to_string()).collect(),
         timeout: flags.timeout,
+        caps,
     };
     let client = OperatorClient::connect(&opts).await?;
     if let (Some(db), Some(identity), Some(auth)) = (db.as_mut(), identity, client.hello().auth.as_ref()) {

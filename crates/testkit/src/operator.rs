@@ -26,6 +26,7 @@ pub fn operator_call(url: &str, pin: Option<&str>, token: &str, method: &str, pa
         identity: None,
         scopes: OPERATOR_SCOPES.iter().map(|s| s.to_string()).collect(),
         timeout: Duration::from_secs(20),
+        caps: Vec::new(),
     };
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {

@@ -356,6 +356,28 @@ pub fn our_cli_json(bin: &Path, url: &str, token: &str, state_dir: &Path, args: 
 
 /// Runs `openclaw nodes run` under `script(1)`, so it has a terminal and asks for approval,
 /// and types `answer` (e.g. `"o\n"`) at the prompt; `argv` is the command line after `--`.
+pub fn our_cli_on_tty(bin: &Path, url: &str, token: &str, state_dir: &Path, args: &[&str], answer: &str) -> Output {
+    use std::io::Write;
+    let quote = |a: &str| format!("'{}'", a.replace('\'', "'\\''"));
+    let mut words = vec![quote(&bin.to_string_lossy()), quote(args[0])];
+    words.extend(["--url", url, "--token", token].iter().map(|a| quote(a)));
+    words.extend(args[1..].iter().map(|a| quote(a)));
+    let mut child = Command::new("script")
+        .args(["-qec", &words.join(" "), "/dev/null"])
+        .env("OPENCLAW_STATE_DIR", state_dir)
+        .env_remove("OPENCLAW_GATEWAY_TOKEN")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("script(1) is needed for the terminal approval tests");
+    // Type the answer once the prompt is up.
+    std::thread::sleep(Duration::from_millis(1500));
+    child.stdin.take().unwrap().write_all(answer.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// Runs `openclaw nodes run` under `script(1)` and types `answer` at the approval prompt.
 pub fn our_nodes_run_on_tty(
     bin: &Path,
     url: &str,

@@ -163,31 +163,106 @@ pub(crate) fn check(args: &FilesArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Runs one `nodes files` verb.
-pub(crate) async fn files(client: &OperatorClient, args: FilesArgs, json_mode: bool) -> Result<ExitCode, Failure> {
+/// Runs one `nodes files` verb; with `prompts`, the gateway's approval prompts for this run's
+/// own calls are answered on the terminal.
+pub(crate) async fn files(
+    client: &OperatorClient,
+    args: FilesArgs,
+    json_mode: bool,
+    prompts: bool,
+) -> Result<ExitCode, Failure> {
     check(&args)?;
+    let prompts = Prompts(tokio::sync::Mutex::new(if prompts { client.take_events() } else { None }));
     match args.command {
         FilesCommand::Ls { target, path, max_entries, page_token, all } => {
-            let node = Node::resolve(client, &target).await?;
+            let node = Node::resolve(client, &target, prompts).await?;
             ls(client, &node, &path, max_entries, page_token, all, json_mode).await
         }
         FilesCommand::Stat { target, path } => {
-            let node = Node::resolve(client, &target).await?;
+            let node = Node::resolve(client, &target, prompts).await?;
             stat(client, &node, &path, json_mode).await
         }
         FilesCommand::Pull { target, remote, local, max_bytes, force } => {
-            let node = Node::resolve(client, &target).await?;
+            let node = Node::resolve(client, &target, prompts).await?;
             let local = pull_destination(&remote, local.as_deref())?;
             pull(client, &node, &remote, &local, max_bytes, force, json_mode).await
         }
         FilesCommand::Push { target, local, remote, overwrite, create_parents } => {
-            let node = Node::resolve(client, &target).await?;
+            let node = Node::resolve(client, &target, prompts).await?;
             push(client, &node, &local, &remote, overwrite, create_parents, json_mode).await
         }
         FilesCommand::PullDir { target, remote, local, max_bytes } => {
-            let node = Node::resolve(client, &target).await?;
+            let node = Node::resolve(client, &target, prompts).await?;
             pull_dir(client, &node, &remote, &local, max_bytes, json_mode).await
         }
+    }
+}
+
+type Events = tokio::sync::mpsc::UnboundedReceiver<openclaw_protocol::EventFrame>;
+
+/// The gateway's events while this terminal answers prompts (`None` otherwise).
+struct Prompts(tokio::sync::Mutex<Option<Events>>);
+
+impl Prompts {
+    /// Awaits `invoke`, answering on the terminal every plugin approval prompt the gateway
+    /// raises for this very call (file-transfer, this command, this path) meanwhile.
+    async fn answering<F: std::future::Future<Output = Result<Value, ClientError>>>(
+        &self,
+        client: &OperatorClient,
+        command: &str,
+        path: &str,
+        invoke: F,
+    ) -> Result<Value, ClientError> {
+        let mut slot = self.0.lock().await;
+        let Some(events) = slot.as_mut() else { return invoke.await };
+        tokio::pin!(invoke);
+        loop {
+            tokio::select! {
+                answer = &mut invoke => return answer,
+                event = events.recv() => {
+                    let Some(event) = event else { return invoke.await };
+                    if let Some((id, request)) = own_prompt(&event, command, path) {
+                        answer_prompt(client, id, request).await;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The id and request of a `plugin.approval.requested` event about this call, if it is one.
+fn own_prompt(event: &openclaw_protocol::EventFrame, command: &str, path: &str) -> Option<(String, Value)> {
+    if event.event != "plugin.approval.requested" {
+        return None;
+    }
+    let payload = event.payload.as_ref()?;
+    let request = payload.get("request")?;
+    let ours = request.get("pluginId").and_then(Value::as_str) == Some("file-transfer")
+        && request.get("toolName").and_then(Value::as_str) == Some(command)
+        && request.get("title").and_then(Value::as_str).is_some_and(|t| names_path(t, path));
+    ours.then(|| (payload.get("id").and_then(Value::as_str).unwrap_or_default().to_string(), request.clone()))
+}
+
+/// Whether a prompt title (`<verb>: <path>`, cut at 80 UTF-16 units by the gateway) is about
+/// `path`: the whole path, or its beginning when the title was cut.
+fn names_path(title: &str, path: &str) -> bool {
+    let Some((_, shown)) = title.split_once(": ") else { return false };
+    let cut = title.encode_utf16().count() >= 80;
+    shown == path || (cut && !shown.is_empty() && path.starts_with(shown))
+}
+
+/// Asks on the terminal and sends the decision (a failure to send leaves the prompt to expire,
+/// which refuses the call).
+async fn answer_prompt(client: &OperatorClient, id: String, request: Value) {
+    let title = request.get("title").and_then(Value::as_str).unwrap_or_default().to_string();
+    let description = request.get("description").and_then(Value::as_str).unwrap_or_default().to_string();
+    let always =
+        request.get("allowedDecisions").and_then(Value::as_array).is_none_or(|a| a.iter().any(|d| d == "allow-always"));
+    let decision = tokio::task::spawn_blocking(move || crate::output::ask_plugin_prompt(&title, &description, always))
+        .await
+        .unwrap_or("deny");
+    if let Err(e) = client.request("plugin.approval.resolve", json!({"id": id, "decision": decision})).await {
+        eprintln!("could not send the decision ({decision}): {e}");
     }
 }
 
@@ -207,16 +282,17 @@ impl Access {
     }
 }
 
-/// The node a verb addresses, and the deadline of its invokes.
+/// The node a verb addresses, the deadline of its invokes, and the terminal's prompt events.
 struct Node {
     entry: NodeEntry,
     timeout_ms: u64,
+    prompts: Prompts,
 }
 
 impl Node {
-    async fn resolve(client: &OperatorClient, target: &Target) -> Result<Self, Failure> {
+    async fn resolve(client: &OperatorClient, target: &Target, prompts: Prompts) -> Result<Self, Failure> {
         let entry = super::resolve(client, &target.node).await?;
-        Ok(Node { entry, timeout_ms: target.invoke_timeout })
+        Ok(Node { entry, timeout_ms: target.invoke_timeout, prompts })
     }
 
     /// The key a policy entry for this node would have: its name when it has one (what people
@@ -245,7 +321,8 @@ impl Node {
             session_key: None,
         };
         let deadline = Duration::from_millis(self.timeout_ms.saturating_add(10_000));
-        let answer = match client.request_with_timeout("node.invoke", params(request), deadline).await {
+        let invoke = client.request_with_timeout("node.invoke", params(request), deadline);
+        let answer = match self.prompts.answering(client, command, path, invoke).await {
             Ok(answer) => answer,
             Err(e) => return Err(self.refusal(command, access, path, e)),
         };
@@ -661,6 +738,30 @@ fn unpack(archive_bytes: &[u8], dir: &Path) -> Result<(), Failure> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Only this call's prompt is answered: the file-transfer plugin, this command, this path.
+    #[test]
+    fn only_the_own_prompt_is_answered() {
+        let event = |name: &str, request: Value| openclaw_protocol::EventFrame {
+            event: name.into(),
+            payload: Some(json!({"id": "plugin:1", "request": request})),
+            ..serde_json::from_value(json!({"type": "event", "event": name})).unwrap()
+        };
+        let request =
+            json!({"pluginId": "file-transfer", "toolName": "file.stat", "title": "Read file metadata: /a/b"});
+        let own = own_prompt(&event("plugin.approval.requested", request.clone()), "file.stat", "/a/b");
+        assert_eq!(own.map(|(id, _)| id).as_deref(), Some("plugin:1"));
+        assert!(own_prompt(&event("plugin.approval.resolved", request.clone()), "file.stat", "/a/b").is_none());
+        assert!(own_prompt(&event("plugin.approval.requested", request.clone()), "file.fetch", "/a/b").is_none());
+        assert!(own_prompt(&event("plugin.approval.requested", request.clone()), "file.stat", "/b").is_none());
+        let long = format!("/{}", "x".repeat(100));
+        let cut: String = format!("Read file metadata: {long}").chars().take(80).collect();
+        let request = json!({"pluginId": "file-transfer", "toolName": "file.stat", "title": cut});
+        assert!(own_prompt(&event("plugin.approval.requested", request.clone()), "file.stat", &long).is_some());
+        assert!(own_prompt(&event("plugin.approval.requested", request), "file.stat", "/xx").is_none());
+        let other = json!({"pluginId": "other", "toolName": "file.stat", "title": "Read file metadata: /a/b"});
+        assert!(own_prompt(&event("plugin.approval.requested", other), "file.stat", "/a/b").is_none());
+    }
 
     /// What a refusal adds: the config that lifts it, for the refusals configuration can lift.
     #[test]

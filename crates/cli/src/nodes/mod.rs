@@ -25,7 +25,7 @@ use serde_json::{json, Map, Value};
 mod files;
 mod notify;
 
-use crate::operator_connection::{connect, runtime, GatewayFlags};
+use crate::operator_connection::{runtime, GatewayFlags};
 use crate::output::{age_cell, finish, joined, params, print_json, read, table, text, Failure, TerminalApprover};
 
 /// `openclaw nodes`.
@@ -122,7 +122,10 @@ async fn dispatch(args: NodesArgs) -> Result<ExitCode, Failure> {
     if let NodesCommand::Files(files) = &args.command {
         files::check(files)?;
     }
-    let client = connect(&args.gw).await?;
+    // `nodes files` on a terminal answers the gateway's prompts for its own calls.
+    let prompts = matches!(args.command, NodesCommand::Files(_)) && crate::output::terminal_can_prompt();
+    let caps = if prompts { vec!["plugin-approvals".to_string()] } else { Vec::new() };
+    let client = crate::operator_connection::connect_presenting(&args.gw, caps).await?;
     let client = &client;
     match args.command {
         NodesCommand::Status { connected } => status(client, connected, json_mode).await,
@@ -141,7 +144,7 @@ async fn dispatch(args: NodesArgs) -> Result<ExitCode, Failure> {
             run_shell(client, run, json_mode).await
         }
         NodesCommand::Notify(notify) => notify::notify(client, notify, json_mode).await,
-        NodesCommand::Files(files) => files::files(client, files, json_mode).await,
+        NodesCommand::Files(files) => files::files(client, files, json_mode, prompts).await,
     }
 }
 

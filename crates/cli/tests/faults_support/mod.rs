@@ -211,6 +211,7 @@ async fn connect(url: &str, token: &str) -> OperatorClient {
         identity: None,
         scopes: OPERATOR_SCOPES.iter().map(|s| s.to_string()).collect(),
         timeout: Duration::from_secs(20),
+        caps: Vec::new(),
     };
     OperatorClient::connect(&opts).await.unwrap_or_else(|e| panic!("operator connect: {e}"))
 }

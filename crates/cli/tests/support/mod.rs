@@ -88,6 +88,11 @@ pub fn our_cli_json(url: &str, token: &str, state_dir: &Path, args: &[&str]) -> 
     ours::our_cli_json(&openclaw_bin(), url, token, state_dir, args)
 }
 
+/// Runs our CLI with `args` under `script(1)` (a terminal) and types `answer` after 1.5 s.
+pub fn our_cli_on_tty(url: &str, token: &str, state_dir: &Path, args: &[&str], answer: &str) -> std::process::Output {
+    ours::our_cli_on_tty(&openclaw_bin(), url, token, state_dir, args, answer)
+}
+
 /// Runs `openclaw nodes run` under `script(1)` and types `answer` at the approval prompt.
 pub fn our_nodes_run_on_tty(
     url: &str,

@@ -32,11 +32,35 @@ pub const RESOLVED_GRACE_MS: i64 = 15_000;
 /// The decisions an operator can take.
 pub const DECISIONS: &[&str] = &["allow-once", "allow-always", "deny"];
 
+/// Which family an approval record belongs to: exec records answer `exec.approval.*`, plugin
+/// records (`plugin:` ids, e.g. the file-transfer policy's prompts) answer `plugin.approval.*`.
+/// A record of one family is invisible to the other family's methods, so a plugin approval can
+/// never authorise a `system.run`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApprovalKind {
+    /// `exec.approval.*`.
+    Exec,
+    /// `plugin.approval.*`.
+    Plugin,
+}
+
+impl ApprovalKind {
+    /// The wire name (`approvalKind`, event prefix).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApprovalKind::Exec => "exec",
+            ApprovalKind::Plugin => "plugin",
+        }
+    }
+}
+
 /// One approval record.
 #[derive(Debug, Clone)]
 pub struct ApprovalRecord {
-    /// The approval id (caller-chosen or a UUID).
+    /// The approval id (caller-chosen or a UUID; `plugin:<uuid>` for plugin records).
     pub id: String,
+    /// Its family.
+    pub kind: ApprovalKind,
     /// The `request` object operators see.
     pub request: Value,
     /// The node the plan would run on.
@@ -227,6 +251,7 @@ impl ApprovalBook {
         });
         let record = ApprovalRecord {
             id: id.clone(),
+            kind: ApprovalKind::Exec,
             request,
             node_id: node_id.to_string(),
             plan: plan.clone(),
@@ -245,16 +270,70 @@ impl ApprovalBook {
         Ok(record)
     }
 
-    /// A record the caller may see, by exact id or a unique prefix of a pending id.
-    pub fn find(&mut self, id: &str, caller: &Caller, now: i64) -> Result<ApprovalRecord, ApprovalError> {
+    /// Registers a plugin approval (`plugin.approval.request`, or a gateway-side plugin policy
+    /// such as file transfer): `request` is the object operators see (`title`, `description`,
+    /// `severity`, `toolName`, …); the id is `plugin:<uuid>`, a prefix exec callers may not use.
+    pub fn request_plugin(
+        &mut self,
+        mut request: Value,
+        requested_by_device: Option<String>,
+        requested_by_conn: &str,
+        timeout_ms: i64,
+        now: i64,
+    ) -> ApprovalRecord {
         self.sweep(now);
-        if let Some(r) = self.records.get(id).filter(|r| r.visible_to(caller)) {
+        let id = format!("plugin:{}", uuid::Uuid::new_v4());
+        if request.get("allowedDecisions").is_none() {
+            request["allowedDecisions"] = json!(DECISIONS);
+        }
+        let record = ApprovalRecord {
+            id: id.clone(),
+            kind: ApprovalKind::Plugin,
+            node_id: request.get("nodeId").and_then(Value::as_str).unwrap_or_default().to_string(),
+            request,
+            plan: Value::Null,
+            env_hash: None,
+            created_at_ms: now,
+            expires_at_ms: now + timeout_ms,
+            requested_by_device,
+            requested_by_conn: requested_by_conn.to_string(),
+            decision: None,
+            resolved_at_ms: None,
+            terminal_reason: None,
+            consumed: false,
+            decided: watch::channel(false).0,
+        };
+        self.records.insert(id, record.clone());
+        record
+    }
+
+    /// The decision on a record (`None` while pending, when it expired undecided, or once it is
+    /// gone): what the gateway's own prompts act on.
+    pub fn decision_of(&self, id: &str) -> Option<String> {
+        self.records.get(id).and_then(|r| r.decision.clone())
+    }
+
+    /// An exec record the caller may see, by exact id or a unique prefix of a pending id.
+    pub fn find(&mut self, id: &str, caller: &Caller, now: i64) -> Result<ApprovalRecord, ApprovalError> {
+        self.find_of(ApprovalKind::Exec, id, caller, now)
+    }
+
+    /// A record of `kind` the caller may see, by exact id or a unique prefix of a pending id.
+    pub fn find_of(
+        &mut self,
+        kind: ApprovalKind,
+        id: &str,
+        caller: &Caller,
+        now: i64,
+    ) -> Result<ApprovalRecord, ApprovalError> {
+        self.sweep(now);
+        if let Some(r) = self.records.get(id).filter(|r| r.kind == kind && r.visible_to(caller)) {
             return Ok(r.clone());
         }
         let matches: Vec<&ApprovalRecord> = self
             .records
             .values()
-            .filter(|r| r.decision.is_none() && r.id.starts_with(id) && r.visible_to(caller))
+            .filter(|r| r.kind == kind && r.decision.is_none() && r.id.starts_with(id) && r.visible_to(caller))
             .collect();
         match matches.as_slice() {
             [one] => Ok((*one).clone()),
@@ -263,22 +342,39 @@ impl ApprovalBook {
         }
     }
 
-    /// Pending records the caller may see.
+    /// Pending exec records the caller may see.
     pub fn pending(&mut self, caller: &Caller, now: i64) -> Vec<ApprovalRecord> {
+        self.pending_of(ApprovalKind::Exec, caller, now)
+    }
+
+    /// Pending records of `kind` the caller may see.
+    pub fn pending_of(&mut self, kind: ApprovalKind, caller: &Caller, now: i64) -> Vec<ApprovalRecord> {
         self.sweep(now);
         let mut v: Vec<ApprovalRecord> = self
             .records
             .values()
-            .filter(|r| r.decision.is_none() && r.terminal_reason.is_none() && r.visible_to(caller))
+            .filter(|r| r.kind == kind && r.decision.is_none() && r.terminal_reason.is_none() && r.visible_to(caller))
             .cloned()
             .collect();
         v.sort_by_key(|r| r.created_at_ms);
         v
     }
 
-    /// Records an operator's decision.
+    /// Records an operator's decision on an exec record.
     pub fn resolve(
         &mut self,
+        id: &str,
+        decision: &str,
+        caller: &Caller,
+        now: i64,
+    ) -> Result<ApprovalRecord, ApprovalError> {
+        self.resolve_of(ApprovalKind::Exec, id, decision, caller, now)
+    }
+
+    /// Records an operator's decision on a record of `kind`.
+    pub fn resolve_of(
+        &mut self,
+        kind: ApprovalKind,
         id: &str,
         decision: &str,
         caller: &Caller,
@@ -287,7 +383,7 @@ impl ApprovalBook {
         if !DECISIONS.contains(&decision) {
             return Err(ApprovalError::InvalidDecision);
         }
-        let found = self.find(id, caller, now)?;
+        let found = self.find_of(kind, id, caller, now)?;
         let r = self.records.get_mut(&found.id).expect("found above");
         if let Some(previous) = &r.decision {
             if previous == decision {
@@ -311,7 +407,8 @@ impl ApprovalBook {
 }
 
 /// The outboxes of the operators who may see `record`: admins, and approvers of the device
-/// (or connection) that asked.
+/// (or connection) that asked. Plugin records go only to clients that present plugin prompts
+/// ([`crate::registry::Client::plugin_approver`]), as upstream routes them.
 pub(crate) fn visible_operators(
     registry: &Registry,
     record: &ApprovalRecord,
@@ -320,6 +417,7 @@ pub(crate) fn visible_operators(
     registry
         .operators()
         .filter(|c| Some(c.conn_id.as_str()) != exclude_conn)
+        .filter(|c| record.kind == ApprovalKind::Exec || c.plugin_approver)
         .filter(|c| {
             has_scope(&c.scopes, SCOPE_ADMIN)
                 || (has_scope(&c.scopes, SCOPE_APPROVALS)
@@ -340,8 +438,9 @@ pub fn publish_expired_approvals(shared: &Shared, expired: &[ApprovalRecord]) {
     let registry = shared.registry();
     for r in expired {
         let event = json!({"id": r.id, "decision": "deny", "resolvedBy": null, "ts": openclaw_state::now_ms(), "request": r.request});
+        let name = format!("{}.approval.resolved", r.kind.as_str());
         for o in visible_operators(&registry, r, None) {
-            o.send_broadcast("exec.approval.resolved", event.clone());
+            o.send_broadcast(&name, event.clone());
         }
     }
 }
@@ -465,6 +564,28 @@ mod tests {
             )),
             "UNKNOWN_APPROVAL_ID"
         );
+    }
+
+    /// Plugin records answer only `plugin.approval.*`: exec lookups never see them and a plugin
+    /// approval can never authorise a `system.run`.
+    #[test]
+    fn plugin_records_stay_in_their_family() {
+        let mut book = ApprovalBook::default();
+        let c = caller("d1");
+        let r = book.request_plugin(json!({"title": "t"}), Some("d1".into()), "c-d1", 60_000, 1_000);
+        assert!(r.id.starts_with("plugin:"));
+        assert_eq!(r.request["allowedDecisions"], json!(DECISIONS));
+        assert!(matches!(book.find(&r.id, &c, 1_000), Err(ApprovalError::NotFound)));
+        assert!(book.pending(&c, 1_000).is_empty());
+        assert_eq!(book.pending_of(ApprovalKind::Plugin, &c, 1_000).len(), 1);
+        assert!(book.resolve(&r.id, "allow-once", &c, 1_100).is_err());
+        assert!(book.resolve_of(ApprovalKind::Plugin, &r.id, "allow-once", &caller("d2"), 1_100).is_err());
+        book.resolve_of(ApprovalKind::Plugin, &r.id, "allow-once", &c, 1_100).unwrap();
+        assert_eq!(book.decision_of(&r.id).as_deref(), Some("allow-once"));
+        let err = book
+            .authorize_system_run(&run_params(json!({"approved": true, "runId": r.id})), "", &c, 1_200)
+            .unwrap_err();
+        assert_eq!(err.details().unwrap()["code"], "UNKNOWN_APPROVAL_ID");
     }
 
     #[test]

@@ -6,7 +6,7 @@
 
 use serde_json::{json, Map, Value};
 
-use super::{env_hash, ApprovalBook, ApprovalError, Caller, RESOLVED_GRACE_MS};
+use super::{env_hash, ApprovalBook, ApprovalError, ApprovalKind, Caller, RESOLVED_GRACE_MS};
 
 impl ApprovalBook {
     /// The #8682 guard: turns a caller's `system.run` params into what may be forwarded to the
@@ -60,7 +60,7 @@ impl ApprovalBook {
         let run_id = params.get("runId").and_then(Value::as_str).filter(|s| !s.trim().is_empty());
         let run_id = run_id.ok_or(ApprovalError::MissingRunId)?;
         self.sweep(now);
-        let Some(record) = self.records.get(run_id) else {
+        let Some(record) = self.records.get(run_id).filter(|r| r.kind == ApprovalKind::Exec) else {
             return Err(ApprovalError::UnknownRunId { run_id: run_id.into() });
         };
         if record.decision.is_none() && now >= record.expires_at_ms {

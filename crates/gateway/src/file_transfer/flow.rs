@@ -9,9 +9,10 @@
 //! scripted node; the gateway's link sends real `node.invoke.request`s
 //! ([`crate::methods::invoke`]).
 //!
-//! Operator prompts (`ask: "always"`, `ask: "on-miss"`, a literal grant whose canonical path
-//! moved) are not available in this gateway: those calls are refused (`APPROVAL_UNAVAILABLE`,
-//! or `CANONICAL_PATH_CHANGED` for a moved grant), never allowed.
+//! Operator prompts (`ask: "always"`, `ask: "on-miss"` without a matching allow rule, a literal
+//! grant whose canonical path moved) go through [`NodeLink::approve`] (the gateway raises a
+//! plugin approval); only `allow-once` / `allow-always` let the call through, and
+//! `allow-always` saves a literal grant ([`NodeLink::persist_grant`]) once the call succeeded.
 
 use std::future::Future;
 use std::time::Instant;
@@ -44,6 +45,113 @@ pub trait NodeLink {
     fn dispatched(&self) -> bool;
     /// Appends one audit record (best effort).
     fn audit(&mut self, record: Value);
+    /// Asks an operator: `allow-once`, `allow-always` or `deny`, or `None` when no operator
+    /// could answer (or none did in time).
+    fn approve(&mut self, prompt: Prompt) -> impl Future<Output = Option<String>> + Send;
+    /// Saves the standing approval an `allow-always` gave (upstream's `persistLiteralGrant`).
+    fn persist_grant(&mut self, grant: &Grant) -> Result<(), String>;
+}
+
+/// One operator prompt, as upstream's file-transfer policy words it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prompt {
+    /// `<verb>: <path>` (or `<verb> target changed: <path>`).
+    pub title: String,
+    /// What is asked, on which node.
+    pub description: String,
+    /// `warning` for writes, `info` for reads.
+    pub severity: &'static str,
+    /// The command (`file.fetch`, …).
+    pub tool_name: String,
+}
+
+/// A literal grant saved by `allow-always`: this node may run this command on this requested
+/// path again, as long as it still resolves to this canonical path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    /// The node.
+    pub node_id: String,
+    /// The command.
+    pub command: String,
+    /// The path as the caller asked for it.
+    pub requested_path: String,
+    /// The canonical path the node resolved it to.
+    pub canonical_path: String,
+    /// The pending reapproval this grant answers, if any (upstream drops it).
+    pub pending_selector: Option<String>,
+}
+
+/// `promptVerb`.
+fn prompt_verb(command: &str) -> &str {
+    match command {
+        "dir.fetch" => "Fetch directory",
+        "dir.list" => "List directory",
+        "file.create" => "Create file",
+        "file.write" => "Write file",
+        "file.fetch" => "Read file",
+        "file.stat" => "Read file metadata",
+        other => other,
+    }
+}
+
+fn severity(kind: Kind) -> &'static str {
+    if kind == Kind::Write {
+        "warning"
+    } else {
+        "info"
+    }
+}
+
+/// The prompt for a path the policy asks about (`requestApproval`).
+pub fn ask_prompt(command: &str, kind: Kind, node_id: &str, display_name: Option<&str>, path: &str) -> Prompt {
+    let verb = prompt_verb(command);
+    let subject = display_name.unwrap_or(node_id);
+    let lower = verb.to_lowercase();
+    let what = if command == "dir.fetch" {
+        format!(
+            "Allow {lower} on {subject}\nPath: {path}\n\nThis fetch includes descendants of this directory; deny rules \
+             still apply."
+        )
+    } else {
+        format!("Allow {lower} on {subject}\nPath: {path}")
+    };
+    Prompt {
+        title: format!("{verb}: {path}"),
+        description: format!(
+            "{what}\nNode ID: {node_id}\n\n\"allow-always\" saves this exact command and path for this node."
+        ),
+        severity: severity(kind),
+        tool_name: command.to_string(),
+    }
+}
+
+/// The prompt for a literal grant whose canonical path moved (`validateCanonicalAuthorization`).
+pub fn reapproval_prompt(command: &str, kind: Kind, node_id: &str, requested: &str, canonical: &str) -> Prompt {
+    Prompt {
+        title: format!("{} target changed: {requested}", prompt_verb(command)),
+        description: format!(
+            "The node now resolves this path to:\n{canonical}\n\nApprove this exact canonical target for {node_id}."
+        ),
+        severity: severity(kind),
+        tool_name: command.to_string(),
+    }
+}
+
+/// How an operator's answer to a [`Prompt`] ends: `Ok(persist)` lets the call through
+/// (`persist` for `allow-always`), `Err((code, reason, message))` refuses it with upstream's
+/// code, audit reason and message tail.
+pub fn map_decision(decision: Option<&str>) -> Result<bool, (&'static str, &'static str, &'static str)> {
+    match decision {
+        Some("allow-once") => Ok(false),
+        Some("allow-always") => Ok(true),
+        None => Err((
+            "APPROVAL_UNAVAILABLE",
+            "no operator available",
+            "no operator client connected to approve the request",
+        )),
+        Some("deny") => Err(("APPROVAL_DENIED", "operator denied", "operator denied the prompt")),
+        Some(_) => Err(("APPROVAL_DENIED", "invalid approval decision", "invalid approval decision")),
+    }
 }
 
 /// The node and its policy: everything the flow decides on.
@@ -117,6 +225,8 @@ enum Source {
     Authored,
     /// A literal grant, pinned to its canonical path.
     Literal(String),
+    /// An operator's answer to a prompt.
+    Approval,
 }
 
 #[derive(Debug, Clone)]
@@ -124,6 +234,10 @@ struct Authorization {
     source: Source,
     follow_symlinks: bool,
     max_bytes: Option<f64>,
+    /// `allow-always`: save a literal grant once the call succeeded.
+    persist: bool,
+    /// The pending reapproval the grant would answer.
+    pending_selector: Option<String>,
 }
 
 /// One call in flight: the audit fields every record shares.
@@ -182,10 +296,10 @@ pub async fn run<L: NodeLink>(
     policy::validate_fetch_params(command, params).map_err(|e| Refusal::plain("INVALID_PARAMS", e.0))?;
     let mut call = Call { link, ctx, op: command, requested, started: Instant::now() };
     let kind = Kind::of(command);
-    let auth = gate(&mut call, kind)?;
+    let mut auth = gate(&mut call, kind).await?;
     let forwarded = policy::prepare_params(command, params, auth.follow_symlinks, auth.max_bytes)
         .map_err(|e| Refusal::plain("INVALID_PARAMS", e.0))?;
-    let (canonical, binding) = match preflight(&mut call, kind, &auth, &forwarded).await? {
+    let (canonical, binding) = match preflight(&mut call, kind, &mut auth, &forwarded).await? {
         Preflight::Bound { canonical, binding } => (canonical, binding),
         Preflight::NodeAnswered(answer) => return Ok(answer),
     };
@@ -229,7 +343,7 @@ pub async fn run<L: NodeLink>(
             Some(json!({"path": result_path})),
         ));
     }
-    check_canonical(&mut call, kind, &auth, &result_path)?;
+    check_canonical(&mut call, kind, &mut auth, &result_path).await?;
     let mut verified = None;
     if command == "dir.fetch" {
         let archive = match verify_archive(&payload) {
@@ -258,15 +372,47 @@ pub async fn run<L: NodeLink>(
             payload.get("sha256").filter(|v| v.is_string()).cloned().unwrap_or(Value::Null),
         ),
     };
+    let mut payload = payload;
+    let mut payload_json = payload_json;
+    if auth.persist {
+        let grant = Grant {
+            node_id: ctx.node_id.to_string(),
+            command: command.to_string(),
+            requested_path: requested.to_string(),
+            canonical_path: result_path.clone(),
+            pending_selector: auth.pending_selector.clone(),
+        };
+        if let Err(e) = call.link.persist_grant(&grant) {
+            call.audit(
+                "error",
+                json!({"canonicalPath": result_path, "errorCode": "APPROVAL_PERSIST_FAILED", "reason": format!("standing approval persistence failed: {e}")}),
+            );
+            if let Value::Object(map) = &mut payload {
+                map.insert(
+                    "standingApprovalWarning".into(),
+                    json!(
+                        "The transfer succeeded, but the standing approval was not saved. Run the command again and \
+                         choose allow-always, or use allow-once."
+                    ),
+                );
+                payload_json = payload_json.map(|_| payload.to_string());
+            }
+        }
+    }
     call.audit("allowed", json!({"canonicalPath": result_path, "sizeBytes": size, "sha256": sha}));
     Ok((payload, payload_json))
 }
 
-/// `requestApproval`: the policy on the requested path.
-fn gate<L: NodeLink>(call: &mut Call<'_, L>, kind: Kind) -> Result<Authorization, Refusal> {
+/// `requestApproval`: the policy on the requested path, and the operator prompt when it asks.
+async fn gate<L: NodeLink>(call: &mut Call<'_, L>, kind: Kind) -> Result<Authorization, Refusal> {
     let decision = call.evaluate(kind, call.requested, false);
-    let auth =
-        |source| Authorization { source, follow_symlinks: decision.follow_symlinks, max_bytes: decision.max_bytes };
+    let auth = |source| Authorization {
+        source,
+        follow_symlinks: decision.follow_symlinks,
+        max_bytes: decision.max_bytes,
+        persist: false,
+        pending_selector: None,
+    };
     let askable = match &decision.verdict {
         Verdict::MatchedAllow => return Ok(auth(Source::Authored)),
         Verdict::MatchedLiteral(canonical) => return Ok(auth(Source::Literal(canonical.clone()))),
@@ -279,43 +425,47 @@ fn gate<L: NodeLink>(call: &mut Call<'_, L>, kind: Kind) -> Result<Authorization
         call.audit(audit_decision, json!({"errorCode": code, "reason": decision.reason}));
         return Err(Refusal::plain(code, format!("{} {code}: {}", call.op, decision.reason)));
     }
-    // Upstream asks an operator here (plugin approval: allow-once / allow-always / deny).
-    // This gateway has no plugin-approval prompt, so an ask is refused, never allowed.
-    let ask = decision.ask.unwrap_or(policy::AskMode::Off).as_str();
-    call.audit("denied:approval", json!({"reason": "plugin approvals unavailable"}));
-    Err(Refusal::plain(
-        "APPROVAL_UNAVAILABLE",
-        format!(
-            "{} APPROVAL_UNAVAILABLE: plugin approvals unavailable: approval prompts for file transfer are not \
-             supported by this gateway yet (ask: \"{ask}\", {}); allow the path with allow{}Paths, or use the \
-             TypeScript Gateway",
-            call.op,
-            decision.reason,
-            if kind == Kind::Write { "Write" } else { "Read" },
-        ),
-    ))
+    let prompt = ask_prompt(call.op, kind, call.ctx.node_id, call.ctx.display_name, call.requested);
+    let answer = call.link.approve(prompt).await;
+    match map_decision(answer.as_deref()) {
+        Ok(persist) => {
+            let audit_decision = if persist { "allowed:always" } else { "allowed:once" };
+            call.audit(audit_decision, json!({}));
+            Ok(Authorization { persist, pending_selector: decision.pending_selector.clone(), ..auth(Source::Approval) })
+        }
+        Err((code, reason, message)) => {
+            call.audit("denied:approval", json!({"reason": reason}));
+            Err(Refusal::plain(code, format!("{} {code}: {message}", call.op)))
+        }
+    }
 }
 
-/// `validateCanonicalAuthorization`: the node's canonical path must still be allowed (a moved
-/// literal grant would need a new prompt, which this gateway cannot show).
-fn check_canonical<L: NodeLink>(
+/// `validateCanonicalAuthorization`: the node's canonical path must still be allowed; a literal
+/// grant whose canonical path moved needs an operator's new approval.
+async fn check_canonical<L: NodeLink>(
     call: &mut Call<'_, L>,
     kind: Kind,
-    auth: &Authorization,
+    auth: &mut Authorization,
     canonical: &str,
 ) -> Result<(), Refusal> {
     if let Source::Literal(expected) = &auth.source {
         if expected != canonical {
-            call.audit(
-                "denied:symlink_escape",
-                json!({"canonicalPath": canonical, "errorCode": "CANONICAL_PATH_CHANGED", "reason": "canonical path differs from the standing approval"}),
-            );
-            return Err(Refusal::denied(
-                call.op,
-                "CANONICAL_PATH_CHANGED",
-                "the canonical path differs from the standing approval and was not reapproved",
-                Some(json!({"path": canonical})),
-            ));
+            let prompt = reapproval_prompt(call.op, kind, call.ctx.node_id, call.requested, canonical);
+            let answer = call.link.approve(prompt).await;
+            let Ok(persist) = map_decision(answer.as_deref()) else {
+                call.audit(
+                    "denied:symlink_escape",
+                    json!({"canonicalPath": canonical, "errorCode": "CANONICAL_PATH_CHANGED", "reason": "canonical path differs from the standing approval"}),
+                );
+                return Err(Refusal::denied(
+                    call.op,
+                    "CANONICAL_PATH_CHANGED",
+                    "the canonical path differs from the standing approval and was not reapproved",
+                    Some(json!({"path": canonical})),
+                ));
+            };
+            auth.source = Source::Approval;
+            auth.persist = persist;
         }
     }
     let decision = call.evaluate(kind, canonical, auth.source != Source::Authored);
@@ -420,18 +570,21 @@ async fn invoke_preflight<L: NodeLink>(
 async fn preflight<L: NodeLink>(
     call: &mut Call<'_, L>,
     kind: Kind,
-    auth: &Authorization,
+    auth: &mut Authorization,
     params: &Map<String, Value>,
 ) -> Result<Preflight, Refusal> {
     let expected = match &auth.source {
-        Source::Literal(c) => Some(c.as_str()),
-        Source::Authored => None,
+        Source::Literal(c) => Some(c.clone()),
+        Source::Authored | Source::Approval => None,
     };
+    let expected = expected.as_deref();
     let (outcome, entries) = match invoke_preflight(call, params, expected).await? {
         PreflightStep::Done(p, entries) => (p, entries),
         PreflightStep::CanonicalChanged(canonical) => {
-            check_canonical(call, kind, auth, &canonical)?;
-            match invoke_preflight(call, params, expected).await? {
+            check_canonical(call, kind, auth, &canonical).await?;
+            // A reapproved grant is now bound to the path the operator approved.
+            let retry_expected = if auth.source == Source::Approval { Some(canonical.as_str()) } else { expected };
+            match invoke_preflight(call, params, retry_expected).await? {
                 PreflightStep::Done(p, entries) => (p, entries),
                 PreflightStep::CanonicalChanged(canonical) => {
                     call.audit(
@@ -451,7 +604,7 @@ async fn preflight<L: NodeLink>(
     let Preflight::Bound { canonical, binding } = outcome else {
         return Ok(outcome);
     };
-    check_canonical(call, kind, auth, &canonical)?;
+    check_canonical(call, kind, auth, &canonical).await?;
     if call.op == "dir.fetch" {
         check_entries(call, auth, &canonical, entries.as_ref(), "preflight")?;
     }

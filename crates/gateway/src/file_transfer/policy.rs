@@ -179,6 +179,14 @@ fn policy_version_2(config: &Map<String, Value>) -> bool {
     config.get("policyVersion").and_then(Value::as_f64) == Some(2.0)
 }
 
+/// Whether `config` holds older positive rules without `policyVersion: 2` (refused until
+/// migrated); saved grants must not silently upgrade such a policy.
+pub fn needs_migration(config: &Value) -> bool {
+    let Some(plugin) = config.as_object() else { return false };
+    let nodes = plugin.get("nodes").and_then(Value::as_object);
+    !policy_version_2(plugin) && nodes.is_some_and(has_legacy_positive_rules)
+}
+
 fn has_legacy_positive_rules(nodes: &Map<String, Value>) -> bool {
     nodes.values().any(|entry| {
         ["allowReadPaths", "allowWritePaths"]

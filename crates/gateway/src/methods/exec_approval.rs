@@ -119,7 +119,11 @@ fn approval_request<'a>(call: &'a Call<'a>) -> HandlerFuture<'a> {
 }
 
 /// Waits until the record is decided or expires (the sweep marks expiry).
-async fn wait_decided(shared: &Shared, decided: &mut tokio::sync::watch::Receiver<bool>, record: &ApprovalRecord) {
+pub(super) async fn wait_decided(
+    shared: &Shared,
+    decided: &mut tokio::sync::watch::Receiver<bool>,
+    record: &ApprovalRecord,
+) {
     loop {
         if *decided.borrow() {
             return;

@@ -24,6 +24,7 @@ mod invoke;
 mod node;
 mod node_pair;
 mod nodes;
+mod plugin_approval;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -40,6 +41,7 @@ use crate::schema::{non_empty, req, Shape};
 use crate::Shared;
 
 pub use invoke::{invoke_node, send_invoke, InvokeCall, SendFailure, DEFAULT_INVOKE_TIMEOUT_MS};
+pub use plugin_approval::{ask as ask_plugin_approval, Asker, DEFAULT_PLUGIN_TIMEOUT_MS};
 
 pub use crate::pairing::{SCOPE_APPROVALS, SCOPE_READ};
 
@@ -156,6 +158,7 @@ static TABLE: LazyLock<Vec<&'static Method>> = LazyLock::new(|| {
         device_pair::METHODS,
         exec_approvals::METHODS,
         exec_approval::METHODS,
+        plugin_approval::METHODS,
         audit::METHODS,
         node::METHODS,
     ]
@@ -186,6 +189,8 @@ pub const EVENTS: &[&str] = &[
     "voicewake.changed",
     "exec.approval.requested",
     "exec.approval.resolved",
+    "plugin.approval.requested",
+    "plugin.approval.resolved",
     "exec.event",
 ];
 

@@ -239,6 +239,17 @@ pub async fn operator(addr: std::net::SocketAddr, scopes: &[&str]) -> Peer {
     Peer { ws, hello: hello["payload"].clone(), next_id: 0, events: VecDeque::new() }
 }
 
+/// Connects an operator that presents plugin approval prompts (`caps: ["plugin-approvals"]`).
+pub async fn plugin_approver(addr: std::net::SocketAddr, scopes: &[&str]) -> Peer {
+    let (mut ws, _) = open(addr).await;
+    let mut connect = operator_connect_with(scopes);
+    connect["params"]["caps"] = json!(["plugin-approvals"]);
+    send(&mut ws, connect).await;
+    let hello = next_json(&mut ws).await.unwrap();
+    assert_eq!(hello["ok"], true, "{hello}");
+    Peer { ws, hello: hello["payload"].clone(), next_id: 0, events: VecDeque::new() }
+}
+
 /// Connects a node (silently paired over loopback); its declared surface is pending until an
 /// operator approves it.
 pub async fn node(addr: std::net::SocketAddr, identity: &DeviceIdentity) -> Peer {

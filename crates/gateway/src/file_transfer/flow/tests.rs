@@ -4,12 +4,17 @@ use serde_json::json;
 
 use super::*;
 
-/// A scripted node: answers in order, records what it was sent and what was audited.
+/// A scripted node and operator: answers in order, records what it was sent, what was
+/// audited, which prompts were shown and which grants were saved.
 #[derive(Default)]
 struct Script {
     answers: VecDeque<Result<Value, NodeError>>,
     sent: Vec<Value>,
     audits: Vec<Value>,
+    decisions: VecDeque<Option<&'static str>>,
+    prompts: Vec<Prompt>,
+    grants: Vec<Grant>,
+    persist_fails: bool,
 }
 
 impl NodeLink for Script {
@@ -23,6 +28,17 @@ impl NodeLink for Script {
     }
     fn audit(&mut self, record: Value) {
         self.audits.push(record);
+    }
+    async fn approve(&mut self, prompt: Prompt) -> Option<String> {
+        self.prompts.push(prompt);
+        self.decisions.pop_front().expect("the script has a decision for every prompt").map(String::from)
+    }
+    fn persist_grant(&mut self, grant: &Grant) -> Result<(), String> {
+        if self.persist_fails {
+            return Err("disk full".into());
+        }
+        self.grants.push(grant.clone());
+        Ok(())
     }
 }
 
@@ -161,36 +177,135 @@ fn dir_fetch_archive_size_is_verified() {
     );
 }
 
-/// `ask` needs an operator prompt, which this gateway does not have: refused before anything
-/// is sent, never allowed.
+/// `requestApproval`'s decision mapping: only allow-once / allow-always let a call through;
+/// no decision is APPROVAL_UNAVAILABLE, anything else APPROVAL_DENIED, with upstream's texts.
 #[test]
-fn ask_is_refused_without_sending() {
+fn decisions_map_as_upstream() {
+    assert_eq!(map_decision(Some("allow-once")), Ok(false));
+    assert_eq!(map_decision(Some("allow-always")), Ok(true));
+    assert_eq!(
+        map_decision(None),
+        Err(("APPROVAL_UNAVAILABLE", "no operator available", "no operator client connected to approve the request"))
+    );
+    assert_eq!(map_decision(Some("deny")), Err(("APPROVAL_DENIED", "operator denied", "operator denied the prompt")));
+    assert_eq!(
+        map_decision(Some("maybe")),
+        Err(("APPROVAL_DENIED", "invalid approval decision", "invalid approval decision"))
+    );
+}
+
+/// The prompt's wording, as upstream's (`promptVerb`, the dir.fetch descendant note).
+#[test]
+fn prompts_are_worded_as_upstream() {
+    let p = ask_prompt("file.write", Kind::Write, "n1", Some("box"), "/x");
+    assert_eq!(p.title, "Write file: /x");
+    assert_eq!(
+        p.description,
+        "Allow write file on box\nPath: /x\nNode ID: n1\n\n\"allow-always\" saves this exact command and path for this node."
+    );
+    assert_eq!((p.severity, p.tool_name.as_str()), ("warning", "file.write"));
+    let p = ask_prompt("dir.fetch", Kind::Read, "n1", None, "/d");
+    assert_eq!(p.title, "Fetch directory: /d");
+    assert!(p.description.starts_with(
+        "Allow fetch directory on n1\nPath: /d\n\nThis fetch includes descendants of this directory; deny rules still apply.\nNode ID: n1"
+    ));
+    assert_eq!(p.severity, "info");
+    let p = reapproval_prompt("file.stat", Kind::Read, "n1", "/l", "/moved/l");
+    assert_eq!(p.title, "Read file metadata target changed: /l");
+    assert_eq!(
+        p.description,
+        "The node now resolves this path to:\n/moved/l\n\nApprove this exact canonical target for n1."
+    );
+}
+
+/// `ask` prompts an operator before anything is sent: no decision or deny refuses (nothing
+/// sent), allow-once runs the call, allow-always runs it and saves the literal grant.
+#[test]
+fn ask_prompts_and_maps_the_answer() {
     for ask in ["always", "on-miss"] {
         let config = json!({"policyVersion": 2, "nodes": {"*": {"ask": ask}}});
-        let mut link = script(vec![]);
-        let err = run_blocking(&mut link, &config, "file.write", json!({"path": "/x"})).unwrap_err();
-        assert_eq!(err.code.as_deref(), Some("APPROVAL_UNAVAILABLE"));
-        assert!(
-            err.message.contains("approval prompts for file transfer are not supported by this gateway yet"),
-            "{}",
-            err.message
-        );
-        assert!(link.sent.is_empty());
-        assert_eq!(link.audits[0]["decision"], "denied:approval");
+        for (decision, code, message) in [
+            (
+                None,
+                "APPROVAL_UNAVAILABLE",
+                "file.stat APPROVAL_UNAVAILABLE: no operator client connected to approve the request",
+            ),
+            (Some("deny"), "APPROVAL_DENIED", "file.stat APPROVAL_DENIED: operator denied the prompt"),
+        ] {
+            let mut link = script(vec![]);
+            link.decisions.push_back(decision);
+            let err = run_blocking(&mut link, &config, "file.stat", json!({"path": "/x"})).unwrap_err();
+            assert_eq!((err.code.as_deref(), err.message.as_str()), (Some(code), message));
+            assert!(link.sent.is_empty());
+            assert_eq!(link.audits[0]["decision"], "denied:approval");
+            assert_eq!(link.prompts[0].title, "Read file metadata: /x");
+        }
+        for (decision, audit, saved) in [("allow-once", "allowed:once", 0), ("allow-always", "allowed:always", 1)] {
+            let mut link = script(vec![
+                json!({"ok": true, "path": "/real/x", "binding": binding()}),
+                json!({"ok": true, "path": "/real/x", "size": 1, "binding": binding()}),
+            ]);
+            link.decisions.push_back(Some(decision));
+            let (payload, _) = run_blocking(&mut link, &config, "file.stat", json!({"path": "/x"})).unwrap();
+            assert_eq!(payload["path"], "/real/x");
+            assert_eq!(link.sent.len(), 2);
+            assert_eq!(link.audits[0]["decision"], audit);
+            assert_eq!(link.audits.last().unwrap()["decision"], "allowed");
+            assert_eq!(link.grants.len(), saved);
+            if saved == 1 {
+                assert_eq!(
+                    link.grants[0],
+                    Grant {
+                        node_id: "n1".into(),
+                        command: "file.stat".into(),
+                        requested_path: "/x".into(),
+                        canonical_path: "/real/x".into(),
+                        pending_selector: None,
+                    }
+                );
+            }
+        }
     }
 }
 
-/// A literal grant pins the canonical path: the preflight carries it, and a different
-/// canonical path is refused (no reapproval prompt here).
+/// A grant that cannot be saved does not fail the transfer: the payload carries upstream's
+/// warning and the audit an APPROVAL_PERSIST_FAILED error.
+#[test]
+fn unsaved_grant_warns() {
+    let config = json!({"policyVersion": 2, "nodes": {"*": {"ask": "always"}}});
+    let mut link = script(vec![
+        json!({"ok": true, "path": "/x", "binding": binding()}),
+        json!({"ok": true, "path": "/x", "binding": binding()}),
+    ]);
+    link.decisions.push_back(Some("allow-always"));
+    link.persist_fails = true;
+    let (payload, payload_json) = run_blocking(&mut link, &config, "file.stat", json!({"path": "/x"})).unwrap();
+    assert!(payload["standingApprovalWarning"].as_str().unwrap().starts_with("The transfer succeeded"));
+    assert!(payload_json.unwrap().contains("standingApprovalWarning"));
+    assert!(link.audits.iter().any(|a| a["errorCode"] == "APPROVAL_PERSIST_FAILED"));
+}
+
+/// A literal grant pins the canonical path: the preflight carries it; a moved canonical path
+/// asks again ("target changed"), and without approval it is CANONICAL_PATH_CHANGED.
 #[test]
 fn literal_grant_pins_canonical_path() {
     let config = json!({"policyVersion": 2, "nodes": {"*": {}},
         "literalGrants": [{"nodeId": "n1", "command": "file.stat", "requestedPath": "/l", "canonicalPath": "/real/l"}]});
     let mut link = script(vec![json!({"ok": true, "path": "/moved/l", "binding": binding()})]);
+    link.decisions.push_back(Some("deny"));
     let err = run_blocking(&mut link, &config, "file.stat", json!({"path": "/l"})).unwrap_err();
     assert_eq!(link.sent[0]["expectedCanonicalPath"], "/real/l");
     assert_eq!(err.code.as_deref(), Some("CANONICAL_PATH_CHANGED"));
     assert_eq!(err.details["path"], "/moved/l");
+    assert_eq!(link.prompts[0].title, "Read file metadata target changed: /l");
+    // Reapproved (allow-always): the call runs and the grant moves to the new canonical path.
+    let mut link = script(vec![
+        json!({"ok": true, "path": "/moved/l", "binding": binding()}),
+        json!({"ok": true, "path": "/moved/l", "binding": binding()}),
+    ]);
+    link.decisions.push_back(Some("allow-always"));
+    run_blocking(&mut link, &config, "file.stat", json!({"path": "/l"})).unwrap();
+    assert_eq!(link.grants[0].canonical_path, "/moved/l");
 }
 
 /// Node failures become `<op> preflight failed: …` / `<op> failed: …`, UNAVAILABLE, with
