@@ -23,6 +23,7 @@ pub async fn operator(url: &str, token: &str) -> Result<OperatorClient> {
         identity: None,
         scopes: OPERATOR_SCOPES.iter().map(|s| s.to_string()).collect(),
         timeout: Duration::from_secs(60),
+        caps: Vec::new(),
     };
     OperatorClient::connect(&opts).await.context("operator connect")
 }

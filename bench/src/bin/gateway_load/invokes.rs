@@ -28,6 +28,7 @@ pub(crate) async fn operator(args: &Args) -> Result<OperatorClient> {
         identity: None,
         scopes: OPERATOR_SCOPES.iter().map(|s| s.to_string()).collect(),
         timeout: Duration::from_secs(120),
+        caps: Vec::new(),
     };
     OperatorClient::connect(&opts).await.context("operator connect")
 }
