@@ -72,6 +72,21 @@ pub const KNOWN: &[Known] = &[
                 && !message(ours).contains("no symlink path components")
         },
     },
+    Known {
+        name: "bare assignment not covered",
+        reason: "a payload command that is only an assignment (`FOO=1`, `PATH=/tmp/x`) is never covered \
+                 by the allowlist: it changes the shell the later commands run in (a new PATH makes an \
+                 allowlisted `ls` another program), while upstream's plan has no step for it and allows \
+                 the rest; so ours asks or refuses where upstream runs (fail closed); README",
+        poisons: false,
+        matches: |case, step, ours, theirs| {
+            case.tags.iter().any(|t| t == "piece:assignment-only")
+                && step.contains("run")
+                && !ran(ours)
+                && ran(theirs)
+                && matches!(message(ours), "SYSTEM_RUN_DENIED: allowlist miss" | "SYSTEM_RUN_DENIED: approval required")
+        },
+    },
 ];
 
 /// The first known difference that explains this step, if any.
@@ -121,5 +136,12 @@ mod tests {
         let set_refused = json!({"ok": false, "error": {"code": "INVALID_REQUEST", "message": "version"}});
         assert!(explain(&case(&["doc-odd:version-2"]), "set", &set_refused, &set_ok).is_some());
         assert!(explain(&case(&["doc-odd:agents-array"]), "set", &set_refused, &set_ok).is_none());
+
+        // A bare assignment: only ours refusing where upstream ran, only with that piece.
+        let miss = refused("SYSTEM_RUN_DENIED: allowlist miss");
+        let bare = case(&["piece:assignment-only"]);
+        assert!(explain(&bare, "run", &miss, &ran).is_some());
+        assert!(explain(&bare, "run", &ran, &miss).is_none(), "never where ours is looser");
+        assert!(explain(&case(&[]), "run", &miss, &ran).is_none());
     }
 }
