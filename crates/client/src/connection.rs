@@ -21,8 +21,10 @@ use tracing::debug;
 use crate::endpoint::{bare_host, Endpoint};
 use crate::tls::{TlsConfigError, FINGERPRINT_MISMATCH};
 
-/// Largest frame we accept, matching the gateway's post-hello `maxPayload`.
-pub const MAX_PAYLOAD: usize = 25 * 1024 * 1024;
+/// Largest message we accept from a gateway. Above its advertised `maxPayload` (25 MiB): the
+/// real Gateway answers a 15 MiB `file.fetch` with one ~42 MB message (the payload as an object
+/// and again as `payloadJSON`), and a client that refused it would lose the connection.
+pub const MAX_PAYLOAD: usize = 64 * 1024 * 1024;
 
 /// A WebSocket to the gateway over plain TCP or TLS; what [`dial`] returns and every session
 /// runs on.

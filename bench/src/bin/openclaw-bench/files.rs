@@ -259,9 +259,11 @@ async fn one_call(
             n
         }
         Op::FetchTree => {
+            // `fileCount` counts the tree's entries, directories included.
+            let entries = (TREE_FILES + TREE_DIRS) as u64;
             ensure!(
-                payload["fileCount"].as_u64() == Some(TREE_FILES as u64),
-                "dir.fetch: fileCount {} ≠ {TREE_FILES}",
+                payload["fileCount"].as_u64() == Some(entries),
+                "dir.fetch: fileCount {} ≠ {entries}",
                 payload["fileCount"]
             );
             payload["tarBytes"].as_u64().unwrap_or(0)
