@@ -167,7 +167,12 @@ fn approval_get(call: &Call<'_>) -> Result<Value, ErrorShape> {
 
 fn approval_list(call: &Call<'_>) -> Result<Value, ErrorShape> {
     let (shared, ctx) = (call.shared, call.conn);
-    let records = shared.approvals().pending(&ctx.caller(), openclaw_state::now_ms());
+    list_reply(shared.approvals().pending(&ctx.caller(), openclaw_state::now_ms()), "exec")
+}
+
+/// The answer of `exec.approval.list` and `plugin.approval.list`: the pending records as list
+/// entries of `kind`.
+pub(super) fn list_reply(records: Vec<ApprovalRecord>, kind: &str) -> Result<Value, ErrorShape> {
     let entries: Vec<ApprovalListEntry> = records
         .into_iter()
         .map(|r| ApprovalListEntry {
@@ -175,7 +180,7 @@ fn approval_list(call: &Call<'_>) -> Result<Value, ErrorShape> {
             request: r.request,
             created_at_ms: r.created_at_ms,
             expires_at_ms: r.expires_at_ms,
-            approval_kind: "exec".into(),
+            approval_kind: kind.into(),
         })
         .collect();
     reply(entries)

@@ -10,11 +10,11 @@
 
 use std::sync::LazyLock;
 
-use openclaw_protocol::methods::{Ack, ApprovalAccepted, ApprovalDecision, ApprovalListEntry};
+use openclaw_protocol::methods::{Ack, ApprovalAccepted, ApprovalDecision};
 use openclaw_protocol::{ErrorShape, ResponseFrame};
 use serde_json::{json, Value};
 
-use super::exec_approval::wait_decided;
+use super::exec_approval::{list_reply, wait_decided};
 use super::{approval_error, invalid, obj, reply, Access, Call, Handler, HandlerFuture, Method, SCOPE_APPROVALS};
 use crate::exec_approval::{visible_operators, ApprovalKind, ApprovalRecord};
 use crate::schema::{non_empty, opt, req, string, Shape};
@@ -176,17 +176,7 @@ fn plugin_request<'a>(call: &'a Call<'a>) -> HandlerFuture<'a> {
 fn plugin_list(call: &Call<'_>) -> Result<Value, ErrorShape> {
     let records =
         call.shared.approvals().pending_of(ApprovalKind::Plugin, &call.conn.caller(), openclaw_state::now_ms());
-    let entries: Vec<ApprovalListEntry> = records
-        .into_iter()
-        .map(|r| ApprovalListEntry {
-            id: r.id,
-            request: r.request,
-            created_at_ms: r.created_at_ms,
-            expires_at_ms: r.expires_at_ms,
-            approval_kind: "plugin".into(),
-        })
-        .collect();
-    reply(entries)
+    list_reply(records, "plugin")
 }
 
 fn plugin_wait<'a>(call: &'a Call<'a>) -> HandlerFuture<'a> {
