@@ -1,6 +1,6 @@
-//! Differential test of `dir.list` and `dir.fetch` (file-transfer-node.md §5, §6): the same
-//! raw `node.invoke.request` params go to the real TypeScript node host and to ours, each
-//! behind a scripted relay (which, unlike the real Gateway, forwards `preflightOnly`,
+//! Differential test of `dir.list` and `dir.fetch` (`../shared/spec/node-commands.md` A3–A8):
+//! the same raw `node.invoke.request` params go to the real TypeScript node host and to ours,
+//! each behind a scripted relay (which, unlike the real Gateway, forwards `preflightOnly`,
 //! `expectedCanonicalPath` and `expectedBinding` as sent), and the `node.invoke.result`s
 //! (`ok`, the parsed payload, the error) must be equal field for field. Nothing is normalised:
 //! both nodes read the same files and run the same `/usr/bin/tar`, so even `tarBase64` and
@@ -280,7 +280,8 @@ fn directories(root: &Path) -> Vec<String> {
     dirs
 }
 
-/// Error and edge cases common to both commands (§1.2, §2).
+/// Error and edge cases common to both commands (params reading, then upstream's
+/// `readAbsolutePath` and `resolveBoundReadDirectory`).
 fn path_cases(root: &str) -> Vec<Value> {
     vec![
         json!({}),

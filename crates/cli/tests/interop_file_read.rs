@@ -1,4 +1,4 @@
-//! Differential test of `file.stat` and `file.fetch` (`shared/spec/file-transfer-node.md` §1–§4):
+//! Differential test of `file.stat` and `file.fetch` (`../shared/spec/node-commands.md` A3–A8):
 //! the TypeScript node host and ours, each behind a scripted relay, get the same raw
 //! `node.invoke.request` params (including `preflightOnly`, `expectedCanonicalPath` and
 //! `expectedBinding`, which the real Gateway sets itself) on the same files, and their
@@ -9,7 +9,7 @@
 //! The fixture holds files of many kinds (empty, text, UTF-8, binary, images, archives, large,
 //! hard links, a FIFO, a socket, symlinks to files and directories, dangling and looping
 //! symlinks, a file named `~`) and the commands run over every entry × path spelling ×
-//! option combination, plus the error cases of the spec, the preflight → bound call flow, and
+//! option combination, plus upstream's error cases, the preflight → bound call flow, and
 //! races (the target swapped for a symlink or another file between preflight and the bound call).
 //!
 //! Tests run as root: a mode-000 file or directory is still readable, so both nodes serve it
@@ -206,7 +206,7 @@ async fn run() {
     let names = fixture(&root_path);
     let mut tally = Tally::default();
 
-    // Fixed cases: params, shapes, system paths, spec examples.
+    // Fixed cases: params, shapes, system paths, bindings, transports and roots.
     let mut fixed: Vec<(&str, Value)> = Vec::new();
     for command in ["file.stat", "file.fetch"] {
         for params in [

@@ -1,9 +1,9 @@
 //! `dir.fetch`'s archive inspection (`inspectDirFetchArchive` over fs-safe's
-//! `inspectTarArchive`, `../shared/spec/file-transfer-node.md` §6.5): the gzip'd tar that
-//! `/usr/bin/tar` produced is decoded and read member by member, and the whole archive is
-//! refused when a member is anything but a file or a directory, when two members would land
-//! on the same path on a case-insensitive volume, or past the size and count limits. The
-//! answer is the sorted list of member paths.
+//! `inspectTarArchive`; the `dir.fetch` row of `../shared/spec/node-commands.md` A3–A8): the
+//! gzip'd tar that `/usr/bin/tar` produced is decoded and read member by member, and the whole
+//! archive is refused when a member is anything but a file or a directory, when two members
+//! would land on the same path on a case-insensitive volume, or past the size and count
+//! limits. The answer is the sorted list of member paths.
 //!
 //! Upstream parses with fs-safe's native addon, then re-checks the manifest in JavaScript. The
 //! native parser's own refusals (observed with the peer's Node: invalid paths, a GNU long
@@ -463,16 +463,16 @@ mod tests {
         gz.finish().unwrap()
     }
 
-    /// Rule (§6.5): the root is skipped, files and directories are listed without `./` or a
-    /// trailing slash, sorted by localeCompare.
+    /// Rule (`inspectDirFetchArchive`'s answer): the root is skipped, files and directories are
+    /// listed without `./` or a trailing slash, sorted by localeCompare.
     #[test]
     fn lists_files_and_directories_sorted() {
         let a = archive(&[("./", b'5', b""), ("./b", b'0', b"x"), ("./A/", b'5', b""), ("./A/c", b'0', b"yy")]);
         assert_eq!(inspect(&a).unwrap(), ["A", "A/c", "b"]);
     }
 
-    /// Rule (§6.5): any member other than a file or directory refuses the archive; a
-    /// case-insensitive collision too.
+    /// Rule (`inspectDirFetchArchive`'s `reject-archive` filter): any member other than a file
+    /// or directory refuses the archive; a case-insensitive collision too.
     #[test]
     fn refuses_links_and_collisions() {
         let link = archive(&[("./", b'5', b""), ("./l", b'2', b"")]);

@@ -1,6 +1,6 @@
 //! `file.fetch`: one regular file's content, base64 in the result, with its canonical path,
-//! size, SHA-256, MIME type and filesystem identity (`../shared/spec/file-transfer-node.md`
-//! §4).
+//! size, SHA-256, MIME type and filesystem identity (upstream's `handleFileFetch`; the shared
+//! node-side rules and the `file.fetch` row of `../shared/spec/node-commands.md` A3–A8).
 //!
 //! Upstream's steps, in order: the path must be absolute; a `transport` other than
 //! `"binary"` is refused, and a binary `maxBytes` must be a positive safe integer (not
@@ -219,7 +219,7 @@ mod tests {
         payload(fetch(params.as_object().unwrap()))
     }
 
-    /// Rule (§4.2 step 13): the success shape, key order and content fields.
+    /// Rule (`file.fetch`'s success result): its shape, key order and content fields.
     #[test]
     fn fetches_a_file_as_upstream() {
         let dir = tempfile::tempdir().unwrap();
@@ -239,7 +239,8 @@ mod tests {
         assert_eq!(bound["ok"], true);
     }
 
-    /// Rule (§4.1, §4.2): clamps, transport checks and the fetch-specific codes.
+    /// Rule (`handleFileFetch`'s params and `classifyFsError`): clamps, transport checks and the
+    /// fetch-specific codes.
     #[test]
     fn errors_as_upstream() {
         let dir = tempfile::tempdir().unwrap();

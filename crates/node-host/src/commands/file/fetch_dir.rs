@@ -1,5 +1,6 @@
 //! `dir.fetch`: a directory tree as a gzip'd tar, as upstream's file-transfer plugin serves
-//! it (`../shared/spec/file-transfer-node.md` §1, §2, §6).
+//! it (`handleDirFetch`; the shared node-side rules and the `dir.fetch` row of
+//! `../shared/spec/node-commands.md` A3–A8).
 //!
 //! The tree is packed by the same `/usr/bin/tar -czf - .` upstream runs, so both nodes send
 //! the same bytes for the same tree. Upstream runs tar from a child Node process that changes
@@ -450,7 +451,8 @@ async fn tar_in(dir: OwnedFd, path_env: &str, max_bytes: u64) -> TarOutcome {
 mod tests {
     use super::*;
 
-    /// Rule (§6.1): maxBytes defaults to 8 MiB unless a positive number, floors, caps at 16 MiB.
+    /// Rule (upstream's `clampMaxBytes`): maxBytes defaults to 8 MiB unless a positive number,
+    /// floors, caps at 16 MiB.
     #[test]
     fn max_bytes_clamps_as_upstream() {
         let c = |v: Value| clamp_max_bytes(Some(&v));
@@ -460,8 +462,9 @@ mod tests {
         assert_eq!(c(json!("5")), DEFAULT_MAX_BYTES);
     }
 
-    /// Rule (§6.3, exit 78): tar packs the directory that was checked, even when the path is
-    /// swapped after the check; past the byte limit it is stopped.
+    /// Rule (the tar worker of upstream's `createTarArchive`, exit 78): tar packs the directory
+    /// that was checked, even when the path is swapped after the check; past the byte limit it
+    /// is stopped.
     #[tokio::test(flavor = "current_thread")]
     async fn tar_packs_the_checked_directory_after_a_swap() {
         let dir = tempfile::tempdir().unwrap();
@@ -482,8 +485,8 @@ mod tests {
         assert!(matches!(tar_in(fd, &path_env, 10).await, TarOutcome::TooLarge));
     }
 
-    /// Rule (§6.4): the preflight walk is depth first, each directory in localeCompare order,
-    /// symlinks listed and not entered.
+    /// Rule (upstream's `listTreeEntries`): the preflight walk is depth first, each directory in
+    /// localeCompare order, symlinks listed and not entered.
     #[test]
     fn walks_depth_first() {
         let dir = tempfile::tempdir().unwrap();

@@ -1,5 +1,6 @@
 //! `dir.list`: one page of a directory's entries, sorted as upstream's Node sorts them
-//! (`../shared/spec/file-transfer-node.md` §1, §2, §5).
+//! (`handleDirList`; the shared node-side rules and the `dir.list` row of
+//! `../shared/spec/node-commands.md` A3–A8).
 //!
 //! Upstream lists in a child Node process that changes into the directory, re-checks that its
 //! real path and identity are still the authorized ones (exit 78 otherwise), and reads the
@@ -334,7 +335,8 @@ fn js_integer_text(n: f64) -> String {
 mod tests {
     use super::*;
 
-    /// Rule (§5.1): maxEntries defaults to 200 unless a positive number, floors, caps at 5000.
+    /// Rule (upstream's `clampMaxEntries`): maxEntries defaults to 200 unless a positive
+    /// number, floors, caps at 5000.
     #[test]
     fn max_entries_clamps_as_upstream() {
         let c = |v: Value| clamp_max_entries(Some(&v));
@@ -347,7 +349,8 @@ mod tests {
         assert_eq!(clamp_max_entries(None), 200);
     }
 
-    /// Rule (§5.1): pageToken is a trimmed `[+-]?\d+` string naming a safe integer ≥ 0.
+    /// Rule (upstream's `parsePageOffset`): pageToken is a trimmed `[+-]?\d+` string naming a
+    /// safe integer ≥ 0.
     #[test]
     fn page_tokens_parse_as_upstream() {
         let p = |v: Value| parse_page_offset(Some(&v));
@@ -363,8 +366,9 @@ mod tests {
         assert_eq!(p(json!("\u{a0}4\n")), 4.0);
     }
 
-    /// Rule (§5.3, §5.4): entries are sorted by localeCompare, the page is a slice, only the
-    /// page is stat'ed, and truncation and the next token follow the offset.
+    /// Rule (upstream's list worker and the paging in `handleDirList`): entries are sorted by
+    /// localeCompare, the page is a slice, only the page is stat'ed, and truncation and the next
+    /// token follow the offset.
     #[test]
     fn pages_a_directory() {
         let dir = tempfile::tempdir().unwrap();
@@ -386,8 +390,8 @@ mod tests {
         assert_eq!(list_page(&canonical, &other, 0.0, 3), Err(ListFailure::IdentityChanged));
     }
 
-    /// Rule (§5.3, exit 78): the directory checked is the one listed, even when the path is
-    /// swapped for another directory (or a symlink) after the check.
+    /// Rule (the list worker's re-check, exit 78): the directory checked is the one listed, even
+    /// when the path is swapped for another directory (or a symlink) after the check.
     #[test]
     fn lists_the_checked_directory_after_a_swap() {
         let dir = tempfile::tempdir().unwrap();

@@ -1,6 +1,7 @@
-//! MIME types of files, as the file-transfer plugin names them
-//! (`../shared/spec/file-transfer-node.md` §4.3): by extension (the plugin's own table, used
-//! alone by `dir.list`), and for `file.fetch` by content first ([`for_fetch`]).
+//! MIME types of files, as the file-transfer plugin names them (the `file.fetch` and
+//! `dir.list` rows of `../shared/spec/node-commands.md` A3–A8): by extension (the plugin's own
+//! table, `mimeFromExtension`, used alone by `dir.list`), and for `file.fetch` by content
+//! first ([`for_fetch`]).
 //!
 //! `file.fetch` asks upstream's media library (`detectMime`) with the fetched bytes and the
 //! opened path: the content is sniffed by the npm package `file-type` (ported in
@@ -284,9 +285,10 @@ mod tests {
         out
     }
 
-    /// Rule (§4.3): for every sample buffer, file-type@22.1.0's `fileTypeFromBuffer` (run by
-    /// the peer's Node in `vectors.mjs`) and ours give the same raw MIME type, and upstream's
-    /// `detectMime` and ours the same decision under each file name.
+    /// Rule (`file.fetch`'s MIME type, upstream's `detectFetchedFileMime`): for every sample
+    /// buffer, file-type@22.1.0's `fileTypeFromBuffer` (run by the peer's Node in `vectors.mjs`)
+    /// and ours give the same raw MIME type, and upstream's `detectMime` and ours the same decision
+    /// under each file name.
     #[test]
     fn matches_file_type_and_detect_mime_vectors() {
         let vectors: serde_json::Value = serde_json::from_str(include_str!("mime/vectors.json")).unwrap();
@@ -316,7 +318,8 @@ mod tests {
         assert!(compared > 2000, "only {compared} vectors");
     }
 
-    /// Rule (§4.3 step 2): the text heuristic's window, strict UTF-8 and control ratio.
+    /// Rule (upstream's `isLikelyPlainText`): the text heuristic's window, strict UTF-8 and
+    /// control ratio.
     #[test]
     fn text_heuristic_as_upstream() {
         assert!(is_likely_plain_text(b""));

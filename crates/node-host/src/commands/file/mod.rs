@@ -1,7 +1,8 @@
 //! The file-transfer commands (`file.stat`, `file.fetch`, `dir.list`, `dir.fetch`,
 //! `file.write`), as upstream's bundled `file-transfer` plugin serves them on a node host
-//! (`../shared/spec/node-commands.md` A3–A8, and step by step with every text in
-//! `../shared/spec/file-transfer-node.md`, which each command's module cites by section).
+//! (`../shared/spec/node-commands.md` A3–A8; the step order and every text come from the
+//! plugin's handlers in `extensions/file-transfer/src/node-host/`, which each command's module
+//! names).
 //!
 //! The node has no policy of its own: the gateway decides which paths a caller may touch, on
 //! the canonical path and filesystem identity the node reports in a preflight call, and then
@@ -431,8 +432,8 @@ mod tests {
         assert_eq!(posix_normalize("/a/link/../b"), "/a/b");
     }
 
-    /// Rule (§2.2): any difference between the path and its real path is a redirect when
-    /// symlinks are refused, even a trailing slash.
+    /// Rule (upstream's `resolveCanonicalReadPath`): any difference between the path and its real
+    /// path is a redirect when symlinks are refused, even a trailing slash.
     #[test]
     fn read_paths_resolve_as_upstream() {
         let dir = tempfile::tempdir().unwrap();

@@ -1,6 +1,6 @@
 //! Opening the file a read command reports on, as upstream's fs-safe library does it
-//! (`../shared/spec/file-transfer-node.md` §3 step 5 for `file.stat`'s `openRootFile`, §4.2
-//! step 5 for `file.fetch`'s `root(dir).open(rel)`).
+//! (`openRootFile` for `file.stat`, `root(dir).open(rel)` for `file.fetch`; both commands are
+//! summarised in `../shared/spec/node-commands.md` A3–A8).
 //!
 //! Both refuse the POSIX device paths that never end (`/dev/zero`, `/dev/fd/…`, …), then pin
 //! the target: `lstat` (no symlink, the wanted type), `open` with
@@ -477,7 +477,7 @@ pub fn basename(path: &str) -> &str {
 mod tests {
     use super::*;
 
-    /// Rule (§3 step 5, §4.2 step 5): fs-safe's device path blocklist.
+    /// Rule (`openRootFile` and `root(dir).open(rel)` alike): fs-safe's device path blocklist.
     #[test]
     fn device_paths_are_refused() {
         for p in [
@@ -508,8 +508,9 @@ mod tests {
         assert_eq!(join("/", "x"), "/x");
     }
 
-    /// Rule (§4.2 step 5): inside a root, symlinked parents are followed only under the
-    /// follow policy and only within the root; a final symlink never.
+    /// Rule (fs-safe's `root(dir).open(rel)`, `file.fetch` with a `rootPath`): inside a root,
+    /// symlinked parents are followed only under the follow policy and only within the root;
+    /// a final symlink never.
     #[test]
     fn walks_a_root_as_fs_safe() {
         let dir = tempfile::tempdir().unwrap();

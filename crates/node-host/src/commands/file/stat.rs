@@ -1,5 +1,6 @@
 //! `file.stat`: the canonical path, type, size, modification time and filesystem identity of
-//! one file or directory (`../shared/spec/file-transfer-node.md` §3).
+//! one file or directory (upstream's `handleFileStat`; the shared node-side rules and the
+//! `file.stat` row of `../shared/spec/node-commands.md` A3–A8).
 //!
 //! Upstream's steps, in order: the path must be absolute; it is resolved to its real path
 //! (with `followSymlinks` false any difference, a trailing `/` included, is refused as a
@@ -111,7 +112,8 @@ mod tests {
         payload(stat(params.as_object().unwrap()))
     }
 
-    /// Rule (§3): the success shape and key order, preflight adding only `preflightOnly`.
+    /// Rule (`file.stat`'s success result): its shape and key order, preflight adding only
+    /// `preflightOnly`.
     #[test]
     fn reports_a_file_as_upstream() {
         let dir = tempfile::tempdir().unwrap();
@@ -130,7 +132,8 @@ mod tests {
         assert_eq!(d["type"], "directory");
     }
 
-    /// Rule (§2.3, §3): file.stat's own error texts and codes.
+    /// Rule (`file.stat`'s `classifyError` over `classifyFsSafeReadError`): file.stat's own
+    /// error texts and codes.
     #[test]
     fn errors_as_upstream() {
         let dir = tempfile::tempdir().unwrap();

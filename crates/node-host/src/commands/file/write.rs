@@ -1,19 +1,21 @@
 //! `file.write`: write base64 content to an absolute path, as upstream's file-transfer plugin
-//! serves it (`../shared/spec/file-transfer-node.md` §7, with the corrections the
-//! differential test `crates/cli/tests/interop_file_write.rs` found).
+//! serves it (`handleFileWrite`, summarised in `../shared/spec/node-commands.md` A3–A8; the
+//! differential test `crates/cli/tests/interop_file_write.rs` pins the details).
 //!
 //! A call runs in three shapes. A **preflight** (`preflightOnly`) resolves and checks
-//! everything and reports the canonical target and a write binding (§7.5): the nearest
-//! existing ancestor directory, plus the target file when it exists. The gateway authorises
-//! that, then sends the **bound** call carrying the binding (§7.6): an existing target is
-//! rewritten in place through a descriptor whose identity was checked, a new one is created
-//! beneath the anchor's descriptor, so anything swapped in between is refused as
-//! `CANONICAL_PATH_CHANGED`. Without a binding, the **unbound** write (§7.7) stages a
-//! `.fs-safe-<uuid>.tmp` sibling and renames it into place.
+//! everything and reports the canonical target and a write binding (upstream's
+//! `captureWriteBinding`): the nearest existing ancestor directory, plus the target file when
+//! it exists. The gateway authorises that, then sends the **bound** call carrying the binding
+//! (`writeBoundTarget`): an existing target is rewritten in place through a descriptor whose
+//! identity was checked, a new one is created beneath the anchor's descriptor, so anything
+//! swapped in between is refused as `CANONICAL_PATH_CHANGED`. Without a binding, the
+//! **unbound** write (fs-safe's `root(parentDir).write`, or `.create` without `overwrite`)
+//! stages a `.fs-safe-<uuid>.tmp` sibling and renames it into place.
 //!
-//! Validation (§7.2) happens while the params are decoded: the content is decoded once, its
-//! base64 text dropped, so at most the text and the bytes are ever held together. The rest
-//! runs off the runtime thread ([`Lane::Lookup`]).
+//! Validation (the checks `handleFileWrite` makes before touching the filesystem) happens
+//! while the params are decoded: the content is decoded once, its base64 text dropped, so at
+//! most the text and the bytes are ever held together. The rest runs off the runtime thread
+//! ([`Lane::Lookup`]).
 
 mod paths;
 mod publish;
@@ -75,7 +77,7 @@ pub struct WriteRequest {
     pub expected_binding: Option<Value>,
 }
 
-/// The params after §7.2: a request to carry out, or the in-result refusal of invalid ones.
+/// The params after validation: a request to carry out, or the in-result refusal of invalid ones.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WriteParams {
     /// Valid: write.
@@ -100,8 +102,8 @@ impl FromParams for WriteParams {
     }
 }
 
-/// §7.2 in order: the path, then the content's presence, structure, size and canonical form.
-/// The content is taken out of `fields` and dropped once decoded.
+/// `handleFileWrite`'s checks in order: the path, then the content's presence, structure, size
+/// and canonical form. The content is taken out of `fields` and dropped once decoded.
 fn validate(fields: &mut Map<String, Value>) -> Result<WriteRequest, FileError> {
     let flag = |fields: &Map<String, Value>, key: &str| fields.get(key) == Some(&Value::Bool(true));
     let path = fields.get("path").and_then(Value::as_str).unwrap_or_default().to_string();
@@ -236,7 +238,8 @@ fn written(path: &str, size: usize, sha256: &str, overwritten: bool, binding: Va
     Value::Object(m)
 }
 
-/// The integrity check against the new content (§7.4 step 6).
+/// The integrity check against the new content (upstream's `expectedSha256` comparison, made
+/// after the target checks, or before them in a preflight that must create parents).
 fn check_sha256(request: &WriteRequest, computed: &str, target: &str) -> Result<(), FileError> {
     match &request.expected_sha256 {
         Some(expected) if expected.to_lowercase() != computed => Err(FileError::at(
@@ -248,7 +251,8 @@ fn check_sha256(request: &WriteRequest, computed: &str, target: &str) -> Result<
     }
 }
 
-/// §7.3–§7.7 in upstream's order.
+/// Resolution, target checks, preflight answer and write, in the step order of upstream's
+/// `handleFileWrite`.
 fn steps(request: &WriteRequest) -> Result<Value, Stop> {
     let follow = request.follow_symlinks;
     let resolved = resolve_or_stop(&request.path, follow)?;
@@ -343,8 +347,8 @@ fn same_identity(identity: &Identity, (device, inode): (&str, &str)) -> bool {
     identity.device.to_string() == device && identity.inode.to_string() == inode
 }
 
-/// §7.6 with a target pair: open the canonical target read-write, check on the descriptor
-/// that it is the bound regular file, rewrite it in place and sync.
+/// Upstream's `writeBoundTarget` with a target pair: open the canonical target read-write,
+/// check on the descriptor that it is the bound regular file, rewrite it in place and sync.
 fn bound_overwrite(request: &WriteRequest, canonical: &str, expected: (&str, &str)) -> Result<Identity, Stop> {
     let file = publish::open_bound_target(canonical).map_err(|_| identity_changed(canonical))?;
     let meta = file.metadata().map_err(|e| Thrown::os(e, "fstat", canonical))?;
@@ -359,8 +363,9 @@ fn bound_overwrite(request: &WriteRequest, canonical: &str, expected: (&str, &st
     Ok(identity)
 }
 
-/// §7.6 without a target pair: the anchor must still be the bound directory (checked on its
-/// descriptor), the target must lie beneath it, and is created there exclusively.
+/// Upstream's `writeBoundTarget` without a target pair (`openBoundWriteRoot`, then
+/// `create`): the anchor must still be the bound directory (checked on its descriptor), the
+/// target must lie beneath it, and is created there exclusively.
 fn bound_create(
     request: &WriteRequest,
     canonical: &str,
@@ -386,8 +391,8 @@ fn bound_create(
     })
 }
 
-/// §7.7: the parent directory as an fs-safe root (thrown when it is gone), then the staged
-/// write of the target's name in it.
+/// The unbound write at the end of upstream's `handleFileWrite`: the parent directory as an
+/// fs-safe root (thrown when it is gone), then the staged write of the target's name in it.
 fn unbound_write(request: &WriteRequest, target: &str, parent_dir: &str) -> Result<publish::Written, Stop> {
     let not_found = || Stop::Thrown(Thrown("FsSafeError: root dir not found".into()));
     let is_not_found = |e: &std::io::Error| matches!(e.raw_os_error(), Some(nix::libc::ENOENT | nix::libc::ENOTDIR));
@@ -432,7 +437,8 @@ mod tests {
         }
     }
 
-    /// Rule (§7.2): the path is checked before the content, with `file.write`'s own texts.
+    /// Rule (validation order): the path is checked before the content, with `file.write`'s
+    /// own texts.
     #[test]
     fn validation_order_and_texts() {
         assert_eq!(refused(Value::Null), ("INVALID_PATH".into(), "path is required".into()));
@@ -449,8 +455,8 @@ mod tests {
         );
     }
 
-    /// Rule (§7.1): flags only by a literal `true`; an empty `expectedSha256` is ignored;
-    /// `expectedBinding: null` counts as supplied.
+    /// Rule (how `handleFileWrite` reads its params): flags only by a literal `true`; an empty
+    /// `expectedSha256` is ignored; `expectedBinding: null` counts as supplied.
     #[test]
     fn params_are_read_as_upstream() {
         let WriteParams::Ready(r) = params(json!({"path": "/a", "contentBase64": "aGk=", "overwrite": "true",
@@ -469,8 +475,8 @@ mod tests {
         handle(*r).unwrap()
     }
 
-    /// Rule (§7.4, §7.6): a preflight reports the write binding; the bound call with it
-    /// rewrites the same inode; a stale binding is refused.
+    /// Rule (preflight, then `writeBoundTarget`): a preflight reports the write binding; the bound
+    /// call with it rewrites the same inode; a stale binding is refused.
     #[test]
     fn preflight_then_bound_write() {
         let dir = tempfile::tempdir().unwrap();

@@ -1,6 +1,6 @@
 //! Content sniffing as the npm package `file-type@22.1.0` does it (`fileTypeFromBuffer`),
-//! which upstream's `file.fetch` runs on the first MiB of every fetched file
-//! (`../shared/spec/file-transfer-node.md` §4.3).
+//! which upstream's `file.fetch` runs on the first MiB of every fetched file (through
+//! `detectMime`; the `file.fetch` row of `../shared/spec/node-commands.md` A3–A8).
 //!
 //! The package walks its detectors in a fixed order over a tokenizer on the buffer: a
 //! "confident" pass (magic numbers, a few container walks) and, only when that pass returned
@@ -1393,7 +1393,7 @@ fn inflate(header: &ZipHeader, data: &[u8]) -> Result<Vec<u8>, ZipError> {
 mod tests {
     use super::*;
 
-    /// Rule (§4.3): a few signatures and the tokenizer's end-of-data rules.
+    /// Rule (`fileTypeFromBuffer`): a few signatures and the tokenizer's end-of-data rules.
     #[test]
     fn signatures_and_end_of_data() {
         assert_eq!(detect(b"\x89PNG\r\n\x1a\n"), Ok(None), "a PNG signature alone reads past the end");

@@ -1,7 +1,9 @@
-//! How `file.write` resolves its target (`../shared/spec/file-transfer-node.md` §7.3, §7.5,
-//! and the parent creation of §7.4 step 3): Node's `path.posix` arithmetic, fs-safe's
+//! How `file.write` resolves its target, computes its write binding and creates missing
+//! parents (upstream's `handleFileWrite` and `file-write-path.ts`; `file.write` in
+//! `../shared/spec/node-commands.md` A3–A8): Node's `path.posix` arithmetic, fs-safe's
 //! `resolveAbsolutePathForWrite` (a forward `lstat` walk that refuses any symlink) and
-//! `canonicalPathFromExistingAncestor`, the write binding, and Node's recursive `mkdir`.
+//! `canonicalPathFromExistingAncestor`, the write binding (`captureWriteBinding`), and Node's
+//! recursive `mkdir`.
 //!
 //! Errors upstream throws from here reach the caller as `INVALID_REQUEST` with `String(err)`;
 //! they are returned as [`Thrown`] holding that text.
@@ -331,10 +333,10 @@ mod tests {
         assert_eq!(escape_detail("a\nb\u{2028}"), "a\\u000ab\\u2028");
     }
 
-    /// Rule (§7.3): with symlinks refused, a symlink anywhere (the last component included)
-    /// and a trailing `/` on a missing name are symlink refusals; a file used as a directory
-    /// is thrown as `Path component is not a directory`; with symlinks followed the parent's
-    /// `lstat` error is thrown instead.
+    /// Rule (fs-safe's `resolveAbsolutePathForWrite`): with symlinks refused, a symlink anywhere
+    /// (the last component included) and a trailing `/` on a missing name are symlink refusals; a
+    /// file used as a directory is thrown as `Path component is not a directory`; with symlinks
+    /// followed the parent's `lstat` error is thrown instead.
     #[test]
     fn write_paths_resolve_as_upstream() {
         let dir = tempfile::tempdir().unwrap();
@@ -362,8 +364,8 @@ mod tests {
         assert_eq!(canonical_from_existing_ancestor(&format!("{r}/dl/a/b/")).unwrap(), format!("{r}/d/a/b"));
     }
 
-    /// Rule (§7.5): the anchor is the nearest existing ancestor directory; the target pair
-    /// only when the target existed.
+    /// Rule (upstream's `captureWriteBinding`): the anchor is the nearest existing ancestor
+    /// directory; the target pair only when the target existed.
     #[test]
     fn write_bindings_anchor_at_the_nearest_directory() {
         let dir = tempfile::tempdir().unwrap();
@@ -376,7 +378,8 @@ mod tests {
         assert_eq!((b["targetDevice"].clone(), b["targetInode"].clone()), (json!("1"), json!("2")));
     }
 
-    /// Rule (§7.4 step 3): Node's recursive mkdir reports the component that failed.
+    /// Rule (`createParents` on an unbound write): Node's recursive mkdir reports the component
+    /// that failed.
     #[test]
     fn recursive_mkdir_fails_as_node() {
         let dir = tempfile::tempdir().unwrap();

@@ -1,8 +1,9 @@
-//! Putting `file.write`'s bytes on disk (`../shared/spec/file-transfer-node.md` §7.6, §7.7):
-//! the unbound write as fs-safe stages it (a `.fs-safe-<uuid>.tmp` sibling, `fchmod`, `fsync`,
-//! then a rename over the target or a publish that never replaces), the bound overwrite in
-//! place through the descriptor whose identity was checked, and the bound create beneath the
-//! verified anchor directory's descriptor.
+//! Putting `file.write`'s bytes on disk (upstream's `writeBoundTarget` and fs-safe's
+//! `root(dir).write`/`.create`; `file.write` in `../shared/spec/node-commands.md` A3–A8): the
+//! unbound write as fs-safe stages it (a `.fs-safe-<uuid>.tmp` sibling, `fchmod`, `fsync`, then
+//! a rename over the target or a publish that never replaces), the bound overwrite in place
+//! through the descriptor whose identity was checked, and the bound create beneath the verified
+//! anchor directory's descriptor.
 //!
 //! Every step after the first open works on descriptors (`openat`, `renameat2`, `fstat`), so a
 //! directory swapped for a symlink mid-way is never followed: what was checked is what is
@@ -175,10 +176,10 @@ fn publish(mut staged: Staged<'_>, name: &str, replace: bool) -> Result<File, Fs
     Ok(file)
 }
 
-/// The unbound write (§7.7 step 2): `name` in the directory `root_real`, replacing an existing
-/// regular file (`replace`, keeping its permission bits) or creating a new one (mode 0600).
-/// The existing file must be a regular file with one link; it must be readable, as fs-safe
-/// opens it to inherit its mode.
+/// The unbound write (fs-safe's `root(parentDir).write`, or `.create` without `overwrite`):
+/// `name` in the directory `root_real`, replacing an existing regular file (`replace`, keeping
+/// its permission bits) or creating a new one (mode 0600). The existing file must be a regular
+/// file with one link; it must be readable, as fs-safe opens it to inherit its mode.
 pub fn write_in_root(root_real: &str, name: &str, bytes: &[u8], replace: bool) -> Result<Written, FsFailure> {
     let relative = expand_home(name, root_real)?;
     let root = open_root(root_real).map_err(|e| FsFailure::os(e, "open", root_real))?;
@@ -216,8 +217,9 @@ pub fn write_in_root(root_real: &str, name: &str, bytes: &[u8], replace: bool) -
     Ok(Written { path: join(root_real, &relative), identity: Identity::of(&meta) })
 }
 
-/// The bound create (§7.6, no target pair): `relative` beneath the anchor directory `anchor`
-/// (already verified), its missing parents created inside the anchor, never replacing.
+/// The bound create (upstream's `writeBoundTarget` without a target pair): `relative` beneath
+/// the anchor directory `anchor` (already verified), its missing parents created inside the
+/// anchor, never replacing.
 pub fn create_beneath(anchor: &OwnedFd, anchor_real: &str, relative: &str, bytes: &[u8]) -> Result<Written, FsFailure> {
     let relative = expand_home(relative, anchor_real)?;
     let (dir_part, leaf) = match relative.rfind('/') {
@@ -298,9 +300,9 @@ mod tests {
             .collect()
     }
 
-    /// Rule (§7.7): a new file is mode 0600 whatever the umask; a replace keeps the
-    /// permission bits (not set-id) and makes a new inode; an exclusive create refuses an
-    /// existing name; no temp file is left behind either way.
+    /// Rule (the unbound write, fs-safe's `write`/`create`): a new file is mode 0600 whatever the
+    /// umask; a replace keeps the permission bits (not set-id) and makes a new inode; an exclusive
+    /// create refuses an existing name; no temp file is left behind either way.
     #[test]
     fn staged_writes_publish_as_fs_safe() {
         let dir = tempfile::tempdir().unwrap();
@@ -321,8 +323,8 @@ mod tests {
         assert!(leftovers(dir.path()).is_empty());
     }
 
-    /// Rule (§7.6): the bound overwrite keeps the inode and mode, for longer and shorter
-    /// content alike.
+    /// Rule (`writeBoundTarget`'s `overwriteFileHandle`): the bound overwrite keeps the inode
+    /// and mode, for longer and shorter content alike.
     #[test]
     fn overwrites_in_place() {
         let dir = tempfile::tempdir().unwrap();
@@ -337,8 +339,8 @@ mod tests {
         assert_eq!(std::fs::metadata(&p).unwrap().ino(), ino);
     }
 
-    /// Rule (§7.6): the bound create makes missing parents inside the anchor and never
-    /// replaces.
+    /// Rule (`writeBoundTarget` without a target pair): the bound create makes missing parents
+    /// inside the anchor and never replaces.
     #[test]
     fn creates_beneath_the_anchor() {
         let dir = tempfile::tempdir().unwrap();

@@ -1,4 +1,6 @@
-//! `file.write`'s strict base64 (`../shared/spec/file-transfer-node.md` §7.2 steps 5–7).
+//! `file.write`'s strict base64 (upstream's `inspectStrictBase64`, the 16 MiB limit and the
+//! re-encode check after it in `handleFileWrite`; `INVALID_BASE64` in
+//! `../shared/spec/node-commands.md` A3–A8).
 //!
 //! Upstream checks the structure first without decoding (so an oversized payload is refused
 //! before any allocation), then decodes with Node's lenient decoder and refuses any input
@@ -98,8 +100,8 @@ mod tests {
         inspect(text).and_then(|n| decode(text, n))
     }
 
-    /// Rule (§7.2 step 5): both alphabets, mixed or not, padded or not; whitespace, stray
-    /// `=`, too much padding and a lone fifth character are invalid.
+    /// Rule (upstream's `inspectStrictBase64`): both alphabets, mixed or not, padded or not;
+    /// whitespace, stray `=`, too much padding and a lone fifth character are invalid.
     #[test]
     fn structure_is_checked_as_upstream() {
         assert_eq!(inspect(""), Some(0));
@@ -119,8 +121,8 @@ mod tests {
         assert_eq!(inspect("é"), None);
     }
 
-    /// Rule (§7.2 step 7): the decoded bytes must re-encode to the input, so non-zero unused
-    /// bits are refused; the URL alphabet decodes like the standard one.
+    /// Rule (the re-encode check in `handleFileWrite`): the decoded bytes must re-encode to the
+    /// input, so non-zero unused bits are refused; the URL alphabet decodes like the standard one.
     #[test]
     fn decoding_is_canonical() {
         assert_eq!(strict("aGk=").as_deref(), Some(&b"hi"[..]));
