@@ -12,11 +12,16 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use openclaw_protocol::node::{InvokeError, InvokeRequest};
+use openclaw_protocol::node::{
+    InvokeError, InvokeRequest, InvokeResult, NodeEvent, METHOD_INVOKE_RESULT, METHOD_NODE_EVENT,
+};
+use openclaw_protocol::{Frame, RequestFrame};
 use serde_json::Value;
 use tokio::sync::{mpsc, watch};
+use tokio_tungstenite::tungstenite::Bytes;
 
 use crate::offload::{off_thread, Lane};
 use crate::params::{thrown_invalid_request, FromParams, Params};
@@ -96,13 +101,60 @@ impl<C: Command> NodeCommand for C {
     }
 }
 
-/// A request the node sends to the gateway on behalf of a command (e.g. `exec.finished`).
+/// A request the node sends to the gateway (a command's result or event), already the frame
+/// text that goes on the wire.
+///
+/// It is serialised once, when it is made: the session sends these bytes and keeps them (a
+/// shared handle, not a copy) until the gateway acknowledges the id, to send again on the next
+/// connection if this one dies. A re-send keeps the id: it is unique (a UUID), so the answer
+/// acknowledges exactly this request, on whichever connection it comes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Outbound {
-    /// Gateway method.
+    /// The request id the gateway's response echoes.
+    pub id: String,
+    /// The gateway method (for logs).
     pub method: &'static str,
-    /// Its params.
-    pub params: Value,
+    /// The whole `{"type":"req",…}` frame, UTF-8 JSON text.
+    pub frame: Bytes,
+}
+
+impl Outbound {
+    /// A request of `method` with `params`.
+    pub fn request(method: &'static str, params: Value) -> Self {
+        let id = request_id();
+        let text = Frame::Req(RequestFrame::new(&id, method, params)).to_text();
+        Outbound { id, method, frame: Bytes::from(text) }
+    }
+
+    /// A `node.event` (`exec.finished`, `node.host.stats`, …) with `payload` as its
+    /// `payloadJSON`.
+    pub fn node_event(event: &str, payload: &Value) -> Self {
+        let params = serde_json::to_value(NodeEvent::new(event, payload)).expect("a node event serialises");
+        Self::request(METHOD_NODE_EVENT, params)
+    }
+
+    /// The `node.invoke.result` of invoke `invoke_id`. A success's payload is written straight
+    /// into the frame ([`InvokeResult::success_frame`]): a large result (a file's base64) is
+    /// held as the command's value and as the frame, and the value is gone once this returns.
+    pub fn invoke_result(invoke_id: &str, node_id: &str, result: Result<Value, InvokeError>) -> Self {
+        let id = request_id();
+        let text = match result {
+            Ok(payload) => InvokeResult::success_frame(&id, invoke_id, node_id, &payload),
+            Err(error) => {
+                let params = serde_json::to_value(InvokeResult::failure(invoke_id, node_id, error))
+                    .expect("an invoke result serialises");
+                Frame::Req(RequestFrame::new(&id, METHOD_INVOKE_RESULT, params)).to_text()
+            }
+        };
+        Outbound { id, method: METHOD_INVOKE_RESULT, frame: Bytes::from(text) }
+    }
+}
+
+/// A fresh request id: a process-wide sequence number (to follow a log) and a UUID (unique
+/// across connections and restarts).
+pub(crate) fn request_id() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    format!("{}:{}", NEXT.fetch_add(1, Ordering::Relaxed), uuid::Uuid::new_v4())
 }
 
 /// What a running command may use.

@@ -21,38 +21,27 @@ use crate::services::lock_recovering;
 
 /// The most requests kept for re-sending.
 pub const MAX_ENTRIES: usize = 1024;
-/// The most bytes (serialised params) kept for re-sending.
+/// The most bytes (frame text) kept for re-sending.
 pub const MAX_BYTES: usize = 64 * 1024 * 1024;
-
-/// One request awaiting its acknowledgement.
-#[derive(Debug, Clone)]
-pub(crate) struct Pending {
-    /// The request id it was last sent with (a re-send gets a new one).
-    pub id: String,
-    /// What to send.
-    pub outbound: Outbound,
-    /// Its serialised size, for the byte bound.
-    pub bytes: usize,
-}
 
 /// Unacknowledged requests, in the order they were first sent.
 #[derive(Debug, Default)]
 pub(crate) struct Unacked {
-    entries: VecDeque<Pending>,
+    entries: VecDeque<Outbound>,
     bytes: usize,
 }
 
 impl Unacked {
-    /// Remembers a request just sent.
-    pub fn push(&mut self, pending: Pending) {
-        self.bytes += pending.bytes;
-        self.entries.push_back(pending);
+    /// Remembers a request just sent (or not sent at all).
+    pub fn push(&mut self, request: Outbound) {
+        self.bytes += request.frame.len();
+        self.entries.push_back(request);
         while self.entries.len() > MAX_ENTRIES || self.bytes > MAX_BYTES {
             let Some(dropped) = self.entries.pop_front() else { break };
-            self.bytes -= dropped.bytes;
+            self.bytes -= dropped.frame.len();
             warn!(
                 "node host dropped an unacknowledged {} (more than {MAX_ENTRIES} requests or {} MiB waiting for the gateway)",
-                dropped.outbound.method,
+                dropped.method,
                 MAX_BYTES >> 20
             );
         }
@@ -63,7 +52,7 @@ impl Unacked {
         match self.entries.iter().position(|p| p.id == id) {
             Some(i) => {
                 let done = self.entries.remove(i).expect("index from position");
-                self.bytes -= done.bytes;
+                self.bytes -= done.frame.len();
                 true
             }
             None => false,
@@ -75,7 +64,7 @@ impl Unacked {
         self.entries.len()
     }
 
-    fn drain(&mut self) -> impl Iterator<Item = Pending> + '_ {
+    fn drain(&mut self) -> impl Iterator<Item = Outbound> + '_ {
         self.bytes = 0;
         self.entries.drain(..)
     }
@@ -91,18 +80,14 @@ impl Outbox {
     /// Keeps `unacked` (then `unsent`, which never reached the socket) for the next session.
     pub(crate) fn keep(&self, mut unacked: Unacked, unsent: Vec<Outbound>) {
         let mut carried = lock_recovering(&self.carried);
-        for pending in unacked.drain() {
-            carried.push(pending);
-        }
-        for outbound in unsent {
-            let bytes = outbound.params.to_string().len();
-            carried.push(Pending { id: String::new(), outbound, bytes });
+        for request in unacked.drain().chain(unsent) {
+            carried.push(request);
         }
     }
 
     /// Takes everything kept, oldest first.
     pub(crate) fn take(&self) -> Vec<Outbound> {
-        lock_recovering(&self.carried).drain().map(|p| p.outbound).collect()
+        lock_recovering(&self.carried).drain().collect()
     }
 
     /// How many requests wait for the next session.
@@ -119,32 +104,33 @@ impl Outbox {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use tokio_tungstenite::tungstenite::Bytes;
 
-    fn pending(id: &str, bytes: usize) -> Pending {
-        Pending { id: id.into(), outbound: Outbound { method: "node.invoke.result", params: json!({"id": id}) }, bytes }
+    fn request(id: &str, bytes: usize) -> Outbound {
+        Outbound { id: id.into(), method: "node.invoke.result", frame: Bytes::from(vec![b' '; bytes]) }
     }
 
     #[test]
     fn acknowledged_requests_are_forgotten_and_the_rest_carried_in_order_within_bounds() {
         let mut unacked = Unacked::default();
         for i in 0..3 {
-            unacked.push(pending(&format!("r{i}"), 10));
+            unacked.push(request(&format!("r{i}"), 10));
         }
         assert!(unacked.ack("r1"));
         assert!(!unacked.ack("r1"), "an id is acknowledged once");
         let outbox = Outbox::default();
-        outbox.keep(unacked, vec![Outbound { method: "node.event", params: json!({"late": true}) }]);
-        let ids: Vec<_> = outbox.take().into_iter().map(|o| o.params).collect();
-        assert_eq!(ids, vec![json!({"id": "r0"}), json!({"id": "r2"}), json!({"late": true})]);
+        outbox.keep(unacked, vec![request("late", 10)]);
+        let ids: Vec<_> = outbox.take().into_iter().map(|o| o.id).collect();
+        assert_eq!(ids, ["r0", "r2", "late"]);
         assert!(outbox.is_empty());
 
         let mut big = Unacked::default();
         for i in 0..(MAX_ENTRIES + 5) {
-            big.push(pending(&format!("b{i}"), 1));
+            big.push(request(&format!("b{i}"), 1));
         }
         assert_eq!(big.len(), MAX_ENTRIES, "the oldest are dropped past the bound");
-        big.push(pending("huge", MAX_BYTES));
+        big.push(request("huge", MAX_BYTES));
         assert_eq!(big.len(), 1, "the byte bound drops older entries too");
+        assert_eq!(big.bytes, MAX_BYTES);
     }
 }

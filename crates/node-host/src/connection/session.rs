@@ -11,17 +11,25 @@ use std::time::{Duration, Instant};
 use futures_util::{SinkExt, StreamExt};
 use openclaw_client::connection::{close, close_code_for, Ws};
 use openclaw_protocol::connect::HelloOk;
-use openclaw_protocol::node::{self as wire, InvokeCancel, InvokeRequest, InvokeResult, NodeEvent, PairResolved};
-use openclaw_protocol::{EventFrame, Frame, RequestFrame, ResponseFrame};
+use openclaw_protocol::node::{self as wire, InvokeCancel, InvokeRequest, PairResolved};
+use openclaw_protocol::{EventFrame, Frame, ResponseFrame};
 use serde_json::Value;
 use tokio::sync::{mpsc, watch};
-use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+use tokio_tungstenite::tungstenite::protocol::frame::Frame as WsFrame;
+use tokio_tungstenite::tungstenite::{Bytes, Message};
 use tracing::{debug, info, warn};
 
-use super::outbox::{Pending, Unacked};
+use super::outbox::Unacked;
 use super::{Attempt, NodeHost, SKILL_BINS_INTERVAL, STATS_INTERVAL};
 use crate::invoke::{dispatch, InvokeContext, Outbound};
 use crate::services::lock_recovering;
+
+/// Messages longer than this go out in fragments of this size. tungstenite copies a frame
+/// whole into its write buffer and keeps the buffer's capacity for the connection's life, so a
+/// 20 MB result sent as one frame would cost another 20 MB, for good; a fragment costs 1 MiB.
+/// Both the real Gateway and ours reassemble fragmented messages, as RFC 6455 requires.
+const FRAGMENT_BYTES: usize = 1 << 20;
 
 /// Running invokes of one session: id → cancel switch.
 type Running = Arc<Mutex<HashMap<String, watch::Sender<bool>>>>;
@@ -31,7 +39,6 @@ pub(super) struct Session<'a> {
     host: &'a NodeHost,
     ws: Ws,
     tick_interval: Duration,
-    next_request: u64,
     running: Running,
     /// Invoke tasks of this session (finished ones are pruned as new ones start).
     tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -39,6 +46,10 @@ pub(super) struct Session<'a> {
     skills_request: Option<String>,
     /// Command requests (results, exec events) sent but not yet acknowledged.
     unacked: Unacked,
+    /// The last sign that the gateway is there: a frame from it, or a fragment of a long
+    /// message it took from us (while a 20 MB result goes out, its ticks wait unread, and the
+    /// watchdog must not take that for silence).
+    last_alive: Instant,
 }
 
 impl<'a> Session<'a> {
@@ -50,11 +61,11 @@ impl<'a> Session<'a> {
             host,
             ws,
             tick_interval,
-            next_request: 1,
             running: Arc::default(),
             tasks: Vec::new(),
             skills_request: None,
             unacked: Unacked::default(),
+            last_alive: Instant::now(),
         }
     }
 
@@ -65,34 +76,37 @@ impl<'a> Session<'a> {
         self.tick_interval * 2
     }
 
-    /// Sends one frame within [`Self::write_window`]; the error says why the link is dead.
-    async fn write(&mut self, msg: Message) -> Result<(), String> {
+    /// Sends one text message, in fragments of at most [`FRAGMENT_BYTES`], each within
+    /// [`Self::write_window`] (so a slow link that keeps moving is not taken for a dead one);
+    /// the error says why the link is dead.
+    async fn write(&mut self, text: &Bytes) -> Result<(), String> {
         let window = self.write_window();
-        match tokio::time::timeout(window, self.ws.send(msg)).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(format!("send failed: {e}")),
-            Err(_) => Err(format!("send stalled for {} s: the link is dead", window.as_secs_f32())),
+        let mut rest = text.clone();
+        let mut opcode = OpCode::Data(Data::Text);
+        loop {
+            let fragment = rest.split_to(rest.len().min(FRAGMENT_BYTES));
+            let last = rest.is_empty();
+            let frame = Message::Frame(WsFrame::message(fragment, opcode, last));
+            match tokio::time::timeout(window, self.ws.send(frame)).await {
+                Ok(Ok(())) if last => return Ok(()),
+                Ok(Ok(())) => {
+                    // A full fragment went through: the link moves. (A dead one takes the first
+                    // few into socket buffers, then stalls past the window above.)
+                    self.last_alive = Instant::now();
+                    opcode = OpCode::Data(Data::Continue);
+                }
+                Ok(Err(e)) => return Err(format!("send failed: {e}")),
+                Err(_) => return Err(format!("send stalled for {} s: the link is dead", window.as_secs_f32())),
+            }
         }
     }
 
     /// Sends a command's request (a result or an event) and keeps it until the gateway
     /// acknowledges it, so a dead link does not lose it (see [`super::outbox`]).
     async fn send_outbound(&mut self, out: Outbound) -> Result<(), String> {
-        let (id, msg) = self.request_with_id(out.method, out.params.clone());
-        let bytes = msg.len();
-        self.unacked.push(Pending { id, outbound: out, bytes });
-        self.write(msg).await
-    }
-
-    fn request(&mut self, method: &str, params: Value) -> Message {
-        self.request_with_id(method, params).1
-    }
-
-    fn request_with_id(&mut self, method: &str, params: Value) -> (String, Message) {
-        self.next_request += 1;
-        let id = format!("{}:{}", self.next_request, uuid::Uuid::new_v4());
-        let msg = Message::text(Frame::Req(RequestFrame::new(&id, method, params)).to_text());
-        (id, msg)
+        let frame = out.frame.clone();
+        self.unacked.push(out);
+        self.write(&frame).await
     }
 
     /// Answers to our own requests: only `skills.bins` carries data we keep.
@@ -119,7 +133,6 @@ impl<'a> Session<'a> {
 
     pub(super) async fn serve(mut self, shutdown: &mut watch::Receiver<Option<i32>>) -> Attempt {
         let (out_tx, mut out_rx) = mpsc::unbounded_channel::<Outbound>();
-        let mut last_rx = Instant::now();
         let mut watchdog = tokio::time::interval(self.tick_interval);
         watchdog.tick().await;
         let mut stats = tokio::time::interval(STATS_INTERVAL);
@@ -133,8 +146,7 @@ impl<'a> Session<'a> {
         for out in carried {
             if first_error.is_some() {
                 // Keep the rest for the next session, in order.
-                let bytes = out.params.to_string().len();
-                self.unacked.push(Pending { id: String::new(), outbound: out, bytes });
+                self.unacked.push(out);
             } else if let Err(reason) = self.send_outbound(out).await {
                 first_error = Some(reason);
             }
@@ -145,7 +157,7 @@ impl<'a> Session<'a> {
             }
             tokio::select! {
                 msg = self.ws.next() => {
-                    last_rx = Instant::now();
+                    self.last_alive = Instant::now();
                     match msg {
                         None => break Attempt::Closed { code: Some(1006), reason: "connection lost".into() },
                         Some(Err(e)) => {
@@ -176,21 +188,20 @@ impl<'a> Session<'a> {
                     }
                 }
                 _ = stats.tick() => {
-                    let event = NodeEvent::new("node.host.stats", &crate::host_stats::collect());
-                    let msg = self.request(wire::METHOD_NODE_EVENT, serde_json::to_value(event).expect("serialises"));
-                    if let Err(reason) = self.write(msg).await {
+                    let event = Outbound::node_event("node.host.stats", &crate::host_stats::collect());
+                    if let Err(reason) = self.write(&event.frame).await {
                         break Attempt::Closed { code: None, reason };
                     }
                 }
                 _ = skills.tick() => {
-                    let (id, msg) = self.request_with_id("skills.bins", serde_json::json!({}));
-                    self.skills_request = Some(id);
-                    if let Err(reason) = self.write(msg).await {
+                    let request = Outbound::request("skills.bins", serde_json::json!({}));
+                    self.skills_request = Some(request.id);
+                    if let Err(reason) = self.write(&request.frame).await {
                         break Attempt::Closed { code: None, reason };
                     }
                 }
                 _ = watchdog.tick() => {
-                    if last_rx.elapsed() > self.tick_interval * 2 {
+                    if self.last_alive.elapsed() > self.tick_interval * 2 {
                         close(&mut self.ws, 4000, "tick timeout").await;
                         break Attempt::Closed { code: Some(4000), reason: "tick timeout".into() };
                     }
@@ -242,15 +253,11 @@ impl<'a> Session<'a> {
                             other.err().map(|e| e.to_string()).unwrap_or_else(|| "id and command required".into());
                         warn!("node host got a malformed node.invoke.request: {detail}");
                         if let Some(id) = id.filter(|id| !id.trim().is_empty()) {
-                            let result = InvokeResult::failure(
+                            let _ = out_tx.send(Outbound::invoke_result(
                                 &id,
                                 &self.host.identity.device_id(),
-                                crate::params::thrown_invalid_request("malformed node.invoke.request"),
-                            );
-                            let _ = out_tx.send(Outbound {
-                                method: wire::METHOD_INVOKE_RESULT,
-                                params: serde_json::to_value(result).expect("serialises"),
-                            });
+                                Err(crate::params::thrown_invalid_request("malformed node.invoke.request")),
+                            ));
                         }
                     }
                 }
@@ -300,15 +307,10 @@ impl<'a> Session<'a> {
         self.tasks.retain(|t| !t.is_finished());
         self.tasks.push(tokio::spawn(async move {
             let id = req.id.clone();
-            let result = match dispatch(&registry, req, ctx).await {
-                Ok(payload) => InvokeResult::success(&id, &node_id, &payload),
-                Err(error) => InvokeResult::failure(&id, &node_id, error),
-            };
+            // The payload is dropped as soon as its frame is written.
+            let result = Outbound::invoke_result(&id, &node_id, dispatch(&registry, req, ctx).await);
             lock_recovering(&running).remove(&id);
-            let _ = out_tx.send(Outbound {
-                method: wire::METHOD_INVOKE_RESULT,
-                params: serde_json::to_value(result).expect("serialises"),
-            });
+            let _ = out_tx.send(result);
         }));
     }
 }

@@ -3,7 +3,7 @@
 
 use openclaw_exec::policy::Denial;
 use openclaw_exec::runner;
-use openclaw_protocol::node::{InvokeError, NodeEvent};
+use openclaw_protocol::node::InvokeError;
 use serde_json::{json, Value};
 
 use crate::invoke::{InvokeContext, Outbound};
@@ -25,10 +25,7 @@ pub(super) struct EventMeta {
 
 /// Publishes a node event (`exec.denied`, `exec.finished`) before the invoke's result.
 pub(super) fn send_event(ctx: &InvokeContext, event: &str, payload: Value) {
-    let _ = ctx.outbound.send(Outbound {
-        method: openclaw_protocol::node::METHOD_NODE_EVENT,
-        params: serde_json::to_value(NodeEvent::new(event, &payload)).expect("serialises"),
-    });
+    let _ = ctx.outbound.send(Outbound::node_event(event, &payload));
 }
 
 /// Sends `exec.denied` for `denial` and returns the `SYSTEM_RUN_DENIED` result.
