@@ -2,11 +2,12 @@
 //! by the library crates.
 //!
 //! One module per noun holds that noun's clap definitions and its verbs (`node`, `gateway`,
-//! `devices`, `nodes`, `approvals`), as in ripgrep's thin binary; `output` holds what they
-//! print with, and `operator_connection` how the operator nouns reach a gateway. This file is
-//! the top-level parser and the one dispatch.
+//! `devices`, `nodes`, `approvals`, and the one-verb `connect`), as in ripgrep's thin binary;
+//! `output` holds what they print with, and `operator_connection` how the operator nouns reach
+//! a gateway. This file is the top-level parser and the one dispatch.
 
 mod approvals;
+mod connect;
 mod devices;
 mod gateway;
 mod node;
@@ -29,6 +30,8 @@ struct Cli {
 enum Command {
     /// Run and manage the headless node host service
     Node(node::NodeArgs),
+    /// Onboard this machine as a node in one step (join URL or setup code)
+    Connect(connect::ConnectArgs),
     /// Run the gateway (node side: pairing, node registry, invoke routing, exec approvals)
     Gateway(gateway::GatewayArgs),
     /// Device pairing: list, approve, reject
@@ -51,6 +54,7 @@ fn main() -> ExitCode {
     }
     match cli.command {
         Command::Node(args) => node::run(args),
+        Command::Connect(args) => connect::run(args),
         Command::Gateway(args) => gateway::run(args),
         Command::Devices(args) => devices::run(args),
         Command::Nodes(args) => nodes::run(args),

@@ -2,13 +2,15 @@
 //! here; the service verbs (`install|start|stop|restart|uninstall|status` and the hidden
 //! `supervise`) are in [`service`], as they share the service manager and its JSON envelope.
 
-mod service;
+pub(crate) mod service;
 
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 use openclaw_node_host::endpoint::EndpointFlags;
-use openclaw_node_host::NodeRunOptions;
+use openclaw_node_host::startup::Pairing;
+use openclaw_node_host::{NodeExit, NodeRunOptions};
+use openclaw_protocol::setup_code::SetupPayload;
 use openclaw_service::SupervisorKind;
 use openclaw_state::{StateDb, StatePaths};
 
@@ -28,7 +30,7 @@ pub(crate) struct NodeArgs {
 #[derive(Subcommand)]
 enum NodeCommand {
     /// Run the headless node host (foreground)
-    Run(RunArgs),
+    Run(RunVerbArgs),
     /// Print the node host device identity
     Identity {
         /// Print compact JSON
@@ -73,6 +75,20 @@ struct ServiceArgs {
     /// Force a supervisor: systemd, launchd, schtasks or pidfile (default: the installed one, else automatic)
     #[arg(long, value_parser = parse_supervisor)]
     supervisor: Option<SupervisorKind>,
+}
+
+/// `node run`: the flags `install` shares, and the one-shot setup code (never installed: a
+/// service must not hold a pairing secret, so `install` has no `--pair`).
+#[derive(Args)]
+struct RunVerbArgs {
+    #[command(flatten)]
+    run: RunArgs,
+    /// One-shot setup code or oc-pair:// URL: connect and pair with its bootstrap token
+    #[arg(long, value_name = "code-or-url", conflicts_with = "pair_if_needed")]
+    pair: Option<String>,
+    /// Like --pair, but a stored device token is used when there is one
+    #[arg(long, value_name = "code-or-url")]
+    pair_if_needed: Option<String>,
 }
 
 /// `node install`: the flags of `node run` it installs, plus its own.
@@ -144,7 +160,7 @@ impl RunArgs {
 }
 
 /// One `--commands` value: comma-separated, no empty ids.
-fn parse_command_ids(value: &str) -> Result<Vec<String>, String> {
+pub(crate) fn parse_command_ids(value: &str) -> Result<Vec<String>, String> {
     let ids: Vec<String> = value.split(',').map(|s| s.trim().to_string()).collect();
     if ids.iter().any(String::is_empty) {
         return Err("--commands requires comma-separated non-empty command ids".into());
@@ -164,13 +180,25 @@ pub(crate) fn run(node: NodeArgs) -> ExitCode {
     match node.command {
         NodeCommand::Identity { json } => node_identity(json),
         NodeCommand::Audit { json, limit } => node_audit(json, limit),
-        NodeCommand::Run(args) => node_run(NodeRunOptions {
-            endpoint: args.endpoint_flags(),
-            node_id: args.node_id,
-            display_name: args.display_name,
-            commands: allowlist,
-            all_commands: node.all_commands,
-        }),
+        NodeCommand::Run(verb) => {
+            let pairing = match setup_code_pairing(verb.pair.as_deref(), verb.pair_if_needed.as_deref()) {
+                Ok(pairing) => pairing,
+                Err(message) => {
+                    eprintln!("openclaw: {message}");
+                    return ExitCode::from(1);
+                }
+            };
+            let args = verb.run;
+            node_run(NodeRunOptions {
+                endpoint: args.endpoint_flags(),
+                node_id: args.node_id,
+                display_name: args.display_name,
+                commands: allowlist,
+                all_commands: node.all_commands,
+                pairing,
+                stop_after_hello: false,
+            })
+        }
         NodeCommand::Install(args) => service::install(service::InstallOptions {
             endpoint: args.run.endpoint_flags(),
             node_id: args.run.node_id,
@@ -193,25 +221,38 @@ pub(crate) fn run(node: NodeArgs) -> ExitCode {
     }
 }
 
+/// `--pair` / `--pair-if-needed`: the decoded setup code, or upstream's message.
+fn setup_code_pairing(pair: Option<&str>, pair_if_needed: Option<&str>) -> Result<Option<Pairing>, String> {
+    let Some((code, prefer_bootstrap)) = pair.map(|c| (c, true)).or(pair_if_needed.map(|c| (c, false))) else {
+        return Ok(None);
+    };
+    let payload = SetupPayload::decode(code, openclaw_state::now_ms()).map_err(|e| e.to_string())?;
+    Ok(Some(Pairing { payload, prefer_bootstrap }))
+}
+
 /// `node run`: the node host in the foreground until SIGINT (exit 130) or SIGTERM (143).
 fn node_run(opts: NodeRunOptions) -> ExitCode {
+    match run_node_host(&opts) {
+        Ok(exit) => ExitCode::from(exit.code() as u8),
+        Err(message) => {
+            eprintln!("openclaw: {message}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Prepares and runs the node host in the foreground until SIGINT, SIGTERM, a terminal auth
+/// error or (with `stop_after_hello`) the first `hello-ok`. `Err` is what stopped it before it
+/// could connect.
+pub(crate) fn run_node_host(opts: &NodeRunOptions) -> Result<NodeExit, String> {
     crate::output::init_logging();
     let paths = StatePaths::from_env();
     let env = |k: &str| std::env::var(k).ok();
-    let host = match openclaw_node_host::prepare(&paths, &opts, &env) {
-        Ok(host) => host,
-        Err(e) => {
-            eprintln!("openclaw: {e}");
-            return ExitCode::from(1);
-        }
-    };
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("openclaw: cannot start the runtime: {e}");
-            return ExitCode::from(1);
-        }
-    };
+    let host = openclaw_node_host::prepare(&paths, opts, &env).map_err(|e| e.to_string())?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
     let exit = runtime.block_on(async move {
         let (tx, rx) = tokio::sync::watch::channel(None);
         tokio::spawn(async move {
@@ -224,7 +265,7 @@ fn node_run(opts: NodeRunOptions) -> ExitCode {
         });
         host.run(rx).await
     });
-    ExitCode::from(exit.code() as u8)
+    Ok(exit)
 }
 
 /// `node audit`: the newest exec decisions from the local state database, oldest first.

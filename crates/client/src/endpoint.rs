@@ -232,6 +232,19 @@ pub fn endpoint_from_url(url: &str, tls_fingerprint: Option<&str>) -> Result<End
     Ok(Endpoint { host, port, tls, tls_fingerprint, context_path: path.filter(|p| *p != "/").map(String::from) })
 }
 
+/// A setup code's URL (`ws(s)://host[:port][/path]`, already checked as normalised) as an
+/// endpoint. Unlike an operator's `--url`, a URL without a port means the scheme's default
+/// port (80 for `ws`, 443 for `wss`), as upstream's URL parser reads it.
+pub fn endpoint_from_setup_url(url: &str, tls_fingerprint: Option<&str>) -> Result<Endpoint, UrlError> {
+    let mut endpoint = endpoint_from_url(url, tls_fingerprint)?;
+    let authority = url.split_once("://").map_or("", |(_, rest)| rest.split('/').next().unwrap_or(""));
+    let explicit_port = authority.rsplit_once(':').is_some_and(|(_, port)| !port.contains(']'));
+    if !explicit_port {
+        endpoint.port = if endpoint.tls { 443 } else { 80 };
+    }
+    Ok(endpoint)
+}
+
 /// The host without IPv6 brackets or surrounding whitespace: the form sockets, TLS server
 /// names and the IP rules need.
 pub fn bare_host(host: &str) -> &str {
@@ -411,6 +424,10 @@ mod tests {
         assert_eq!((e.host.as_str(), e.port, e.tls, e.context_path.as_deref()), ("[::1]", 9, true, Some("/gw")));
         assert_eq!(e.url(), "wss://[::1]:9/gw");
         assert_eq!(endpoint_from_url("ws://box", None).unwrap().port, 18789);
+        // A setup code's URL without a port is the scheme's default port, as upstream reads it.
+        assert_eq!(endpoint_from_setup_url("ws://box", None).unwrap().port, 80);
+        assert_eq!(endpoint_from_setup_url("wss://[::1]/gw", None).unwrap().port, 443);
+        assert_eq!(endpoint_from_setup_url("wss://[::1]:9/gw", None).unwrap().port, 9);
         assert!(endpoint_from_url("http://box", None).is_err());
         assert!(endpoint_from_url("ws://box:0", None).is_err());
         assert!(endpoint_from_url("ws://box:1", Some(&"ab".repeat(32))).is_err());

@@ -190,6 +190,15 @@ pub enum HandshakeError {
     InvalidHello(String),
 }
 
+impl HandshakeError {
+    /// Whether the `connect` request may have reached the gateway. Before that, the gateway
+    /// has seen nothing of ours, so a client holding several candidate URLs may move on to the
+    /// next one; after it, the gateway has answered (or may) and this URL is the one to retry.
+    pub fn connect_sent(&self) -> bool {
+        !matches!(self, HandshakeError::ChallengeWait(_) | HandshakeError::InvalidChallenge { .. })
+    }
+}
+
 fn describe_wait(closed: &str, timeout: &str, e: &FrameError) -> String {
     match e {
         FrameError::Timeout => timeout.to_string(),

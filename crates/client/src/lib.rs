@@ -19,6 +19,10 @@
 //!    describes the client (role, scopes, caps, commands, credentials, device identity); the
 //!    nonce binding and the device signature are computed in this one place for both roles.
 //!
+//! Before step 1, a node that onboards with `openclaw connect` or `node run --pair` turns
+//! what the user pasted into a setup payload ([`join`]: a gateway's join URL fetched once, or a
+//! setup code), whose URLs become the endpoints and whose bootstrap token the credential.
+//!
 //! After the handshake the caller owns the [`Ws`]: the node host (`openclaw-node-host`) runs
 //! its invoke session on it, the operator (`openclaw-operator`) its request/response client.
 //! [`platform`] holds what this machine reports about itself in `connect.client`.
@@ -30,6 +34,7 @@ pub mod connection;
 pub mod credentials;
 pub mod endpoint;
 pub mod handshake;
+pub mod join;
 pub mod platform;
 pub mod tls;
 

@@ -9,6 +9,7 @@
 //! tick window), so a link that stops taking data is declared dead like a silent one, and
 //! results it swallowed are re-sent on the next connection (`outbox`).
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -25,7 +26,7 @@ use tracing::{debug, info, warn};
 
 use crate::invoke::CommandRegistry;
 use crate::reconnect::{classify, Backoff, Rejection, PAIRING_RETRY};
-use crate::services::NodeEnv;
+use crate::services::{lock_recovering, NodeEnv};
 use crate::status_file::StatusReporter;
 use openclaw_state::node_status::ConnectionState;
 use session::Session;
@@ -49,6 +50,8 @@ pub enum NodeExit {
     Signal(i32),
     /// The gateway refused our credentials; exit 1 so a supervisor stops restarting us.
     Terminal,
+    /// Asked to stop after the first `hello-ok` (`openclaw connect --service`), and it came.
+    Onboarded,
 }
 
 impl NodeExit {
@@ -57,14 +60,36 @@ impl NodeExit {
         match self {
             NodeExit::Signal(code) => code,
             NodeExit::Terminal => 1,
+            NodeExit::Onboarded => 0,
         }
     }
+}
+
+/// A setup code's single-use token, held until the first `hello-ok` (then the gateway has
+/// issued the device token that replaces it).
+#[derive(Clone)]
+pub struct BootstrapToken {
+    /// The token.
+    pub token: String,
+    /// Send it alone, even when a device token is stored (`--pair`, `connect`); otherwise only
+    /// when no other credential exists (`--pair-if-needed`).
+    pub prefer: bool,
 }
 
 /// Everything the supervisor needs, resolved before the first dial.
 pub struct NodeHost {
     /// The gateway to dial (and the TLS pin that gateway must present).
     pub endpoint: Endpoint,
+    /// A setup code's other gateway URLs, tried in order while no `connect` has reached a
+    /// gateway yet; forgotten once a session has run on one of them.
+    pub candidates: Vec<Endpoint>,
+    /// Whether the endpoint that first answers `hello-ok` is saved as the node's gateway (it
+    /// was one of several candidates).
+    pub persist_winner: AtomicBool,
+    /// The setup code's bootstrap token, until the first `hello-ok`.
+    pub bootstrap: Mutex<Option<BootstrapToken>>,
+    /// Stop with [`NodeExit::Onboarded`] after the first `hello-ok`.
+    pub stop_after_hello: bool,
     /// The shared token or password sent when no device token has been issued yet.
     pub credentials: GatewayCredentials,
     /// This machine's device key: it signs every handshake, so the gateway knows the node
@@ -95,23 +120,30 @@ enum Attempt {
     /// No WebSocket (refused, TLS failure, pin mismatch, upgrade refused).
     DialFailed(String),
     /// Connected, but the handshake did not finish (challenge or hello timeout, early close).
-    HandshakeFailed(String),
+    HandshakeFailed {
+        /// Why, as the log line says it.
+        msg: String,
+        /// Whether `connect` may have reached the gateway (then no other URL is tried).
+        connect_sent: bool,
+    },
     /// `connect` was refused.
     Rejected { error: ErrorShape, close: Option<(u16, String)> },
     /// A session ran after hello-ok and then closed.
     Closed { code: Option<u16>, reason: String },
     /// A signal asked us to stop.
     Shutdown(i32),
+    /// `hello-ok` came and the host was asked to stop there.
+    Onboarded,
 }
 
 impl NodeHost {
     /// Runs until a signal (via `shutdown`, which carries the exit code) or a terminal error.
-    pub async fn run(self, mut shutdown: watch::Receiver<Option<i32>>) -> NodeExit {
+    pub async fn run(mut self, mut shutdown: watch::Receiver<Option<i32>>) -> NodeExit {
         let mut backoff = Backoff::default();
         let mut send_device_token_with_shared = false;
         let mut announced_pairing: Option<String> = None;
-        let url = self.endpoint.url();
         loop {
+            let url = self.endpoint.url();
             if let Some(code) = *shutdown.borrow() {
                 self.status.set(ConnectionState::Stopped, None);
                 return NodeExit::Signal(code);
@@ -130,12 +162,28 @@ impl NodeHost {
                     self.status.set(ConnectionState::Stopped, None);
                     return NodeExit::Signal(code);
                 }
-                Attempt::DialFailed(msg) | Attempt::HandshakeFailed(msg) => {
+                Attempt::Onboarded => {
+                    self.status.set(ConnectionState::Stopped, None);
+                    return NodeExit::Onboarded;
+                }
+                Attempt::DialFailed(msg) | Attempt::HandshakeFailed { msg, connect_sent: false }
+                    if !self.candidates.is_empty() =>
+                {
+                    info!("node host gateway connect failed: {msg}");
+                    let next = self.candidates.remove(0);
+                    info!("node host gateway trying the setup code's next URL: {}", next.url());
+                    self.status.set_gateway(next.url());
+                    self.endpoint = next;
+                    Duration::ZERO
+                }
+                Attempt::DialFailed(msg) | Attempt::HandshakeFailed { msg, .. } => {
                     info!("node host gateway connect failed: {msg}");
                     self.status.set(ConnectionState::Disconnected, Some(msg));
                     backoff.next_delay()
                 }
                 Attempt::Closed { code, reason } => {
+                    // A session ran: this endpoint is the gateway from now on.
+                    self.candidates.clear();
                     let reason = or_no_close_reason(reason);
                     let line = format!(
                         "node host gateway closed ({}): {reason}",
@@ -243,8 +291,15 @@ impl NodeHost {
         trusted && stored && self.credentials.token.is_some()
     }
 
-    /// The `auth` object for this attempt (`protocol.md` §4.5).
+    /// The `auth` object for this attempt (`protocol.md` §4.5, `nodehost.md` §1.4): a
+    /// preferred bootstrap token alone; otherwise the shared token or password, the stored
+    /// device token when there is neither (or on the one retry with it), and a bootstrap token
+    /// only when nothing else is there.
     fn connect_auth(&self, with_device_token: bool) -> ConnectAuth {
+        let bootstrap = lock_recovering(&self.bootstrap).clone();
+        if let Some(BootstrapToken { token, prefer: true }) = bootstrap {
+            return ConnectAuth { bootstrap_token: Some(token), ..Default::default() };
+        }
         let stored = match self.state().device_token(&self.identity.device_id(), ROLE_NODE) {
             Ok(t) => t.map(|t| t.token),
             Err(e) => {
@@ -259,6 +314,9 @@ impl NodeHost {
         };
         if (auth.token.is_none() && auth.password.is_none()) || with_device_token {
             auth.device_token = stored;
+        }
+        if auth.token.is_none() && auth.password.is_none() && auth.device_token.is_none() {
+            auth.bootstrap_token = bootstrap.map(|b| b.token);
         }
         auth
     }
@@ -303,9 +361,28 @@ impl NodeHost {
                 self.persist_device_token(token, &auth.scopes);
             }
         }
+        // The setup code is spent: from now on the device token (or nothing) authenticates.
+        lock_recovering(&self.bootstrap).take();
+        if self.persist_winner.swap(false, Ordering::SeqCst) {
+            self.persist_gateway();
+        }
         info!("node host gateway connected: {}", self.endpoint.url());
         self.status.set(ConnectionState::Connected, None);
+        if self.stop_after_hello {
+            close(&mut ws, 1000, "node host onboarded").await;
+            return Attempt::Onboarded;
+        }
         Session::new(self, ws, &hello).serve(shutdown).await
+    }
+
+    /// Saves the endpoint that answered as the node's gateway (one of a setup code's URLs).
+    fn persist_gateway(&self) {
+        let saved =
+            |c: &mut openclaw_state::NodeHostConfig| c.gateway = Some(self.endpoint.to_saved(c.gateway.as_ref()));
+        match self.state().update_node_config(saved) {
+            Ok(_) => debug!("saved {} as the gateway", self.endpoint.url()),
+            Err(e) => warn!("node host gateway endpoint persistence failed: {e}"),
+        }
     }
 
     fn persist_device_token(&self, token: &str, scopes: &[String]) {
@@ -343,7 +420,7 @@ impl NodeHost {
                     HandshakeError::HelloWait(FrameError::Timeout) => close(ws, 4000, "connect timeout").await,
                     _ => {}
                 }
-                Err(Attempt::HandshakeFailed(e.to_string()))
+                Err(Attempt::HandshakeFailed { msg: e.to_string(), connect_sent: e.connect_sent() })
             }
         }
     }
@@ -364,5 +441,72 @@ fn or_no_close_reason(reason: String) -> String {
         "no close reason".to_string()
     } else {
         reason
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use openclaw_protocol::setup_code::SetupPayload;
+    use openclaw_state::StatePaths;
+
+    use super::*;
+    use crate::startup::{prepare, NodeRunOptions, Pairing};
+
+    /// A host prepared in a fresh state dir with `pairing`, and a device token stored or not.
+    fn host(pairing: Option<(&str, bool)>, stored: bool, env_token: bool) -> (tempfile::TempDir, NodeHost) {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = StatePaths { state_dir: dir.path().join("oc"), config_path: dir.path().join("oc/openclaw.json") };
+        let pairing = pairing.map(|(urls, prefer)| {
+            let urls: Vec<&str> = urls.split(' ').collect();
+            let payload = SetupPayload {
+                url: urls[0].to_string(),
+                urls: (urls.len() > 1).then(|| urls.iter().map(|u| u.to_string()).collect()),
+                bootstrap_token: "boot".into(),
+                expires_at_ms: None,
+                tls_fingerprint: None,
+            };
+            Pairing { payload, prefer_bootstrap: prefer }
+        });
+        let opts = NodeRunOptions { pairing, ..Default::default() };
+        let env = move |k: &str| (env_token && k == "OPENCLAW_GATEWAY_TOKEN").then(|| "shared".to_string());
+        let host = prepare(&paths, &opts, &env).unwrap();
+        if stored {
+            host.state().save_device_token(&host.identity.device_id(), ROLE_NODE, "device", &[]).unwrap();
+        }
+        (dir, host)
+    }
+
+    fn sent(auth: &ConnectAuth) -> [Option<&str>; 4] {
+        [auth.token.as_deref(), auth.device_token.as_deref(), auth.bootstrap_token.as_deref(), auth.password.as_deref()]
+    }
+
+    /// Upstream's `selectGatewayConnectAuth`: `--pair` sends the bootstrap token alone, even
+    /// over a stored device token; `--pair-if-needed` only when nothing else exists; a setup
+    /// code resolves no shared secret at all; after `hello-ok` the token is gone.
+    #[test]
+    fn the_bootstrap_token_is_sent_as_upstream_sends_it() {
+        let (_d, pair) = host(Some(("ws://127.0.0.1:9", true)), true, true);
+        assert_eq!(sent(&pair.connect_auth(false)), [None, None, Some("boot"), None]);
+        let (_d, if_needed) = host(Some(("ws://127.0.0.1:9", false)), true, true);
+        assert_eq!(sent(&if_needed.connect_auth(false)), [None, Some("device"), None, None]);
+        let (_d, fresh) = host(Some(("ws://127.0.0.1:9", false)), false, true);
+        assert_eq!(sent(&fresh.connect_auth(false)), [None, None, Some("boot"), None], "no shared token resolved");
+        lock_recovering(&fresh.bootstrap).take();
+        assert_eq!(sent(&fresh.connect_auth(false)), [None, None, None, None]);
+        let (_d, plain) = host(None, false, true);
+        assert_eq!(sent(&plain.connect_auth(false)), [Some("shared"), None, None, None]);
+    }
+
+    /// A setup code's first URL is dialled, the others wait as candidates; the primary is
+    /// saved before connecting, with the scheme's default port when the URL has none.
+    #[test]
+    fn a_setup_codes_urls_become_the_endpoint_and_its_candidates() {
+        let (_d, host) = host(Some(("wss://gw.example ws://127.0.0.1:18789/gw", true)), false, false);
+        assert_eq!(host.endpoint.url(), "wss://gw.example:443");
+        let candidates: Vec<String> = host.candidates.iter().map(Endpoint::url).collect();
+        assert_eq!(candidates, ["ws://127.0.0.1:18789/gw"]);
+        assert!(host.persist_winner.load(Ordering::SeqCst));
+        let saved = host.state().node_config().unwrap().unwrap().gateway.unwrap();
+        assert_eq!((saved.host.as_deref(), saved.port, saved.tls), (Some("gw.example"), Some(443), Some(true)));
     }
 }

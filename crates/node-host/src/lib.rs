@@ -25,8 +25,9 @@
 
 pub mod commands;
 pub mod connection;
-/// Where and with what a node connects, part of this crate's API (`NodeRunOptions`, `NodeHost`).
-pub use openclaw_client::{credentials, endpoint};
+/// Where and with what a node connects, part of this crate's API (`NodeRunOptions`, `NodeHost`),
+/// and how `openclaw connect` turns a join URL or setup code into a setup payload.
+pub use openclaw_client::{credentials, endpoint, join};
 pub mod host_stats;
 pub mod invoke;
 pub mod offload;

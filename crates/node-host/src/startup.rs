@@ -3,15 +3,19 @@
 //! (Named `startup` rather than `run` so that `run` means one thing in this crate: the
 //! `system.run` command in `commands::system::run`.)
 
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
+use openclaw_client::credentials::GatewayCredentials;
+use openclaw_client::endpoint::{endpoint_from_setup_url, Endpoint};
 use openclaw_protocol::connect::ROLE_NODE;
+use openclaw_protocol::setup_code::{SetupCodeError, SetupPayload};
 use openclaw_state::config::{ConfigError, OpenClawConfig};
 use openclaw_state::legacy::import_legacy_state;
 use openclaw_state::{StateDb, StateError, StatePaths};
 use tracing::info;
 
-use crate::connection::NodeHost;
+use crate::connection::{BootstrapToken, NodeHost};
 use crate::credentials::{resolve_credentials, CredentialError};
 use crate::endpoint::{resolve_endpoint, EndpointError, EndpointFlags};
 use crate::invoke::EmptyAllowlist;
@@ -34,6 +38,35 @@ pub struct NodeRunOptions {
     pub commands: Option<Vec<String>>,
     /// `--all-commands`: clear a saved `--commands` allowlist and advertise everything.
     pub all_commands: bool,
+    /// `--pair`, `--pair-if-needed` or `openclaw connect`: the setup payload to onboard with.
+    pub pairing: Option<Pairing>,
+    /// `openclaw connect --service`: stop after the first `hello-ok` (the device token is
+    /// stored by then), so the service started next authenticates with it.
+    pub stop_after_hello: bool,
+}
+
+/// A setup payload (`nodehost.md` §1.4) and how to use its bootstrap token.
+#[derive(Debug, Clone)]
+pub struct Pairing {
+    /// The checked payload: the gateway URLs to try and the bootstrap token.
+    pub payload: SetupPayload,
+    /// Send the bootstrap token even when a device token is stored (`--pair`, `connect`),
+    /// rather than only when there is none (`--pair-if-needed`).
+    pub prefer_bootstrap: bool,
+}
+
+/// The endpoints of a setup payload, in order, each with the TLS pin only if its URL is the
+/// payload's `url` (the pin was taken from that gateway).
+fn pairing_endpoints(payload: &SetupPayload) -> Result<Vec<Endpoint>, PrepareError> {
+    payload
+        .candidates()
+        .iter()
+        .map(|url| {
+            let pin = (*url == payload.url).then_some(payload.tls_fingerprint.as_deref()).flatten();
+            endpoint_from_setup_url(url, pin)
+                .map_err(|_| PrepareError::Usage(SetupCodeError::InvalidPayload.to_string()))
+        })
+        .collect()
 }
 
 /// Raises the soft limit on open files to the hard limit, so concurrent `system.run` children
@@ -130,7 +163,27 @@ pub fn prepare(
     }
     let previous = db.node_config()?;
     let saved_gateway = previous.as_ref().and_then(|c| c.gateway.clone());
-    let endpoint = resolve_endpoint(&opts.endpoint, saved_gateway.as_ref(), config.get_bool("gateway.tls.enabled"))?;
+    // A setup payload's first URL replaces the saved gateway as the baseline; its other URLs
+    // are tried in turn, unless an endpoint flag names the gateway explicitly.
+    let mut candidates = match &opts.pairing {
+        Some(pairing) => pairing_endpoints(&pairing.payload)?,
+        None => Vec::new(),
+    };
+    let baseline = match candidates.first() {
+        Some(primary) => Some(primary.to_saved(saved_gateway.as_ref())),
+        None => saved_gateway.clone(),
+    };
+    let explicit = opts.endpoint.host.is_some()
+        || opts.endpoint.port.is_some()
+        || opts.endpoint.tls.is_some()
+        || opts.endpoint.tls_fingerprint.is_some()
+        || opts.endpoint.context_path.is_some();
+    let endpoint = resolve_endpoint(&opts.endpoint, baseline.as_ref(), config.get_bool("gateway.tls.enabled"))?;
+    if explicit || candidates.len() < 2 {
+        candidates.clear();
+    } else {
+        candidates.remove(0);
+    }
     let machine = crate::platform::machine_name();
     let cfg = db.update_node_config(|c| {
         if let Some(id) = opts.node_id.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
@@ -171,24 +224,42 @@ pub fn prepare(
     };
     info!("[node-host] advertised commands: {}", registry.command_names().join(", "));
 
-    endpoint
-        .check_plaintext_policy(env("OPENCLAW_ALLOW_INSECURE_PRIVATE_WS").as_deref() == Some("1"))
-        .map_err(|e| PrepareError::Insecure(e.to_string()))?;
+    let allow_insecure_private = env("OPENCLAW_ALLOW_INSECURE_PRIVATE_WS").as_deref() == Some("1");
+    endpoint.check_plaintext_policy(allow_insecure_private).map_err(|e| PrepareError::Insecure(e.to_string()))?;
+    candidates.retain(|c| match c.check_plaintext_policy(allow_insecure_private) {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::warn!("node host skips the gateway URL {} of the setup code: {e}", c.url());
+            false
+        }
+    });
 
     // With a device token stored for the saved endpoint (same scheme, host, port and path),
-    // config auth is skipped and only the env credentials are sent, as upstream does.
+    // config auth is skipped and only the env credentials are sent, as upstream does. With a
+    // bootstrap token, no shared credential is resolved at all: the setup code is the auth.
     let same_origin = saved_gateway.as_ref().is_some_and(|s| {
         s.host.as_deref() == Some(endpoint.host.as_str())
             && s.port == Some(u32::from(endpoint.port))
             && s.tls.unwrap_or(false) == endpoint.tls
             && s.context_path == endpoint.context_path
     });
-    let credentials = resolve_credentials(&config, env, same_origin && has_device_token)?;
+    let credentials = match &opts.pairing {
+        Some(_) => GatewayCredentials::default(),
+        None => resolve_credentials(&config, env, same_origin && has_device_token)?,
+    };
+    let bootstrap = opts
+        .pairing
+        .as_ref()
+        .map(|p| BootstrapToken { token: p.payload.bootstrap_token.clone(), prefer: p.prefer_bootstrap });
 
     let status = StatusReporter::new(Some(NodeHostStatus::path(paths)), endpoint.url());
     Ok(NodeHost {
         status,
+        persist_winner: AtomicBool::new(!candidates.is_empty()),
+        candidates,
         endpoint,
+        bootstrap: std::sync::Mutex::new(bootstrap),
+        stop_after_hello: opts.stop_after_hello,
         credentials,
         identity,
         db,

@@ -57,6 +57,11 @@ impl StatusReporter {
         }
     }
 
+    /// Reports `gateway` as the gateway dialled from now on (a setup code's next URL).
+    pub fn set_gateway(&self, gateway: String) {
+        lock_recovering(&self.current).gateway = gateway;
+    }
+
     /// Records a pending device-pairing request.
     pub fn pairing(&self, request_id: &str) {
         {

@@ -21,6 +21,7 @@ pub mod frame;
 pub mod methods;
 pub mod node;
 pub mod role;
+pub mod setup_code;
 pub mod tls;
 
 pub use connect::{ClientInfo, ConnectAuth, ConnectParams, DeviceProof, HelloOk};

@@ -232,12 +232,24 @@ impl OurNode {
 
     /// [`try_spawn`](Self::try_spawn) under a wrapper (e.g. inside a network namespace).
     pub fn try_spawn_with(bin: &Path, state_dir: &Path, args: &[&str], launch: &Launch) -> Result<OurNode> {
+        Self::spawn_verb(bin, &["node", "run"], state_dir, args, launch)
+    }
+
+    /// `bin connect <args>` (one-step onboarding, then the node in the foreground), as
+    /// [`try_spawn`](Self::try_spawn) starts `node run`.
+    pub fn try_spawn_connect(bin: &Path, state_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Result<OurNode> {
+        let launch =
+            Launch { wrapper: Vec::new(), env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect() };
+        Self::spawn_verb(bin, &["connect"], state_dir, args, &launch)
+    }
+
+    fn spawn_verb(bin: &Path, verb: &[&str], state_dir: &Path, args: &[&str], launch: &Launch) -> Result<OurNode> {
         let parent = state_dir.parent().unwrap_or(Path::new("/"));
         std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
         let log = state_dir.with_extension(format!("{}.log", uuid::Uuid::new_v4().simple()));
         let file = std::fs::File::create(&log).map_err(|e| Error::io(&log, e))?;
         let mut cmd = launch.command(bin);
-        cmd.args(["node", "run"])
+        cmd.args(verb)
             .env("OPENCLAW_STATE_DIR", state_dir)
             .env_remove("OPENCLAW_GATEWAY_TOKEN")
             .env_remove("OPENCLAW_GATEWAY_PASSWORD")

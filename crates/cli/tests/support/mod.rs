@@ -35,6 +35,11 @@ impl OurNode {
     pub fn spawn(state_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> OurNode {
         OurNode(ours::OurNode::try_spawn(&openclaw_bin(), state_dir, args, env).expect("spawn our node"))
     }
+
+    /// Starts `openclaw connect <args>` with `OPENCLAW_STATE_DIR=state_dir`.
+    pub fn connect(state_dir: &Path, args: &[&str]) -> OurNode {
+        OurNode(ours::OurNode::try_spawn_connect(&openclaw_bin(), state_dir, args, &[]).expect("spawn our connect"))
+    }
 }
 
 impl Deref for OurNode {
