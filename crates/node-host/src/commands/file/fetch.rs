@@ -205,7 +205,8 @@ pub fn fetch(params: &Map<String, Value>) -> Result<Value, FileError> {
     }
     out.insert("size".into(), json!(content.len()));
     out.insert("mimeType".into(), json!(mime::for_fetch(&content, &real_path)));
-    out.insert("base64".into(), json!(base64::engine::general_purpose::STANDARD.encode(&content)));
+    // `Value::String`, not `json!`: the macro serialises a copy of the (large) string.
+    out.insert("base64".into(), Value::String(base64::engine::general_purpose::STANDARD.encode(&content)));
     out.insert("sha256".into(), json!(sha256_hex(&content)));
     out.insert("binding".into(), identity.existing_binding());
     Ok(Value::Object(out))

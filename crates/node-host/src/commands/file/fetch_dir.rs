@@ -235,7 +235,8 @@ async fn fetch(cx: &InvokeContext, params: Map<String, Value>) -> Result<Result<
     let mut out = Map::new();
     out.insert("ok".into(), json!(true));
     out.insert("path".into(), json!(canonical));
-    out.insert("tarBase64".into(), json!(base64::engine::general_purpose::STANDARD.encode(&tarball)));
+    // `Value::String`, not `json!`: the macro serialises a copy of the (large) string.
+    out.insert("tarBase64".into(), Value::String(base64::engine::general_purpose::STANDARD.encode(&tarball)));
     out.insert("tarBytes".into(), json!(tarball.len()));
     out.insert("sha256".into(), json!(sha256_hex(&tarball)));
     out.insert("fileCount".into(), json!(entries.len()));
