@@ -18,7 +18,7 @@ use openclaw_node_host::join::resolve_target;
 use openclaw_node_host::startup::Pairing;
 use openclaw_node_host::{NodeExit, NodeRunOptions};
 
-use crate::node::{parse_command_ids, run_node_host, service};
+use crate::node::{command_allowlist, parse_command_ids, run_node_host, service};
 
 /// The largest `--target-file` read.
 const MAX_TARGET_FILE_BYTES: u64 = 64 * 1024;
@@ -60,12 +60,7 @@ fn connect(args: ConnectArgs) -> Result<ExitCode, String> {
     if args.all_commands && !args.commands.is_empty() {
         return Err("--all-commands cannot be combined with --commands".into());
     }
-    let commands = (!args.commands.is_empty()).then(|| {
-        let mut ids: Vec<String> = args.commands.into_iter().flatten().collect();
-        ids.sort();
-        ids.dedup();
-        ids
-    });
+    let commands = command_allowlist(args.commands);
     let target = match (args.target, &args.target_file) {
         (Some(_), Some(_)) => return Err("Provide the connect target or --target-file, not both.".into()),
         (None, None) => return Err("Connect target is required.".into()),

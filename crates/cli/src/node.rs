@@ -159,6 +159,17 @@ impl RunArgs {
     }
 }
 
+/// Every `--commands` value as one allowlist: sorted, without duplicates; `None` when the flag
+/// was not given.
+pub(crate) fn command_allowlist(values: Vec<Vec<String>>) -> Option<Vec<String>> {
+    (!values.is_empty()).then(|| {
+        let mut ids: Vec<String> = values.into_iter().flatten().collect();
+        ids.sort();
+        ids.dedup();
+        ids
+    })
+}
+
 /// One `--commands` value: comma-separated, no empty ids.
 pub(crate) fn parse_command_ids(value: &str) -> Result<Vec<String>, String> {
     let ids: Vec<String> = value.split(',').map(|s| s.trim().to_string()).collect();
@@ -171,12 +182,7 @@ pub(crate) fn parse_command_ids(value: &str) -> Result<Vec<String>, String> {
 /// Runs one `node` verb. `--commands` may be repeated and comma-separated; the union, sorted
 /// and without duplicates, is the allowlist `run` and `install` pass on.
 pub(crate) fn run(node: NodeArgs) -> ExitCode {
-    let allowlist = (!node.commands.is_empty()).then(|| {
-        let mut ids: Vec<String> = node.commands.into_iter().flatten().collect();
-        ids.sort();
-        ids.dedup();
-        ids
-    });
+    let allowlist = command_allowlist(node.commands);
     match node.command {
         NodeCommand::Identity { json } => node_identity(json),
         NodeCommand::Audit { json, limit } => node_audit(json, limit),

@@ -137,15 +137,18 @@ impl Outbound {
     /// into the frame ([`InvokeResult::success_frame`]): a large result (a file's base64) is
     /// held as the command's value and as the frame, and the value is gone once this returns.
     pub fn invoke_result(invoke_id: &str, node_id: &str, result: Result<Value, InvokeError>) -> Self {
-        let id = request_id();
-        let text = match result {
-            Ok(payload) => InvokeResult::success_frame(&id, invoke_id, node_id, &payload),
+        let payload = match result {
+            Ok(payload) => payload,
             Err(error) => {
-                let params = serde_json::to_value(InvokeResult::failure(invoke_id, node_id, error))
-                    .expect("an invoke result serialises");
-                Frame::Req(RequestFrame::new(&id, METHOD_INVOKE_RESULT, params)).to_text()
+                let failure = InvokeResult::failure(invoke_id, node_id, error);
+                return Self::request(
+                    METHOD_INVOKE_RESULT,
+                    serde_json::to_value(failure).expect("a result serialises"),
+                );
             }
         };
+        let id = request_id();
+        let text = InvokeResult::success_frame(&id, invoke_id, node_id, &payload);
         Outbound { id, method: METHOD_INVOKE_RESULT, frame: Bytes::from(text) }
     }
 }

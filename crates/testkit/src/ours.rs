@@ -65,6 +65,11 @@ pub struct Launch {
 }
 
 impl Launch {
+    /// No wrapper, just these extra environment variables.
+    pub fn with_env(env: &[(&str, &str)]) -> Launch {
+        Launch { wrapper: Vec::new(), env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect() }
+    }
+
     fn command(&self, bin: &Path) -> Command {
         let mut c = match self.wrapper.split_first() {
             Some((program, rest)) => {
@@ -225,8 +230,7 @@ pub struct OurNode {
 impl OurNode {
     /// Starts `bin node run <args>` with `OPENCLAW_STATE_DIR=state_dir` and extra env.
     pub fn try_spawn(bin: &Path, state_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Result<OurNode> {
-        let launch =
-            Launch { wrapper: Vec::new(), env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect() };
+        let launch = Launch::with_env(env);
         Self::try_spawn_with(bin, state_dir, args, &launch)
     }
 
@@ -238,8 +242,7 @@ impl OurNode {
     /// `bin connect <args>` (one-step onboarding, then the node in the foreground), as
     /// [`try_spawn`](Self::try_spawn) starts `node run`.
     pub fn try_spawn_connect(bin: &Path, state_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Result<OurNode> {
-        let launch =
-            Launch { wrapper: Vec::new(), env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect() };
+        let launch = Launch::with_env(env);
         Self::spawn_verb(bin, &["connect"], state_dir, args, &launch)
     }
 
