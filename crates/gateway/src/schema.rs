@@ -8,15 +8,26 @@
 
 use serde_json::{Map, Value};
 
-/// The first violation found in a value: where (a JSON pointer, `/` for the value itself) and
-/// what. Its text is upstream's `at <path>: <message>`.
+/// The first violation found in a value: where (a JSON pointer, empty for the value itself)
+/// and what. Its text is upstream's: `at <path>: <message>` inside the value; at the value
+/// itself the message alone, except an unexpected property, which is `at root: …` (checked
+/// side by side with the real Gateway).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("at {path}: {reason}")]
 pub struct SchemaError {
-    /// Where, as a JSON pointer (`/client/id`, `/1`), or `/` for the value itself.
+    /// Where, as a JSON pointer (`/client/id`, `/1`), or empty for the value itself.
     pub path: String,
     /// What is wrong there.
     pub reason: Violation,
+}
+
+impl std::fmt::Display for SchemaError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.path.as_str(), &self.reason) {
+            ("", Violation::UnexpectedProperty(_)) => write!(f, "at root: {}", self.reason),
+            ("", reason) => write!(f, "{reason}"),
+            (path, reason) => write!(f, "at {path}: {reason}"),
+        }
+    }
 }
 
 /// What is wrong at a [`SchemaError`]'s path, in upstream's (Ajv's) words.
@@ -126,10 +137,7 @@ impl Shape {
     /// Checks `value`, stopping at the first violation (upstream reports one).
     pub fn check(&self, value: &Value) -> Result<(), SchemaError> {
         let mut path = String::new();
-        self.check_at(value, &mut path).map_err(|reason| {
-            let path = if path.is_empty() { "/".to_string() } else { path.clone() };
-            SchemaError { path, reason }
-        })
+        self.check_at(value, &mut path).map_err(|reason| SchemaError { path: path.clone(), reason })
     }
 
     fn check_at(&self, value: &Value, path: &mut String) -> Result<(), Violation> {
@@ -222,7 +230,7 @@ mod tests {
             s.check(&json!({"client":{"id":"x"},"payloadJSON":null})).unwrap_err().to_string(),
             "at /payloadJSON: must be string"
         );
-        assert_eq!(s.check(&json!({})).unwrap_err().to_string(), "at /: must have required property 'client'");
+        assert_eq!(s.check(&json!({})).unwrap_err().to_string(), "must have required property 'client'");
         assert_eq!(
             s.check(&json!({"client":{"id":""}})).unwrap_err().to_string(),
             "at /client/id: must NOT have fewer than 1 characters"
@@ -230,19 +238,16 @@ mod tests {
         assert!(s.check(&json!({"client":{"id":"x"}})).is_ok());
         let a = array(non_empty());
         assert_eq!(a.check(&json!(["a", ""])).unwrap_err().to_string(), "at /1: must NOT have fewer than 1 characters");
-        assert_eq!(Shape::Int { min: 1 }.check(&json!(0)).unwrap_err().to_string(), "at /: must be >= 1");
-        assert_eq!(Shape::Int { min: 1 }.check(&json!(1.5)).unwrap_err().to_string(), "at /: must be integer");
+        assert_eq!(Shape::Int { min: 1 }.check(&json!(0)).unwrap_err().to_string(), "must be >= 1");
+        assert_eq!(Shape::Int { min: 1 }.check(&json!(1.5)).unwrap_err().to_string(), "must be integer");
         let long = Shape::Str { min: 0, max: Some(2) };
-        assert_eq!(long.check(&json!("abc")).unwrap_err().to_string(), "at /: must NOT have more than 2 characters");
-        assert_eq!(Shape::Bool.check(&json!(1)).unwrap_err().to_string(), "at /: must be boolean");
+        assert_eq!(long.check(&json!("abc")).unwrap_err().to_string(), "must NOT have more than 2 characters");
+        assert_eq!(Shape::Bool.check(&json!(1)).unwrap_err().to_string(), "must be boolean");
         let one_of = Shape::Enum(&["a"]);
-        assert_eq!(
-            one_of.check(&json!("b")).unwrap_err().to_string(),
-            "at /: must be equal to one of the allowed values"
-        );
-        assert_eq!(a.check(&json!({})).unwrap_err().to_string(), "at /: must be array");
+        assert_eq!(one_of.check(&json!("b")).unwrap_err().to_string(), "must be equal to one of the allowed values");
+        assert_eq!(a.check(&json!({})).unwrap_err().to_string(), "must be array");
         let record = Shape::Record(Box::new(Shape::Bool));
-        assert_eq!(record.check(&json!([])).unwrap_err().to_string(), "at /: must be object");
+        assert_eq!(record.check(&json!([])).unwrap_err().to_string(), "must be object");
         assert_eq!(record.check(&json!({"k": "x"})).unwrap_err().to_string(), "at /k: must be boolean");
     }
 
@@ -255,7 +260,7 @@ mod tests {
         );
         assert_eq!(
             s.check(&json!({})),
-            Err(SchemaError { path: "/".into(), reason: Violation::MissingProperty("client") })
+            Err(SchemaError { path: String::new(), reason: Violation::MissingProperty("client") })
         );
     }
 }

@@ -135,7 +135,7 @@ mod node {
         }
         assert_json(
             &node.err("node.event", json!({})).await,
-            invalid("invalid node.event params: at /: must have required property 'event'"),
+            invalid("invalid node.event params: must have required property 'event'"),
         );
         assert_json(
             &node.ok("node.event", json!({"event": "x"})).await,
@@ -158,7 +158,7 @@ mod node {
         );
         assert_json(
             &node.err("node.invoke.result", json!({"id": "i", "ok": true})).await,
-            invalid("invalid node.invoke.result params: at /: must have required property 'nodeId'"),
+            invalid("invalid node.invoke.result params: must have required property 'nodeId'"),
         );
         // A result nobody waits for (nulls stripped before validation).
         assert_json(
@@ -221,7 +221,7 @@ mod nodes {
         assert_json(&scrub(reader.ok("node.describe", json!({"nodeId": node_id})).await, VOLATILE), described);
         assert_json(
             &reader.err("node.describe", json!({})).await,
-            invalid("invalid node.describe params: at /: must have required property 'nodeId'"),
+            invalid("invalid node.describe params: must have required property 'nodeId'"),
         );
         assert_json(&reader.err("node.describe", json!({"nodeId": "nope"})).await, invalid("unknown nodeId"));
         assert_json(
@@ -248,7 +248,7 @@ mod nodes {
         );
         assert_json(
             &pairer.err("node.rename", json!({"nodeId": id2.device_id()})).await,
-            invalid("invalid node.rename params: at /: must have required property 'displayName'"),
+            invalid("invalid node.rename params: must have required property 'displayName'"),
         );
         let described = reader.ok("node.describe", json!({"nodeId": id2.device_id()})).await;
         assert_eq!(described["displayName"], "box", "{described}");
@@ -311,7 +311,7 @@ mod invoke {
 
         assert_json(
             &admin.err("node.invoke", json!({"nodeId": node_id, "command": "system.which"})).await,
-            invalid("invalid node.invoke params: at /: must have required property 'idempotencyKey'"),
+            invalid("invalid node.invoke params: must have required property 'idempotencyKey'"),
         );
         assert_json(
             &admin
@@ -396,7 +396,7 @@ mod node_pair {
         assert_json(&pairer.err("node.pair.approve", json!({"requestId": request_id})).await, e);
         assert_json(
             &pairer.err("node.pair.approve", json!({})).await,
-            invalid("invalid node.pair.approve params: at /: must have required property 'requestId'"),
+            invalid("invalid node.pair.approve params: must have required property 'requestId'"),
         );
         assert_json(&pairer.err("node.pair.approve", json!({"requestId": "nope"})).await, invalid("unknown requestId"));
 
@@ -474,7 +474,7 @@ mod device_pair {
         );
         assert_json(
             &pairer.err("device.pair.approve", json!({})).await,
-            invalid("invalid device.pair.approve params: at /: must have required property 'requestId'"),
+            invalid("invalid device.pair.approve params: must have required property 'requestId'"),
         );
         let mut admin = operator(gw.addr, &["operator.admin"]).await;
         let approved = admin.ok("device.pair.approve", json!({"requestId": request_id})).await;
@@ -505,7 +505,7 @@ mod device_pair {
         );
         assert_json(
             &pairer.err("device.pair.remove", json!({})).await,
-            invalid("invalid device.pair.remove params: at /: must have required property 'deviceId'"),
+            invalid("invalid device.pair.remove params: must have required property 'deviceId'"),
         );
         let mut reader = operator(gw.addr, &["operator.read"]).await;
         assert_json(&reader.err("device.pair.list", json!({})).await, missing_scope("operator.pairing"));
@@ -561,11 +561,11 @@ mod exec_approvals {
         );
         assert_json(
             &admin.err("exec.approvals.node.get", json!({})).await,
-            invalid("invalid exec.approvals.node.get params: at /: must have required property 'nodeId'"),
+            invalid("invalid exec.approvals.node.get params: must have required property 'nodeId'"),
         );
         assert_json(
             &admin.err("exec.approvals.node.set", json!({"nodeId": node_id, "bogus": 1})).await,
-            invalid("invalid exec.approvals.node.set params: at /: unexpected property 'bogus'"),
+            invalid("invalid exec.approvals.node.set params: at root: unexpected property 'bogus'"),
         );
         let mut pairer = operator(gw.addr, &["operator.pairing", "operator.write"]).await;
         assert_json(
@@ -593,7 +593,7 @@ mod plugin_approval {
         assert!(undecided["id"].as_str().unwrap().starts_with("plugin:"), "{undecided}");
         assert_json(
             &requester.err("plugin.approval.request", json!({"title": "t"})).await,
-            invalid("invalid plugin.approval.request params: at /: must have required property 'description'"),
+            invalid("invalid plugin.approval.request params: must have required property 'description'"),
         );
         let mut approver = plugin_approver(gw.addr, &["operator.admin"]).await;
         let mut two_phase = params.clone();
@@ -679,7 +679,7 @@ mod exec_approval {
         );
         assert_json(
             &approver.err("exec.approval.resolve", json!({"id": "appr-1"})).await,
-            invalid("invalid exec.approval.resolve params: at /: must have required property 'decision'"),
+            invalid("invalid exec.approval.resolve params: must have required property 'decision'"),
         );
         assert_json(
             &approver.ok("exec.approval.resolve", json!({"id": "appr-1", "decision": "allow-once"})).await,
@@ -712,11 +712,11 @@ mod exec_approval {
         assert_json(&approver.err("exec.approval.waitDecision", json!({})).await, invalid("id is required"));
         assert_json(
             &approver.err("exec.approval.get", json!({})).await,
-            invalid("invalid exec.approval.get params: at /: must have required property 'id'"),
+            invalid("invalid exec.approval.get params: must have required property 'id'"),
         );
         assert_json(
             &requester.err("exec.approval.request", json!({"bogus": true})).await,
-            invalid("invalid exec.approval.request params: at /: unexpected property 'bogus'"),
+            invalid("invalid exec.approval.request params: at root: unexpected property 'bogus'"),
         );
         let mut reader = operator(gw.addr, &["operator.read"]).await;
         assert_json(&reader.err("exec.approval.list", json!({})).await, missing_scope("operator.approvals"));
