@@ -155,6 +155,12 @@ pub struct GatewayConfig {
     /// `plugins.entries.file-transfer.config`: the file commands' path policy
     /// ([`crate::file_transfer`]).
     pub file_transfer: Option<serde_json::Value>,
+    /// Where setup codes send devices (`plugins.entries.device-pair.config.publicUrl`), for a
+    /// gateway that is reached through another address than the one it listens on.
+    pub pairing_public_url: Option<String>,
+    /// `gateway.remote.url` and `gateway.remote.tlsFingerprint`: the gateway's published
+    /// address and pin, the setup codes' second choice after `pairing_public_url`.
+    pub remote_url: Option<(String, Option<String>)>,
 }
 
 impl GatewayConfig {
@@ -174,6 +180,8 @@ impl GatewayConfig {
             rate_limit_exempt_loopback: true,
             node_commands: crate::pairing::NodeCommandsConfig::default(),
             file_transfer: None,
+            pairing_public_url: None,
+            remote_url: None,
         }
     }
 
@@ -181,6 +189,16 @@ impl GatewayConfig {
     /// `gateway.nodes.commands.allow` / `.deny`).
     pub fn apply_config_file(&mut self, config: &OpenClawConfig) -> Result<(), GatewayConfigError> {
         self.file_transfer = config.get("plugins.entries.file-transfer.config").cloned();
+        self.pairing_public_url = config
+            .get_str("plugins.entries.device-pair.config.publicUrl")
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .map(String::from);
+        self.remote_url = config
+            .get_str("gateway.remote.url")
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .map(|u| (u.to_string(), config.get_str("gateway.remote.tlsFingerprint").map(String::from)));
         for (key, list) in [("allow", &mut self.node_commands.allow), ("deny", &mut self.node_commands.deny)] {
             if let Some(value) = config.get(&format!("gateway.nodes.commands.{key}")) {
                 let items = value.as_array().ok_or(GatewayConfigError::NodeCommandsNotStrings(key))?;

@@ -16,8 +16,8 @@ use serde_json::{json, Value};
 
 use crate::config::AuthMode;
 use crate::pairing::{
-    admitted_at_pairing, normalize_declared, DeviceCheck, DeviceClaim, NodeClaim, NodeFacts, PairingNotice,
-    PairingReason,
+    admitted_at_pairing, normalize_declared, BootstrapClaim, BootstrapGrant, DeviceCheck, DeviceClaim, NodeClaim,
+    NodeFacts, PairingNotice, PairingReason,
 };
 use crate::schema::{array, non_empty, opt, req, string, Shape};
 use crate::Shared;
@@ -251,8 +251,15 @@ pub fn admit(shared: &Shared, raw: &Value, challenge: &Challenge, peer: Peer) ->
         }
     };
 
-    let method = authenticate(shared, &auth, device_id.as_deref(), role, peer)?;
     let requested_scopes = if role == Role::Node { Vec::new() } else { params.scopes.clone().unwrap_or_default() };
+    let public_key = params.device.as_ref().map(|d| d.public_key.as_str()).unwrap_or_default();
+    let bootstrap_claim = device_id.as_deref().map(|device_id| BootstrapClaim {
+        device_id,
+        public_key,
+        role: role.as_str(),
+        scopes: &requested_scopes,
+    });
+    let Authenticated { method, bootstrap } = authenticate(shared, &auth, bootstrap_claim, role, peer)?;
 
     let Some(device_id) = device_id else {
         // An operator with a valid shared secret and no device identity keeps its scopes only
@@ -290,13 +297,29 @@ pub fn admit(shared: &Shared, raw: &Value, challenge: &Challenge, peer: Peer) ->
         if let Some(old) = superseded {
             notices.push(PairingNotice::device_resolved(&old.request_id, &old.device_id, "rejected", now));
         }
-        let auto = auto_approval(&shared.config, peer, &claim, reason);
+        // A fresh, scopeless node that proved a setup code (upstream's "mobile node connect").
+        let fresh_bootstrap_node = bootstrap.is_some()
+            && reason == PairingReason::NotPaired
+            && pairing.device(&device_id).is_none()
+            && role == Role::Node
+            && params.client.mode == "node";
+        let handed_off = fresh_bootstrap_node
+            && bootstrap.as_ref().is_some_and(|g| g.profile.hands_off_to(&params.client.id, &params.client.platform));
+        let auto = auto_approval(&shared.config, peer, &claim, reason).or(handed_off.then_some("bootstrap"));
         match auto {
             Some(via) => {
                 pairing
                     .approve_device(&request.request_id, via, now)
                     .map_err(|e| Refusal::new(unavailable(&e.to_string())))?;
                 tracing::info!("device pairing auto-approved device={} role={} via={via}", claim.device_id, claim.role);
+                if via == "bootstrap" {
+                    notices.push(PairingNotice::device_resolved(
+                        &request.request_id,
+                        &claim.device_id,
+                        "approved",
+                        now,
+                    ));
+                }
             }
             None => {
                 notices.push(PairingNotice::device_requested(&request));
@@ -311,6 +334,13 @@ pub fn admit(shared: &Shared, raw: &Value, challenge: &Challenge, peer: Peer) ->
                 if !claim.scopes.is_empty() {
                     details["requestedScopes"] = json!(claim.scopes);
                 }
+                if fresh_bootstrap_node {
+                    // The code was good; an operator (or a slower approval path) decides, and
+                    // the node should keep retrying rather than pause.
+                    details["recommendedNextStep"] = json!("wait_then_retry");
+                    details["retryable"] = json!(true);
+                    details["pauseReconnect"] = json!(false);
+                }
                 let message = format!("pairing required: {}", reason.requirement());
                 let mut r = Refusal::new(not_paired(&message, details));
                 r.close_reason = truncate_utf8(&format!("{message} (requestId: {})", request.request_id), 120);
@@ -319,6 +349,7 @@ pub fn admit(shared: &Shared, raw: &Value, challenge: &Challenge, peer: Peer) ->
             }
         }
     }
+    let paired_via_bootstrap = pairing.device(&device_id).is_some_and(|d| d.approved_via == "bootstrap");
     let token = pairing.ensure_token(&device_id, role, now).map_err(|e| Refusal::new(unavailable(&e.to_string())))?;
     let granted_scopes = if role == Role::Node { Vec::new() } else { requested_scopes };
     let hello_auth = json!({
@@ -348,7 +379,13 @@ pub fn admit(shared: &Shared, raw: &Value, challenge: &Challenge, peer: Peer) ->
                 withheld.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(",")
             );
         }
-        let surface = pairing
+        // A node paired by a setup code or SSH verification gets its first surface without a
+        // second approval; later growth goes through `nodes approve` like any other.
+        let first_surface = pairing.node(&device_id).is_none()
+            && pairing
+                .device(&device_id)
+                .is_some_and(|d| matches!(d.approved_via.as_str(), "bootstrap" | "ssh-verified"));
+        let mut surface = pairing
             .reconcile_node(
                 &NodeClaim {
                     node_id: device_id.clone(),
@@ -368,13 +405,35 @@ pub fn admit(shared: &Shared, raw: &Value, challenge: &Challenge, peer: Peer) ->
         if let Some(old) = surface.superseded {
             notices.push(PairingNotice::node_resolved(&old.request_id, &old.node_id, "rejected", now));
         }
-        if let Some((request, true)) = surface.pending {
-            notices.push(PairingNotice::node_requested(&request));
+        match surface.pending.take() {
+            Some((request, _)) if first_surface => {
+                let record = pairing
+                    .approve_node(&request.request_id, now)
+                    .map_err(|e| Refusal::new(unavailable(&e.to_string())))?;
+                tracing::info!(
+                    "security audit: node capability surface bootstrap auto-approve node={device_id} commands={}",
+                    if record.commands.is_empty() { "<none>".to_string() } else { record.commands.join(",") }
+                );
+                notices.push(PairingNotice::node_resolved(&request.request_id, &device_id, "approved", now));
+                surface.effective = record.commands;
+            }
+            Some((request, true)) => notices.push(PairingNotice::node_requested(&request)),
+            _ => {}
         }
         Some(surface.effective)
     } else {
         None
     };
+    if let Some(grant) = &bootstrap {
+        // Consumed before the hello-ok goes out: a journal failure fails the connect instead
+        // of leaving a code that works twice.
+        let consumed = pairing
+            .redeem_bootstrap(&grant.setup_id, role.as_str(), paired_via_bootstrap)
+            .map_err(|e| Refusal::new(unavailable(&e.to_string())))?;
+        if consumed {
+            notices.push(PairingNotice::setup_completed(grant, &device_id, params.client.display_name.as_deref(), now));
+        }
+    }
     Ok(Admission {
         params,
         role,
@@ -470,14 +529,25 @@ impl AuthFailure {
     }
 }
 
-/// Checks the shared secret or device token. Returns `hello-ok.auth.method`.
+/// Who the credentials of a connect proved it to be.
+struct Authenticated {
+    /// `hello-ok.auth.method`.
+    method: &'static str,
+    /// The setup code's token, when that is what authenticated the device.
+    bootstrap: Option<BootstrapGrant>,
+}
+
+/// Checks the shared secret, then a setup code's bootstrap token (devices only), then the
+/// device token, as upstream: a bad bootstrap token is fatal unless the shared secret already
+/// succeeded, and a device token is consulted only when neither did.
 fn authenticate(
     shared: &Shared,
     auth: &openclaw_protocol::connect::ConnectAuth,
-    device_id: Option<&str>,
+    bootstrap_claim: Option<BootstrapClaim<'_>>,
     role: Role,
     peer: Peer,
-) -> Result<&'static str, Refusal> {
+) -> Result<Authenticated, Refusal> {
+    let device_id = bootstrap_claim.map(|c| c.device_id);
     let now = Instant::now();
     let rate_limited = |retry: std::time::Duration| {
         let ms = retry.as_millis() as u64;
@@ -499,6 +569,37 @@ fn authenticate(
         if let Some(retry) = shared.limiter().locked(peer.ip, now) {
             return Err(rate_limited(retry));
         }
+    }
+    let shared_secret_ok = match &shared.config.auth {
+        AuthMode::None => true,
+        AuthMode::Token(secret) | AuthMode::Password(secret) => {
+            auth.token.as_ref().or(auth.password.as_ref()).is_some_and(|t| crate::pairing::secrets_equal(t, secret))
+        }
+    };
+    if let (false, Some(presented), Some(claim)) = (shared_secret_ok, &auth.bootstrap_token, bootstrap_claim) {
+        let grant = shared.pairing().verify_bootstrap(presented, claim, openclaw_state::now_ms());
+        return match grant {
+            Some(grant) => {
+                shared.limiter().succeed(peer.ip);
+                Ok(Authenticated { method: "bootstrap-token", bootstrap: Some(grant) })
+            }
+            None => {
+                if limited {
+                    if let Some(retry) = shared.limiter().fail(peer.ip, now) {
+                        return Err(rate_limited(retry));
+                    }
+                }
+                Err(Refusal::new(invalid(
+                    "unauthorized: setup code invalid, expired, revoked, or already used (create a new code; review `openclaw devices list`)",
+                    Some(json!({
+                        "code": "AUTH_BOOTSTRAP_TOKEN_INVALID",
+                        "authReason": "bootstrap_token_invalid",
+                        "canRetryWithDeviceToken": false,
+                        "recommendedNextStep": "review_auth_configuration",
+                    })),
+                )))
+            }
+        };
     }
     let device_token_ok = |t: &str| device_id.is_some_and(|d| shared.pairing().device_token_matches(d, role, t));
     let outcome: Result<&'static str, AuthFailure> = match &shared.config.auth {
@@ -524,7 +625,7 @@ fn authenticate(
     match outcome {
         Ok(method) => {
             shared.limiter().succeed(peer.ip);
-            Ok(method)
+            Ok(Authenticated { method, bootstrap: None })
         }
         Err(failure) => {
             let missing = matches!(failure, AuthFailure::TokenMissing | AuthFailure::PasswordMissing);

@@ -56,10 +56,15 @@ pub struct Shared {
     pub(crate) pairing: Mutex<pairing::Pairing>,
     /// Auth failure limiter.
     pub(crate) limiter: Mutex<auth::RateLimiter>,
+    /// Failure limiter of the join URL (loopback is not exempt: a join code is a secret
+    /// anyone on the machine could otherwise guess at).
+    pub(crate) join_limiter: Mutex<auth::RateLimiter>,
     /// Connections and in-flight invokes.
     pub(crate) registry: Mutex<registry::Registry>,
     /// Exec approval records.
     pub(crate) approvals: Mutex<exec_approval::ApprovalBook>,
+    /// SHA-256 of the TLS certificate served, when TLS is on (setup codes pin it).
+    pub tls_fingerprint: Option<String>,
     /// This run's id (`hello-ok.server.bootId`).
     pub boot_id: String,
     /// When this run started.
@@ -80,6 +85,11 @@ impl Shared {
     /// The auth failure limiter, locked.
     pub fn limiter(&self) -> MutexGuard<'_, auth::RateLimiter> {
         recover(&self.limiter)
+    }
+
+    /// The join URL's failure limiter, locked.
+    pub fn join_limiter(&self) -> MutexGuard<'_, auth::RateLimiter> {
+        recover(&self.join_limiter)
     }
 
     /// The connection registry, locked. Never held across an `.await`.

@@ -33,6 +33,7 @@ use crate::store::GatewayStore;
 use crate::tls::TlsMaterial;
 use crate::{GatewayConfig, Shared};
 
+mod join_http;
 mod session;
 
 /// Largest frame accepted before `hello-ok`.
@@ -92,8 +93,16 @@ impl Gateway {
             config,
             pairing: Mutex::new(pairing),
             limiter: Mutex::new(crate::auth::RateLimiter::default()),
+            // Upstream locks the join URL at the 10th failure and refuses the 11th request
+            // before looking at it; ours locks on the failure after `max_failures`.
+            join_limiter: Mutex::new(crate::auth::RateLimiter::new(
+                crate::auth::RateLimiter::MAX_FAILURES - 1,
+                crate::auth::RateLimiter::WINDOW,
+                crate::auth::RateLimiter::LOCKOUT,
+            )),
             registry: Mutex::new(Default::default()),
             approvals: Mutex::new(Default::default()),
+            tls_fingerprint: tls.as_ref().map(|(_, f): &(_, String)| f.clone()),
             boot_id: uuid::Uuid::new_v4().to_string(),
             started: Instant::now(),
         });
@@ -176,7 +185,7 @@ async fn serve_connection(
     tls: Option<tokio_rustls::TlsAcceptor>,
 ) {
     let deadline = Instant::now() + shared.config.handshake_timeout;
-    let io: Box<dyn Io> = match tls {
+    let mut io: Box<dyn Io> = match tls {
         Some(acceptor) => match tokio::time::timeout_at(deadline.into(), acceptor.accept(stream)).await {
             Ok(Ok(s)) => Box::new(s),
             Ok(Err(e)) => {
@@ -186,6 +195,11 @@ async fn serve_connection(
             Err(_) => return,
         },
         None => Box::new(stream),
+    };
+    let first = tokio::time::timeout_at(deadline.into(), join_http::route(&shared, &mut io, addr.ip().to_canonical()));
+    let io: Box<dyn Io> = match first.await {
+        Ok(join_http::FirstRequest::Other(head)) => Box::new(join_http::Rewind::new(head, io)),
+        Ok(join_http::FirstRequest::Answered | join_http::FirstRequest::Gone) | Err(_) => return,
     };
     let forwarded = Arc::new(AtomicBool::new(false));
     let seen = forwarded.clone();

@@ -47,6 +47,10 @@ pub enum Kind {
     /// A file-transfer literal grant an operator's `allow-always` saved
     /// ([`crate::file_transfer`]).
     FileTransferGrant,
+    /// An unexpired bootstrap token of a setup code ([`crate::pairing::BootstrapToken`]).
+    BootstrapToken,
+    /// An unredeemed join code and the setup payload it serves.
+    JoinCode,
 }
 
 impl Kind {
@@ -57,6 +61,8 @@ impl Kind {
             Kind::Node => "node",
             Kind::NodeRequest => "node-request",
             Kind::FileTransferGrant => "file-transfer-grant",
+            Kind::BootstrapToken => "bootstrap-token",
+            Kind::JoinCode => "join-code",
         }
     }
 
@@ -78,6 +84,8 @@ impl Kind {
             Kind::Node => &["nodeId", "caps", "commands", "createdAtMs", "approvedAtMs"],
             Kind::NodeRequest => &["requestId", "nodeId", "caps", "commands", "requiredApproveScopes", "ts"],
             Kind::FileTransferGrant => &["nodeId", "command", "requestedPath", "canonicalPath"],
+            Kind::BootstrapToken => &["token", "setupId", "profile", "issuedAtMs"],
+            Kind::JoinCode => &["code", "payload", "expiresAtMs"],
         }
     }
 }

@@ -222,6 +222,52 @@ pub fn is_normalized_ws_url(url: &str) -> bool {
     true
 }
 
+/// A gateway URL as a setup code carries it: `ws(s)://host[:port][/path]`, the `http(s)`
+/// aliases mapped to their WebSocket schemes, a bare `host[:port]` given `fallback_scheme`,
+/// and the default port, a bare `/` path, query and fragment dropped. `None` for anything
+/// else (credentials, other schemes, `scheme:` without `//`), and for a form
+/// [`is_normalized_ws_url`] would not accept back, so what a gateway puts in a code always
+/// decodes. Upstream's `normalizeUrl` for the URLs operators configure.
+pub fn normalize_gateway_url(raw: &str, fallback_scheme: &str) -> Option<String> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return None;
+    }
+    let (scheme, rest) = match raw.split_once("://") {
+        Some((scheme, rest)) => {
+            let scheme = match scheme.to_ascii_lowercase().as_str() {
+                "ws" | "http" => "ws",
+                "wss" | "https" => "wss",
+                _ => return None,
+            };
+            (scheme, rest)
+        }
+        None => {
+            // `ws:host` and `foo:/bar` are not host names.
+            let lower = raw.to_ascii_lowercase();
+            let scheme_like = lower.split_once(':').is_some_and(|(s, tail)| {
+                tail.starts_with('/')
+                    || (["http", "https", "ws", "wss"].contains(&s) && !tail.bytes().all(|b| b.is_ascii_digit()))
+            });
+            if scheme_like {
+                return None;
+            }
+            (fallback_scheme, raw.split('/').next().unwrap_or(""))
+        }
+    };
+    let rest = rest.split(['?', '#']).next().unwrap_or("");
+    let (authority, path) = rest.find('/').map_or((rest, ""), |i| rest.split_at(i));
+    if authority.contains('@') || authority.is_empty() {
+        return None;
+    }
+    let default_port = if scheme == "ws" { ":80" } else { ":443" };
+    let authority = authority.to_ascii_lowercase();
+    let authority = authority.strip_suffix(default_port).unwrap_or(&authority);
+    let path = if path == "/" { "" } else { path };
+    let url = format!("{scheme}://{authority}{path}");
+    is_normalized_ws_url(&url).then_some(url)
+}
+
 /// Path bytes the URL parser keeps as they are.
 fn is_path_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"/-._~!$&'()*+,;=:@%".contains(&b)
@@ -233,6 +279,20 @@ mod tests {
     use serde_json::json;
 
     const NOW: i64 = 1_800_000_000_000;
+
+    #[test]
+    fn gateway_urls_are_normalised_or_refused() {
+        let n = |raw: &str| normalize_gateway_url(raw, "ws");
+        assert_eq!(n("ws://127.0.0.1:18789").as_deref(), Some("ws://127.0.0.1:18789"));
+        assert_eq!(n(" WSS://GW.Example.com:443/ ").as_deref(), Some("wss://gw.example.com"));
+        assert_eq!(n("https://gw.example.com/base?x=1#f").as_deref(), Some("wss://gw.example.com/base"));
+        assert_eq!(n("http://10.0.0.5:80").as_deref(), Some("ws://10.0.0.5"));
+        assert_eq!(n("10.0.0.5:18789/ignored").as_deref(), Some("ws://10.0.0.5:18789"));
+        assert_eq!(n("gw.lan").as_deref(), Some("ws://gw.lan"));
+        for bad in ["", "ftp://x", "ws://user:pw@x", "ws:x", "foo:/bar", "ws://", "ws://bad host", "ws://x:99999"] {
+            assert_eq!(n(bad), None, "{bad}");
+        }
+    }
 
     fn code(value: Value) -> String {
         URL_SAFE_NO_PAD.encode(value.to_string())

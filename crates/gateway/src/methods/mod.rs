@@ -12,10 +12,11 @@
 //! refused with upstream's `invalid <method> params: …` text.
 //!
 //! Families: `node` (node-side), `health`, `nodes` (the node list), `invoke`,
-//! `node_pair`, `device_pair`, `exec_approvals` (the node's policy file, relayed),
+//! `node_pair`, `device_pair`, `bootstrap` (setup codes), `exec_approvals` (the node's policy file, relayed),
 //! `exec_approval` (approval records) and `audit`.
 
 mod audit;
+mod bootstrap;
 mod device_pair;
 mod exec_approval;
 mod exec_approvals;
@@ -25,6 +26,7 @@ mod node;
 mod node_pair;
 mod nodes;
 mod plugin_approval;
+mod qr_png;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -156,6 +158,7 @@ static TABLE: LazyLock<Vec<&'static Method>> = LazyLock::new(|| {
         invoke::METHODS,
         node_pair::METHODS,
         device_pair::METHODS,
+        bootstrap::METHODS,
         exec_approvals::METHODS,
         exec_approval::METHODS,
         plugin_approval::METHODS,
@@ -172,7 +175,8 @@ fn find(name: &str) -> Option<&'static Method> {
 }
 
 /// `hello-ok.features.methods`: every method this gateway serves.
-pub static METHODS: LazyLock<Vec<&'static str>> = LazyLock::new(|| TABLE.iter().map(|m| m.name).collect());
+pub static METHODS: LazyLock<Vec<&'static str>> =
+    LazyLock::new(|| TABLE.iter().map(|m| m.name).filter(|n| !bootstrap::UNADVERTISED.contains(n)).collect());
 
 /// `hello-ok.features.events`: every event this gateway sends.
 pub const EVENTS: &[&str] = &[
@@ -186,6 +190,7 @@ pub const EVENTS: &[&str] = &[
     "node.invoke.cancel",
     "device.pair.requested",
     "device.pair.resolved",
+    "device.pair.setup.completed",
     "voicewake.changed",
     "exec.approval.requested",
     "exec.approval.resolved",

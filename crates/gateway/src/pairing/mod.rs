@@ -10,10 +10,12 @@
 //! [`Pairing`] keeps both in memory and journals every change to [`GatewayStore`].
 //!
 //! The module is split by layer: `devices` (device records, tokens, the connect-time check),
+//! `bootstrap` (setup-code tokens and join codes),
 //! `nodes` (node surfaces) and `commands` (which commands a node may have, upstream's
 //! node command policy, and who may approve them). Each adds its own `impl Pairing` block; the store and the in-memory maps
 //! live here.
 
+mod bootstrap;
 mod commands;
 mod devices;
 mod nodes;
@@ -25,6 +27,10 @@ use rand::RngCore;
 use serde_json::{json, Value};
 use sha2::Digest;
 
+pub use bootstrap::{
+    is_join_code, BootstrapClaim, BootstrapGrant, BootstrapProfile, BootstrapToken, BOOTSTRAP_TOKEN_TTL_MS,
+    JOIN_CODE_LEN, MAX_BOOTSTRAP_TOKENS,
+};
 pub use commands::{
     admitted_at_pairing, allowlist, is_dangerous_builtin, is_worker_private, normalize_declared, normalize_platform_id,
     required_approve_scopes, AllowlistKind, NodeCommandsConfig, NodeFacts,
@@ -81,6 +87,17 @@ impl PairingNotice {
         PairingNotice { event: "device.pair.resolved", payload }
     }
 
+    /// `device.pair.setup.completed`: a setup code paired its device and is used up.
+    pub fn setup_completed(grant: &BootstrapGrant, device_id: &str, device_name: Option<&str>, now: i64) -> Self {
+        let mut payload = json!({"setupId": grant.setup_id, "deviceId": device_id});
+        if let Some(name) = device_name {
+            payload["deviceName"] = json!(name);
+        }
+        payload["access"] = json!(grant.profile.access());
+        payload["ts"] = json!(now);
+        PairingNotice { event: "device.pair.setup.completed", payload }
+    }
+
     /// `node.pair.resolved` (`approved`, `rejected`, `removed` with an empty requestId).
     pub fn node_resolved(request_id: &str, node_id: &str, decision: &str, now: i64) -> Self {
         let payload = json!({"requestId": request_id, "nodeId": node_id, "decision": decision, "ts": now});
@@ -120,6 +137,10 @@ pub struct Pairing {
     node_requests: HashMap<String, PendingNode>,
     /// requestId → node id, so operator actions find a request without a scan.
     node_request_ids: HashMap<String, String>,
+    /// Unexpired bootstrap tokens by setup id.
+    bootstrap_tokens: HashMap<String, BootstrapToken>,
+    /// Unredeemed join codes by code.
+    join_codes: HashMap<String, bootstrap::JoinCode>,
 }
 
 fn new_request_id() -> String {
@@ -183,7 +204,15 @@ impl Pairing {
             nodes,
             node_requests: HashMap::new(),
             node_request_ids: HashMap::new(),
+            bootstrap_tokens: HashMap::new(),
+            join_codes: HashMap::new(),
         };
+        for t in pairing.store.load::<BootstrapToken>(Kind::BootstrapToken)? {
+            pairing.bootstrap_tokens.insert(t.setup_id.clone(), t);
+        }
+        for c in pairing.store.load::<bootstrap::JoinCode>(Kind::JoinCode)? {
+            pairing.join_codes.insert(c.code.clone(), c);
+        }
         for r in pairing.store.load::<PendingNode>(Kind::NodeRequest)? {
             pairing.node_request_ids.insert(r.request_id.clone(), r.node_id.clone());
             pairing.node_requests.insert(r.node_id.clone(), r);
