@@ -1,4 +1,4 @@
-//! `openclaw devices list|approve|reject`: device pairing as an operator, against any gateway
+//! `openclaw devices list|approve|reject|join-code`: device pairing as an operator, against any gateway
 //! (ours or the real one). One function per verb; each sends one request and prints the
 //! answer, the protocol work being in `openclaw-operator`.
 
@@ -31,6 +31,8 @@ enum DevicesCommand {
     Approve { request_id: String },
     /// Reject a pending device pairing request
     Reject { request_id: String },
+    /// Create a single-use join URL that onboards a new node host in one step
+    JoinCode,
 }
 
 /// Runs one `devices` verb; failures print as described in [`finish`].
@@ -46,6 +48,7 @@ async fn dispatch(args: DevicesArgs) -> Result<ExitCode, Failure> {
         DevicesCommand::List => list_devices(&client, json_mode).await,
         DevicesCommand::Approve { request_id } => approve(&client, &request_id, json_mode).await,
         DevicesCommand::Reject { request_id } => reject(&client, &request_id, json_mode).await,
+        DevicesCommand::JoinCode => crate::setup_codes::join_code(&client, json_mode).await,
     }
 }
 

@@ -95,10 +95,16 @@ impl OurGateway {
     /// [`try_start`](Self::try_start) under a wrapper and with extra environment (kept across
     /// restarts).
     pub fn try_start_with(bin: &Path, state_dir: &Path, args: &[&str], launch: Launch) -> Result<OurGateway> {
+        Self::try_start_at(bin, state_dir, 0, args, launch)
+    }
+
+    /// [`try_start_with`](Self::try_start_with) on a given port, for a test that must write
+    /// the gateway's own URL into its config before it starts (a setup code's `publicUrl`).
+    pub fn try_start_at(bin: &Path, state_dir: &Path, port: u16, args: &[&str], launch: Launch) -> Result<OurGateway> {
         let mut gw = OurGateway {
             bin: bin.to_path_buf(),
             child: None,
-            port: 0,
+            port,
             token: format!("tok-{}", uuid::Uuid::new_v4().simple()),
             state_dir: state_dir.to_path_buf(),
             log: state_dir.with_extension("gateway.log"),

@@ -63,6 +63,15 @@ impl OurGateway {
     pub fn start(state_dir: &Path, args: &[&str]) -> OurGateway {
         OurGateway(ours::OurGateway::try_start(&openclaw_bin(), state_dir, args).unwrap_or_else(|e| panic!("{e}")))
     }
+
+    /// [`start`](Self::start) on `port` with extra environment (a config file to read).
+    pub fn start_at(state_dir: &Path, port: u16, args: &[&str], env: &[(&str, &str)]) -> OurGateway {
+        let launch = ours::Launch::with_env(env);
+        OurGateway(
+            ours::OurGateway::try_start_at(&openclaw_bin(), state_dir, port, args, launch)
+                .unwrap_or_else(|e| panic!("{e}")),
+        )
+    }
 }
 
 impl Deref for OurGateway {
