@@ -18,7 +18,9 @@ use openclaw_node_host::join::resolve_target;
 use openclaw_node_host::startup::Pairing;
 use openclaw_node_host::{NodeExit, NodeRunOptions};
 
-use crate::node::{command_allowlist, parse_command_ids, run_node_host, service};
+use openclaw_service::SupervisorKind;
+
+use crate::node::{command_allowlist, parse_command_ids, parse_supervisor, run_node_host, service};
 
 /// The largest `--target-file` read.
 const MAX_TARGET_FILE_BYTES: u64 = 64 * 1024;
@@ -43,6 +45,9 @@ pub(crate) struct ConnectArgs {
     /// Install and start the node host as a service once paired
     #[arg(long)]
     service: bool,
+    /// With --service: force a supervisor (systemd, launchd, schtasks or pidfile), as `node install`
+    #[arg(long, value_parser = parse_supervisor, requires = "service", hide = true)]
+    supervisor: Option<SupervisorKind>,
 }
 
 /// Runs `openclaw connect`.
@@ -100,7 +105,7 @@ fn connect(args: ConnectArgs) -> Result<ExitCode, String> {
         all_commands: args.all_commands,
         force: true,
         runtime: None,
-        supervisor: None,
+        supervisor: args.supervisor,
         json: false,
     }))
 }

@@ -107,7 +107,7 @@ struct InstallArgs {
 }
 
 /// `--supervisor`.
-fn parse_supervisor(value: &str) -> Result<SupervisorKind, String> {
+pub(crate) fn parse_supervisor(value: &str) -> Result<SupervisorKind, String> {
     SupervisorKind::parse(value).ok_or_else(|| "use systemd, launchd, schtasks or pidfile".to_string())
 }
 

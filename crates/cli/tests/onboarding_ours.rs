@@ -326,3 +326,68 @@ fn setup_codes_and_the_join_endpoint_answer_as_the_real_gateway_does() {
         assert_eq!((status, body.as_str()), (429, r#"{"error":"rate_limited"}"#), "{name}: locked out");
     }
 }
+
+#[test]
+fn connect_service_pairs_once_then_installs_a_service_without_the_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = our_gateway(dir.path());
+    // What `devices join-code` asks for, read whole so the test knows the token to look for.
+    let setup = operator_call(
+        &gw.url(),
+        None,
+        &gw.token,
+        "device.pair.setupCode",
+        json!({"bootstrapProfile": "node", "includeQr": false, "joinUrl": true}),
+    );
+    let url = setup["joinUrl"].as_str().unwrap_or_else(|| panic!("{setup}")).to_string();
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let payload: Value = serde_json::from_slice(&b64.decode(setup["setupCode"].as_str().unwrap()).unwrap()).unwrap();
+    let token = payload["bootstrapToken"].as_str().unwrap().to_string();
+    let state = dir.path().join("svc");
+    struct Uninstall(PathBuf);
+    impl Drop for Uninstall {
+        fn drop(&mut self) {
+            let _ = Command::new(openclaw_bin())
+                .args(["node", "uninstall"])
+                .env("OPENCLAW_STATE_DIR", &self.0)
+                .env_remove("OPENCLAW_GATEWAY_TOKEN")
+                .output();
+        }
+    }
+    let _guard = Uninstall(state.clone());
+    let mut connect =
+        OurNode::connect(&state, &[&url, "--display-name", "svc-joined", "--service", "--supervisor", "pidfile"]);
+    assert_eq!(connect.wait_exit(Duration::from_secs(60)), Some(0), "{}", connect.log_text());
+    let id = our_identity(&state)["deviceId"].as_str().unwrap().to_string();
+    // The service runs on the device token: connected, serving, nothing to approve.
+    serves_without_approval(&gw, dir.path(), &id);
+    let status = Command::new(openclaw_bin())
+        .args(["node", "status", "--json"])
+        .env("OPENCLAW_STATE_DIR", &state)
+        .env_remove("OPENCLAW_GATEWAY_TOKEN")
+        .output()
+        .unwrap();
+    let status: Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(status["node"]["connected"], true, "{status}");
+    // The spent code is nowhere in the service's files.
+    let payload = http(gw.port, "GET", &path_of(&url));
+    assert_eq!(payload.0, 404, "spent");
+    for entry in walk(&state) {
+        let text = std::fs::read(&entry).unwrap_or_default();
+        assert!(!String::from_utf8_lossy(&text).contains(&token), "{}", entry.display());
+    }
+    assert!(!connect.log_text().contains(&token) && !gw.log_text().contains(&token));
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
