@@ -292,6 +292,20 @@ fn setup_codes_and_the_join_endpoint_answer_as_the_real_gateway_does() {
         assert_eq!(a, b, "case {i}: ours vs the real Gateway");
     }
 
+    // Our CLI mints from the real Gateway as well.
+    let real_url = format!("ws://127.0.0.1:{port}");
+    let join = our_cli_json(&real_url, &real.token, &dir.path().join("op-real"), &["devices", "join-code"]);
+    let minted = join["joinUrl"].as_str().unwrap_or_else(|| panic!("{join}"));
+    assert!(minted.starts_with(&format!("http://127.0.0.1:{port}/j/")), "{join}");
+    let out = Command::new(openclaw_bin())
+        .args(["qr", "--json", "--limited", "--gateway-url", &real_url, "--token", &real.token])
+        .env("OPENCLAW_STATE_DIR", dir.path().join("op-real"))
+        .output()
+        .unwrap();
+    let qr: Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!((qr["access"].as_str(), qr["auth"].as_str()), (Some("limited"), Some("token")), "{qr}");
+
     // The join endpoint: one GET serves, everything else is the same 404; then the lockout.
     for (gw_port, name, mint) in [
         (
