@@ -47,6 +47,10 @@ pub struct Admission {
     pub scopes: Vec<String>,
     /// The paired device, when one was presented.
     pub device_id: Option<String>,
+    /// Whether the connection authenticated with that device's own token (not a shared
+    /// secret): such a caller manages only its own device unless it is an admin (upstream's
+    /// `isDeviceTokenAuth`).
+    pub device_token_auth: bool,
     /// `hello-ok.auth`.
     pub hello_auth: Value,
     /// For nodes: the effective command list.
@@ -265,6 +269,7 @@ pub fn admit(shared: &Shared, raw: &Value, challenge: &Challenge, peer: Peer) ->
             role,
             scopes: requested_scopes,
             device_id: None,
+            device_token_auth: false,
             node_commands: None,
             notices: Vec::new(),
         });
@@ -380,6 +385,7 @@ pub fn admit(shared: &Shared, raw: &Value, challenge: &Challenge, peer: Peer) ->
         role,
         scopes: granted_scopes,
         device_id: Some(device_id),
+        device_token_auth: method == "device-token",
         hello_auth,
         node_commands,
         notices,
