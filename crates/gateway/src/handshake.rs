@@ -295,7 +295,8 @@ pub fn admit(shared: &Shared, raw: &Value, challenge: &Challenge, peer: Peer) ->
         if let Some(old) = superseded {
             notices.push(PairingNotice::device_resolved(&old.request_id, &old.device_id, "rejected", now));
         }
-        let auto = auto_approval(&shared.config, peer, &claim, reason);
+        let existing = pairing.device(&claim.device_id).is_some();
+        let auto = auto_approval(&shared.config, peer, &claim, reason, existing);
         match auto {
             Some(via) => {
                 pairing
@@ -400,17 +401,25 @@ pub fn reported_ip(peer: Peer) -> Option<String> {
 /// Who approves a pairing request without an operator: direct loopback clients (`silent`,
 /// unless turned off) and fresh, scopeless node requests from a trusted network
 /// (`trusted-cidr`). Never a role or scope upgrade from a network.
+///
+/// A device that is already paired (`existing`) and asks for a non-operator role is never
+/// approved silently, even over loopback (as upstream): otherwise a node whose token an
+/// operator revoked would simply re-pair itself on its next connect.
 fn auto_approval(
     config: &crate::GatewayConfig,
     peer: Peer,
     claim: &DeviceClaim,
     reason: PairingReason,
+    existing: bool,
 ) -> Option<&'static str> {
-    if peer.direct_local && config.auto_approve_local {
+    let re_pairing_non_operator = existing && claim.role != Role::Operator.as_str();
+    if peer.direct_local && config.auto_approve_local && !re_pairing_non_operator {
         return Some("silent");
     }
-    let fresh_scopeless_node =
-        reason == PairingReason::NotPaired && claim.role == Role::Node.as_str() && claim.scopes.is_empty();
+    let fresh_scopeless_node = reason == PairingReason::NotPaired
+        && !existing
+        && claim.role == Role::Node.as_str()
+        && claim.scopes.is_empty();
     if fresh_scopeless_node && !peer.ip.is_loopback() && config.auto_approve_cidrs.iter().any(|c| c.contains(peer.ip)) {
         return Some("trusted-cidr");
     }
@@ -573,19 +582,24 @@ mod tests {
         let node = DeviceClaim { role: "node".into(), ..Default::default() };
         let lan = |ip: &str| Peer { ip: ip.parse().unwrap(), direct_local: false };
         let local = Peer { ip: "127.0.0.1".parse().unwrap(), direct_local: true };
-        assert_eq!(auto_approval(&config, local, &node, PairingReason::NotPaired), Some("silent"));
-        assert_eq!(auto_approval(&config, lan("10.1.2.3"), &node, PairingReason::NotPaired), Some("trusted-cidr"));
-        assert_eq!(auto_approval(&config, lan("10.2.0.1"), &node, PairingReason::NotPaired), None);
+        assert_eq!(auto_approval(&config, local, &node, PairingReason::NotPaired, false), Some("silent"));
+        assert_eq!(auto_approval(&config, lan("10.1.2.3"), &node, PairingReason::NotPaired, false), Some("trusted-cidr"));
+        assert_eq!(auto_approval(&config, lan("10.2.0.1"), &node, PairingReason::NotPaired, false), None);
         // Only fresh, scopeless node requests qualify.
-        assert_eq!(auto_approval(&config, lan("10.1.2.3"), &node, PairingReason::MetadataUpgrade), None);
+        assert_eq!(auto_approval(&config, lan("10.1.2.3"), &node, PairingReason::MetadataUpgrade, false), None);
         let operator =
             DeviceClaim { role: "operator".into(), scopes: vec!["operator.read".into()], ..Default::default() };
-        assert_eq!(auto_approval(&config, lan("10.1.2.3"), &operator, PairingReason::NotPaired), None);
+        assert_eq!(auto_approval(&config, lan("10.1.2.3"), &operator, PairingReason::NotPaired, false), None);
         // Proxied loopback traffic is not "local".
         let proxied = Peer { ip: "127.0.0.1".parse().unwrap(), direct_local: false };
-        assert_eq!(auto_approval(&config, proxied, &node, PairingReason::NotPaired), None);
+        assert_eq!(auto_approval(&config, proxied, &node, PairingReason::NotPaired, false), None);
+        // A paired node asking again (its token was revoked, its key or role changed) needs
+        // an operator, even on loopback; a paired operator device does not.
+        assert_eq!(auto_approval(&config, local, &node, PairingReason::RoleUpgrade, true), None);
+        assert_eq!(auto_approval(&config, lan("10.1.2.3"), &node, PairingReason::NotPaired, true), None);
+        assert_eq!(auto_approval(&config, local, &operator, PairingReason::ScopeUpgrade, true), Some("silent"));
         config.auto_approve_local = false;
-        assert_eq!(auto_approval(&config, local, &node, PairingReason::NotPaired), None);
+        assert_eq!(auto_approval(&config, local, &node, PairingReason::NotPaired, false), None);
     }
 
     #[test]
