@@ -416,10 +416,8 @@ fn auto_approval(
     if peer.direct_local && config.auto_approve_local && !re_pairing_non_operator {
         return Some("silent");
     }
-    let fresh_scopeless_node = reason == PairingReason::NotPaired
-        && !existing
-        && claim.role == Role::Node.as_str()
-        && claim.scopes.is_empty();
+    let fresh_scopeless_node =
+        reason == PairingReason::NotPaired && !existing && claim.role == Role::Node.as_str() && claim.scopes.is_empty();
     if fresh_scopeless_node && !peer.ip.is_loopback() && config.auto_approve_cidrs.iter().any(|c| c.contains(peer.ip)) {
         return Some("trusted-cidr");
     }
@@ -583,7 +581,10 @@ mod tests {
         let lan = |ip: &str| Peer { ip: ip.parse().unwrap(), direct_local: false };
         let local = Peer { ip: "127.0.0.1".parse().unwrap(), direct_local: true };
         assert_eq!(auto_approval(&config, local, &node, PairingReason::NotPaired, false), Some("silent"));
-        assert_eq!(auto_approval(&config, lan("10.1.2.3"), &node, PairingReason::NotPaired, false), Some("trusted-cidr"));
+        assert_eq!(
+            auto_approval(&config, lan("10.1.2.3"), &node, PairingReason::NotPaired, false),
+            Some("trusted-cidr")
+        );
         assert_eq!(auto_approval(&config, lan("10.2.0.1"), &node, PairingReason::NotPaired, false), None);
         // Only fresh, scopeless node requests qualify.
         assert_eq!(auto_approval(&config, lan("10.1.2.3"), &node, PairingReason::MetadataUpgrade, false), None);

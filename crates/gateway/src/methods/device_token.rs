@@ -99,15 +99,22 @@ fn rotate(call: &Call<'_>) -> Result<Value, ErrorShape> {
         role: p["role"].as_str().unwrap_or_default().trim().to_string(),
     };
     gate(call, Change::Rotate, &target)?;
-    let scopes: Option<Vec<String>> =
-        p.get("scopes").and_then(Value::as_array).map(|a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect());
+    let scopes: Option<Vec<String>> = p
+        .get("scopes")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect());
     let now = openclaw_state::now_ms();
     let token = call
         .shared
         .pairing()
         .rotate_token(&target.device_id, &target.role, scopes.as_deref(), caller_bound(call, &target), now)
         .map_err(|e| refused(Change::Rotate, &target, e))?;
-    tracing::info!("device token rotated device={} role={} scopes={}", target.device_id, token.role, token.scopes.join(","));
+    tracing::info!(
+        "device token rotated device={} role={} scopes={}",
+        target.device_id,
+        token.role,
+        token.scopes.join(",")
+    );
     let own = call.conn.token_device() == Some(target.device_id.as_str());
     let role = live_role(&token.role);
     if role.is_some() {

@@ -82,8 +82,10 @@ fn operator_scope_satisfied(scope: &str, granted: &[String]) -> bool {
     scope.starts_with("operator.")
         && (has(scope)
             || has(SCOPE_ADMIN)
-            || (matches!(scope, "operator.read" | "operator.talk" | "operator.sessions.read" | "operator.sessions.write")
-                && has(SCOPE_WRITE))
+            || (matches!(
+                scope,
+                "operator.read" | "operator.talk" | "operator.sessions.read" | "operator.sessions.write"
+            ) && has(SCOPE_WRITE))
             || (scope == "operator.sessions.read" && (has(SCOPE_READ) || has("operator.sessions.write"))))
 }
 
@@ -273,13 +275,17 @@ mod tests {
         let (mut p, _) = paired(dir.path(), Role::Operator, &["operator.pairing", "operator.read"]);
         let reader = v(&["operator.read"]);
         let e = p.rotate_token("dev1", "operator", None, Some(&reader), 5).unwrap_err();
-        assert!(matches!(e, TokenChangeError::Refused(TokenRefusal::CallerMissingScope(ref s)) if s == "operator.pairing"));
+        assert!(
+            matches!(e, TokenChangeError::Refused(TokenRefusal::CallerMissingScope(ref s)) if s == "operator.pairing")
+        );
         let narrowed = p.rotate_token("dev1", "operator", Some(&reader), Some(&reader), 5).unwrap();
         assert_eq!(narrowed.scopes, reader);
         let e = p.rotate_token("dev1", "operator", Some(&v(&["operator.admin"])), None, 6).unwrap_err();
         assert!(matches!(e, TokenChangeError::Refused(TokenRefusal::ScopeOutsideApprovedBaseline)));
         let e = p.revoke_token("dev1", "operator", Some(&v(&["operator.talk"])), 7).unwrap_err();
-        assert!(matches!(e, TokenChangeError::Refused(TokenRefusal::CallerMissingScope(ref s)) if s == "operator.read"));
+        assert!(
+            matches!(e, TokenChangeError::Refused(TokenRefusal::CallerMissingScope(ref s)) if s == "operator.read")
+        );
     }
 
     #[test]
