@@ -210,10 +210,19 @@ fn check_required(command: &DevicesCommand) -> Result<(), Failure> {
     Err(Failure(message, 1))
 }
 
+/// A gateway refusal as upstream's CLI reports it: the gateway's message alone (the refusals
+/// of these verbs are deliberately terse: `device token rotation denied`, `unknown deviceId`).
+fn refusal(e: openclaw_operator::ClientError) -> Failure {
+    match e.shape() {
+        Some(shape) => Failure(shape.message.clone(), 1),
+        None => e.into(),
+    }
+}
+
 /// `devices remove <deviceId>`: forgets the device; its live connections are closed.
 async fn remove(client: &OperatorClient, device_id: &str, json_mode: bool) -> Result<ExitCode, Failure> {
     let device_id = device_id.trim();
-    let v = client.request("device.pair.remove", params(DeviceIdParams { device_id: device_id.into() })).await?;
+    let v = client.request("device.pair.remove", params(DeviceIdParams { device_id: device_id.into() })).await.map_err(refusal)?;
     if json_mode {
         print_json(&v);
     } else {
@@ -228,7 +237,7 @@ async fn remove(client: &OperatorClient, device_id: &str, json_mode: bool) -> Re
 async fn rename(client: &OperatorClient, a: &RenameArgs, json_mode: bool) -> Result<ExitCode, Failure> {
     let (device_id, label) = (a.device.trim(), a.name.trim());
     let request = DevicePairRenameParams { device_id: device_id.into(), label: label.into() };
-    let v = client.request("device.pair.rename", params(request)).await?;
+    let v = client.request("device.pair.rename", params(request)).await.map_err(refusal)?;
     if json_mode {
         print_json(&v);
     } else {
@@ -258,14 +267,14 @@ async fn rotate(client: &OperatorClient, a: &RotateArgs) -> Result<ExitCode, Fai
         role: a.target.role.trim().into(),
         scopes: rotate_scopes(a),
     };
-    print_json(&client.request("device.token.rotate", params(request)).await?);
+    print_json(&client.request("device.token.rotate", params(request)).await.map_err(refusal)?);
     Ok(ExitCode::SUCCESS)
 }
 
 /// `devices revoke --device <id> --role <role>`: prints the answer as JSON.
 async fn revoke(client: &OperatorClient, t: &TokenTarget) -> Result<ExitCode, Failure> {
     let request = DeviceTokenParams { device_id: t.device.trim().into(), role: t.role.trim().into(), scopes: None };
-    print_json(&client.request("device.token.revoke", params(request)).await?);
+    print_json(&client.request("device.token.revoke", params(request)).await.map_err(refusal)?);
     Ok(ExitCode::SUCCESS)
 }
 
