@@ -222,7 +222,10 @@ fn refusal(e: openclaw_operator::ClientError) -> Failure {
 /// `devices remove <deviceId>`: forgets the device; its live connections are closed.
 async fn remove(client: &OperatorClient, device_id: &str, json_mode: bool) -> Result<ExitCode, Failure> {
     let device_id = device_id.trim();
-    let v = client.request("device.pair.remove", params(DeviceIdParams { device_id: device_id.into() })).await.map_err(refusal)?;
+    let v = client
+        .request("device.pair.remove", params(DeviceIdParams { device_id: device_id.into() }))
+        .await
+        .map_err(refusal)?;
     if json_mode {
         print_json(&v);
     } else {

@@ -262,7 +262,9 @@ impl NodeHost {
                             }
                             if self.credentials.token.is_some() || self.credentials.password.is_some() {
                                 // A shared secret can still admit this device: retry with it.
-                                info!("node host forgot the refused device token; retrying with the shared credentials");
+                                info!(
+                                    "node host forgot the refused device token; retrying with the shared credentials"
+                                );
                                 backoff.next_delay()
                             } else {
                                 info!(

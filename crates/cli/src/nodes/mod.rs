@@ -17,8 +17,8 @@ use openclaw_operator::nodes::resolve_node;
 use openclaw_operator::run::{Decision, RunError, RunRequest};
 use openclaw_operator::OperatorClient;
 use openclaw_protocol::methods::{
-    NodeEntry, NodeIdParams, NodeInvokeParams, NodeList, NodePairList, NodePairRemoved, NodeRecord, NodeRenameParams, NodeRenameResult,
-    PendingNode, RequestIdParams,
+    NodeEntry, NodeIdParams, NodeInvokeParams, NodeList, NodePairList, NodePairRemoved, NodeRecord, NodeRenameParams,
+    NodeRenameResult, PendingNode, RequestIdParams,
 };
 use serde_json::{json, Map, Value};
 
