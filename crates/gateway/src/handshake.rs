@@ -47,6 +47,10 @@ pub struct Admission {
     pub scopes: Vec<String>,
     /// The paired device, when one was presented.
     pub device_id: Option<String>,
+    /// Whether the connection authenticated with that device's own token (not a shared
+    /// secret): such a caller manages only its own device unless it is an admin (upstream's
+    /// `isDeviceTokenAuth`).
+    pub device_token_auth: bool,
     /// `hello-ok.auth`.
     pub hello_auth: Value,
     /// For nodes: the effective command list.
@@ -272,6 +276,7 @@ pub fn admit(shared: &Shared, raw: &Value, challenge: &Challenge, peer: Peer) ->
             role,
             scopes: requested_scopes,
             device_id: None,
+            device_token_auth: false,
             node_commands: None,
             notices: Vec::new(),
         });
@@ -298,14 +303,15 @@ pub fn admit(shared: &Shared, raw: &Value, challenge: &Challenge, peer: Peer) ->
             notices.push(PairingNotice::device_resolved(&old.request_id, &old.device_id, "rejected", now));
         }
         // A fresh, scopeless node that proved a setup code (upstream's "mobile node connect").
+        let existing = pairing.device(&claim.device_id).is_some();
         let fresh_bootstrap_node = bootstrap.is_some()
             && reason == PairingReason::NotPaired
-            && pairing.device(&device_id).is_none()
+            && !existing
             && role == Role::Node
             && params.client.mode == "node";
         let handed_off = fresh_bootstrap_node
             && bootstrap.as_ref().is_some_and(|g| g.profile.hands_off_to(&params.client.id, &params.client.platform));
-        let auto = auto_approval(&shared.config, peer, &claim, reason).or(handed_off.then_some("bootstrap"));
+        let auto = auto_approval(&shared.config, peer, &claim, reason, existing).or(handed_off.then_some("bootstrap"));
         match auto {
             Some(via) => {
                 pairing
@@ -439,6 +445,7 @@ pub fn admit(shared: &Shared, raw: &Value, challenge: &Challenge, peer: Peer) ->
         role,
         scopes: granted_scopes,
         device_id: Some(device_id),
+        device_token_auth: method == "device-token",
         hello_auth,
         node_commands,
         notices,
@@ -453,17 +460,23 @@ pub fn reported_ip(peer: Peer) -> Option<String> {
 /// Who approves a pairing request without an operator: direct loopback clients (`silent`,
 /// unless turned off) and fresh, scopeless node requests from a trusted network
 /// (`trusted-cidr`). Never a role or scope upgrade from a network.
+///
+/// A device that is already paired (`existing`) and asks for a non-operator role is never
+/// approved silently, even over loopback (as upstream): otherwise a node whose token an
+/// operator revoked would simply re-pair itself on its next connect.
 fn auto_approval(
     config: &crate::GatewayConfig,
     peer: Peer,
     claim: &DeviceClaim,
     reason: PairingReason,
+    existing: bool,
 ) -> Option<&'static str> {
-    if peer.direct_local && config.auto_approve_local {
+    let re_pairing_non_operator = existing && claim.role != Role::Operator.as_str();
+    if peer.direct_local && config.auto_approve_local && !re_pairing_non_operator {
         return Some("silent");
     }
     let fresh_scopeless_node =
-        reason == PairingReason::NotPaired && claim.role == Role::Node.as_str() && claim.scopes.is_empty();
+        reason == PairingReason::NotPaired && !existing && claim.role == Role::Node.as_str() && claim.scopes.is_empty();
     if fresh_scopeless_node && !peer.ip.is_loopback() && config.auto_approve_cidrs.iter().any(|c| c.contains(peer.ip)) {
         return Some("trusted-cidr");
     }
@@ -668,19 +681,27 @@ mod tests {
         let node = DeviceClaim { role: "node".into(), ..Default::default() };
         let lan = |ip: &str| Peer { ip: ip.parse().unwrap(), direct_local: false };
         let local = Peer { ip: "127.0.0.1".parse().unwrap(), direct_local: true };
-        assert_eq!(auto_approval(&config, local, &node, PairingReason::NotPaired), Some("silent"));
-        assert_eq!(auto_approval(&config, lan("10.1.2.3"), &node, PairingReason::NotPaired), Some("trusted-cidr"));
-        assert_eq!(auto_approval(&config, lan("10.2.0.1"), &node, PairingReason::NotPaired), None);
+        assert_eq!(auto_approval(&config, local, &node, PairingReason::NotPaired, false), Some("silent"));
+        assert_eq!(
+            auto_approval(&config, lan("10.1.2.3"), &node, PairingReason::NotPaired, false),
+            Some("trusted-cidr")
+        );
+        assert_eq!(auto_approval(&config, lan("10.2.0.1"), &node, PairingReason::NotPaired, false), None);
         // Only fresh, scopeless node requests qualify.
-        assert_eq!(auto_approval(&config, lan("10.1.2.3"), &node, PairingReason::MetadataUpgrade), None);
+        assert_eq!(auto_approval(&config, lan("10.1.2.3"), &node, PairingReason::MetadataUpgrade, false), None);
         let operator =
             DeviceClaim { role: "operator".into(), scopes: vec!["operator.read".into()], ..Default::default() };
-        assert_eq!(auto_approval(&config, lan("10.1.2.3"), &operator, PairingReason::NotPaired), None);
+        assert_eq!(auto_approval(&config, lan("10.1.2.3"), &operator, PairingReason::NotPaired, false), None);
         // Proxied loopback traffic is not "local".
         let proxied = Peer { ip: "127.0.0.1".parse().unwrap(), direct_local: false };
-        assert_eq!(auto_approval(&config, proxied, &node, PairingReason::NotPaired), None);
+        assert_eq!(auto_approval(&config, proxied, &node, PairingReason::NotPaired, false), None);
+        // A paired node asking again (its token was revoked, its key or role changed) needs
+        // an operator, even on loopback; a paired operator device does not.
+        assert_eq!(auto_approval(&config, local, &node, PairingReason::RoleUpgrade, true), None);
+        assert_eq!(auto_approval(&config, lan("10.1.2.3"), &node, PairingReason::NotPaired, true), None);
+        assert_eq!(auto_approval(&config, local, &operator, PairingReason::ScopeUpgrade, true), Some("silent"));
         config.auto_approve_local = false;
-        assert_eq!(auto_approval(&config, local, &node, PairingReason::NotPaired), None);
+        assert_eq!(auto_approval(&config, local, &node, PairingReason::NotPaired, false), None);
     }
 
     #[test]

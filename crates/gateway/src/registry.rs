@@ -373,9 +373,12 @@ impl Registry {
         self.clients.is_empty()
     }
 
-    /// Closes every connection of a device (pairing removed) with `code`/`reason`.
-    pub fn close_device(&self, device_id: &str, code: u16, reason: &str) {
-        for c in self.clients.values().filter(|c| c.device_id.as_deref() == Some(device_id)) {
+    /// Closes the connections of a device with `code`/`reason`: those of `role` only, or all
+    /// of them (`None`, the device was removed). Its token was rotated or revoked, or its
+    /// pairing removed, so what those sockets authenticated with no longer holds.
+    pub fn close_device(&self, device_id: &str, role: Option<Role>, code: u16, reason: &str) {
+        let matches = |c: &&Client| c.device_id.as_deref() == Some(device_id) && role.is_none_or(|r| c.role == r);
+        for c in self.clients.values().filter(matches) {
             c.outbox.close(code, reason);
         }
     }

@@ -426,6 +426,7 @@ fn register(
         conn_id: conn_id.clone(),
         role: a.role,
         device_id: a.device_id.clone(),
+        device_token_auth: a.device_token_auth,
         scopes: a.scopes.clone(),
         name: p.client.display_name.clone().unwrap_or_else(|| p.client.id.clone()),
         remote_ip: crate::handshake::reported_ip(peer),

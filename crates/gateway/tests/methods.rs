@@ -60,6 +60,9 @@ mod table {
                 "device.pair.approve",
                 "device.pair.reject",
                 "device.pair.remove",
+                "device.pair.rename",
+                "device.token.rotate",
+                "device.token.revoke",
                 "exec.approvals.node.get",
                 "exec.approvals.node.set",
                 "exec.approval.request",
@@ -751,5 +754,212 @@ mod audit {
         let mut approver = operator(gw.addr, &["operator.approvals", "operator.write"]).await;
         assert_json(&approver.err("audit.list", json!({})).await, missing_scope("operator.admin"));
         gw.shutdown().await;
+    }
+}
+
+/// `methods::device_token` and the lifecycle half of `methods::device_pair`: rotate, revoke,
+/// rename and remove, who may, what the device's sockets see, and what survives a restart.
+mod device_lifecycle {
+    use super::*;
+
+    fn shared_token() -> Value {
+        json!({"token": TOKEN})
+    }
+
+    async fn expect_mismatch(
+        addr: std::net::SocketAddr,
+        id: &DeviceIdentity,
+        role: &str,
+        scopes: &[&str],
+        token: &str,
+    ) {
+        let refused = try_device(addr, id, role, scopes, json!({"deviceToken": token})).await.err().expect("refused");
+        assert_eq!(
+            refused["message"], "unauthorized: device token mismatch (rotate/reissue device token)",
+            "{refused}"
+        );
+        assert_eq!(refused["details"]["code"], "AUTH_DEVICE_TOKEN_MISMATCH", "{refused}");
+        assert!(!refused.to_string().contains(token), "the token never appears in an error");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn rotate_and_revoke_a_node_token() {
+        let gw = start(|_| {}).await;
+        let id = DeviceIdentity::generate();
+        let device_id = id.device_id();
+        let mut node = try_device(gw.addr, &id, "node", &[], shared_token()).await.unwrap();
+        let first = node.hello["auth"]["deviceToken"].as_str().unwrap().to_string();
+        assert_eq!(first.len(), 43);
+        let mut pairer = operator(gw.addr, &["operator.pairing"]).await;
+        let mut admin = operator(gw.addr, &["operator.admin"]).await;
+
+        // A node token is beyond operator.pairing; the refusal is uniform.
+        let target = json!({"deviceId": device_id, "role": "node"});
+        assert_json(&pairer.err("device.token.rotate", target.clone()).await, invalid("device token rotation denied"));
+        assert_json(
+            &pairer.err("device.token.revoke", target.clone()).await,
+            invalid("device token revocation denied"),
+        );
+        assert_json(
+            &admin.err("device.token.rotate", json!({"deviceId": "nope", "role": "node"})).await,
+            invalid("device token rotation denied"),
+        );
+        assert_json(
+            &admin.err("device.token.rotate", json!({"deviceId": device_id, "role": "operator"})).await,
+            invalid("device token rotation denied"),
+        );
+        assert_json(
+            &admin.err("device.token.rotate", json!({"deviceId": device_id})).await,
+            invalid("invalid device.token.rotate params: at /: must have required property 'role'"),
+        );
+
+        // Rotate: the new token is withheld from another caller; the node is closed after.
+        let rotated = admin.ok("device.token.rotate", target.clone()).await;
+        assert_json(
+            &scrub(rotated.clone(), &["rotatedAtMs"]),
+            json!({"deviceId": device_id, "role": "node", "scopes": [], "rotatedAtMs": "<scrubbed>",
+                   "tokenDelivery": "withheld-cross-device"}),
+        );
+        assert_eq!(close_of(&mut node.ws).await, (4001, "device removed".into()));
+        expect_mismatch(gw.addr, &id, "node", &[], &first).await;
+        let node = try_device(gw.addr, &id, "node", &[], shared_token()).await.unwrap();
+        let second = node.hello["auth"]["deviceToken"].as_str().unwrap().to_string();
+        assert_ne!(second, first);
+        let mut node = try_device(gw.addr, &id, "node", &[], json!({"deviceToken": second})).await.unwrap();
+
+        // Revoke: closed, the token is dead, and the role needs an operator again, even on
+        // loopback with the shared token.
+        let revoked = admin.ok("device.token.revoke", target.clone()).await;
+        assert_json(
+            &scrub(revoked, &["revokedAtMs"]),
+            json!({"deviceId": device_id, "role": "node", "revokedAtMs": "<scrubbed>"}),
+        );
+        assert_eq!(close_of(&mut node.ws).await, (4001, "device removed".into()));
+        expect_mismatch(gw.addr, &id, "node", &[], &second).await;
+        let again = try_device(gw.addr, &id, "node", &[], shared_token()).await.err().expect("re-approval needed");
+        assert_eq!(again["details"]["code"], "PAIRING_REQUIRED", "{again}");
+        assert_eq!(again["details"]["reason"], "role-upgrade", "{again}");
+        let tokens = &pairer.ok("device.pair.list", json!({})).await["paired"][0]["tokens"][0];
+        assert!(tokens["revokedAtMs"].is_i64() && tokens["rotatedAtMs"].is_i64(), "{tokens}");
+        assert!(tokens.get("token").is_none());
+        admin.ok("device.pair.approve", json!({"requestId": again["details"]["requestId"]})).await;
+        let back = try_device(gw.addr, &id, "node", &[], shared_token()).await.unwrap();
+        let third = back.hello["auth"]["deviceToken"].as_str().unwrap();
+        assert!(third != first && third != second);
+        gw.shutdown().await;
+    }
+
+    /// A device-token operator manages only its own device: its own rotation comes back in
+    /// band, on the socket that is closed right after.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_device_manages_only_itself() {
+        let gw = start(|_| {}).await;
+        let node_id = DeviceIdentity::generate();
+        let _node = try_device(gw.addr, &node_id, "node", &[], shared_token()).await.unwrap();
+        let me = DeviceIdentity::generate();
+        let scopes = ["operator.pairing", "operator.read"];
+        let first = try_device(gw.addr, &me, "operator", &scopes, shared_token()).await.unwrap();
+        let token = first.hello["auth"]["deviceToken"].as_str().unwrap().to_string();
+        let mut own = try_device(gw.addr, &me, "operator", &scopes, json!({"deviceToken": token})).await.unwrap();
+        assert_eq!(own.hello["auth"]["method"], "device-token");
+
+        let other = json!({"deviceId": node_id.device_id(), "role": "node"});
+        assert_json(&own.err("device.token.rotate", other).await, invalid("device token rotation denied"));
+        assert_json(
+            &own.err("device.pair.remove", json!({"deviceId": node_id.device_id()})).await,
+            invalid("device pairing removal denied"),
+        );
+        assert_json(
+            &own.err("device.pair.rename", json!({"deviceId": node_id.device_id(), "label": "x"})).await,
+            invalid("device pairing rename denied"),
+        );
+        assert_json(
+            &own.err("node.rename", json!({"nodeId": node_id.device_id(), "displayName": "x"})).await,
+            invalid("node rename denied"),
+        );
+        assert_json(
+            &own.err("node.pair.remove", json!({"nodeId": node_id.device_id()})).await,
+            invalid("node pairing removal denied"),
+        );
+        // Its own operator token, narrowed to what it holds.
+        let res = own
+            .call(
+                "device.token.rotate",
+                json!({"deviceId": me.device_id(), "role": "operator", "scopes": ["operator.read"]}),
+            )
+            .await;
+        assert_eq!(res["ok"], true, "the answer arrives before the close: {res}");
+        let p = &res["payload"];
+        assert_eq!(p["tokenDelivery"], "in-band", "{p}");
+        assert_eq!(p["scopes"], json!(["operator.read"]), "{p}");
+        let new = p["token"].as_str().unwrap().to_string();
+        assert_eq!(new.len(), 43);
+        assert_ne!(new, token);
+        assert_eq!(close_of(&mut own.ws).await, (4001, "device removed".into()));
+        let mut own =
+            try_device(gw.addr, &me, "operator", &["operator.read"], json!({"deviceToken": new})).await.unwrap();
+        assert_json(&own.err("device.pair.list", json!({})).await, missing_scope("operator.pairing"));
+        gw.shutdown().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn rename_remove_and_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let (addr, stop, task) = start_in(dir.path(), |_| {}).await;
+        let (kept, gone) = (DeviceIdentity::generate(), DeviceIdentity::generate());
+        let mut kept_node = try_device(addr, &kept, "node", &[], shared_token()).await.unwrap();
+        let kept_token = kept_node.hello["auth"]["deviceToken"].as_str().unwrap().to_string();
+        let mut gone_node = try_device(addr, &gone, "node", &[], shared_token()).await.unwrap();
+        let gone_token = gone_node.hello["auth"]["deviceToken"].as_str().unwrap().to_string();
+        let mut pairer = operator(addr, &["operator.pairing"]).await;
+        let mut admin = operator(addr, &["operator.admin"]).await;
+
+        let rename = |label: &str| json!({"deviceId": kept.device_id(), "label": label});
+        assert_json(
+            &pairer.ok("device.pair.rename", rename("  Lab box ")).await,
+            json!({"deviceId": kept.device_id(), "label": "Lab box"}),
+        );
+        assert_eq!(pairer.event("device.pair.changed").await, json!({}));
+        assert_json(&pairer.err("device.pair.rename", rename("   ")).await, invalid("label required"));
+        assert_json(
+            &pairer.err("device.pair.rename", rename(&"x".repeat(65))).await,
+            invalid("invalid device.pair.rename params: at /label: must NOT have more than 64 characters"),
+        );
+        assert_json(
+            &pairer.err("device.pair.rename", json!({"deviceId": "nope", "label": "x"})).await,
+            invalid("unknown deviceId"),
+        );
+        // Renaming closes nothing.
+        kept_node.ok("node.pending.pull", json!({})).await;
+
+        admin.ok("device.token.revoke", json!({"deviceId": kept.device_id(), "role": "node"})).await;
+        assert_eq!(close_of(&mut kept_node.ws).await, (4001, "device removed".into()));
+        assert_json(
+            &pairer.ok("device.pair.remove", json!({"deviceId": gone.device_id()})).await,
+            json!({"deviceId": gone.device_id()}),
+        );
+        assert_eq!(close_of(&mut gone_node.ws).await, (4001, "device removed".into()));
+        assert_json(
+            &pairer.err("device.pair.remove", json!({"deviceId": gone.device_id()})).await,
+            invalid("unknown deviceId"),
+        );
+
+        // The same state directory, a new process: nothing came back.
+        let _ = stop.send(true);
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), task).await;
+        let (addr, stop, task) = start_in(dir.path(), |_| {}).await;
+        expect_mismatch(addr, &kept, "node", &[], &kept_token).await;
+        expect_mismatch(addr, &gone, "node", &[], &gone_token).await;
+        let mut pairer = operator(addr, &["operator.pairing"]).await;
+        let list = pairer.ok("device.pair.list", json!({})).await;
+        let paired = list["paired"].as_array().unwrap();
+        assert_eq!(paired.len(), 1, "{list}");
+        assert_eq!(paired[0]["deviceId"], kept.device_id().as_str());
+        assert_eq!(paired[0]["operatorLabel"], "Lab box");
+        assert!(paired[0]["tokens"][0]["revokedAtMs"].is_i64(), "{list}");
+        let again = try_device(addr, &kept, "node", &[], shared_token()).await.err().expect("still revoked");
+        assert_eq!(again["details"]["reason"], "role-upgrade", "{again}");
+        let _ = stop.send(true);
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), task).await;
     }
 }

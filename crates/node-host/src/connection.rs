@@ -25,7 +25,7 @@ use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
 use crate::invoke::CommandRegistry;
-use crate::reconnect::{classify, Backoff, Rejection, PAIRING_RETRY};
+use crate::reconnect::{classify, Backoff, Rejection, DEVICE_REMOVED_REASON, PAIRING_RETRY};
 use crate::services::{lock_recovering, NodeEnv};
 use crate::status_file::StatusReporter;
 use openclaw_state::node_status::ConnectionState;
@@ -113,6 +113,9 @@ pub struct NodeHost {
     pub skill_bins: Arc<crate::services::SkillBins>,
     /// Results and events the gateway has not acknowledged, re-sent after a reconnect.
     pub outbox: Arc<outbox::Outbox>,
+    /// Run by a service manager ([`crate::reconnect::is_supervised`]): exit 1 where a node in
+    /// a terminal would wait for the operator.
+    pub supervised: bool,
 }
 
 /// How one connection attempt ended.
@@ -184,11 +187,18 @@ impl NodeHost {
                 Attempt::Closed { code, reason } => {
                     // A session ran: this endpoint is the gateway from now on.
                     self.candidates.clear();
+                    let credentials_withdrawn = code == Some(4001) && reason == DEVICE_REMOVED_REASON;
                     let reason = or_no_close_reason(reason);
-                    let line = format!(
+                    let mut line = format!(
                         "node host gateway closed ({}): {reason}",
                         code.map(|c| c.to_string()).unwrap_or_else(|| "-".into())
                     );
+                    if credentials_withdrawn {
+                        // Upstream's line, and what it means: the old token no longer works.
+                        line.push_str(
+                            "; an operator rotated or revoked this device's token or removed its pairing; reconnecting",
+                        );
+                    }
                     info!("{line}");
                     self.status.set(ConnectionState::Disconnected, Some(line));
                     backoff.reset();
@@ -239,14 +249,29 @@ impl NodeHost {
                             }
                         }
                         Rejection::DeviceTokenMismatch => {
-                            info!(
-                                "node host gateway connect failed: {}; forgetting the stored device token",
-                                error.message
-                            );
+                            // The stored token was rotated, revoked or belongs to a removed
+                            // pairing: it is forgotten (as upstream), never sent again.
+                            info!("node host gateway connect failed: {}", error.message);
                             if let Err(e) = self.state().clear_device_token(&self.identity.device_id(), ROLE_NODE) {
                                 warn!("node host could not clear the device token: {e}");
                             }
-                            backoff.next_delay()
+                            self.status.set(ConnectionState::Failed, Some(format!("{}{detail}", error.message)));
+                            if self.supervised {
+                                info!("{terminal}");
+                                return NodeExit::Terminal;
+                            }
+                            if self.credentials.token.is_some() || self.credentials.password.is_some() {
+                                // A shared secret can still admit this device: retry with it.
+                                info!(
+                                    "node host forgot the refused device token; retrying with the shared credentials"
+                                );
+                                backoff.next_delay()
+                            } else {
+                                info!(
+                                    "node host gateway reconnect paused after close ({close_code}): {close_reason}{detail}; waiting for operator action"
+                                );
+                                return self.wait_for_signal(&mut shutdown).await;
+                            }
                         }
                         Rejection::StartupRetry(delay) => {
                             info!("node host gateway connect failed: {}{detail}", error.message);
@@ -272,6 +297,21 @@ impl NodeHost {
             tokio::select! {
                 _ = tokio::time::sleep(delay) => {}
                 _ = shutdown.changed() => {}
+            }
+        }
+    }
+
+    /// Upstream's paused state: no more connects until the process is stopped (a new join code
+    /// or credentials need a restart anyway, since the refused token is gone).
+    async fn wait_for_signal(&self, shutdown: &mut watch::Receiver<Option<i32>>) -> NodeExit {
+        loop {
+            if let Some(code) = *shutdown.borrow() {
+                self.status.set(ConnectionState::Stopped, None);
+                return NodeExit::Signal(code);
+            }
+            if shutdown.changed().await.is_err() {
+                // The sender is gone: nobody can stop us by signal any more; end quietly.
+                return NodeExit::Signal(143);
             }
         }
     }

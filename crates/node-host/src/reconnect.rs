@@ -29,6 +29,22 @@ impl Backoff {
 /// within this delay, without a restart.
 pub const PAIRING_RETRY: Duration = Duration::from_secs(10);
 
+/// Whether this process runs under the service manager `openclaw node install` set up
+/// (systemd, launchd, schtasks): every service definition sets `OPENCLAW_SERVICE_MARKER=openclaw`
+/// and `OPENCLAW_SERVICE_KIND=node`, as upstream's do.
+///
+/// A supervised node host whose credentials the gateway withdrew exits 1 (the supervisor
+/// restarts it, and its status shows the failure); one in a terminal waits for the operator
+/// instead, as upstream's does.
+pub fn is_supervised(env: &dyn Fn(&str) -> Option<String>) -> bool {
+    let is = |key: &str, value: &str| env(key).is_some_and(|v| v.trim() == value);
+    is("OPENCLAW_SERVICE_MARKER", "openclaw") && is("OPENCLAW_SERVICE_KIND", "node")
+}
+
+/// The close reason with which the gateway ends the sessions of a device whose token was
+/// rotated or revoked, or whose pairing (or node role) was removed (close code 4001).
+pub const DEVICE_REMOVED_REASON: &str = "device removed";
+
 /// Upper bound on a gateway-supplied `retryAfterMs`, so one reply cannot park the node for days.
 const MAX_RETRY_AFTER_MS: u64 = 300_000;
 
@@ -116,6 +132,17 @@ mod tests {
         assert_eq!(secs, vec![1, 2, 4, 8, 16, 30, 30, 30]);
         b.reset();
         assert_eq!(b.next_delay(), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn supervision_is_read_from_the_service_environment() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| pairs.iter().find(|(key, _)| *key == k).map(|(_, v)| v.to_string())
+        };
+        assert!(is_supervised(&env(&[("OPENCLAW_SERVICE_MARKER", "openclaw"), ("OPENCLAW_SERVICE_KIND", "node")])));
+        assert!(!is_supervised(&env(&[("OPENCLAW_SERVICE_MARKER", "openclaw"), ("OPENCLAW_SERVICE_KIND", "gateway")])));
+        assert!(!is_supervised(&env(&[("OPENCLAW_SERVICE_KIND", "node")])));
+        assert!(!is_supervised(&env(&[])));
     }
 
     #[test]

@@ -270,6 +270,7 @@ pub fn prepare(
         env: Arc::new(NodeEnv::from_process()),
         skill_bins,
         outbox: Default::default(),
+        supervised: crate::reconnect::is_supervised(env),
     })
 }
 

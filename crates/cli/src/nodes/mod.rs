@@ -17,8 +17,8 @@ use openclaw_operator::nodes::resolve_node;
 use openclaw_operator::run::{Decision, RunError, RunRequest};
 use openclaw_operator::OperatorClient;
 use openclaw_protocol::methods::{
-    NodeEntry, NodeIdParams, NodeInvokeParams, NodeList, NodePairList, NodeRecord, NodeRenameParams, NodeRenameResult,
-    PendingNode, RequestIdParams,
+    NodeEntry, NodeIdParams, NodeInvokeParams, NodeList, NodePairList, NodePairRemoved, NodeRecord, NodeRenameParams,
+    NodeRenameResult, PendingNode, RequestIdParams,
 };
 use serde_json::{json, Map, Value};
 
@@ -58,6 +58,12 @@ enum NodesCommand {
     Approve { request_id: String },
     /// Reject a pending node command-surface request
     Reject { request_id: String },
+    /// Remove a paired node entry (revokes the device's node role)
+    Remove {
+        /// Node id, name, or IP
+        #[arg(long)]
+        node: String,
+    },
     /// Rename a paired node
     Rename {
         #[arg(long)]
@@ -135,6 +141,7 @@ async fn dispatch(args: NodesArgs) -> Result<ExitCode, Failure> {
         NodesCommand::Approve { request_id } => decide_pairing(client, &request_id, true).await,
         NodesCommand::Reject { request_id } => decide_pairing(client, &request_id, false).await,
         NodesCommand::Rename { node, name } => rename(client, &node, &name, json_mode).await,
+        NodesCommand::Remove { node } => remove(client, &node, json_mode).await,
         NodesCommand::Invoke { node, command, params, invoke_timeout, idempotency_key } => {
             let invoke = Invoke { node, command, params, invoke_timeout, idempotency_key };
             invoke_command(client, invoke).await
@@ -360,6 +367,21 @@ async fn rename(client: &OperatorClient, node: &str, name: &str, json_mode: bool
     } else {
         let renamed: NodeRenameResult = read("node.rename", &v)?;
         println!("node rename ok: {} -> {}", renamed.node_id, renamed.display_name);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `nodes remove --node <id|name|ip>`: revokes the node role of its device (`node.pair.remove`);
+/// the node's connection is closed and it must pair again.
+async fn remove(client: &OperatorClient, node: &str, json_mode: bool) -> Result<ExitCode, Failure> {
+    let n = resolve(client, node).await?;
+    let v = client.request("node.pair.remove", params(NodeIdParams { node_id: n.node_id.clone() })).await?;
+    if json_mode {
+        print_json(&v);
+    } else {
+        let removed: NodePairRemoved = read("node.pair.remove", &v)?;
+        let shown = if removed.node_id.is_empty() { n.node_id } else { removed.node_id };
+        println!("Removed paired node {shown}");
     }
     Ok(ExitCode::SUCCESS)
 }

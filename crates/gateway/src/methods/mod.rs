@@ -12,12 +12,13 @@
 //! refused with upstream's `invalid <method> params: …` text.
 //!
 //! Families: `node` (node-side), `health`, `nodes` (the node list), `invoke`,
-//! `node_pair`, `device_pair`, `bootstrap` (setup codes), `exec_approvals` (the node's policy file, relayed),
+//! `node_pair`, `device_pair`, `device_token` (rotate, revoke), `bootstrap` (setup codes), `exec_approvals` (the node's policy file, relayed),
 //! `exec_approval` (approval records) and `audit`.
 
 mod audit;
 mod bootstrap;
 mod device_pair;
+mod device_token;
 mod exec_approval;
 mod exec_approvals;
 mod health;
@@ -32,7 +33,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, LazyLock};
 
-use openclaw_protocol::{ErrorCode, ErrorShape, RequestFrame, ResponseFrame, Role};
+use openclaw_protocol::{ErrorCode, ErrorShape, Frame, RequestFrame, ResponseFrame, Role};
 use serde::Serialize;
 use serde_json::{json, Value};
 
@@ -56,6 +57,9 @@ pub struct ConnCtx {
     pub role: Role,
     /// The paired device, if it connected with one (a node's id).
     pub device_id: Option<String>,
+    /// Whether it authenticated with that device's own token: then, without
+    /// `operator.admin`, it manages only its own device.
+    pub device_token_auth: bool,
     /// Granted operator scopes (empty for nodes).
     pub scopes: Vec<String>,
     /// Display name or client id (shown as `resolvedBy`).
@@ -65,6 +69,18 @@ pub struct ConnCtx {
 }
 
 impl ConnCtx {
+    /// The device a device-token caller is bound to (upstream's `callerDeviceId`); `None` for
+    /// callers that authenticated with a shared secret, who may manage any device.
+    fn token_device(&self) -> Option<&str> {
+        self.device_token_auth.then_some(self.device_id.as_deref()).flatten()
+    }
+
+    /// Whether this caller may not manage `target`: a device-token caller without
+    /// `operator.admin` reaching for another device (upstream's `deniesCrossDeviceManagement`).
+    fn denied_cross_device(&self, target: &str) -> bool {
+        self.token_device().is_some_and(|own| own != target.trim()) && !has_scope(&self.scopes, SCOPE_ADMIN)
+    }
+
     fn caller(&self) -> Caller {
         Caller {
             conn_id: self.conn_id.clone(),
@@ -121,9 +137,28 @@ pub(crate) struct Call<'a> {
     pub params: &'a Value,
     /// The method's name as its table row spells it.
     pub method: &'static str,
+    /// Sockets to close once the answer is queued ([`Call::disconnect_after_reply`]).
+    disconnect: std::sync::Mutex<Option<Disconnect>>,
+}
+
+/// Connections of one device to close 4001 `device removed` after the caller's answer.
+#[derive(Debug, Clone)]
+struct Disconnect {
+    device_id: String,
+    /// Only this role's connections; `None`: all of them.
+    role: Option<Role>,
 }
 
 impl Call<'_> {
+    /// Closes the connections of `device_id` (of `role`, or all) with 4001 `device removed`
+    /// once this request's answer is queued. Upstream holds the response the same way: when
+    /// the caller's own socket is among those closed (a device managing its own token), it
+    /// still receives its answer, because the close frame is queued behind it.
+    fn disconnect_after_reply(&self, device_id: &str, role: Option<Role>) {
+        let mut slot = self.disconnect.lock().unwrap_or_else(|p| p.into_inner());
+        *slot = Some(Disconnect { device_id: device_id.to_string(), role });
+    }
+
     /// Validates the params, refusing with `invalid <method> params: …`.
     fn check(&self, shape: &Shape) -> Result<(), ErrorShape> {
         self.check_value(shape, self.params)
@@ -159,6 +194,7 @@ static TABLE: LazyLock<Vec<&'static Method>> = LazyLock::new(|| {
         node_pair::METHODS,
         device_pair::METHODS,
         bootstrap::METHODS,
+        device_token::METHODS,
         exec_approvals::METHODS,
         exec_approval::METHODS,
         plugin_approval::METHODS,
@@ -191,6 +227,7 @@ pub const EVENTS: &[&str] = &[
     "device.pair.requested",
     "device.pair.resolved",
     "device.pair.setup.completed",
+    "device.pair.changed",
     "voicewake.changed",
     "exec.approval.requested",
     "exec.approval.resolved",
@@ -276,23 +313,38 @@ fn approval_error(e: ApprovalError) -> ErrorShape {
     shape
 }
 
-/// Runs one request and produces its response (a two-phase `exec.approval.request` also sends
-/// its interim answer through `outbox`).
-pub async fn handle(shared: &Arc<Shared>, ctx: &ConnCtx, outbox: &Outbox, req: RequestFrame) -> ResponseFrame {
+/// Runs one request and queues its response on `outbox` (a two-phase `exec.approval.request`
+/// also sends its interim answer there). Connections a handler asked to close (a rotated,
+/// revoked or removed device) are closed only after that, so the caller's answer is never
+/// lost to its own socket closing.
+pub async fn answer(shared: &Arc<Shared>, ctx: &ConnCtx, outbox: &Outbox, req: RequestFrame) {
     let params = req.params.clone().unwrap_or_else(|| json!({}));
-    let result = match find(&req.method) {
+    let (result, disconnect) = match find(&req.method) {
         Some(method) => {
-            let call = Call { shared, conn: ctx, outbox, req: &req, params: &params, method: method.name };
-            match method.handler {
+            let call = Call {
+                shared,
+                conn: ctx,
+                outbox,
+                req: &req,
+                params: &params,
+                method: method.name,
+                disconnect: std::sync::Mutex::new(None),
+            };
+            let result = match method.handler {
                 Handler::Sync(run) => run(&call),
                 Handler::Async(run) => run(&call).await,
-            }
+            };
+            (result, call.disconnect.into_inner().unwrap_or_else(|p| p.into_inner()))
         }
-        None => Err(invalid(format!("unknown method: {}", req.method))),
+        None => (Err(invalid(format!("unknown method: {}", req.method))), None),
     };
-    match result {
+    let res = match result {
         Ok(payload) => ResponseFrame::ok(&req.id, payload),
         Err(error) => ResponseFrame::err(&req.id, error),
+    };
+    outbox.send_frame(&Frame::Res(res));
+    if let Some(d) = disconnect {
+        shared.registry().close_device(&d.device_id, d.role, 4001, "device removed");
     }
 }
 

@@ -3,13 +3,16 @@
 //! A node's surface is approved separately from its device: a device paired as a node may
 //! still have declared commands waiting for an operator (`pendingDeclaredCommands`). Approving
 //! updates the live session's routable commands at once and tells the node itself.
+//! Removing revokes the device's node role (and its node token) and closes its node sockets
+//! 4001 `device removed` after the caller's answer; a device-token caller manages only its own
+//! device, as for `device.pair.remove`.
 
 use openclaw_protocol::methods::{NodePairApproved, NodePairList, NodePairRejected, NodePairRemoved};
-use openclaw_protocol::ErrorShape;
+use openclaw_protocol::{ErrorShape, Role};
 use serde_json::{json, Value};
 
 use super::{invalid, missing_scope, pairing_error, reply, Access, Call, Handler, Method};
-use crate::pairing::{has_scope, PairingNotice, SCOPE_PAIRING};
+use crate::pairing::{has_scope, PairingNotice, SCOPE_ADMIN, SCOPE_PAIRING};
 
 /// The node pairing methods.
 pub(super) const METHODS: &[Method] = &[
@@ -74,12 +77,23 @@ fn node_pair_reject(call: &Call<'_>) -> Result<Value, ErrorShape> {
 
 fn node_pair_remove(call: &Call<'_>) -> Result<Value, ErrorShape> {
     let node_id = call.node_id_param()?;
-    call.shared.pairing().remove_node(&node_id).map_err(pairing_error)?;
-    let now = openclaw_state::now_ms();
-    let registry = call.shared.registry();
-    if let Some(c) = registry.node(&node_id) {
-        c.outbox.close(4001, "device removed");
+    let ctx = call.conn;
+    let denial = if ctx.denied_cross_device(&node_id) {
+        Some("device-ownership-mismatch")
+    } else {
+        let restricted = ctx.token_device().is_some() && !has_scope(&ctx.scopes, SCOPE_ADMIN);
+        let pairing = call.shared.pairing();
+        (restricted && pairing.device(&node_id).is_some_and(super::device_pair::has_non_operator_role))
+            .then_some("role-management-requires-admin")
+    };
+    if let Some(reason) = denial {
+        tracing::warn!("node pairing removal denied node={node_id} reason={reason}");
+        return Err(invalid("node pairing removal denied"));
     }
-    registry.notify_pairing(&PairingNotice::node_resolved("", &node_id, "removed", now));
+    call.shared.pairing().remove_node(&node_id).map_err(pairing_error)?;
+    tracing::info!("node pairing removed device-backed node={node_id}");
+    let now = openclaw_state::now_ms();
+    call.shared.registry().notify_pairing(&PairingNotice::node_resolved("", &node_id, "removed", now));
+    call.disconnect_after_reply(&node_id, Some(Role::Node));
     reply(NodePairRemoved { node_id })
 }

@@ -123,6 +123,11 @@ fn node_rename(call: &Call<'_>) -> Result<Value, ErrorShape> {
     let (shared, p) = (call.shared, call.params);
     let node_id = p["nodeId"].as_str().unwrap_or_default().trim();
     let name = p["displayName"].as_str().unwrap_or_default().trim();
+    // A device-token caller renames only its own node, unless admin (as upstream).
+    if call.conn.denied_cross_device(node_id) {
+        tracing::warn!("node rename denied node={node_id} reason=device-ownership-mismatch");
+        return Err(invalid("node rename denied"));
+    }
     if name.is_empty() {
         return Err(invalid("displayName required"));
     }

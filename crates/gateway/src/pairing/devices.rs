@@ -23,8 +23,23 @@ pub struct DeviceToken {
     pub role: String,
     /// The scopes it is bound to.
     pub scopes: Vec<String>,
-    /// When it was issued.
+    /// When the role's first token was issued (kept across rotations, as upstream).
     pub created_at_ms: i64,
+    /// When this value replaced an earlier one (rotation, or re-approval after a revoke).
+    /// Absent in records written before rotation existed, which reads as never rotated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotated_at_ms: Option<i64>,
+    /// When it was revoked. A revoked token authenticates nothing and its role counts as not
+    /// approved until an operator approves it again ([`DeviceToken::is_active`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_at_ms: Option<i64>,
+}
+
+impl DeviceToken {
+    /// Whether the token may still authenticate (not revoked).
+    pub fn is_active(&self) -> bool {
+        self.revoked_at_ms.is_none()
+    }
 }
 
 impl std::fmt::Debug for DeviceToken {
@@ -69,6 +84,9 @@ pub struct PairedDevice {
     /// The client's display name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub display_name: Option<String>,
+    /// The operator's label (`device.pair.rename`); absent in records written before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operator_label: Option<String>,
     /// `linux`, `macos`, …
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub platform: Option<String>,
@@ -107,12 +125,20 @@ impl PairedDevice {
         self.roles.iter().any(|r| r == role.as_str())
     }
 
+    /// Whether `role` is approved and its token (if one was issued yet) is not revoked: what a
+    /// connect may use. Upstream treats a revoked role as not approved, so the next connect
+    /// for it asks for approval again (`role-upgrade`).
+    pub fn has_effective_role(&self, role: &str) -> bool {
+        self.roles.iter().any(|r| r == role) && self.tokens.get(role).is_none_or(DeviceToken::is_active)
+    }
+
     /// The record as operators see it: token values never leave the gateway.
     pub fn redacted(&self) -> DeviceRecord {
         DeviceRecord {
             device_id: self.device_id.clone(),
             public_key: self.public_key.clone(),
             display_name: self.display_name.clone(),
+            operator_label: self.operator_label.clone(),
             platform: self.platform.clone(),
             device_family: self.device_family.clone(),
             client_id: self.client_id.clone(),
@@ -131,6 +157,8 @@ impl PairedDevice {
                     role: t.role.clone(),
                     scopes: t.scopes.clone(),
                     created_at_ms: t.created_at_ms,
+                    rotated_at_ms: t.rotated_at_ms,
+                    revoked_at_ms: t.revoked_at_ms,
                 })
                 .collect(),
         }
@@ -255,7 +283,7 @@ impl Pairing {
         let reason = match self.devices.get(&claim.device_id) {
             None => PairingReason::NotPaired,
             Some(d) if d.public_key != claim.public_key => PairingReason::NotPaired,
-            Some(d) if !d.roles.contains(&claim.role) => PairingReason::RoleUpgrade,
+            Some(d) if !d.has_effective_role(&claim.role) => PairingReason::RoleUpgrade,
             Some(d) if !claim.scopes.iter().all(|s| has_scope(&d.scopes, s)) => PairingReason::ScopeUpgrade,
             Some(d)
                 if !same_platform(d.platform.as_deref(), claim.platform.as_deref())
@@ -321,6 +349,7 @@ impl Pairing {
             device_id: req.device_id.clone(),
             public_key: req.public_key.clone(),
             display_name: None,
+            operator_label: None,
             platform: None,
             device_family: None,
             client_id: None,
@@ -342,6 +371,15 @@ impl Pairing {
         }
         union(&mut device.roles, &req.roles);
         union(&mut device.scopes, &req.scopes);
+        // Approving a role whose token was revoked reissues it (as upstream): the revoked
+        // value never authenticates again.
+        for role in &req.roles {
+            if let Some(t) = device.tokens.get_mut(role).filter(|t| !t.is_active()) {
+                t.token = new_token();
+                t.revoked_at_ms = None;
+                t.rotated_at_ms = Some(now);
+            }
+        }
         device.display_name = req.display_name.clone().or(device.display_name);
         device.platform = req.platform.clone();
         device.device_family = req.device_family.clone();
@@ -365,11 +403,17 @@ impl Pairing {
         Ok(req)
     }
 
-    /// Removes a paired device, its tokens, and its node surface.
+    /// Removes a paired device, its tokens, its pending requests and its node surface.
     pub fn remove_device(&mut self, device_id: &str) -> Result<PairedDevice, PairingError> {
         let device = self.devices.get(device_id).cloned().ok_or(PairingError::UnknownDevice)?;
         self.store.delete(Kind::Device, device_id)?;
         self.devices.remove(device_id);
+        let pending: Vec<String> =
+            self.device_requests.values().filter(|r| r.device_id == device_id).map(|r| r.request_id.clone()).collect();
+        for id in pending {
+            self.store.delete(Kind::DeviceRequest, &id)?;
+            self.device_requests.remove(&id);
+        }
         let _ = self.remove_node(device_id);
         Ok(device)
     }
@@ -378,22 +422,38 @@ impl Pairing {
     pub fn ensure_token(&mut self, device_id: &str, role: Role, now: i64) -> Result<DeviceToken, PairingError> {
         let role = role.as_str();
         let device = self.devices.get_mut(device_id).ok_or(PairingError::UnknownDevice)?;
-        if let Some(t) = device.tokens.get(role) {
+        let previous = device.tokens.get(role);
+        if let Some(t) = previous.filter(|t| t.is_active()) {
             return Ok(t.clone());
         }
+        // A revoked token is replaced, never handed out again (the connect that gets here was
+        // approved for the role anew).
+        let (created_at_ms, rotated_at_ms) = match previous {
+            Some(old) => (old.created_at_ms, Some(now)),
+            None => (now, None),
+        };
         let scopes = if role == Role::Node.as_str() { Vec::new() } else { device.scopes.clone() };
-        let token = DeviceToken { token: new_token(), role: role.into(), scopes, created_at_ms: now };
+        let token = DeviceToken {
+            token: new_token(),
+            role: role.into(),
+            scopes,
+            created_at_ms,
+            rotated_at_ms,
+            revoked_at_ms: None,
+        };
         device.tokens.insert(role.into(), token.clone());
         let device = device.clone();
         self.store.put(Kind::Device, device_id, &device)?;
         Ok(token)
     }
 
-    /// Whether `token` is the device token of `(device, role)`.
+    /// Whether `token` is the active device token of `(device, role)`: a revoked token never
+    /// matches, whatever its value.
     pub fn device_token_matches(&self, device_id: &str, role: Role, token: &str) -> bool {
         self.devices
             .get(device_id)
+            .filter(|d| d.has_role(role))
             .and_then(|d| d.tokens.get(role.as_str()))
-            .is_some_and(|t| secrets_equal(&t.token, token))
+            .is_some_and(|t| t.is_active() && secrets_equal(&t.token, token))
     }
 }

@@ -10,14 +10,15 @@
 //! [`Pairing`] keeps both in memory and journals every change to [`GatewayStore`].
 //!
 //! The module is split by layer: `devices` (device records, tokens, the connect-time check),
-//! `bootstrap` (setup-code tokens and join codes),
-//! `nodes` (node surfaces) and `commands` (which commands a node may have, upstream's
+//! `bootstrap` (setup-code tokens and join codes), `lifecycle` (rotating and revoking tokens,
+//! operator labels), `nodes` (node surfaces) and `commands` (which commands a node may have, upstream's
 //! node command policy, and who may approve them). Each adds its own `impl Pairing` block; the store and the in-memory maps
 //! live here.
 
 mod bootstrap;
 mod commands;
 mod devices;
+mod lifecycle;
 mod nodes;
 
 use std::collections::HashMap;
@@ -36,6 +37,7 @@ pub use commands::{
     required_approve_scopes, AllowlistKind, NodeCommandsConfig, NodeFacts,
 };
 pub use devices::{DeviceCheck, DeviceClaim, DeviceToken, PairedDevice, PairingReason};
+pub use lifecycle::{missing_role_scope, normalize_scopes, TokenChangeError, TokenRefusal, MAX_LABEL_CHARS};
 pub use nodes::{NodeClaim, NodeSurface};
 pub use openclaw_protocol::methods::{NodeRecord, PendingDevice, PendingNode};
 

@@ -216,7 +216,7 @@ pub(super) async fn drain_after_close(shared: &Arc<Shared>, stream: &mut WsStrea
                 let Ok(Frame::Req(req)) = Frame::parse(text.as_str()) else { continue };
                 if req.method == "node.invoke.result" && methods::authorize(&ctx, &req.method).is_ok() {
                     // The answer cannot reach a closed socket; the delivery is what matters.
-                    let _ = methods::handle(shared, &ctx, outbox, req).await;
+                    methods::answer(shared, &ctx, outbox, req).await;
                 }
             }
             Message::Close(_) => return,
@@ -247,13 +247,11 @@ async fn handle_text(
                 // Quick node reports (results above all) are handled in arrival order, so
                 // a result read before the socket closed is delivered before the node's
                 // pending invokes are failed.
-                let res = methods::handle(shared, ctx, outbox, req).await;
-                outbox.send_frame(&Frame::Res(res));
+                methods::answer(shared, ctx, outbox, req).await;
             } else {
                 let (shared, ctx, outbox) = (shared.clone(), ctx.clone(), outbox.clone());
                 tokio::spawn(async move {
-                    let res = methods::handle(&shared, &ctx, &outbox, req).await;
-                    outbox.send_frame(&Frame::Res(res));
+                    methods::answer(&shared, &ctx, &outbox, req).await;
                 });
             }
             true

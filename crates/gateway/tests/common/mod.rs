@@ -36,14 +36,71 @@ pub struct Running {
 /// Starts a gateway (token auth, loopback, ephemeral port); `tune` adjusts the config first.
 pub async fn start(tune: impl FnOnce(&mut GatewayConfig)) -> Running {
     let dir = tempfile::tempdir().unwrap();
-    let mut config = GatewayConfig::new(dir.path().to_path_buf(), AuthMode::Token(TOKEN.into()));
+    let (addr, stop, task) = start_in(dir.path(), tune).await;
+    Running { addr, stop, task, _dir: dir }
+}
+
+/// Starts a gateway on an existing state directory (the same one again: a restart); the
+/// caller keeps the directory and stops the gateway with the returned sender.
+pub async fn start_in(
+    state_dir: &std::path::Path,
+    tune: impl FnOnce(&mut GatewayConfig),
+) -> (std::net::SocketAddr, tokio::sync::watch::Sender<bool>, tokio::task::JoinHandle<()>) {
+    let mut config = GatewayConfig::new(state_dir.to_path_buf(), AuthMode::Token(TOKEN.into()));
     config.listen = "127.0.0.1:0".parse().unwrap();
     tune(&mut config);
     let gateway = Gateway::bind(config).await.unwrap();
     let addr = gateway.local_addr();
     let (stop, rx) = tokio::sync::watch::channel(false);
     let task = tokio::spawn(gateway.run(rx));
-    Running { addr, stop, task, _dir: dir }
+    (addr, stop, task)
+}
+
+/// A signed `connect` for `identity` as `role` (a node host or the CLI) with `scopes` and
+/// exactly the `auth` object given (shared token, device token, or both).
+pub fn device_connect(identity: &DeviceIdentity, challenge: &Value, role: &str, scopes: &[&str], auth: Value) -> Value {
+    let (nonce, ts) = (challenge["nonce"].as_str().unwrap(), challenge["ts"].as_u64().unwrap());
+    let (client_id, mode) = if role == "node" { ("node-host", "node") } else { ("cli", "cli") };
+    let scopes: Vec<String> = scopes.iter().map(|s| s.to_string()).collect();
+    let signing_token = auth["token"].as_str().or(auth["deviceToken"].as_str()).unwrap_or("");
+    let device_id = identity.device_id();
+    let payload = DeviceAuthPayload {
+        device_id: &device_id,
+        client_id,
+        client_mode: mode,
+        role,
+        scopes: &scopes,
+        signed_at_ms: ts,
+        token: signing_token,
+        nonce,
+        platform: Some("linux"),
+        device_family: Some("Linux"),
+    };
+    json!({"type": "req", "id": "c1", "method": "connect", "params": {
+        "minProtocol": 4, "maxProtocol": 4,
+        "client": {"id": client_id, "version": "2026.9.6", "platform": "linux", "deviceFamily": "Linux", "mode": mode},
+        "role": role, "scopes": scopes, "commands": if role == "node" { json!(["system.which"]) } else { json!([]) },
+        "caps": [], "auth": auth,
+        "device": {"id": device_id, "publicKey": identity.public_key_b64url(),
+                   "signature": identity.sign(&payload.to_v3_string()), "signedAt": ts, "nonce": nonce},
+    }})
+}
+
+/// Connects with [`device_connect`]: the admitted peer, or the refusal's `error`.
+pub async fn try_device(
+    addr: std::net::SocketAddr,
+    identity: &DeviceIdentity,
+    role: &str,
+    scopes: &[&str],
+    auth: Value,
+) -> Result<Peer, Value> {
+    let (mut ws, challenge) = open(addr).await;
+    send(&mut ws, device_connect(identity, &challenge, role, scopes, auth)).await;
+    let hello = next_json(&mut ws).await.unwrap();
+    if hello["ok"] != true {
+        return Err(hello["error"].clone());
+    }
+    Ok(Peer { ws, hello: hello["payload"].clone(), next_id: 0, events: VecDeque::new() })
 }
 
 impl Running {

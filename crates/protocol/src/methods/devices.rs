@@ -15,9 +15,16 @@ pub struct DeviceTokenSummary {
     /// The scopes it is bound to.
     #[serde(default, deserialize_with = "null_default")]
     pub scopes: Vec<String>,
-    /// When it was issued.
+    /// When it was first issued (kept across rotations, as upstream).
     #[serde(default, deserialize_with = "null_default")]
     pub created_at_ms: i64,
+    /// When it was last rotated (`device.token.rotate`, or a re-approval that reissued it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotated_at_ms: Option<i64>,
+    /// When it was revoked; a revoked token authenticates nothing, and the role counts as not
+    /// approved until an operator approves it again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_at_ms: Option<i64>,
 }
 
 /// A paired device as operators see it (`device.pair.list`'s `paired`,
@@ -34,6 +41,10 @@ pub struct DeviceRecord {
     /// The client's display name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub display_name: Option<String>,
+    /// The label an operator gave it (`device.pair.rename`); wins over the display name in
+    /// listings, and survives the device's own renames.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operator_label: Option<String>,
     /// `linux`, …
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub platform: Option<String>,
@@ -167,4 +178,72 @@ pub struct DevicePairRemoved {
     /// The forgotten device.
     #[serde(default, deserialize_with = "null_default")]
     pub device_id: String,
+}
+
+/// `device.pair.rename`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DevicePairRenamed {
+    /// The renamed device.
+    #[serde(default, deserialize_with = "null_default")]
+    pub device_id: String,
+    /// Its operator label, trimmed.
+    #[serde(default, deserialize_with = "null_default")]
+    pub label: String,
+}
+
+/// `device.token.rotate`: the new token's metadata, and the token itself only when the caller
+/// rotated its own device's token (`tokenDelivery: "in-band"`). An operator rotating another
+/// device's token never sees it: the device learns it on its next connect.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeviceTokenRotated {
+    /// The device whose token was rotated.
+    #[serde(default, deserialize_with = "null_default")]
+    pub device_id: String,
+    /// The role the token authenticates.
+    #[serde(default, deserialize_with = "null_default")]
+    pub role: String,
+    /// The new token, for the device itself only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    /// The scopes the new token is bound to.
+    #[serde(default, deserialize_with = "null_default")]
+    pub scopes: Vec<String>,
+    /// When it was rotated.
+    #[serde(default, deserialize_with = "null_default")]
+    pub rotated_at_ms: i64,
+    /// `in-band` (the token is in this answer) or `withheld-cross-device`; absent from gateways
+    /// older than the field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_delivery: Option<String>,
+}
+
+impl std::fmt::Debug for DeviceTokenRotated {
+    /// Never prints the token: results end up in logs and panics.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeviceTokenRotated")
+            .field("device_id", &self.device_id)
+            .field("role", &self.role)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("scopes", &self.scopes)
+            .field("rotated_at_ms", &self.rotated_at_ms)
+            .field("token_delivery", &self.token_delivery)
+            .finish()
+    }
+}
+
+/// `device.token.revoke`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeviceTokenRevoked {
+    /// The device whose token was revoked.
+    #[serde(default, deserialize_with = "null_default")]
+    pub device_id: String,
+    /// The role whose token was revoked.
+    #[serde(default, deserialize_with = "null_default")]
+    pub role: String,
+    /// When.
+    #[serde(default, deserialize_with = "null_default")]
+    pub revoked_at_ms: i64,
 }

@@ -37,6 +37,29 @@ pub struct DeviceIdParams {
     pub device_id: String,
 }
 
+/// `device.pair.rename` params.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DevicePairRenameParams {
+    /// The paired device.
+    pub device_id: String,
+    /// The operator label (1 to 64 characters).
+    pub label: String,
+}
+
+/// `device.token.rotate` and `device.token.revoke` params.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeviceTokenParams {
+    /// The paired device.
+    pub device_id: String,
+    /// The role whose token changes (`node`, `operator`).
+    pub role: String,
+    /// Rotate only: the scopes of the new token (absent: keep the current ones; `[]`: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scopes: Option<Vec<String>>,
+}
+
 /// Params naming one approval record: `exec.approval.get`, `exec.approval.waitDecision`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApprovalIdParams {
