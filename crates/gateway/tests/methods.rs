@@ -810,7 +810,7 @@ mod device_lifecycle {
         );
         assert_json(
             &admin.err("device.token.rotate", json!({"deviceId": device_id})).await,
-            invalid("invalid device.token.rotate params: at /: must have required property 'role'"),
+            invalid("invalid device.token.rotate params: must have required property 'role'"),
         );
 
         // Rotate: the new token is withheld from another caller; the node is closed after.
