@@ -155,6 +155,10 @@ pub struct GatewayConfig {
     /// `plugins.entries.file-transfer.config`: the file commands' path policy
     /// ([`crate::file_transfer`]).
     pub file_transfer: Option<serde_json::Value>,
+    /// `gateway.nodes.pairing.sshVerify`: approve fresh node requests from the local network
+    /// by reading the node's identity back over SSH (on by default, as upstream;
+    /// [`crate::pairing::ssh_verify`]).
+    pub ssh_verify: crate::pairing::ssh_verify::SshVerifyConfig,
 }
 
 impl GatewayConfig {
@@ -174,10 +178,12 @@ impl GatewayConfig {
             rate_limit_exempt_loopback: true,
             node_commands: crate::pairing::NodeCommandsConfig::default(),
             file_transfer: None,
+            ssh_verify: Default::default(),
         }
     }
 
-    /// Applies the node settings of `openclaw.json` (`gateway.nodes.pairing.*`,
+    /// Applies the node settings of `openclaw.json` (`gateway.nodes.pairing.*` including
+    /// `sshVerify`,
     /// `gateway.nodes.commands.allow` / `.deny`).
     pub fn apply_config_file(&mut self, config: &OpenClawConfig) -> Result<(), GatewayConfigError> {
         self.file_transfer = config.get("plugins.entries.file-transfer.config").cloned();
@@ -199,6 +205,9 @@ impl GatewayConfig {
                 .iter()
                 .map(|v| Ok(v.as_str().ok_or(GatewayConfigError::CidrNotAString)?.parse::<Cidr>()?))
                 .collect::<Result<_, GatewayConfigError>>()?;
+        }
+        if let Some(value) = config.get("gateway.nodes.pairing.sshVerify") {
+            self.ssh_verify = crate::pairing::ssh_verify::SshVerifyConfig::from_json(value)?;
         }
         Ok(())
     }
@@ -375,6 +384,9 @@ pub enum GatewayConfigError {
     /// An entry of `autoApproveCidrs` does not parse.
     #[error(transparent)]
     Cidr(#[from] InvalidCidr),
+    /// `gateway.nodes.pairing.sshVerify` is malformed.
+    #[error(transparent)]
+    SshVerify(#[from] crate::pairing::ssh_verify::SshVerifyConfigError),
 }
 
 /// Resolves the SecretInput at `key`; `None` when it is absent.

@@ -60,6 +60,8 @@ pub struct Shared {
     pub(crate) registry: Mutex<registry::Registry>,
     /// Exec approval records.
     pub(crate) approvals: Mutex<exec_approval::ApprovalBook>,
+    /// SSH verification probes in flight and their cooldowns (it locks for itself).
+    pub(crate) ssh_verifier: pairing::ssh_verify::SshVerifier,
     /// This run's id (`hello-ok.server.bootId`).
     pub boot_id: String,
     /// When this run started.

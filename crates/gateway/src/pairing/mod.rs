@@ -10,13 +10,15 @@
 //! [`Pairing`] keeps both in memory and journals every change to [`GatewayStore`].
 //!
 //! The module is split by layer: `devices` (device records, tokens, the connect-time check),
-//! `nodes` (node surfaces) and `commands` (which commands a node may have, upstream's
-//! node command policy, and who may approve them). Each adds its own `impl Pairing` block; the store and the in-memory maps
+//! `nodes` (node surfaces), `commands` (which commands a node may have, upstream's
+//! node command policy, and who may approve them) and [`ssh_verify`] (approving a fresh node
+//! request by reading the node's identity back over SSH). Each adds its own `impl Pairing` block; the store and the in-memory maps
 //! live here.
 
 mod commands;
 mod devices;
 mod nodes;
+pub mod ssh_verify;
 
 use std::collections::HashMap;
 
