@@ -161,6 +161,10 @@ pub struct GatewayConfig {
     /// `gateway.remote.url` and `gateway.remote.tlsFingerprint`: the gateway's published
     /// address and pin, the setup codes' second choice after `pairing_public_url`.
     pub remote_url: Option<(String, Option<String>)>,
+    /// `gateway.nodes.pairing.sshVerify`: approve fresh node requests from the local network
+    /// by reading the node's identity back over SSH (on by default, as upstream;
+    /// [`crate::pairing::ssh_verify`]).
+    pub ssh_verify: crate::pairing::ssh_verify::SshVerifyConfig,
 }
 
 impl GatewayConfig {
@@ -182,10 +186,12 @@ impl GatewayConfig {
             file_transfer: None,
             pairing_public_url: None,
             remote_url: None,
+            ssh_verify: Default::default(),
         }
     }
 
-    /// Applies the node settings of `openclaw.json` (`gateway.nodes.pairing.*`,
+    /// Applies the node settings of `openclaw.json` (`gateway.nodes.pairing.*` including
+    /// `sshVerify`,
     /// `gateway.nodes.commands.allow` / `.deny`).
     pub fn apply_config_file(&mut self, config: &OpenClawConfig) -> Result<(), GatewayConfigError> {
         self.file_transfer = config.get("plugins.entries.file-transfer.config").cloned();
@@ -217,6 +223,9 @@ impl GatewayConfig {
                 .iter()
                 .map(|v| Ok(v.as_str().ok_or(GatewayConfigError::CidrNotAString)?.parse::<Cidr>()?))
                 .collect::<Result<_, GatewayConfigError>>()?;
+        }
+        if let Some(value) = config.get("gateway.nodes.pairing.sshVerify") {
+            self.ssh_verify = crate::pairing::ssh_verify::SshVerifyConfig::from_json(value)?;
         }
         Ok(())
     }
@@ -393,6 +402,9 @@ pub enum GatewayConfigError {
     /// An entry of `autoApproveCidrs` does not parse.
     #[error(transparent)]
     Cidr(#[from] InvalidCidr),
+    /// `gateway.nodes.pairing.sshVerify` is malformed.
+    #[error(transparent)]
+    SshVerify(#[from] crate::pairing::ssh_verify::SshVerifyConfigError),
 }
 
 /// Resolves the SecretInput at `key`; `None` when it is absent.

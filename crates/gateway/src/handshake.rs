@@ -4,7 +4,7 @@
 //! error the client sees, so the order is part of the contract.
 
 use std::net::IpAddr;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 use std::time::Instant;
 
 use openclaw_protocol::connect::{ConnectParams, CLIENT_IDS, CLIENT_MODES};
@@ -16,8 +16,8 @@ use serde_json::{json, Value};
 
 use crate::config::AuthMode;
 use crate::pairing::{
-    admitted_at_pairing, normalize_declared, BootstrapClaim, BootstrapGrant, DeviceCheck, DeviceClaim, NodeClaim,
-    NodeFacts, PairingNotice, PairingReason,
+    admitted_at_pairing, normalize_declared, ssh_verify, BootstrapClaim, BootstrapGrant, DeviceCheck, DeviceClaim,
+    NodeClaim, NodeFacts, PairingNotice, PairingReason,
 };
 use crate::schema::{array, non_empty, opt, req, string, Shape};
 use crate::Shared;
@@ -159,10 +159,13 @@ pub struct Challenge {
     pub nonce: String,
     /// Server time when it was sent, ms.
     pub ts: i64,
+    /// The connection's id (`hello-ok.server.connId` once admitted), fixed when the challenge
+    /// goes out so that work a refused connect leaves behind (an SSH verification) can name it.
+    pub conn_id: String,
 }
 
 /// Runs every check on a `connect` request's params.
-pub fn admit(shared: &Shared, raw: &Value, challenge: &Challenge, peer: Peer) -> Result<Admission, Refusal> {
+pub fn admit(shared: &Arc<Shared>, raw: &Value, challenge: &Challenge, peer: Peer) -> Result<Admission, Refusal> {
     CONNECT_SCHEMA.check(raw).map_err(|m| Refusal::new(invalid(format!("invalid connect params: {m}"), None)))?;
     let params: ConnectParams = serde_json::from_value(raw.clone())
         .map_err(|e| Refusal::new(invalid(format!("invalid connect params: {e}"), None)))?;
@@ -329,23 +332,26 @@ pub fn admit(shared: &Shared, raw: &Value, challenge: &Challenge, peer: Peer) ->
             }
             None => {
                 notices.push(PairingNotice::device_requested(&request));
+                // A fresh node on the local network may be approved by reading its identity
+                // back over SSH; while that runs, the client is told to retry soon.
+                let retry_soon = ssh_verify::start(shared, &claim, &request, reason, peer, &challenge.conn_id);
                 let mut details = json!({
                     "code": "PAIRING_REQUIRED",
                     "reason": reason.as_str(),
                     "requestId": request.request_id,
                     "remediationHint": "Approve this device from the pending pairing requests.",
-                    "deviceId": claim.device_id,
-                    "requestedRole": claim.role,
                 });
-                if !claim.scopes.is_empty() {
-                    details["requestedScopes"] = json!(claim.scopes);
-                }
-                if fresh_bootstrap_node {
-                    // The code was good; an operator (or a slower approval path) decides, and
-                    // the node should keep retrying rather than pause.
+                // A good setup code: the node should keep retrying rather than pause, as it
+                // does while an SSH verification runs.
+                if retry_soon || fresh_bootstrap_node {
                     details["recommendedNextStep"] = json!("wait_then_retry");
                     details["retryable"] = json!(true);
                     details["pauseReconnect"] = json!(false);
+                }
+                details["deviceId"] = json!(claim.device_id);
+                details["requestedRole"] = json!(claim.role);
+                if !claim.scopes.is_empty() {
+                    details["requestedScopes"] = json!(claim.scopes);
                 }
                 let message = format!("pairing required: {}", reason.requirement());
                 let mut r = Refusal::new(not_paired(&message, details));

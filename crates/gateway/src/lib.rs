@@ -65,6 +65,8 @@ pub struct Shared {
     pub(crate) approvals: Mutex<exec_approval::ApprovalBook>,
     /// SHA-256 of the TLS certificate served, when TLS is on (setup codes pin it).
     pub tls_fingerprint: Option<String>,
+    /// SSH verification probes in flight and their cooldowns (it locks for itself).
+    pub(crate) ssh_verifier: pairing::ssh_verify::SshVerifier,
     /// This run's id (`hello-ok.server.bootId`).
     pub boot_id: String,
     /// When this run started.

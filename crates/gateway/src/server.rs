@@ -103,6 +103,7 @@ impl Gateway {
             registry: Mutex::new(Default::default()),
             approvals: Mutex::new(Default::default()),
             tls_fingerprint: tls.as_ref().map(|(_, f): &(_, String)| f.clone()),
+            ssh_verifier: Default::default(),
             boot_id: uuid::Uuid::new_v4().to_string(),
             started: Instant::now(),
         });
@@ -233,7 +234,11 @@ async fn serve_connection(
     let (outbox, rx, queued) = Outbox::new();
     let writer = tokio::spawn(write_loop(sink, rx, queued));
 
-    let challenge = Challenge { nonce: uuid::Uuid::new_v4().to_string(), ts: openclaw_state::now_ms() };
+    let challenge = Challenge {
+        nonce: uuid::Uuid::new_v4().to_string(),
+        ts: openclaw_state::now_ms(),
+        conn_id: uuid::Uuid::new_v4().to_string(),
+    };
     outbox.send_event("connect.challenge", json!({"nonce": challenge.nonce, "ts": challenge.ts, "capabilities": []}));
     let ctx = match preauth(&shared, &mut stream, &outbox, &challenge, peer, deadline).await {
         Some(ctx) => ctx,
@@ -382,7 +387,7 @@ async fn preauth(
                 outbox.close(refusal.close_code, &refusal.close_reason);
                 None
             }
-            Ok(admission) => Some(register(shared, admission, outbox, peer, &req.id)),
+            Ok(admission) => Some(register(shared, admission, outbox, peer, &req.id, &challenge.conn_id)),
         };
     }
 }
@@ -403,8 +408,9 @@ fn register(
     outbox: &Outbox,
     peer: Peer,
     req_id: &str,
+    conn_id: &str,
 ) -> ConnCtx {
-    let conn_id = uuid::Uuid::new_v4().to_string();
+    let conn_id = conn_id.to_string();
     let now = openclaw_state::now_ms();
     let p = &a.params;
     let node = a.node_commands.clone().map(|commands| NodeSession {

@@ -25,7 +25,7 @@ use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
 use crate::invoke::CommandRegistry;
-use crate::reconnect::{classify, Backoff, Rejection, DEVICE_REMOVED_REASON, PAIRING_RETRY};
+use crate::reconnect::{classify, Backoff, Rejection, DEVICE_REMOVED_REASON, PAIRING_RETRY, PAIRING_SOON_MAX};
 use crate::services::{lock_recovering, NodeEnv};
 use crate::status_file::StatusReporter;
 use openclaw_state::node_status::ConnectionState;
@@ -213,19 +213,31 @@ impl NodeHost {
                         "node host gateway reconnect paused after close ({close_code}): {close_reason}{detail}; exiting for supervisor restart"
                     );
                     match classify(&error) {
-                        Rejection::PairingRequired { request_id } => {
+                        Rejection::PairingRequired { request_id, retry_soon } => {
                             let id = request_id.unwrap_or_else(|| "<see openclaw devices list>".into());
                             if announced_pairing.as_deref() != Some(id.as_str()) {
-                                info!(
-                                    "node host pairing required: requestId={id}; approve it on the gateway with: openclaw devices approve {id} (retrying every {} s until approved)",
-                                    PAIRING_RETRY.as_secs()
-                                );
+                                if retry_soon {
+                                    info!(
+                                        "node host pairing required: requestId={id}; the gateway is verifying this device (retrying shortly; or approve it with: openclaw devices approve {id})"
+                                    );
+                                } else {
+                                    info!(
+                                        "node host pairing required: requestId={id}; approve it on the gateway with: openclaw devices approve {id} (retrying every {} s until approved)",
+                                        PAIRING_RETRY.as_secs()
+                                    );
+                                }
                                 self.status.pairing(&id);
                                 announced_pairing = Some(id);
                             } else {
                                 debug!("pairing still pending");
                             }
-                            PAIRING_RETRY
+                            // While the gateway approves by itself, retry on the backoff (1, 2,
+                            // 4, 8 s, …), capped at the pairing cadence; otherwise every 10 s.
+                            if retry_soon {
+                                backoff.next_delay().min(PAIRING_SOON_MAX)
+                            } else {
+                                PAIRING_RETRY
+                            }
                         }
                         Rejection::Terminal { .. } => {
                             info!("node host gateway connect failed: {}", error.message);

@@ -45,6 +45,13 @@ pub fn is_supervised(env: &dyn Fn(&str) -> Option<String>) -> bool {
 /// rotated or revoked, or whose pairing (or node role) was removed (close code 4001).
 pub const DEVICE_REMOVED_REASON: &str = "device removed";
 
+/// The longest wait between connects while the gateway is approving this device by itself
+/// (`wait_then_retry`: an SSH verification or a bootstrap token in flight). The delays follow
+/// the normal backoff (1, 2, 4, 8 s, as upstream's node host, which keeps reconnecting on that
+/// hint) and then stay at [`PAIRING_RETRY`]: the first retry, a second after the refusal, is
+/// usually the one that is paired.
+pub const PAIRING_SOON_MAX: Duration = PAIRING_RETRY;
+
 /// Upper bound on a gateway-supplied `retryAfterMs`, so one reply cannot park the node for days.
 const MAX_RETRY_AFTER_MS: u64 = 300_000;
 
@@ -55,6 +62,9 @@ pub enum Rejection {
     PairingRequired {
         /// The gateway's pending request, when it said which.
         request_id: Option<String>,
+        /// The gateway is approving the request itself and asked for a retry soon
+        /// (`recommendedNextStep: "wait_then_retry"` or `pauseReconnect: false`).
+        retry_soon: bool,
     },
     /// Credentials are wrong or missing: retrying cannot help, exit 1 so a supervisor (or
     /// the user) sees it. `code` is the `details.code`.
@@ -79,9 +89,11 @@ pub fn classify(error: &ErrorShape) -> Rejection {
     use ConnectErrorCode::*;
     let code = error.detail_code().map(ConnectErrorCode::parse);
     match code {
-        Some(PairingRequired) => {
-            Rejection::PairingRequired { request_id: error.detail_str("requestId").map(String::from) }
-        }
+        Some(PairingRequired) => Rejection::PairingRequired {
+            request_id: error.detail_str("requestId").map(String::from),
+            retry_soon: error.detail_str("recommendedNextStep") == Some("wait_then_retry")
+                || error.detail_bool("pauseReconnect") == Some(false),
+        },
         Some(AuthTokenMismatch) => Rejection::TokenMismatch,
         Some(AuthDeviceTokenMismatch) => Rejection::DeviceTokenMismatch,
         Some(
@@ -149,7 +161,23 @@ mod tests {
     fn classification() {
         assert_eq!(
             classify(&err(json!({"code": "PAIRING_REQUIRED", "requestId": "r1"}), None)),
-            Rejection::PairingRequired { request_id: Some("r1".into()) }
+            Rejection::PairingRequired { request_id: Some("r1".into()), retry_soon: false }
+        );
+        // Either half of upstream's hint keeps the retries quick.
+        for details in [
+            json!({"code": "PAIRING_REQUIRED", "requestId": "r1", "recommendedNextStep": "wait_then_retry", "retryable": true, "pauseReconnect": false}),
+            json!({"code": "PAIRING_REQUIRED", "requestId": "r1", "recommendedNextStep": "wait_then_retry"}),
+            json!({"code": "PAIRING_REQUIRED", "requestId": "r1", "pauseReconnect": false}),
+        ] {
+            assert_eq!(
+                classify(&err(details.clone(), None)),
+                Rejection::PairingRequired { request_id: Some("r1".into()), retry_soon: true },
+                "{details}"
+            );
+        }
+        assert_eq!(
+            classify(&err(json!({"code": "PAIRING_REQUIRED", "pauseReconnect": true}), None)),
+            Rejection::PairingRequired { request_id: None, retry_soon: false }
         );
         for code in ["AUTH_TOKEN_MISSING", "AUTH_PASSWORD_MISMATCH", "CLIENT_VERSION_MISMATCH", "PROTOCOL_MISMATCH"] {
             assert_eq!(classify(&err(json!({"code": code}), None)), Rejection::Terminal { code: code.into() });

@@ -170,3 +170,51 @@ async fn retry_hints_are_honoured_and_bad_credentials_are_terminal() {
     assert_eq!(status.state, ConnectionState::Failed);
     assert!(status.last_error.unwrap().contains("AUTH_PASSWORD_MISMATCH"));
 }
+
+/// `PAIRING_REQUIRED` with upstream's `wait_then_retry` hint (an SSH verification running on
+/// the gateway) is retried after the first backoff step, a second, not the 10 s an operator
+/// approval gets; the same refusal without the hint waits the 10 s.
+#[tokio::test(flavor = "current_thread")]
+async fn wait_then_retry_pairing_is_retried_within_seconds() {
+    let h = start_node().await;
+    let refuse = |hint: bool| {
+        move |id: &str| {
+            let mut details = json!({"code":"PAIRING_REQUIRED","reason":"not-paired","requestId":"req-1",
+                "remediationHint":"Approve this device from the pending pairing requests."});
+            if hint {
+                details["recommendedNextStep"] = json!("wait_then_retry");
+                details["retryable"] = json!(true);
+                details["pauseReconnect"] = json!(false);
+            }
+            details["deviceId"] = json!("d");
+            details["requestedRole"] = json!("node");
+            json!({"type":"res","id":id,"ok":false,"error":{"code":"NOT_PAIRED","message":"pairing required: device is not approved yet","details":details}})
+        }
+    };
+    let mut ws = accept(&h.listener).await;
+    handshake(&mut ws, refuse(true)).await;
+    close_1008(&mut ws).await;
+    let refused_at = Instant::now();
+    let mut ws = accept(&h.listener).await;
+    let waited = refused_at.elapsed();
+    assert!(waited < Duration::from_millis(2500), "wait_then_retry retried after {waited:?}");
+    // Without the hint: the operator's pace.
+    handshake(&mut ws, refuse(false)).await;
+    close_1008(&mut ws).await;
+    let refused_at = Instant::now();
+    let mut ws = accept(&h.listener).await;
+    let waited = refused_at.elapsed();
+    assert!(waited >= Duration::from_secs(9), "plain PAIRING_REQUIRED retried after {waited:?}");
+    // Approved meanwhile: the next connect is the session.
+    handshake(&mut ws, |id| hello(id, 30_000)).await;
+    h.shutdown.send(Some(143)).unwrap();
+    assert_eq!(h.node.await.unwrap(), NodeExit::Signal(143));
+}
+
+async fn close_1008(ws: &mut Ws) {
+    let frame = tokio_tungstenite::tungstenite::protocol::CloseFrame {
+        code: 1008.into(),
+        reason: "pairing required: device is not approved yet (requestId: req-1)".into(),
+    };
+    let _ = ws.close(Some(frame)).await;
+}

@@ -20,6 +20,8 @@
 //! - [`wait`]: polling helpers and ANSI stripping for log files.
 //! - [`faults`]: network namespaces with nft drops and small tmpfs mounts for the fault
 //!   suite, each a guard that removes what it made.
+//! - [`sshd`]: an OpenSSH server inside a namespace of a [`faults::netns::NetPair`], with
+//!   keys, known_hosts and a login profile generated per test, for SSH-verified pairing.
 //! - [`operator`]: one operator request through our client, for tests that need a method the
 //!   peer's CLI does not expose quickly.
 //!
@@ -40,6 +42,7 @@ pub mod process;
 pub mod procfs;
 pub mod relay;
 pub mod relay_nodes;
+pub mod sshd;
 pub mod ts_node;
 pub mod wait;
 

@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use crate::process::Reaper;
 use crate::wait::{log_tail, strip_ansi, wait_for_value};
-use crate::{operator_call, Error, Peer, Result};
+use crate::{operator_call, Error, Launch, Peer, Result};
 
 /// How often the log is polled for the readiness line after a restart.
 const POLL: Duration = Duration::from_millis(5);
@@ -50,11 +50,46 @@ impl PeerGateway {
 
     /// Starts a gateway named exactly `name` (`gateway.sh start`) and waits until it is ready.
     pub fn try_start(peer: &Peer, name: &str, flags: &[&str]) -> Result<PeerGateway> {
+        PeerGateway::try_start_with(peer, name, flags, &Launch::default())
+    }
+
+    /// [`try_start`](Self::try_start) with `gateway.sh` run under `launch`'s wrapper (e.g.
+    /// `ip netns exec <ns>`: the script, its port probe and the gateway all run inside that
+    /// namespace, on its loopback) and with `launch`'s extra environment (e.g. `PATH`,
+    /// `PEER_EXTRA_CONFIG`). [`url`](Self::url) and [`call`](Self::call) then work only from
+    /// inside that namespace.
+    pub fn try_start_with(peer: &Peer, name: &str, flags: &[&str], launch: &Launch) -> Result<PeerGateway> {
         // Watching starts before the script, so a gateway that is still starting is covered too.
         let reaper = Reaper::watch_pid_file(&peer.proc_sh(), &peer.run_dir(name).join("pid")).ok();
         let mut args = vec!["start", name];
         args.extend_from_slice(flags);
-        let out = peer.run_script("gateway.sh", &args).inspect_err(|_| {
+        let run = || -> Result<std::process::Output> {
+            if launch.wrapper.is_empty() && launch.env.is_empty() {
+                return peer.run_script("gateway.sh", &args);
+            }
+            let mut command = match launch.wrapper.split_first() {
+                Some((program, rest)) => {
+                    let mut c = Command::new(program);
+                    c.args(rest).arg("bash");
+                    c
+                }
+                None => Command::new("bash"),
+            };
+            command.arg(peer.scripts.join("gateway.sh")).args(&args).stdin(std::process::Stdio::null());
+            for (k, v) in &launch.env {
+                command.env(k, v);
+            }
+            let out = command.output().map_err(|source| Error::Spawn { program: "gateway.sh".into(), source })?;
+            if out.status.success() {
+                Ok(out)
+            } else {
+                Err(Error::Script {
+                    script: "gateway.sh start".into(),
+                    stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+                })
+            }
+        };
+        let out = run().inspect_err(|_| {
             // A gateway that started but never became ready is still running: stop it by pid.
             let _ = peer.script("gateway.sh").args(["stop", name]).status();
         })?;

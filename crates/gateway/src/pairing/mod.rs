@@ -11,8 +11,9 @@
 //!
 //! The module is split by layer: `devices` (device records, tokens, the connect-time check),
 //! `bootstrap` (setup-code tokens and join codes), `lifecycle` (rotating and revoking tokens,
-//! operator labels), `nodes` (node surfaces) and `commands` (which commands a node may have, upstream's
-//! node command policy, and who may approve them). Each adds its own `impl Pairing` block; the store and the in-memory maps
+//! operator labels), `nodes` (node surfaces), `commands` (which commands a node may have, upstream's
+//! node command policy, and who may approve them) and [`ssh_verify`] (approving a fresh node
+//! request by reading the node's identity back over SSH). Each adds its own `impl Pairing` block; the store and the in-memory maps
 //! live here.
 
 mod bootstrap;
@@ -20,6 +21,7 @@ mod commands;
 mod devices;
 mod lifecycle;
 mod nodes;
+pub mod ssh_verify;
 
 use std::collections::HashMap;
 

@@ -21,6 +21,8 @@ pub const NODE_ADDR: &str = "10.213.0.2";
 pub const PAIR_CIDR: &str = "10.213.0.0/30";
 /// The nft table that makes the link half-open.
 const DROP_TABLE: &str = "ocfaults";
+/// The nft table that exposes a loopback port of the gateway's namespace on the veth.
+const FORWARD_TABLE: &str = "ocforward";
 
 /// Two namespaces and the veth between them, removed on drop.
 pub struct NetPair {
@@ -94,6 +96,27 @@ impl NetPair {
     /// Removes the drop: packets flow again (TCP retransmits what is still outstanding).
     pub fn heal_link(&self) -> Result<(), FaultError> {
         run("ip", &["netns", "exec", &self.node_ns, "nft", "delete", "table", "inet", DROP_TABLE])
+    }
+
+    /// Makes a server that listens only on the gateway namespace's loopback (`127.0.0.1:port`,
+    /// e.g. the real Gateway, which `shared/peer/gateway.sh` binds to loopback) reachable from
+    /// the node namespace at `GATEWAY_ADDR:port`, *keeping the client's source address*: a
+    /// DNAT rule on `vgw` plus `route_localnet` on it, both inside the gateway's namespace and
+    /// gone with it. A userspace relay would make every client look like loopback; this way the
+    /// server sees `NODE_ADDR`, as it would on a LAN.
+    pub fn expose_gateway_loopback_port(&self, port: u16) -> Result<(), FaultError> {
+        run("ip", &["netns", "exec", &self.gw_ns, "sysctl", "-qw", "net.ipv4.conf.vgw.route_localnet=1"])?;
+        let rules = format!(
+            "table ip {FORWARD_TABLE} {{\n\
+             chain prerouting {{ type nat hook prerouting priority -100; iifname \"vgw\" tcp dport {port} dnat to 127.0.0.1:{port}; }}\n\
+             }}\n"
+        );
+        let path = std::env::temp_dir().join(format!("{}.fwd.nft", self.gw_ns));
+        std::fs::write(&path, rules)
+            .map_err(|source| FaultError::Io { what: format!("write {}", path.display()), source })?;
+        let result = run("ip", &["netns", "exec", &self.gw_ns, "nft", "-f", &path.to_string_lossy()]);
+        let _ = std::fs::remove_file(&path);
+        result
     }
 
     /// Runs `f` on a new thread that has entered `ns` (network namespace only: files, pids and
