@@ -47,12 +47,21 @@ struct Lifecycle {
     last_error: String,
 }
 
+/// What status reports about a browser this node launched.
+#[derive(Debug, Clone)]
+pub(crate) struct Launched {
+    pub pid: u32,
+    pub user_data_dir: PathBuf,
+    pub exe_kind: &'static str,
+    pub headless: (bool, &'static str),
+}
+
 /// One profile's runtime state.
 pub(crate) struct ProfileRuntime {
     pub profile: Profile,
     lifecycle: tokio::sync::Mutex<Lifecycle>,
     live: Mutex<Option<Live>>,
-    pid: Mutex<Option<(u32, PathBuf, &'static str, (bool, &'static str))>>,
+    pid: Mutex<Option<Launched>>,
     pub tabs: Mutex<TabState>,
 }
 
@@ -80,8 +89,8 @@ impl ProfileRuntime {
         lock(&self.live).clone().filter(|l| !l.cdp.is_closed())
     }
 
-    /// (pid, userDataDir, exe kind, (headless, source)) of the browser this node launched.
-    pub fn launched(&self) -> Option<(u32, PathBuf, &'static str, (bool, &'static str))> {
+    /// The browser this node launched for the profile, if it runs.
+    pub fn launched(&self) -> Option<Launched> {
         lock(&self.pid).clone()
     }
 
@@ -173,9 +182,9 @@ impl ProfileRuntime {
                 "Headed browser start requested for profile \"{name}\" via {hint}, but no Linux display server was detected ($DISPLAY/$WAYLAND_DISPLAY unset). Set {HEADLESS_ENV}=1, remove the headed override, or launch under Xvfb."
             ));
             e.reason = Some("no_display_for_headed_profile");
-            e.details = Some(
+            e.details = Some(Box::new(
                 json!({"profile": name, "requestedHeadless": false, "headlessSource": headless.1, "displayPresent": false}),
-            );
+            ));
             return Err(e);
         }
         let result = self.launch_and_connect(settings, state_dir, headless).await;
@@ -183,8 +192,12 @@ impl ProfileRuntime {
             Ok((running, live, pump)) => {
                 lc.failures = 0;
                 lc.cooldown_until = None;
-                *lock(&self.pid) =
-                    Some((running.pid, running.user_data_dir.clone(), running.exe.kind, running.headless));
+                *lock(&self.pid) = Some(Launched {
+                    pid: running.pid,
+                    user_data_dir: running.user_data_dir.clone(),
+                    exe_kind: running.exe.kind,
+                    headless: running.headless,
+                });
                 lc.running = Some(running);
                 lc.live = Some(live.clone());
                 lc.pump = Some(pump);

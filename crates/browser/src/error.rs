@@ -22,7 +22,7 @@ pub struct RouteError {
     /// starts without a display.
     pub reason: Option<&'static str>,
     /// Structured details that go with `reason`.
-    pub details: Option<Value>,
+    pub details: Option<Box<Value>>,
 }
 
 impl RouteError {
@@ -80,7 +80,7 @@ impl RouteError {
             body.insert("reason".into(), json!(r));
         }
         if let Some(d) = self.details {
-            body.insert("details".into(), d);
+            body.insert("details".into(), *d);
         }
         RouteResponse { status: self.status, body: Value::Object(body) }
     }

@@ -207,7 +207,8 @@ impl BrowserControl {
             }
         };
         let body = req.body.clone().filter(Value::is_object).unwrap_or_else(|| json!({}));
-        match self.route(&method, &path, &req.query, &body).await {
+        // Boxed: the route futures are large, and callers keep `dispatch` futures on small stacks.
+        match Box::pin(self.route(&method, &path, &req.query, &body)).await {
             Ok(v) => RouteResponse { status: 200, body: v },
             Err(e) => e.into_response(),
         }
@@ -224,7 +225,7 @@ impl BrowserControl {
 
     /// Pids of the browsers this service launched and still runs (for diagnostics and tests).
     pub fn browser_pids(&self) -> Vec<u32> {
-        self.runtimes_snapshot().iter().filter_map(|rt| rt.launched().map(|l| l.0)).collect()
+        self.runtimes_snapshot().iter().filter_map(|rt| rt.launched().map(|l| l.pid)).collect()
     }
 
     fn runtimes_snapshot(&self) -> Vec<Arc<ProfileRuntime>> {
@@ -306,7 +307,7 @@ impl BrowserControl {
             Ok(e) => (Some(e), Value::Null),
             Err(e) => (None, json!(format!("Error: {e}"))),
         };
-        let headless = launched.as_ref().map(|l| l.3).unwrap_or_else(|| s.resolve_headless(&rt.profile, None));
+        let headless = launched.as_ref().map(|l| l.headless).unwrap_or_else(|| s.resolve_headless(&rt.profile, None));
         Ok(json!({
             "enabled": s.enabled(),
             "profile": rt.profile.name,
@@ -316,14 +317,14 @@ impl BrowserControl {
             "cdpReady": ready,
             "cdpHttp": http,
             "pageReady": ready,
-            "pid": launched.as_ref().map(|l| l.0),
+            "pid": launched.as_ref().map(|l| l.pid),
             "cdpPort": rt.profile.cdp_port,
             "cdpUrl": rt.profile.cdp_url,
-            "chosenBrowser": launched.as_ref().map(|l| l.2),
+            "chosenBrowser": launched.as_ref().map(|l| l.exe_kind),
             "detectedBrowser": detected.as_ref().map(|e| e.kind),
             "detectedExecutablePath": detected.as_ref().map(|e| e.path.display().to_string()),
             "detectError": detect_error,
-            "userDataDir": launched.as_ref().map(|l| l.1.display().to_string())
+            "userDataDir": launched.as_ref().map(|l| l.user_data_dir.display().to_string())
                 .or_else(|| rt.profile.user_data_dir.as_ref().map(|p| p.display().to_string())),
             "color": rt.profile.color,
             "headless": headless.0,

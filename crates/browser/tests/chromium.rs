@@ -1,0 +1,265 @@
+//! The routes against a real Chromium (`/usr/bin/chromium`, installed by scripts/browser-deps),
+//! with pages served by a tiny HTTP server on 127.0.0.1 inside the test.
+//!
+//! Each test uses its own state directory and CDP port, so they run in parallel, and stops
+//! every browser it started through `shutdown` (process group SIGKILL as the last resort).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use openclaw_browser::{BrowserControl, BrowserSettings, RouteRequest, RouteResponse};
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+fn chromium_missing() -> bool {
+    if Path::new(CHROMIUM).exists() {
+        return false;
+    }
+    println!("browser: SKIPPED ({CHROMIUM} is not installed; run scripts/browser-deps)");
+    eprintln!("browser: SKIPPED ({CHROMIUM} is not installed; run scripts/browser-deps)");
+    true
+}
+
+/// Serves a few fixed pages on 127.0.0.1; returns the base URL.
+async fn serve() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut s, _)) = listener.accept().await else { return };
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 8192];
+                let mut n = 0;
+                while !buf[..n].windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut buf[n..]).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(k) => n += k,
+                    }
+                    if n == buf.len() {
+                        return;
+                    }
+                }
+                let head = String::from_utf8_lossy(&buf[..n]).to_string();
+                let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
+                let (status, ctype, body) = match path.as_str() {
+                    "/one" => ("200 OK", "text/html", "<html><head><title>Page One</title></head><body><main><h1>First page</h1><p>Hello from one.</p></main></body></html>".to_string()),
+                    "/two" => ("200 OK", "text/html", concat!(
+                        "<html><head><title>Page Two</title></head><body style=\"height:3000px\">",
+                        "<article>Second page text</article>",
+                        "<script>console.log('hello', 42); console.error('bad thing');",
+                        "fetch('/missing').catch(()=>{});",
+                        "setTimeout(() => { throw new TypeError('boom'); }, 0);</script>",
+                        "</body></html>").to_string()),
+                    _ => ("404 Not Found", "text/plain", "nope".to_string()),
+                };
+                let resp = format!(
+                    "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = s.write_all(resp.as_bytes()).await;
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn control(state: &Path, port: u16) -> BrowserControl {
+    let settings = BrowserSettings::from_config(Some(&json!({
+        "noSandbox": true,
+        "headless": true,
+        "executablePath": CHROMIUM,
+        "profiles": {"openclaw": {"cdpPort": port}},
+        "ssrfPolicy": {"dangerouslyAllowPrivateNetwork": true},
+    })))
+    .unwrap();
+    BrowserControl::new(settings, state.to_path_buf())
+}
+
+async fn call(
+    c: &BrowserControl,
+    method: &str,
+    path: &str,
+    query: &[(&str, &str)],
+    body: Option<Value>,
+) -> RouteResponse {
+    let query: BTreeMap<String, String> = query.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    c.dispatch(RouteRequest { method: method.into(), path: path.into(), query, body }).await
+}
+
+async fn ok(c: &BrowserControl, method: &str, path: &str, query: &[(&str, &str)], body: Option<Value>) -> Value {
+    let r = call(c, method, path, query, body).await;
+    assert_eq!(r.status, 200, "{method} {path}: {}", r.body);
+    r.body
+}
+
+fn png_dimensions(b: &[u8]) -> (u32, u32) {
+    assert_eq!(&b[..8], b"\x89PNG\r\n\x1a\n", "PNG magic");
+    assert_eq!(&b[12..16], b"IHDR");
+    (u32::from_be_bytes(b[16..20].try_into().unwrap()), u32::from_be_bytes(b[20..24].try_into().unwrap()))
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+}
+
+#[test]
+fn full_flow_against_real_chromium() {
+    if chromium_missing() {
+        return;
+    }
+    let state = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let c = control(state.path(), port);
+    rt().block_on(async {
+        let base = serve().await;
+        let result = Box::pin(async {
+            // Status before start: nothing runs, Chromium is detected.
+            let st = ok(&c, "GET", "/", &[], None).await;
+            assert_eq!((st["running"].as_bool(), st["pid"].clone()), (Some(false), Value::Null));
+            assert_eq!(st["detectedExecutablePath"], CHROMIUM);
+            assert_eq!(st["cdpPort"], port);
+            let tabs = ok(&c, "GET", "/tabs", &[], None).await;
+            assert_eq!(tabs, json!({"running": false, "tabs": []}), "GET /tabs must not launch");
+
+            // Start; status after.
+            let started = ok(&c, "POST", "/start", &[], None).await;
+            assert_eq!(started, json!({"ok": true, "profile": "openclaw"}));
+            let st = ok(&c, "GET", "/", &[], None).await;
+            assert_eq!((st["running"].as_bool(), st["cdpReady"].as_bool()), (Some(true), Some(true)));
+            assert!(st["pid"].as_u64().is_some());
+            assert_eq!(st["chosenBrowser"], "chromium");
+            let udd = state.path().join("browser/openclaw/user-data");
+            assert_eq!(st["userDataDir"], udd.display().to_string());
+            assert_eq!(st["headless"], true);
+
+            // Open a tab.
+            let tab =
+                ok(&c, "POST", "/tabs/open", &[], Some(json!({"url": format!("{base}/one"), "label": "main"}))).await;
+            let target = tab["targetId"].as_str().unwrap().to_string();
+            assert_eq!(tab["url"], format!("{base}/one"));
+            assert_eq!(tab["title"], "Page One");
+            assert_eq!(tab["type"], "page");
+            assert_eq!(tab["suggestedTargetId"], "main");
+            assert_eq!(tab["label"], "main");
+            assert!(tab["tabId"].as_str().unwrap().starts_with('t'));
+            assert_eq!(tab["resolvedProfile"], "openclaw");
+            assert_eq!(tab["ownership"]["status"], "durable");
+            assert_eq!(tab["ownership"]["nativeTargetId"], target.as_str());
+            assert!(tab["ownership"]["browserInstanceFingerprint"].as_str().unwrap().starts_with("sha256:"));
+
+            let tabs = ok(&c, "GET", "/tabs", &[], None).await;
+            assert_eq!(tabs["running"], true);
+            assert!(tabs["tabs"].as_array().unwrap().iter().any(|t| t["targetId"] == target.as_str()));
+
+            // Text of the first page (the <main> element).
+            let text = ok(&c, "GET", "/text", &[("targetId", "main")], None).await;
+            assert_eq!(text["text"], "First page\n\nHello from one.", "innerText of <main>");
+            assert_eq!(text["truncated"], false);
+
+            // Navigate to the second page by label.
+            let nav =
+                ok(&c, "POST", "/navigate", &[], Some(json!({"url": format!("{base}/two"), "targetId": "main"}))).await;
+            assert_eq!(nav, json!({"ok": true, "url": format!("{base}/two"), "targetId": target}));
+
+            // Console messages, a failing request, and the page error.
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let console = ok(&c, "GET", "/console", &[], None).await;
+            let msgs = console["messages"].as_array().unwrap();
+            assert!(msgs.iter().any(|m| m["type"] == "log" && m["text"] == "hello 42"), "{console}");
+            let errors_only = ok(&c, "GET", "/console", &[("level", "error")], None).await;
+            assert!(errors_only["messages"].as_array().unwrap().iter().all(|m| m["type"] == "error"));
+            assert!(errors_only["messages"].as_array().unwrap().iter().any(|m| m["text"] == "bad thing"));
+            let reqs = ok(&c, "GET", "/requests", &[], None).await;
+            let reqs = reqs["requests"].as_array().unwrap();
+            let missing = reqs.iter().find(|r| r["url"] == format!("{base}/missing")).expect("the fetch was recorded");
+            assert_eq!((missing["status"].as_i64(), missing["ok"].as_bool()), (Some(404), Some(false)), "{missing}");
+            assert_eq!(missing["resourceType"], "fetch");
+            assert!(reqs.iter().any(|r| r["url"] == format!("{base}/two") && r["status"] == 200));
+            let errs = ok(&c, "GET", "/errors", &[("clear", "true")], None).await;
+            assert!(
+                errs["errors"].as_array().unwrap().iter().any(|e| e["message"] == "boom" && e["name"] == "TypeError"),
+                "{errs}"
+            );
+            let errs = ok(&c, "GET", "/errors", &[], None).await;
+            assert_eq!(errs["errors"], json!([]));
+
+            // Screenshots: viewport and full page, real PNGs written under the state dir.
+            let shot = ok(&c, "POST", "/screenshot", &[], Some(json!({"type": "png"}))).await;
+            assert_eq!(shot["targetId"], target.as_str());
+            let path = shot["path"].as_str().unwrap();
+            assert!(path.starts_with(&state.path().join("media/browser").display().to_string()), "{path}");
+            assert!(path.ends_with(".png"));
+            let (w, h) = png_dimensions(&std::fs::read(path).unwrap());
+            assert!(w >= 300 && h >= 200 && w <= 2000 && h <= 2000, "{w}x{h}");
+            let full = ok(&c, "POST", "/screenshot", &[], Some(json!({"fullPage": true}))).await;
+            let (fw, fh) = png_dimensions(&std::fs::read(full["path"].as_str().unwrap()).unwrap());
+            assert!(fh > h && fh <= 2000 && fw <= 2000, "full page {fw}x{fh} vs viewport {w}x{h}");
+
+            // PDF.
+            let pdf = ok(&c, "POST", "/pdf", &[], None).await;
+            let bytes = std::fs::read(pdf["path"].as_str().unwrap()).unwrap();
+            assert!(bytes.starts_with(b"%PDF-"));
+
+            // Target resolution errors.
+            let r = call(&c, "POST", "/tabs/focus", &[], Some(json!({"targetId": "nope"}))).await;
+            assert_eq!(r.status, 404, "{}", r.body);
+            let focus = ok(&c, "POST", "/tabs/focus", &[], Some(json!({"targetId": "main"}))).await;
+            assert_eq!(focus, json!({"ok": true, "targetId": target}));
+
+            // Close the tab by raw id, then stop.
+            let r = call(&c, "DELETE", &format!("/tabs/{}", &target[..6]), &[("targetIdMode", "raw")], None).await;
+            assert_eq!(r.status, 404, "raw mode takes only the exact id: {}", r.body);
+            let closed = ok(&c, "DELETE", &format!("/tabs/{target}"), &[("targetIdMode", "raw")], None).await;
+            assert_eq!(closed, json!({"ok": true, "targetId": target}));
+            let tabs = ok(&c, "GET", "/tabs", &[], None).await;
+            assert!(!tabs["tabs"].as_array().unwrap().iter().any(|t| t["targetId"] == target.as_str()));
+
+            let pid = c.browser_pids()[0];
+            let stopped = ok(&c, "POST", "/stop", &[], None).await;
+            assert_eq!(stopped, json!({"ok": true, "stopped": true, "profile": "openclaw"}));
+            assert!(!Path::new(&format!("/proc/{pid}")).exists(), "browser pid {pid} is gone after stop");
+            let st = ok(&c, "GET", "/", &[], None).await;
+            assert_eq!(st["running"], false);
+            let r = call(&c, "GET", "/console", &[("targetId", "t1")], None).await;
+            assert_eq!(r.status, 409, "{}", r.body);
+            assert!(r.body["error"].as_str().unwrap().contains("is not running"));
+        })
+        .await;
+        c.shutdown().await;
+        result
+    });
+}
+
+#[test]
+fn default_policy_blocks_loopback_navigation() {
+    if chromium_missing() {
+        return;
+    }
+    let state = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let settings = BrowserSettings::from_config(Some(&json!({
+        "noSandbox": true, "headless": true, "executablePath": CHROMIUM,
+        "profiles": {"openclaw": {"cdpPort": port}},
+    })))
+    .unwrap();
+    let c = BrowserControl::new(settings, state.path().to_path_buf());
+    rt().block_on(async {
+        let base = serve().await;
+        let r = call(&c, "POST", "/navigate", &[], Some(json!({"url": format!("{base}/one")}))).await;
+        assert_eq!(r.status, 400, "{}", r.body);
+        assert_eq!(r.body, json!({"error": "browser navigation blocked by policy", "reason": "navigation_blocked"}));
+        // The tab-scoped route started the browser (upstream does too) on about:blank.
+        let tabs = ok(&c, "GET", "/tabs", &[], None).await;
+        assert_eq!(tabs["tabs"][0]["url"], "about:blank");
+        c.shutdown().await;
+        assert!(c.browser_pids().is_empty());
+    });
+}
