@@ -9,8 +9,10 @@
 //! Families: [`system`] (`system.which`, `system.run`, `system.run.prepare`,
 //! `system.execApprovals.get` / `.set`), [`host_files`] (`fs.listDir`, `terminal.upload`), [`notify`]
 //! (`system.notify`, when `notify-send` is there), [`file`] (the file-transfer plugin's commands:
-//! `file.stat`, `file.fetch`, `dir.list`, `dir.fetch`, `file.write`).
+//! `file.stat`, `file.fetch`, `dir.list`, `dir.fetch`, `file.write`), [`browser`] (`browser.proxy`,
+//! `browser.proxy.upload.v1`, when a Chromium is installed).
 
+pub mod browser;
 pub mod file;
 pub mod host_files;
 pub mod notify;
@@ -38,6 +40,10 @@ pub fn builtin(services: &Arc<NodeServices>) -> CommandRegistry {
     r.register(Arc::new(file::fetch_dir::DirFetch));
     if notify::available(&services.config, &crate::services::NodeEnv::from_process().path) {
         r.register(Arc::new(notify::SystemNotify));
+    }
+    if let Some(host) = browser::BrowserHost::from_config(&services.config, &services.paths.state_dir) {
+        r.register(Arc::new(browser::BrowserProxy(host.clone())));
+        r.register(Arc::new(browser::BrowserProxyUpload(host)));
     }
     r
 }

@@ -1,0 +1,197 @@
+//! The browser proxy side by side: our node host and the TypeScript node host on the same real
+//! Gateway, each with the same `browser` / `nodeHost.browserProxy` config, answer every
+//! `browser.proxy` request whose answer does not depend on Playwright the same way: the policy
+//! refusals and their texts (`nodehost.md` §7.4), the `browser-v1` error envelope, and the
+//! status and profile shapes. Then ours drives a real Chromium through the real Gateway:
+//! open a page the test serves, navigate, screenshot and pdf come back as real files inlined
+//! exactly as the gateway checks them.
+//!
+//! Needs Debian's Chromium (`scripts/browser-deps`); without it the test says so and passes.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::path::Path;
+use std::time::Duration;
+
+use base64::Engine;
+use serde_json::{json, Value};
+use support::*;
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// The node config both hosts get: a sandbox-less headless browser (tests run as root), pages
+/// on 127.0.0.1 allowed, one allowed profile.
+fn node_config() -> Value {
+    json!({
+        "browser": {"noSandbox": true, "headless": true, "ssrfPolicy": {"dangerouslyAllowPrivateNetwork": true}},
+        "nodeHost": {"browserProxy": {"allowProfiles": ["openclaw"]}},
+    })
+}
+
+fn proxy(gw: &PeerGateway, node: &str, command: &str, params: Value) -> Value {
+    gw.invoke(node, command, params)
+}
+
+/// What both hosts must agree on: ok, the error code and text, or the payload without what
+/// is per machine (ports, pids, paths, fingerprints, times).
+fn comparable(res: &Value) -> Value {
+    if res["ok"] != true {
+        return json!({"ok": false, "code": res["error"]["code"], "message": res["error"]["message"]});
+    }
+    let payload: Value =
+        res["payloadJSON"].as_str().and_then(|p| serde_json::from_str(p).ok()).unwrap_or(res["payload"].clone());
+    json!({"ok": true, "payload": payload})
+}
+
+/// A tiny HTTP server for the pages the browser opens; stopped with the test process.
+fn serve_pages() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut stream = stream;
+                let mut buf = [0u8; 4096];
+                let n = stream.read(&mut buf).unwrap_or(0);
+                let head = String::from_utf8_lossy(&buf[..n]).to_string();
+                let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
+                let (status, body) = match path.as_str() {
+                    "/" => ("200 OK", "<html><head><title>Sign in</title></head><body><form><label>User <input name=u></label><button type=button onclick=\"console.log('clicked')\">Sign in</button></form><a href=/second>next</a><script>console.log('hello from the page');fetch('/missing')</script></body></html>"),
+                    "/second" => ("200 OK", "<html><head><title>Second</title></head><body><main><h1>Second page</h1></main></body></html>"),
+                    _ => ("404 Not Found", "nope"),
+                };
+                let _ = write!(stream, "HTTP/1.1 {status}\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+            });
+        }
+    });
+    port
+}
+
+fn write_config(path: &Path) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, node_config().to_string()).unwrap();
+}
+
+#[test]
+fn browser_proxy_policy_matches_the_typescript_node_host_and_drives_chromium() {
+    if !peer_available() {
+        return;
+    }
+    if !Path::new(CHROMIUM).exists() {
+        println!("browser: SKIPPED ({CHROMIUM} is not installed; scripts/browser-deps installs it)");
+        return;
+    }
+    let gw = PeerGateway::start("browser-diff", &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("ours");
+    write_config(&state.join("openclaw.json"));
+    let mut ours = OurNode::spawn(
+        &state,
+        &["--port", &gw.port.to_string(), "--display-name", "rs-browser"],
+        &[("OPENCLAW_GATEWAY_TOKEN", &gw.token)],
+    );
+    ours.wait_for_log("node host gateway connected:", 1, Duration::from_secs(30));
+    let ours_id = our_identity(&state)["deviceId"].as_str().unwrap().to_string();
+    write_config(&TsNode::home_for(&gw, "ts-browser").join(".openclaw/openclaw.json"));
+    let ts = TsNode::start(&gw, "ts-browser", "ts-browser").unwrap_or_else(|e| panic!("{e}"));
+    let ts_id = ts.identity()["deviceId"].as_str().unwrap().to_string();
+    gw.approve_node_surface(&ours_id);
+    gw.approve_node_surface(&ts_id);
+
+    let b64 = base64::engine::general_purpose::STANDARD.encode(b"hi");
+    let upload = json!({"envelope": "browser-upload-v1", "files": [{"name": "a.txt", "contentBase64": b64}]});
+    let cases: Vec<(&str, Value)> = vec![
+        ("browser.proxy", json!({"path": ""})),
+        ("browser.proxy", json!({"path": "/", "method": "PUT"})),
+        ("browser.proxy", json!({"path": "/__openclaw/session-tab/close-owned"})),
+        ("browser.proxy", json!({"path": "/__openclaw/session-tab/close-owned", "method": "POST", "body": {}})),
+        ("browser.proxy", json!({"path": "/profiles/create", "method": "POST", "body": {"name": "x"}})),
+        ("browser.proxy", json!({"path": "profiles/openclaw/", "method": "DELETE"})),
+        ("browser.proxy", json!({"path": "/reset-profile", "method": "POST"})),
+        ("browser.proxy", json!({"path": "/system-profiles"})),
+        ("browser.proxy", json!({"path": "/system-profile-import/dismiss", "method": "POST"})),
+        ("browser.proxy", json!({"path": "/tabs", "profile": "user"})),
+        ("browser.proxy", json!({"path": "/tabs", "query": {"profile": "work"}, "errorEnvelope": "browser-v1"})),
+        ("browser.proxy", json!({"path": "/hooks/file-chooser", "method": "POST", "upload": upload})),
+        ("browser.proxy.upload.v1", json!({"path": "/hooks/file-chooser", "method": "POST"})),
+        ("browser.proxy.upload.v1", json!({"path": "/act", "method": "POST", "body": {}, "upload": upload})),
+        (
+            "browser.proxy.upload.v1",
+            json!({"path": "/hooks/file-chooser", "method": "POST", "body": {"paths": ["/x"]}, "upload": upload}),
+        ),
+        (
+            "browser.proxy.upload.v1",
+            json!({"path": "/hooks/file-chooser", "method": "POST", "body": {}, "upload": {"envelope": "nope"}}),
+        ),
+        ("browser.proxy", json!({"path": "/tabs"})),
+    ];
+    let mut answers = Vec::new();
+    for (i, (command, params)) in cases.iter().enumerate() {
+        let a = comparable(&proxy(&gw, &ours_id, command, params.clone()));
+        let b = comparable(&proxy(&gw, &ts_id, command, params.clone()));
+        assert_eq!(a, b, "case {i}: {command} {params}\nours: {a}\nts:   {b}");
+        answers.push(a);
+    }
+    // The nodes were reached: each refusal is the node's own text, the last answer a listing.
+    println!("browser proxy answers, equal on both hosts:\n{}", serde_json::to_string_pretty(&answers).unwrap());
+    // (The gateway relays a node's refusal as `INVALID_REQUEST: <the node's message>`.)
+    let said = |i: usize, text: &str| {
+        assert_eq!(answers[i]["message"], format!("INVALID_REQUEST: Error: INVALID_REQUEST: {text}"), "case {i}")
+    };
+    said(1, "method must be GET, POST, or DELETE");
+    said(7, "browser.proxy cannot run host-local browser routes");
+    said(9, "browser profile not allowed");
+    said(13, "browser proxy upload requires the file chooser route");
+    assert_eq!(answers[16]["ok"], true, "{}", answers[16]);
+    // Profiles: both list only the allowed one, with the same fields.
+    let keys = |res: &Value| {
+        let p = &comparable(res)["payload"]["result"]["profiles"];
+        p.as_array().map(|a| {
+            a.iter()
+                .map(|e| (e["name"].clone(), e.as_object().map(|o| o.keys().cloned().collect::<Vec<_>>())))
+                .collect::<Vec<_>>()
+        })
+    };
+    let profiles = json!({"path": "/profiles", "errorEnvelope": "browser-v1"});
+    assert_eq!(
+        keys(&proxy(&gw, &ours_id, "browser.proxy", profiles.clone())),
+        keys(&proxy(&gw, &ts_id, "browser.proxy", profiles))
+    );
+    drop(ts);
+
+    // Ours drives a real Chromium: open, navigate, screenshot, pdf, text, console.
+    let port = serve_pages();
+    let call = |path: &str, method: &str, body: Value| {
+        let res = proxy(
+            &gw,
+            &ours_id,
+            "browser.proxy",
+            json!({"path": path, "method": method, "body": body, "timeoutMs": 60000, "errorEnvelope": "browser-v1"}),
+        );
+        assert_eq!(res["ok"], true, "{path}: {res}");
+        let payload: Value = serde_json::from_str(res["payloadJSON"].as_str().unwrap()).unwrap();
+        assert!(payload.get("error").is_none(), "{path}: {payload}");
+        payload
+    };
+    let opened = call("/tabs/open", "POST", json!({"url": format!("http://127.0.0.1:{port}/")}));
+    let target = opened["result"]["targetId"].as_str().unwrap().to_string();
+    assert_eq!(opened["route"], json!({"status": "resolved", "profile": "openclaw", "driver": "openclaw"}));
+    call("/navigate", "POST", json!({"url": format!("http://127.0.0.1:{port}/second"), "targetId": target}));
+    let shot = call("/screenshot", "POST", json!({"targetId": target, "type": "png"}));
+    let path = shot["result"]["path"].as_str().unwrap();
+    let files = shot["files"].as_array().unwrap();
+    assert_eq!(files.len(), 1);
+    assert_eq!(files[0]["path"], path, "exactly the path the result names");
+    assert_eq!(files[0]["mimeType"], "image/png");
+    let png = base64::engine::general_purpose::STANDARD.decode(files[0]["base64"].as_str().unwrap()).unwrap();
+    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"));
+    let pdf = call("/pdf", "POST", json!({"targetId": target}));
+    let bytes = base64::engine::general_purpose::STANDARD.decode(pdf["files"][0]["base64"].as_str().unwrap()).unwrap();
+    assert!(bytes.starts_with(b"%PDF-"));
+    let text = proxy(&gw, &ours_id, "browser.proxy", json!({"path": "/text", "query": {"targetId": target}}));
+    assert!(text["payloadJSON"].as_str().unwrap().contains("Second page"), "{text}");
+    call("/stop", "POST", json!({}));
+    assert_eq!(ours.stop(), Some(143));
+}
