@@ -160,7 +160,14 @@ fn port_in_use(port: u16) -> bool {
 }
 
 fn pid_alive(pid: i32) -> bool {
-    pid > 0 && !matches!(nix::sys::signal::kill(Pid::from_raw(pid), None), Err(nix::errno::Errno::ESRCH))
+    // A zombie still answers signal 0, but holds nothing: a Chromium killed with its node
+    // (the parent-death signal) stays a zombie until init reaps it, and a node restarted by
+    // its supervisor must be able to launch the browser again at once.
+    let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().next().map(|st| st == "Z")))
+        .unwrap_or(false);
+    pid > 0 && !zombie && !matches!(nix::sys::signal::kill(Pid::from_raw(pid), None), Err(nix::errno::Errno::ESRCH))
 }
 
 /// Checks `SingletonLock` (a symlink `<host>-<pid>`): a live holder refuses the launch; a dead
