@@ -20,9 +20,17 @@ async fn hostile_frames_never_crash_and_every_invoke_gets_one_result() {
     let mut ws = accept(&h.listener).await;
     let params = handshake(&mut ws, |id| hello(id, 30_000)).await;
     assert_eq!(params.client.id, "node-host");
-    assert_eq!(
-        params.commands.as_deref().unwrap(),
-        [
+    // The browser proxy is advertised exactly when a Chromium is installed.
+    let settings = openclaw_browser::BrowserSettings::from_config(None).unwrap();
+    let browser: &[&str] = if openclaw_browser::detect_executable(&settings).is_some() {
+        &["browser.proxy", "browser.proxy.upload.v1"]
+    } else {
+        &[]
+    };
+    let expected: Vec<&str> = browser
+        .iter()
+        .copied()
+        .chain([
             "dir.fetch",
             "dir.list",
             "file.fetch",
@@ -35,9 +43,10 @@ async fn hostile_frames_never_crash_and_every_invoke_gets_one_result() {
             "system.run.prepare",
             "system.which",
             "terminal.upload",
-            "test.sleep"
-        ]
-    );
+            "test.sleep",
+        ])
+        .collect();
+    assert_eq!(params.commands.as_deref().unwrap(), expected);
     assert_eq!(params.auth.as_ref().unwrap().token.as_deref(), Some("shared-secret"));
 
     // Garbage of every kind first; the node must shrug it off.
