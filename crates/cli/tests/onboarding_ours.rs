@@ -21,10 +21,15 @@ use support::*;
 
 /// Our gateway on a free port whose setup codes point at itself, auto-approval off.
 fn our_gateway(dir: &Path) -> OurGateway {
+    our_gateway_with(dir, false)
+}
+
+/// [`our_gateway`], with loopback auto-approval as given.
+fn our_gateway_with(dir: &Path, auto_approve_local: bool) -> OurGateway {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let config = dir.join("gateway-openclaw.json");
     let body = json!({
-        "gateway": {"nodes": {"pairing": {"autoApproveLocal": false}}},
+        "gateway": {"nodes": {"pairing": {"autoApproveLocal": auto_approve_local}}},
         "plugins": {"entries": {"device-pair": {"config": {"publicUrl": format!("ws://127.0.0.1:{port}")}}}},
     });
     std::fs::write(&config, body.to_string()).unwrap();
@@ -404,4 +409,19 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
         }
     }
     out
+}
+
+/// On loopback with local approval on, a setup code still pairs as `bootstrap` (upstream tries
+/// the hand-off before local approval), so the node's first surface comes with it.
+#[test]
+fn a_setup_code_wins_over_local_approval() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = our_gateway_with(dir.path(), true);
+    let out = our_qr(&gw, dir.path(), &["--node", "--setup-code-only"]);
+    let code = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let state = dir.path().join("local");
+    let mut node = OurNode::spawn(&state, &["--pair", &code], &[]);
+    node.wait_for_log("node host gateway connected:", 1, Duration::from_secs(30));
+    serves_without_approval(&gw, dir.path(), our_identity(&state)["deviceId"].as_str().unwrap());
+    assert_eq!(node.stop(), Some(143));
 }

@@ -314,7 +314,10 @@ pub fn admit(shared: &Arc<Shared>, raw: &Value, challenge: &Challenge, peer: Pee
             && params.client.mode == "node";
         let handed_off = fresh_bootstrap_node
             && bootstrap.as_ref().is_some_and(|g| g.profile.hands_off_to(&params.client.id, &params.client.platform));
-        let auto = auto_approval(&shared.config, peer, &claim, reason, existing).or(handed_off.then_some("bootstrap"));
+        // A setup code's hand-off wins over local approval, as upstream orders them: the
+        // device is then `bootstrap`-approved and its first surface comes with it.
+        let auto =
+            handed_off.then_some("bootstrap").or_else(|| auto_approval(&shared.config, peer, &claim, reason, existing));
         match auto {
             Some(via) => {
                 pairing
