@@ -584,6 +584,17 @@ impl BrowserControl {
         };
         crate::cdp::http_json(&rt.authority(), "GET", &format!("/json/close/{id}"), Duration::from_millis(1500))
             .await?;
+        // Chromium answers "Target is closing" before the page is gone; a client that lists the
+        // tabs right after a close must not see it (upstream's Playwright `page.close()` waits too).
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while tokio::time::Instant::now() < deadline {
+            match rt.list_tabs().await {
+                Ok(tabs) if tabs.iter().any(|t| t.target_id == id) => {
+                    tokio::time::sleep(Duration::from_millis(25)).await
+                }
+                _ => break,
+            }
+        }
         let mut st = rt.tabs.lock().unwrap_or_else(|p| p.into_inner());
         if st.last_target_id.as_deref() == Some(id.as_str()) {
             st.last_target_id = None;

@@ -49,7 +49,8 @@ fn invoke(gw: &OurGateway, node: &str, params: Value) -> Value {
 fn node_with_browser(dir: &Path, gw: &OurGateway) -> (OurNode, String) {
     let state = dir.join("node");
     std::fs::create_dir_all(&state).unwrap();
-    let config = json!({"browser": {"noSandbox": true, "headless": true}});
+    let config =
+        json!({"browser": {"noSandbox": true, "headless": true, "profiles": {"openclaw": {"cdpPort": free_port()}}}});
     std::fs::write(state.join("openclaw.json"), config.to_string()).unwrap();
     let mut node = OurNode::spawn(&state, &["--port", &gw.port.to_string()], &[("OPENCLAW_GATEWAY_TOKEN", &gw.token)]);
     node.wait_for_log("node host gateway connected:", 1, Duration::from_secs(30));

@@ -22,10 +22,12 @@ use support::*;
 const CHROMIUM: &str = "/usr/bin/chromium";
 
 /// The node config both hosts get: a sandbox-less headless browser (tests run as root), pages
-/// on 127.0.0.1 allowed, one allowed profile.
+/// on 127.0.0.1 allowed, one allowed profile on a CDP port of its own (not 18800, which another
+/// test's browser may hold).
 fn node_config() -> Value {
     json!({
-        "browser": {"noSandbox": true, "headless": true, "ssrfPolicy": {"dangerouslyAllowPrivateNetwork": true}},
+        "browser": {"noSandbox": true, "headless": true, "ssrfPolicy": {"dangerouslyAllowPrivateNetwork": true},
+                    "profiles": {"openclaw": {"cdpPort": free_port()}}},
         "nodeHost": {"browserProxy": {"allowProfiles": ["openclaw"]}},
     })
 }

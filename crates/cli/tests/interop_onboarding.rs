@@ -18,7 +18,7 @@ use support::*;
 
 /// A real Gateway on `port` whose join URLs point at itself (`publicUrl`), auto-approval off.
 fn gateway_with_join_urls(name: &str, tls: bool) -> PeerGateway {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = free_port();
     let scheme = if tls { "wss" } else { "ws" };
     let public_url = format!("{scheme}://127.0.0.1:{port}");
     let config = json!({"plugins": {"entries": {"device-pair": {"config": {"publicUrl": public_url}}}}});
@@ -137,7 +137,7 @@ fn a_setup_code_pairs_with_node_run_pair_and_bad_codes_are_refused() {
     // was sent, and keeps the one that answered as its gateway.
     let (_, body) = http_get(&join_url(&gw));
     let mut second: Value = serde_json::from_str(&body).unwrap();
-    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let dead = free_port();
     let live = second["url"].clone();
     second["url"] = json!(format!("ws://127.0.0.1:{dead}"));
     second["urls"] = json!([second["url"], live]);

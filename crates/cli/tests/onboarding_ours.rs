@@ -26,7 +26,7 @@ fn our_gateway(dir: &Path) -> OurGateway {
 
 /// [`our_gateway`], with loopback auto-approval as given.
 fn our_gateway_with(dir: &Path, auto_approve_local: bool) -> OurGateway {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = free_port();
     let config = dir.join("gateway-openclaw.json");
     let body = json!({
         "gateway": {"nodes": {"pairing": {"autoApproveLocal": auto_approve_local}}},
@@ -283,7 +283,7 @@ fn setup_codes_and_the_join_endpoint_answer_as_the_real_gateway_does() {
     }
     let dir = tempfile::tempdir().unwrap();
     let ours = our_gateway(dir.path());
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = free_port();
     let config =
         json!({"plugins": {"entries": {"device-pair": {"config": {"publicUrl": format!("ws://127.0.0.1:{port}")}}}}});
     std::env::set_var("PEER_EXTRA_CONFIG", config.to_string());

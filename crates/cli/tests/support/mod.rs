@@ -136,3 +136,10 @@ pub fn invoke_outcome(res: &Value) -> Value {
     assert!(source["code"].is_string(), "unexpected answer shape: {res}");
     serde_json::json!({"error": {"code": source["code"], "message": source["message"]}})
 }
+
+/// A loopback port nothing listens on right now: for a gateway the test starts later, or a
+/// browser profile's CDP port, so tests running side by side never share one (a node host
+/// attaches to whatever Chromium already serves its CDP port).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
