@@ -28,6 +28,7 @@ mod control;
 pub mod detect;
 pub mod error;
 pub mod launcher;
+mod page;
 pub mod pagelog;
 pub mod routes;
 pub mod settings;
