@@ -34,6 +34,8 @@ pub(crate) struct Live {
     pub cdp: CdpClient,
     pub sessions: Arc<Mutex<HashMap<String, String>>>,
     pub logs: Arc<Mutex<HashMap<String, PageLog>>>,
+    /// The refs of each tab's last snapshot, by target id.
+    pub refs: Arc<Mutex<HashMap<String, crate::refs::RefTable>>>,
     pub browser_ws_url: String,
 }
 
@@ -250,6 +252,7 @@ impl ProfileRuntime {
             cdp: cdp.clone(),
             sessions: Default::default(),
             logs: Default::default(),
+            refs: Default::default(),
             browser_ws_url: ws.to_string(),
         };
         let pump = tokio::spawn(pump_events(live.clone(), cdp.subscribe()));
@@ -384,6 +387,7 @@ async fn pump_events(live: Live, mut rx: tokio::sync::broadcast::Receiver<Arc<Cd
                 for t in gone {
                     sessions.remove(&t);
                     lock(&live.logs).remove(&t);
+                    lock(&live.refs).remove(&t);
                 }
             }
             _ => {

@@ -14,6 +14,7 @@
 //! - [`ssrf`]: the navigation guard.
 //! - [`tabs`]: `tN` aliases, labels and target resolution.
 //! - [`pagelog`]: per-tab console, error and request buffers fed by CDP events.
+//! - [`refs`]: what a snapshot's `eN` refs point at, and finding them again for `/act`.
 //! - `control` (private): the per-profile runtime; [`routes`]: the route table.
 //!
 //! Routes upstream has but this node does not implement answer `501` with a message naming
@@ -30,6 +31,7 @@ pub mod error;
 pub mod launcher;
 mod page;
 pub mod pagelog;
+pub mod refs;
 pub mod routes;
 pub mod settings;
 pub mod ssrf;
