@@ -13,6 +13,7 @@
 //! - [`cdp`]: a small CDP client over one WebSocket with flat sessions and untyped JSON.
 //! - [`ssrf`]: the navigation guard.
 //! - [`tabs`]: `tN` aliases, labels and target resolution.
+//! - [`snapshot`]: the role and aria snapshots (`GET /snapshot`).
 //! - [`pagelog`]: per-tab console, error and request buffers fed by CDP events.
 //! - [`refs`]: what a snapshot's `eN` refs point at, and finding them again for `/act`.
 //! - `control` (private): the per-profile runtime; [`routes`]: the route table.
@@ -34,6 +35,7 @@ pub mod pagelog;
 pub mod refs;
 pub mod routes;
 pub mod settings;
+pub mod snapshot;
 pub mod ssrf;
 pub mod tabs;
 

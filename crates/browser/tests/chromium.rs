@@ -54,6 +54,17 @@ async fn serve() -> String {
                         "fetch('/missing').catch(()=>{});",
                         "setTimeout(() => { throw new TypeError('boom'); }, 0);</script>",
                         "</body></html>").to_string()),
+                    "/signin" => ("200 OK", "text/html", concat!(
+                        "<html><head><title>Sign in</title></head><body><main>",
+                        "<h1>Sign in</h1><form><label>Email <input name=email></label>",
+                        "<label>Password <input type=password name=pw></label>",
+                        "<label><input type=checkbox checked> Remember me</label>",
+                        "<button type=button>Save</button><button type=button>Save</button>",
+                        "<div onclick=\"1\" style=\"cursor:pointer\">Clickable Card</div>",
+                        "<a href=/one>Docs</a></form>",
+                        "<iframe srcdoc=\"<button>Inner</button>\"></iframe></main>",
+                        "<script>onhashchange = () => { const b = document.createElement('button'); b.textContent = 'More'; document.querySelector('form').append(b); };</script>",
+                        "</body></html>").to_string()),
                     _ => ("404 Not Found", "text/plain", "nope".to_string()),
                 };
                 let resp = format!(
@@ -261,5 +272,116 @@ fn default_policy_blocks_loopback_navigation() {
         assert_eq!(tabs["tabs"][0]["url"], "about:blank");
         c.shutdown().await;
         assert!(c.browser_pids().is_empty());
+    });
+}
+
+#[test]
+fn snapshots_of_a_real_page() {
+    if chromium_missing() {
+        return;
+    }
+    let state = tempfile::tempdir().unwrap();
+    let c = control(state.path(), free_port());
+    rt().block_on(async {
+        let base = serve().await;
+        let result = Box::pin(async {
+            let opened = ok(&c, "POST", "/tabs/open", &[], Some(json!({"url": format!("{base}/signin")}))).await;
+            let target = opened["targetId"].as_str().unwrap().to_string();
+
+            // The efficient snapshot the gateway asks for after every navigate.
+            let s = ok(&c, "GET", "/snapshot", &[("targetId", &target), ("mode", "efficient")], None).await;
+            println!("efficient snapshot:\n{}", s["snapshot"].as_str().unwrap());
+            assert_eq!(
+                (s["ok"].clone(), s["format"].clone(), s["targetId"].clone()),
+                (json!(true), json!("ai"), json!(target))
+            );
+            let text = s["snapshot"].as_str().unwrap();
+            let refs = s["refs"].as_object().unwrap();
+            for line in text.lines() {
+                assert!(line.trim_start().starts_with("- "), "grammar: {line:?}");
+            }
+            let find = |role: &str, name: &str| -> String {
+                refs.iter()
+                    .find(|(_, e)| e["role"] == role && e["name"] == name)
+                    .map(|(id, _)| id.clone())
+                    .unwrap_or_else(|| panic!("no {role} {name:?} in {refs:?}"))
+            };
+            let email = find("textbox", "Email");
+            assert!(text.contains(&format!("textbox \"Email\" [ref={email}]")), "{text}");
+            assert_eq!(refs[&email]["backendDOMNodeId"].as_i64().map(|b| b > 0), Some(true));
+            // Two buttons named alike: nth 0 and 1, the second line says so.
+            let saves: Vec<_> = refs.iter().filter(|(_, e)| e["name"] == "Save").collect();
+            assert_eq!(saves.len(), 2);
+            assert_eq!((saves[0].1["nth"].clone(), saves[1].1["nth"].clone()), (json!(0), json!(1)));
+            assert!(text.contains(&format!("[ref={}] [nth=1]", saves[1].0)));
+            assert!(text.contains("[checked]"), "{text}");
+            assert!(text.contains("\"Clickable Card\""), "cursor-interactive div: {text}");
+            assert!(text.contains("[cursor:pointer, onclick]"), "{text}");
+            // The iframe's button follows the iframe line, its ref carries the frame.
+            let inner = find("button", "Inner");
+            assert!(refs[&inner]["frameId"].is_string(), "{}", refs[&inner]);
+            let stats = &s["stats"];
+            assert_eq!(stats["lines"].as_u64().unwrap() as usize, text.split('\n').count());
+            assert_eq!(stats["chars"].as_u64().unwrap() as usize, text.encode_utf16().count());
+            assert_eq!(stats["refs"].as_u64().unwrap() as usize, refs.len());
+            assert!(s.get("newElements").is_none(), "the first snapshot has no delta");
+
+            // The same snapshot again: a delta with nothing new. Then the page grows a button
+            // (same document: a fragment navigation) and only that one is new.
+            let again = ok(&c, "GET", "/snapshot", &[("targetId", &target), ("mode", "efficient")], None).await;
+            assert_eq!(again["newElements"], 0, "{again}");
+            ok(&c, "POST", "/navigate", &[], Some(json!({"url": format!("{base}/signin#more"), "targetId": target})))
+                .await;
+            let mut grown = json!(null);
+            for _ in 0..50 {
+                grown = ok(&c, "GET", "/snapshot", &[("targetId", &target), ("mode", "efficient")], None).await;
+                if grown["newElements"] != 0 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            assert_eq!(grown["newElements"], 1, "{grown}");
+            let text = grown["snapshot"].as_str().unwrap();
+            assert!(text.contains("button \"More\"") && text.contains("] [new]"), "{text}");
+            assert!(text.ends_with("\n1 new element(s) since last snapshot"), "{text}");
+
+            // The plain snapshot: compact, the whole tree, with urls on demand.
+            let plain = ok(&c, "GET", "/snapshot", &[("targetId", &target), ("urls", "1")], None).await;
+            let text = plain["snapshot"].as_str().unwrap();
+            assert!(text.starts_with("- RootWebArea \"Sign in\""), "{text}");
+            assert!(text.contains(&format!("[url={base}/one]")), "{text}");
+            assert!(plain["refs"].as_object().unwrap().values().any(|e| e["role"] == "heading"));
+
+            // A budget cuts whole lines and keeps only the refs still shown.
+            let small = ok(&c, "GET", "/snapshot", &[("targetId", &target), ("maxChars", "200")], None).await;
+            assert_eq!(small["truncated"], true);
+            let text = small["snapshot"].as_str().unwrap();
+            assert!(text.encode_utf16().count() <= 200 && text.ends_with("[...TRUNCATED - page too large]"));
+            for id in small["refs"].as_object().unwrap().keys() {
+                assert!(text.contains(&format!("[ref={id}]")), "{id} is not shown: {text}");
+            }
+
+            // Scoped to one element.
+            let form = ok(&c, "GET", "/snapshot", &[("targetId", &target), ("selector", "form")], None).await;
+            let text = form["snapshot"].as_str().unwrap();
+            assert!(!text.contains("RootWebArea") && !text.contains("heading"), "{text}");
+            assert!(text.contains("textbox \"Email\""), "{text}");
+            let r = call(&c, "GET", "/snapshot", &[("targetId", &target), ("selector", "#nope")], None).await;
+            assert_eq!(r.status, 500, "{}", r.body);
+
+            // format=aria: the flat node list.
+            let aria =
+                ok(&c, "GET", "/snapshot", &[("targetId", &target), ("format", "aria"), ("limit", "5")], None).await;
+            let nodes = aria["nodes"].as_array().unwrap();
+            assert_eq!(nodes.len(), 5);
+            assert_eq!((nodes[0]["ref"].clone(), nodes[0]["depth"].clone()), (json!("ax1"), json!(0)));
+            let r = call(&c, "GET", "/snapshot", &[("format", "aria"), ("mode", "efficient")], None).await;
+            assert_eq!((r.status, r.body["error"].clone()), (400, json!("labels/mode=efficient require format=ai")));
+            let r = call(&c, "GET", "/snapshot", &[("labels", "1")], None).await;
+            assert_eq!((r.status, r.body["error"].clone()), (501, json!("Snapshot labels require Playwright.")));
+        })
+        .await;
+        c.shutdown().await;
+        result
     });
 }

@@ -7,7 +7,8 @@
 //!
 //! The handlers live beside upstream's own grouping: [`basic`] (status, start, stop,
 //! profiles), [`tabs`] (listing, open, focus, close, and the tab every scoped route acts on),
-//! [`capture`] (navigate, screenshot, pdf, text) and [`debug`] (console, errors, requests).
+//! [`capture`] (navigate, screenshot, pdf, text), [`snapshot`] and [`debug`] (console, errors,
+//! requests).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -18,11 +19,13 @@ use serde_json::{json, Map, Value};
 use crate::control::ProfileRuntime;
 use crate::error::RouteError;
 use crate::settings::{parse_bool, BrowserSettings, Driver};
+use crate::snapshot::DeltaCache;
 use crate::tabs::Tab;
 
 mod basic;
 mod capture;
 mod debug;
+mod snapshot;
 mod tabs;
 
 /// One request to the browser control routes, as `browser.proxy` carries it.
@@ -60,7 +63,6 @@ const UNSUPPORTED: &[(&str, &str)] = &[
     ("POST", "/system-profile-import/dismiss"),
     ("POST", "/tabs/action"),
     ("POST", "/permissions/grant"),
-    ("GET", "/snapshot"),
     ("POST", "/act"),
     ("POST", "/screencast"),
     ("POST", "/response/body"),
@@ -135,6 +137,8 @@ struct Shared {
     settings: BrowserSettings,
     state_dir: PathBuf,
     runtimes: Mutex<HashMap<String, Arc<ProfileRuntime>>>,
+    /// The previous snapshot's ref keys per (profile, tab, options), for ` [new]` marks.
+    snapshot_deltas: Mutex<DeltaCache>,
 }
 
 /// The browser control service of one node: the route table over per-profile runtimes.
@@ -189,7 +193,14 @@ impl BrowserControl {
     /// A control service for `settings`, keeping profiles under `<state_dir>/browser/` and
     /// screenshots and PDFs under `<state_dir>/media/browser/`. Starts nothing.
     pub fn new(settings: BrowserSettings, state_dir: PathBuf) -> Self {
-        Self { shared: Arc::new(Shared { settings, state_dir, runtimes: Mutex::new(HashMap::new()) }) }
+        Self {
+            shared: Arc::new(Shared {
+                settings,
+                state_dir,
+                runtimes: Mutex::new(HashMap::new()),
+                snapshot_deltas: Mutex::new(DeltaCache::default()),
+            }),
+        }
     }
 
     /// The settings this service was built with.
@@ -230,6 +241,10 @@ impl BrowserControl {
     /// Pids of the browsers this service launched and still runs (for diagnostics and tests).
     pub fn browser_pids(&self) -> Vec<u32> {
         self.runtimes_snapshot().iter().filter_map(|rt| rt.launched().map(|l| l.pid)).collect()
+    }
+
+    fn snapshot_deltas(&self) -> std::sync::MutexGuard<'_, DeltaCache> {
+        self.shared.snapshot_deltas.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn runtimes_snapshot(&self) -> Vec<Arc<ProfileRuntime>> {
@@ -279,6 +294,7 @@ impl BrowserControl {
             ("POST", "/navigate") => return self.navigate(q, body).await,
             ("POST", "/screenshot") => return self.screenshot(q, body).await,
             ("POST", "/pdf") => return self.pdf(q, body).await,
+            ("GET", "/snapshot") => return self.snapshot(q, body).await,
             ("GET", "/text") => return self.text(q, body).await,
             ("GET", "/console") => return self.console(q, body).await,
             ("GET", "/errors") => return self.errors(q, body).await,
