@@ -317,9 +317,9 @@ fn snapshots_of_a_real_page() {
             assert!(text.contains("[checked]"), "{text}");
             assert!(text.contains("\"Clickable Card\""), "cursor-interactive div: {text}");
             assert!(text.contains("[cursor:pointer, onclick]"), "{text}");
-            // The iframe's button follows the iframe line, its ref carries the frame.
-            let inner = find("button", "Inner");
-            assert!(refs[&inner]["frameId"].is_string(), "{}", refs[&inner]);
+            // Role-option snapshots are of the main document: the iframe is a line of its own.
+            assert!(refs.values().all(|e| e["name"] != "Inner"), "{text}");
+            assert!(refs.values().any(|e| e["role"] == "iframe" && e["frameId"].is_string()), "{refs:?}");
             let stats = &s["stats"];
             assert_eq!(stats["lines"].as_u64().unwrap() as usize, text.split('\n').count());
             assert_eq!(stats["chars"].as_u64().unwrap() as usize, text.encode_utf16().count());
@@ -351,6 +351,16 @@ fn snapshots_of_a_real_page() {
             assert!(text.starts_with("- RootWebArea \"Sign in\""), "{text}");
             assert!(text.contains(&format!("[url={base}/one]")), "{text}");
             assert!(plain["refs"].as_object().unwrap().values().any(|e| e["role"] == "heading"));
+            // Without role options (urls is one) the snapshot is compact, and the iframe's
+            // document follows its line, its refs carrying the frame.
+            let plain = ok(&c, "GET", "/snapshot", &[("targetId", &target)], None).await;
+            let text = plain["snapshot"].as_str().unwrap();
+            assert!(!text.contains("- none") && !text.contains("- generic\n"), "compact: {text}");
+            let inner = plain["refs"].as_object().unwrap().values().find(|e| e["name"] == "Inner").cloned();
+            assert!(inner.as_ref().is_some_and(|e| e["frameId"].is_string()), "{text}");
+            let iframe_line = text.lines().position(|l| l.contains("- Iframe")).unwrap();
+            let after: Vec<&str> = text.lines().skip(iframe_line + 1).take(2).collect();
+            assert!(after[0].contains("- RootWebArea") && after[1].contains("button \"Inner\""), "{text}");
 
             // A budget cuts whole lines and keeps only the refs still shown.
             let small = ok(&c, "GET", "/snapshot", &[("targetId", &target), ("maxChars", "200")], None).await;

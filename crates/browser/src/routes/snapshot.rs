@@ -90,7 +90,10 @@ impl BrowserControl {
         } else {
             (page.full_tree(None).await?, None, None)
         };
-        let recurse = root.is_none() && frame_id.is_none();
+        // Upstream inlines iframe documents only in its snapshot without role options (its
+        // Playwright YAML covers frames); role-option snapshots, `mode=efficient` included,
+        // are of the main document alone.
+        let recurse = root.is_none() && frame_id.is_none() && !plan.wants_role_snapshot;
         let captured = page.role_snapshot(raw, root, frame_id, plan.options, plan.urls, recurse).await;
         self.check_unchanged(&page, &before).await?;
 
