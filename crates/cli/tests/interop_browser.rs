@@ -197,3 +197,110 @@ fn browser_proxy_policy_matches_the_typescript_node_host_and_drives_chromium() {
     call("/stop", "POST", json!({}));
     assert_eq!(ours.stop(), Some(143));
 }
+
+/// A snapshot answer without what is per browser instance (backend node ids, frame ids,
+/// target ids), so two Chromiums showing the same page compare equal.
+fn snapshot_shape(res: &Value) -> Value {
+    let payload: Value = serde_json::from_str(res["payloadJSON"].as_str().unwrap_or("null")).unwrap_or(Value::Null);
+    let mut r = payload["result"].clone();
+    if let Some(refs) = r.get_mut("refs").and_then(Value::as_object_mut) {
+        for e in refs.values_mut() {
+            if let Some(e) = e.as_object_mut() {
+                e.remove("backendDOMNodeId");
+                e.remove("frameId");
+            }
+        }
+    }
+    if let Some(nodes) = r.get_mut("nodes").and_then(Value::as_array_mut) {
+        for n in nodes {
+            if let Some(n) = n.as_object_mut() {
+                n.remove("backendDOMNodeId");
+            }
+        }
+    }
+    if let Some(o) = r.as_object_mut() {
+        o.remove("targetId");
+    }
+    if payload.get("error").is_some() {
+        return payload["error"].clone();
+    }
+    r
+}
+
+/// The role snapshots the gateway asks for (and that upstream takes over raw CDP even with
+/// Playwright present) are the same, line for line and ref for ref, on both hosts showing
+/// the same page in the same Chromium; so are the aria snapshots and the refusals.
+#[test]
+fn role_snapshots_match_the_typescript_node_host_line_for_line() {
+    if !peer_available() {
+        return;
+    }
+    if !Path::new(CHROMIUM).exists() {
+        println!("browser: SKIPPED ({CHROMIUM} is not installed; scripts/browser-deps installs it)");
+        return;
+    }
+    let gw = PeerGateway::start("browser-snap", &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("ours");
+    write_config(&state.join("openclaw.json"));
+    let mut ours = OurNode::spawn(
+        &state,
+        &["--port", &gw.port.to_string(), "--display-name", "rs-snap"],
+        &[("OPENCLAW_GATEWAY_TOKEN", &gw.token)],
+    );
+    ours.wait_for_log("node host gateway connected:", 1, Duration::from_secs(30));
+    let ours_id = our_identity(&state)["deviceId"].as_str().unwrap().to_string();
+    write_config(&TsNode::home_for(&gw, "ts-snap").join(".openclaw/openclaw.json"));
+    let ts = TsNode::start(&gw, "ts-snap", "ts-snap").unwrap_or_else(|e| panic!("{e}"));
+    let ts_id = ts.identity()["deviceId"].as_str().unwrap().to_string();
+    gw.approve_node_surface(&ours_id);
+    gw.approve_node_surface(&ts_id);
+    let port = serve_pages();
+
+    let proxy_v1 = |node: &str, method: &str, path: &str, query: Value, body: Value| {
+        proxy(
+            &gw,
+            node,
+            "browser.proxy",
+            json!({"method": method, "path": path, "query": query, "body": body, "timeoutMs": 60000, "errorEnvelope": "browser-v1"}),
+        )
+    };
+    let mut targets = Vec::new();
+    for node in [&ours_id, &ts_id] {
+        let opened =
+            proxy_v1(node, "POST", "/tabs/open", json!({}), json!({"url": format!("http://127.0.0.1:{port}/")}));
+        let payload: Value = serde_json::from_str(opened["payloadJSON"].as_str().unwrap_or("null")).unwrap();
+        let target = payload["result"]["targetId"].as_str().unwrap_or_else(|| panic!("open: {opened}")).to_string();
+        targets.push(target);
+    }
+    let queries = [
+        json!({"mode": "efficient"}),
+        json!({"mode": "efficient"}),
+        json!({"interactive": true}),
+        json!({"compact": true}),
+        json!({"depth": 3}),
+        json!({"compact": true, "maxChars": 150}),
+        json!({"interactive": true, "urls": true}),
+        json!({"format": "aria", "limit": 25}),
+        json!({"format": "aria", "mode": "efficient"}),
+    ];
+    let mut compared = Vec::new();
+    for q in &queries {
+        let mut answers = Vec::new();
+        for (node, target) in [&ours_id, &ts_id].into_iter().zip(&targets) {
+            let mut query = q.clone();
+            query["targetId"] = json!(target);
+            answers.push(snapshot_shape(&proxy_v1(node, "GET", "/snapshot", query, Value::Null)));
+        }
+        assert_eq!(answers[0], answers[1], "snapshot {q}\nours: {:#}\nts:   {:#}", answers[0], answers[1]);
+        compared.push(answers.remove(0));
+    }
+    println!("snapshots equal on both hosts:\n{}", serde_json::to_string_pretty(&compared).unwrap());
+    assert!(compared[0]["snapshot"].as_str().unwrap().contains("textbox \"User\""), "{}", compared[0]);
+    assert_eq!(compared[1]["newElements"], 0, "the second efficient snapshot is a delta");
+    for node in [&ours_id, &ts_id] {
+        proxy_v1(node, "POST", "/stop", json!({}), json!({}));
+    }
+    drop(ts);
+    assert_eq!(ours.stop(), Some(143));
+}
