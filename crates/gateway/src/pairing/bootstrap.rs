@@ -263,11 +263,13 @@ impl Pairing {
 
     /// Records that the token of `setup_id` was used for `role`, and consumes it when this
     /// connect paired the device (`paired_now`) or every role of its profile has been used.
-    /// Returns whether it was consumed. Called before the `hello-ok` is sent: if the journal
+    /// Returns whether this call consumed it (false when it was already gone). Called before the `hello-ok` is sent: if the journal
     /// cannot be written the connect fails rather than leave a reusable token behind.
     pub fn redeem_bootstrap(&mut self, setup_id: &str, role: &str, paired_now: bool) -> Result<bool, StoreError> {
+        // Already consumed by a connect that raced this one: that connect reported the
+        // completion, so this one must not report it again.
         let Some(token) = self.bootstrap_tokens.get_mut(setup_id) else {
-            return Ok(true);
+            return Ok(false);
         };
         if !token.redeemed_roles.iter().any(|r| r == role) {
             token.redeemed_roles.push(role.to_string());
@@ -358,6 +360,7 @@ mod tests {
         assert!(p.verify_bootstrap(&node.token, claim("n", "node", &[]), 4).is_none(), "used once");
         assert!(p.verify_bootstrap(&limited.token, claim("m", "node", &[]), 4).is_some());
         assert!(p.redeem_bootstrap(&limited.setup_id, "node", false).unwrap(), "every role used");
+        assert!(!p.redeem_bootstrap(&limited.setup_id, "node", true).unwrap(), "consumed once: no second completion");
         assert!(!format!("{limited:?}").contains(&limited.token));
     }
 
