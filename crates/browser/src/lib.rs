@@ -16,6 +16,7 @@
 //! - [`snapshot`]: the role and aria snapshots (`GET /snapshot`).
 //! - [`pagelog`]: per-tab console, error and request buffers fed by CDP events.
 //! - [`refs`]: what a snapshot's `eN` refs point at, and finding them again for `/act`.
+//! - [`paths`]: the downloads directory and which `path` a caller may write to.
 //! - `control` (private): the per-profile runtime; [`routes`]: the route table.
 //!
 //! Routes upstream has but this node does not implement answer `501` with a message naming
@@ -32,6 +33,7 @@ pub mod error;
 pub mod launcher;
 mod page;
 pub mod pagelog;
+pub mod paths;
 pub mod refs;
 pub mod routes;
 pub mod settings;
