@@ -17,6 +17,7 @@
 //! - [`pagelog`]: per-tab console, error and request buffers fed by CDP events.
 //! - [`refs`]: what a snapshot's `eN` refs point at, and finding them again for `/act`.
 //! - [`paths`]: the downloads directory and which `path` a caller may write to.
+//! - [`devices`]: the device descriptors `/set/device` accepts.
 //! - `control` (private): the per-profile runtime; [`routes`]: the route table.
 //!
 //! Routes upstream has but this node does not implement answer `501` with a message naming
@@ -29,6 +30,7 @@
 pub mod cdp;
 mod control;
 pub mod detect;
+pub mod devices;
 pub mod error;
 pub mod launcher;
 mod page;

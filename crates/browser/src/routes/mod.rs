@@ -7,8 +7,8 @@
 //!
 //! The handlers live beside upstream's own grouping: [`basic`] (status, start, stop,
 //! profiles), [`tabs`] (listing, open, focus, close, and the tab every scoped route acts on),
-//! [`capture`] (navigate, screenshot, pdf, text), [`snapshot`] and [`debug`] (console, errors,
-//! requests).
+//! [`capture`] (navigate, screenshot, pdf, text), [`snapshot`], [`debug`] (console, errors,
+//! requests) and [`emulation`] (device, media, timezone, locale).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -25,6 +25,7 @@ use crate::tabs::Tab;
 mod basic;
 mod capture;
 mod debug;
+mod emulation;
 mod snapshot;
 mod tabs;
 
@@ -85,10 +86,6 @@ const UNSUPPORTED: &[(&str, &str)] = &[
     ("POST", "/set/headers"),
     ("POST", "/set/credentials"),
     ("POST", "/set/geolocation"),
-    ("POST", "/set/device"),
-    ("POST", "/set/media"),
-    ("POST", "/set/timezone"),
-    ("POST", "/set/locale"),
 ];
 
 /// Matches `path` against a pattern with `:param` segments; returns the decoded params.
@@ -299,6 +296,10 @@ impl BrowserControl {
             ("GET", "/console") => return self.console(q, body).await,
             ("GET", "/errors") => return self.errors(q, body).await,
             ("GET", "/requests") => return self.requests(q, body).await,
+            ("POST", "/set/device") => return self.set_device(q, body).await,
+            ("POST", "/set/media") => return self.set_media(q, body).await,
+            ("POST", "/set/timezone") => return self.set_timezone(q, body).await,
+            ("POST", "/set/locale") => return self.set_locale(q, body).await,
             _ => {}
         }
         if method == "DELETE" {
