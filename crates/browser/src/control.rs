@@ -16,6 +16,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 use crate::cdp::{http_json, CdpClient, CdpEvent};
 use crate::detect::resolve_executable;
+use crate::downloads::DownloadHub;
 use crate::error::RouteError;
 use crate::launcher::{launch, LaunchError, LaunchRequest, RunningBrowser, CDP_READY_TIMEOUT};
 use crate::pagelog::PageLog;
@@ -37,6 +38,8 @@ pub(crate) struct Live {
     /// The refs of each tab's last snapshot, by target id.
     pub refs: Arc<Mutex<HashMap<String, crate::refs::RefTable>>>,
     pub browser_ws_url: String,
+    /// The browser's downloads: who waits for which tab's next one, and where they land.
+    pub downloads: Arc<DownloadHub>,
 }
 
 #[derive(Default)]
@@ -61,6 +64,8 @@ pub(crate) struct Launched {
 /// One profile's runtime state.
 pub(crate) struct ProfileRuntime {
     pub profile: Profile,
+    /// The downloads directory (upstream's `<tmp>/openclaw/downloads`).
+    downloads_dir: PathBuf,
     lifecycle: tokio::sync::Mutex<Lifecycle>,
     live: Mutex<Option<Live>>,
     pid: Mutex<Option<Launched>>,
@@ -72,9 +77,10 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl ProfileRuntime {
-    pub fn new(profile: Profile) -> Self {
+    pub fn new(profile: Profile, downloads_dir: PathBuf) -> Self {
         Self {
             profile,
+            downloads_dir,
             lifecycle: Default::default(),
             live: Mutex::new(None),
             pid: Mutex::new(None),
@@ -254,6 +260,7 @@ impl ProfileRuntime {
             logs: Default::default(),
             refs: Default::default(),
             browser_ws_url: ws.to_string(),
+            downloads: Arc::new(DownloadHub::new(self.downloads_dir.clone())),
         };
         let pump = tokio::spawn(pump_events(live.clone(), cdp.subscribe()));
         cdp.send(
@@ -262,6 +269,18 @@ impl ProfileRuntime {
             None,
         )
         .await?;
+        // Downloads go to a staging directory and are reported, so the download routes can
+        // hand them over (without this, headless Chromium may drop them silently).
+        let hub = live.downloads.clone();
+        match tokio::task::spawn_blocking(move || hub.behavior_params()).await {
+            Ok(Ok(params)) => {
+                if let Err(e) = cdp.send("Browser.setDownloadBehavior", params, None).await {
+                    tracing::warn!(error = %e, "browser downloads will not be captured");
+                }
+            }
+            Ok(Err(e)) => tracing::warn!(error = %e, "cannot create the browser download staging directory"),
+            Err(e) => tracing::warn!(error = %e, "cannot create the browser download staging directory"),
+        }
         Ok((live, pump))
     }
 
@@ -390,6 +409,14 @@ async fn pump_events(live: Live, mut rx: tokio::sync::broadcast::Receiver<Arc<Cd
                     lock(&live.refs).remove(&t);
                 }
             }
+            "Page.downloadWillBegin" | "Browser.downloadWillBegin" | "Browser.downloadProgress" => {
+                let sessions = lock(&live.sessions).clone();
+                live.downloads.on_event(
+                    &ev,
+                    |s| sessions.iter().find(|(_, v)| *v == s).map(|(t, _)| t.clone()),
+                    |t| sessions.contains_key(t),
+                );
+            }
             _ => {
                 let Some(session) = ev.session_id.as_deref() else { continue };
                 if !(ev.method.starts_with("Runtime.") || ev.method.starts_with("Network.")) {
@@ -420,7 +447,7 @@ mod tests {
     #[test]
     fn profile_fingerprint_matches_upstream_formula() {
         let s = BrowserSettings::default();
-        let rt = ProfileRuntime::new(s.profile("openclaw").unwrap().clone());
+        let rt = ProfileRuntime::new(s.profile("openclaw").unwrap().clone(), PathBuf::from("/nonexistent"));
         let o = rt.ownership("T1", "ws://127.0.0.1:18800/devtools/browser/abc");
         // sha256 of the UTF-8 text ["openclaw","http://127.0.0.1:18800"].
         let expect = sha256_hex(br#"["openclaw","http://127.0.0.1:18800"]"#);

@@ -18,6 +18,7 @@
 //! - [`refs`]: what a snapshot's `eN` refs point at, and finding them again for `/act`.
 //! - [`paths`]: the downloads directory and which `path` a caller may write to.
 //! - [`devices`]: the device descriptors `/set/device` accepts.
+//! - `downloads` (private): which tab a Chromium download belongs to and who waits for it.
 //! - `control` (private): the per-profile runtime; [`routes`]: the route table.
 //!
 //! Routes upstream has but this node does not implement answer `501` with a message naming
@@ -31,6 +32,7 @@ pub mod cdp;
 mod control;
 pub mod detect;
 pub mod devices;
+mod downloads;
 pub mod error;
 pub mod launcher;
 mod page;

@@ -20,10 +20,36 @@ impl BrowserControl {
         let (tab, live, session) = self.tab_context(&rt, body_str(body, "targetId"), false).await?;
         assert_navigation_allowed(&url, &self.shared.settings.ssrf).await?;
         let events = live.cdp.subscribe();
+        // A URL that answers with an attachment becomes a download, not a page: upstream
+        // then answers with the saved `download` (passive: an explicit wait on the tab wins).
+        let download_wait = live.downloads.arm(&tab.target_id, false);
         let nav = live.cdp.send("Page.navigate", json!({"url": url}), Some(&session)).await?;
         if let Some(err) = nav.get("errorText").and_then(Value::as_str).filter(|e| !e.is_empty()) {
-            return Err(RouteError::internal(format!("page.goto: {err} at {url}")));
+            let failure = RouteError::internal(format!("page.goto: {err} at {url}"));
+            let is_download = nav.get("isDownload").and_then(Value::as_bool) == Some(true);
+            let Some(armed) = download_wait.filter(|_| is_download || err.contains("ERR_ABORTED")) else {
+                return Err(failure);
+            };
+            let waited = self
+                .await_download(
+                    &live,
+                    armed,
+                    Duration::from_millis(timeout),
+                    super::downloads::Destination::Managed,
+                    NAVIGATION_DOWNLOAD_TIMEOUT,
+                )
+                .await;
+            return match waited {
+                Ok(download) => {
+                    let final_url =
+                        download.get("url").and_then(Value::as_str).filter(|u| !u.is_empty()).unwrap_or(&url);
+                    Ok(json!({"ok": true, "url": final_url, "targetId": tab.target_id, "download": download}))
+                }
+                Err(e) if e.message.ends_with(NAVIGATION_DOWNLOAD_TIMEOUT) => Err(failure),
+                Err(e) => Err(e),
+            };
         }
+        drop(download_wait);
         if nav.get("loaderId").is_some() {
             wait_event(events, Duration::from_millis(timeout), |ev| {
                 ev.session_id.as_deref() == Some(&session) && ev.method == "Page.loadEventFired"
@@ -145,6 +171,9 @@ impl BrowserControl {
         Ok(Value::Object(out))
     }
 }
+
+/// Upstream's text when a navigation that started a download never delivered it.
+const NAVIGATION_DOWNLOAD_TIMEOUT: &str = "Timeout waiting for navigation download";
 
 const MAX_SIDE: f64 = 2000.0;
 const MAX_IMAGE_BYTES: usize = 5 * 1024 * 1024;

@@ -8,7 +8,8 @@
 //! The handlers live beside upstream's own grouping: [`basic`] (status, start, stop,
 //! profiles), [`tabs`] (listing, open, focus, close, and the tab every scoped route acts on),
 //! [`capture`] (navigate, screenshot, pdf, text), [`snapshot`], [`debug`] (console, errors,
-//! requests) and [`emulation`] (device, media, timezone, locale).
+//! requests), [`downloads`] (wait for and trigger downloads) and [`emulation`] (device, media,
+//! timezone, locale).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -25,6 +26,7 @@ use crate::tabs::Tab;
 mod basic;
 mod capture;
 mod debug;
+mod downloads;
 mod emulation;
 mod snapshot;
 mod tabs;
@@ -70,8 +72,6 @@ const UNSUPPORTED: &[(&str, &str)] = &[
     ("POST", "/highlight"),
     ("POST", "/hooks/file-chooser"),
     ("POST", "/hooks/dialog"),
-    ("POST", "/wait/download"),
-    ("POST", "/download"),
     ("GET", "/dialogs"),
     ("POST", "/trace/start"),
     ("POST", "/trace/stop"),
@@ -133,6 +133,9 @@ fn percent_decode(s: &str) -> Option<String> {
 struct Shared {
     settings: BrowserSettings,
     state_dir: PathBuf,
+    /// Upstream's downloads directory; resolved on first use, so creating the service
+    /// touches no filesystem.
+    downloads_dir: std::sync::OnceLock<PathBuf>,
     runtimes: Mutex<HashMap<String, Arc<ProfileRuntime>>>,
     /// The previous snapshot's ref keys per (profile, tab, options), for ` [new]` marks.
     snapshot_deltas: Mutex<DeltaCache>,
@@ -194,10 +197,25 @@ impl BrowserControl {
             shared: Arc::new(Shared {
                 settings,
                 state_dir,
+                downloads_dir: std::sync::OnceLock::new(),
                 runtimes: Mutex::new(HashMap::new()),
                 snapshot_deltas: Mutex::new(DeltaCache::default()),
             }),
         }
+    }
+
+    /// Keeps browser downloads in `dir` instead of upstream's `<tmp>/openclaw/downloads`
+    /// (tests, or a host with its own temp layout). Takes effect only before the first route
+    /// that uses the directory, so call it right after [`Self::new`].
+    pub fn with_downloads_dir(self, dir: PathBuf) -> Self {
+        let _ = self.shared.downloads_dir.set(dir);
+        self
+    }
+
+    /// Where downloads are saved: the `path` of `/download` and `/wait/download` must stay
+    /// inside it, and downloads nobody waited for are kept there as `<uuid>-<name>`.
+    pub fn downloads_dir(&self) -> PathBuf {
+        self.shared.downloads_dir.get_or_init(crate::paths::default_downloads_dir).clone()
     }
 
     /// The settings this service was built with.
@@ -255,7 +273,10 @@ impl BrowserControl {
             RouteError::new(404, format!("Profile \"{name}\" not found. Available profiles: {}", names.join(", ")))
         })?;
         let mut map = self.shared.runtimes.lock().unwrap_or_else(|p| p.into_inner());
-        Ok(map.entry(name.to_string()).or_insert_with(|| Arc::new(ProfileRuntime::new(profile.clone()))).clone())
+        Ok(map
+            .entry(name.to_string())
+            .or_insert_with(|| Arc::new(ProfileRuntime::new(profile.clone(), self.downloads_dir())))
+            .clone())
     }
 
     /// `query.profile`, else `body.profile`, else the default profile; then the runtime, refusing
@@ -296,6 +317,8 @@ impl BrowserControl {
             ("GET", "/console") => return self.console(q, body).await,
             ("GET", "/errors") => return self.errors(q, body).await,
             ("GET", "/requests") => return self.requests(q, body).await,
+            ("POST", "/wait/download") => return self.wait_download(q, body).await,
+            ("POST", "/download") => return self.download(q, body).await,
             ("POST", "/set/device") => return self.set_device(q, body).await,
             ("POST", "/set/media") => return self.set_media(q, body).await,
             ("POST", "/set/timezone") => return self.set_timezone(q, body).await,
