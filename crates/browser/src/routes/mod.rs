@@ -8,8 +8,8 @@
 //! The handlers live beside upstream's own grouping: [`basic`] (status, start, stop,
 //! profiles), [`tabs`] (listing, open, focus, close, and the tab every scoped route acts on),
 //! [`capture`] (navigate, screenshot, pdf, text), [`snapshot`], [`debug`] (console, errors,
-//! requests), [`downloads`] (wait for and trigger downloads) and [`emulation`] (device, media,
-//! timezone, locale).
+//! requests), [`downloads`] (wait for and trigger downloads), [`emulation`] (device, media,
+//! timezone, locale) and [`owned`] (the node-private close of a tab the gateway owns).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -28,8 +28,11 @@ mod capture;
 mod debug;
 mod downloads;
 mod emulation;
+mod owned;
 mod snapshot;
 mod tabs;
+
+pub use owned::OWNED_TAB_CLOSE_PATH;
 
 /// One request to the browser control routes, as `browser.proxy` carries it.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -323,6 +326,7 @@ impl BrowserControl {
             ("POST", "/set/media") => return self.set_media(q, body).await,
             ("POST", "/set/timezone") => return self.set_timezone(q, body).await,
             ("POST", "/set/locale") => return self.set_locale(q, body).await,
+            ("POST", OWNED_TAB_CLOSE_PATH) => return self.close_owned(q, body).await,
             _ => {}
         }
         if method == "DELETE" {
