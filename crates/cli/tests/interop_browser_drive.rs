@@ -3,8 +3,9 @@
 //! and raw `node.invoke browser.proxy`, against pages this test serves on 127.0.0.1.
 //!
 //! open → snapshot → type and click by ref → navigate → screenshot and pdf (real PNG/PDF bytes)
-//! → console → upload through `browser.proxy.upload.v1` → close. The gateway checks every
-//! answer as it would from the TypeScript node host (result shapes, the `files` envelope).
+//! → console → upload through `browser.proxy.upload.v1` → download → dialog → close. The
+//! gateway checks every answer as it would from the TypeScript node host (result shapes, the
+//! `files` envelope).
 //!
 //! Needs Debian's Chromium (`scripts/browser-deps`); without it the test says so and passes.
 
@@ -21,9 +22,12 @@ use support::*;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const NODE_NAME: &str = "rs-drive";
+/// The bytes of the file the download page serves.
+const REPORT: &str = "quarterly numbers\n";
 
 /// Pages: a sign-in form that greets by the typed email, a second page, a file input that
-/// reports the chosen file's name and size.
+/// reports the chosen file's name and size, a link to a download, a button that asks
+/// `confirm()`.
 fn serve_pages() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -46,6 +50,15 @@ fn serve_pages() -> u16 {
                         "<html><head><title>Upload</title></head><body><main><h1>Upload</h1>",
                         "<input type=file id=f onchange=\"document.querySelector('h1').textContent = ",
                         "'got ' + this.files[0].name + ' ' + this.files[0].size\"></main></body></html>")),
+                    "/files" => ("200 OK", "<html><head><title>Files</title></head><body><main><a href=/report.bin>report</a></main></body></html>"),
+                    "/dialog" => ("200 OK", concat!(
+                        "<html><head><title>Dialog</title></head><body><main><h1>Ask</h1>",
+                        "<button onclick=\"document.querySelector('h1').textContent = 'answer ' + confirm('Proceed?')\">Ask</button>",
+                        "</main></body></html>")),
+                    "/report.bin" => {
+                        let _ = write!(stream, "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=report.bin\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{REPORT}", REPORT.len());
+                        return;
+                    }
                     _ => ("404 Not Found", "nope"),
                 };
                 let _ = write!(stream, "HTTP/1.1 {status}\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
@@ -165,6 +178,27 @@ fn the_real_gateways_browser_client_drives_our_node() {
     let text = request(&gw, "GET", "/text", json!({"targetId": target}), json!(null));
     let expected = format!("got drive-{}.txt 12", std::process::id());
     assert!(text["text"].as_str().unwrap_or("").contains(&expected), "upload said {up}; page: {text}");
+
+    // Download: the CLI clicks the link by ref and saves what it starts; the gateway gets
+    // the file inlined and hands back its path.
+    request(&gw, "POST", "/navigate", json!({}), json!({"url": format!("{base}/files"), "targetId": target}));
+    let snap = request(&gw, "GET", "/snapshot", json!({"targetId": target, "mode": "efficient"}), json!(null));
+    let link = ref_of(&snap, "link", "report");
+    let saved = format!("drive-{}.bin", std::process::id());
+    let dl = gw.cli_json(&["browser", "--json", "download", &link, &saved, "--target-id", &target]);
+    let dl_path = dl["download"]["path"].as_str().unwrap_or_else(|| panic!("download: {dl}"));
+    assert_eq!(std::fs::read_to_string(dl_path).unwrap(), REPORT, "{dl}");
+    assert_eq!(dl["download"]["suggestedFilename"], "report.bin", "{dl}");
+    let _ = std::fs::remove_file(dl_path);
+
+    // Dialog: armed with the CLI, then the click that opens it is answered.
+    request(&gw, "POST", "/navigate", json!({}), json!({"url": format!("{base}/dialog"), "targetId": target}));
+    let snap = request(&gw, "GET", "/snapshot", json!({"targetId": target, "mode": "efficient"}), json!(null));
+    let ask = ref_of(&snap, "button", "Ask");
+    gw.cli(&["browser", "dialog", "--accept", "--target-id", &target]);
+    gw.cli(&["browser", "click", &ask, "--target-id", &target]);
+    let text = request(&gw, "GET", "/text", json!({"targetId": target}), json!(null));
+    assert!(text["text"].as_str().unwrap_or("").contains("answer true"), "{text}");
 
     // Close with the CLI; the tab is gone.
     gw.cli(&["browser", "close", &target]);
