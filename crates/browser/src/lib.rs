@@ -15,6 +15,7 @@
 //! - [`tabs`]: `tN` aliases, labels and target resolution.
 //! - [`snapshot`]: the role and aria snapshots (`GET /snapshot`).
 //! - [`pagelog`]: per-tab console, error and request buffers fed by CDP events.
+//! - [`act`]: `/act` and its hooks: normalisation, actionability, input, dialogs, uploads.
 //! - [`refs`]: what a snapshot's `eN` refs point at, and finding them again for `/act`.
 //! - `control` (private): the per-profile runtime; [`routes`]: the route table.
 //!
@@ -25,6 +26,7 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod act;
 pub mod cdp;
 mod control;
 pub mod detect;

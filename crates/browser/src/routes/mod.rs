@@ -22,6 +22,7 @@ use crate::settings::{parse_bool, BrowserSettings, Driver};
 use crate::snapshot::DeltaCache;
 use crate::tabs::Tab;
 
+mod act;
 mod basic;
 mod capture;
 mod debug;
@@ -63,12 +64,9 @@ const UNSUPPORTED: &[(&str, &str)] = &[
     ("POST", "/system-profile-import/dismiss"),
     ("POST", "/tabs/action"),
     ("POST", "/permissions/grant"),
-    ("POST", "/act"),
     ("POST", "/screencast"),
     ("POST", "/response/body"),
     ("POST", "/highlight"),
-    ("POST", "/hooks/file-chooser"),
-    ("POST", "/hooks/dialog"),
     ("POST", "/wait/download"),
     ("POST", "/download"),
     ("GET", "/dialogs"),
@@ -299,6 +297,9 @@ impl BrowserControl {
             ("GET", "/console") => return self.console(q, body).await,
             ("GET", "/errors") => return self.errors(q, body).await,
             ("GET", "/requests") => return self.requests(q, body).await,
+            ("POST", "/act") => return self.act(q, body).await,
+            ("POST", "/hooks/dialog") => return self.hook_dialog(q, body).await,
+            ("POST", "/hooks/file-chooser") => return self.hook_file_chooser(q, body).await,
             _ => {}
         }
         if method == "DELETE" {
@@ -352,7 +353,14 @@ mod tests {
             let r = c.dispatch(req("GET", "/nope")).await;
             assert_eq!((r.status, r.body.clone()), (404, json!({"error": "Not Found"})));
             let r = c.dispatch(req("POST", "/act")).await;
-            assert_eq!((r.status, r.body.clone()), (501, json!({"error": "POST /act is not supported by this node"})));
+            assert_eq!(
+                (r.status, r.body.clone()),
+                (400, json!({"error": "kind is required", "code": "ACT_KIND_REQUIRED"}))
+            );
+            let r = c.dispatch(req("POST", "/hooks/dialog")).await;
+            assert_eq!((r.status, r.body.clone()), (400, json!({"error": "accept is required"})));
+            let r = c.dispatch(req("POST", "/hooks/file-chooser")).await;
+            assert_eq!((r.status, r.body.clone()), (400, json!({"error": "paths are required"})));
             let r = c.dispatch(req("GET", "/storage/local")).await;
             assert_eq!(r.body["error"], "GET /storage/:kind is not supported by this node");
             let mut q = req("GET", "/");
