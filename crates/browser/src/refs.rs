@@ -7,9 +7,6 @@
 //! by backend id and, when that node is gone, looks the role and name up again in the
 //! accessibility tree, as upstream's `getByRole(…).nth(n)` fallback does.
 
-// Used by /snapshot and /act, which land next.
-#![allow(dead_code)]
-
 use std::collections::HashMap;
 
 use serde_json::{json, Map, Value};

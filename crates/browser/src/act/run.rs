@@ -79,7 +79,8 @@ impl NavWatch {
         }
     }
 
-    fn drain(&mut self) {
+    /// Takes in the events that arrived so far.
+    pub(crate) fn drain(&mut self) {
         loop {
             match self.rx.try_recv() {
                 Ok(ev) => self.on(&ev),

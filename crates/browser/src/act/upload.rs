@@ -47,11 +47,18 @@ impl ActState {
 
 type Events = tokio::sync::broadcast::Receiver<std::sync::Arc<crate::cdp::CdpEvent>>;
 
-/// Waits for the session's next file chooser; returns the input's backend node id.
-async fn chooser(session: &str, rx: Events, t: Duration) -> Option<i64> {
+/// Playwright's refusal of several files for a single-file input.
+fn single_only() -> RouteError {
+    RouteError::internal("Non-multiple file input can only accept single file")
+}
+
+/// Waits for the session's next file chooser; returns the input's backend node id and
+/// whether it takes several files.
+async fn chooser(session: &str, rx: Events, t: Duration) -> Option<(i64, bool)> {
     let ev = wait_event(rx, t, |ev| ev.method == "Page.fileChooserOpened" && ev.session_id.as_deref() == Some(session))
         .await?;
-    ev.params.get("backendNodeId").and_then(Value::as_i64)
+    let multiple = ev.params.get("mode").and_then(Value::as_str) == Some("selectMultiple");
+    Some((ev.params.get("backendNodeId").and_then(Value::as_i64)?, multiple))
 }
 
 impl Page<'_> {
@@ -75,6 +82,12 @@ impl Page<'_> {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         };
+        let multiple = self.call_on(&node.object_id, "function() { return this instanceof HTMLInputElement && this.type === 'file' ? this.multiple : null; }", &[]).await?;
+        match multiple.as_bool() {
+            None => return Err(RouteError::internal("Node is not an HTMLInputElement of type file")),
+            Some(false) if paths.len() > 1 => return Err(single_only()),
+            _ => {}
+        }
         self.send("DOM.setFileInputFiles", json!({"files": paths, "objectId": node.object_id})).await?;
         Ok(())
     }
@@ -100,9 +113,12 @@ impl Page<'_> {
             };
             self.run(&click, false, 0).await?;
             let left = t.saturating_sub(start.elapsed());
-            let backend = chooser(self.session, rx, left).await.ok_or_else(|| {
+            let (backend, multiple) = chooser(self.session, rx, left).await.ok_or_else(|| {
                 RouteError::internal(format!("Timeout {}ms exceeded while completing file upload", t.as_millis()))
             })?;
+            if !multiple && paths.len() > 1 {
+                return Err(single_only());
+            }
             self.send("DOM.setFileInputFiles", json!({"files": paths, "backendNodeId": backend})).await?;
             Ok(())
         }
@@ -125,9 +141,9 @@ impl Page<'_> {
             if !live.act.upload_current(&target, id) {
                 return;
             }
-            if let Some(backend) = opened {
+            if let Some((backend, multiple)) = opened {
                 // The files may have gone meanwhile; then the chooser is left empty, as upstream.
-                if check_paths(&paths).is_ok() {
+                if check_paths(&paths).is_ok() && (multiple || paths.len() == 1) {
                     let p = json!({"files": paths, "backendNodeId": backend});
                     let _ = live.cdp.send("DOM.setFileInputFiles", p, Some(&session)).await;
                 }

@@ -115,7 +115,14 @@ impl BrowserControl {
             return Ok(ok_body(&tab.target_id, &tab.url, extra));
         }
         let closed = extra.get("aborted").is_some_and(|a| a["reason"] == "closed");
-        let url = if closed { tab.url.clone() } else { page.target_url().await.unwrap_or_else(|| tab.url.clone()) };
+        // The main frame's URL as the event stream last reported it (Playwright's `page.url()`);
+        // the browser's target info lags (or is empty) while a navigation commits.
+        watch.drain();
+        let url = match (closed, watch.navigations > 0) {
+            (true, _) => tab.url.clone(),
+            (false, true) => watch.url.clone(),
+            (false, false) => page.target_url().await.filter(|u| !u.is_empty()).unwrap_or_else(|| tab.url.clone()),
+        };
         if !closed {
             assert_result_allowed(&url, &self.shared.settings.ssrf).await?;
         }
