@@ -403,5 +403,8 @@ fn batches_stop_at_navigation_failure_and_close() {
         let tabs = call(&c, "GET", "/tabs", &[], None).await.body;
         let ids: Vec<&str> = tabs["tabs"].as_array().unwrap().iter().filter_map(|x| x["targetId"].as_str()).collect();
         assert!(!ids.contains(&t.as_str()) && !ids.contains(&other.as_str()), "{tabs}");
+        // With the acted-on tab gone, an act without targetId picks (or opens) another tab.
+        let r = act(&c, json!({"kind": "wait", "timeMs": 1})).await;
+        assert_ne!(r["targetId"].as_str(), Some(t.as_str()), "{r}");
     });
 }

@@ -63,6 +63,17 @@ fn failure_error(f: Failure, label: &str) -> RouteError {
     })
 }
 
+/// A CDP failure while the page changes under us (a navigation destroying the execution
+/// context, a node from the old document) means "not there yet": keep polling. Errors of our
+/// own making (unknown ref, several matches, a bad selector) stand.
+fn transient(e: RouteError) -> Result<Option<Node>, RouteError> {
+    if e.message.starts_with("Error: CDP ") && !e.message.contains("timed out") {
+        Ok(None)
+    } else {
+        Err(e)
+    }
+}
+
 /// Upstream's strict-mode text for a selector matching several elements.
 pub(super) fn matched_many(label: &str, n: u64) -> RouteError {
     let label: String = label.chars().take(200).collect();
@@ -185,11 +196,12 @@ impl Page<'_> {
     ) -> Result<(Node, (f64, f64)), RouteError> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            let last = match self.find(el).await? {
+            let last = match self.find(el).await.or_else(transient)? {
                 None => Failure::NotFound,
-                Some(node) => match self.check(&node, needs).await? {
-                    Ok(point) => return Ok((node, point)),
-                    Err(f) => f,
+                Some(node) => match self.check(&node, needs).await {
+                    Ok(Ok(point)) => return Ok((node, point)),
+                    Ok(Err(f)) => f,
+                    Err(e) => transient(e).map(|_| Failure::NotFound)?,
                 },
             };
             if tokio::time::Instant::now() + POLL > deadline {

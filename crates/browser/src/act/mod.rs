@@ -1,7 +1,7 @@
 //! `POST /act` and its hooks over raw CDP (spec/browser.md §1.5, §3.5): what upstream does
 //! with Playwright locators, done with `DOM.*`, `Input.*` and `Runtime.callFunctionOn`.
 //!
-//! - [`request`]: the body → action normalisation with upstream's 400/403 codes (pure).
+//! - [`action`]: the action types; [`request`]: the body → action normalisation with upstream's 400/403 codes (pure).
 //! - `element`: finding a ref or selector and Playwright-style actionability (visible,
 //!   enabled, editable, not covered), polled until the timeout.
 //! - `keys` / `input`: the US key table, chords, mouse and keyboard events.
@@ -14,6 +14,7 @@ use std::sync::Mutex;
 
 use crate::control::Live;
 
+pub mod action;
 pub(crate) mod dialogs;
 mod element;
 mod forms;

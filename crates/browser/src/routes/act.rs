@@ -111,10 +111,17 @@ impl BrowserControl {
                 return Ok(ok_body(&tab.target_id, &url, blocked()));
             }
         };
+        let closed = extra.get("aborted").is_some_and(|a| a["reason"] == "closed");
+        if closed || matches!(act.action, Action::Close) {
+            // The closed tab is no longer the sticky one (as DELETE /tabs/:id does).
+            let mut st = rt.tabs.lock().unwrap_or_else(|p| p.into_inner());
+            if st.last_target_id.as_deref() == Some(tab.target_id.as_str()) {
+                st.last_target_id = None;
+            }
+        }
         if matches!(act.action, Action::Close) {
             return Ok(ok_body(&tab.target_id, &tab.url, extra));
         }
-        let closed = extra.get("aborted").is_some_and(|a| a["reason"] == "closed");
         // The main frame's URL as the event stream last reported it (Playwright's `page.url()`);
         // the browser's target info lags (or is empty) while a navigation commits.
         watch.drain();
