@@ -37,6 +37,8 @@ pub(crate) struct Live {
     pub logs: Arc<Mutex<HashMap<String, PageLog>>>,
     /// The refs of each tab's last snapshot, by target id.
     pub refs: Arc<Mutex<HashMap<String, crate::refs::RefTable>>>,
+    /// Each tab's dialogs and file-chooser armings (`/act` and its hooks).
+    pub act: Arc<crate::act::ActState>,
     pub browser_ws_url: String,
     /// The browser's downloads: who waits for which tab's next one, and where they land.
     pub downloads: Arc<DownloadHub>,
@@ -259,6 +261,7 @@ impl ProfileRuntime {
             sessions: Default::default(),
             logs: Default::default(),
             refs: Default::default(),
+            act: Default::default(),
             browser_ws_url: ws.to_string(),
             downloads: Arc::new(DownloadHub::new(self.downloads_dir.clone())),
         };
@@ -407,6 +410,7 @@ async fn pump_events(live: Live, mut rx: tokio::sync::broadcast::Receiver<Arc<Cd
                     sessions.remove(&t);
                     lock(&live.logs).remove(&t);
                     lock(&live.refs).remove(&t);
+                    live.act.forget(&t);
                 }
             }
             "Page.downloadWillBegin" | "Browser.downloadWillBegin" | "Browser.downloadProgress" => {
@@ -419,11 +423,14 @@ async fn pump_events(live: Live, mut rx: tokio::sync::broadcast::Receiver<Arc<Cd
             }
             _ => {
                 let Some(session) = ev.session_id.as_deref() else { continue };
-                if !(ev.method.starts_with("Runtime.") || ev.method.starts_with("Network.")) {
+                let dialog = ev.method.starts_with("Page.javascriptDialog");
+                if !(dialog || ev.method.starts_with("Runtime.") || ev.method.starts_with("Network.")) {
                     continue;
                 }
                 let target = lock(&live.sessions).iter().find(|(_, s)| *s == session).map(|(t, _)| t.clone());
-                if let Some(t) = target {
+                if let (true, Some(t)) = (dialog, &target) {
+                    live.act.on_dialog_event(&live.cdp, t, session, &ev.method, &ev.params);
+                } else if let Some(t) = target {
                     if let Some(log) = lock(&live.logs).get_mut(&t) {
                         log.on_event(&ev.method, &ev.params);
                     }

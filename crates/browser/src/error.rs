@@ -64,6 +64,16 @@ impl RouteError {
     pub fn ambiguous() -> Self {
         Self::new(409, "ambiguous browser tab reference")
     }
+    /// An `/act` refusal or failure with upstream's `ACT_*` code (`jsonActError`,
+    /// `BrowserActionError`): the message stands as is, with no `Error: ` prefix.
+    pub fn act(status: u16, code: &'static str, message: impl Into<String>) -> Self {
+        Self { code: Some(code), ..Self::new(status, message) }
+    }
+    /// 500 `ACT_OPERATION_FAILED`: an interaction failed in a way the model can act on
+    /// (upstream `toAIFriendlyError`).
+    pub fn act_failed(message: impl Into<String>) -> Self {
+        Self::act(500, "ACT_OPERATION_FAILED", message)
+    }
     /// 400 with `reason: navigation_blocked` (SSRF guard, invalid navigation URL).
     pub fn navigation_blocked(message: impl Into<String>) -> Self {
         Self { reason: Some("navigation_blocked"), ..Self::new(400, message) }

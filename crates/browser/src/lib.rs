@@ -15,6 +15,7 @@
 //! - [`tabs`]: `tN` aliases, labels and target resolution.
 //! - [`snapshot`]: the role and aria snapshots (`GET /snapshot`).
 //! - [`pagelog`]: per-tab console, error and request buffers fed by CDP events.
+//! - [`act`]: `/act` and its hooks: normalisation, actionability, input, dialogs, uploads.
 //! - [`refs`]: what a snapshot's `eN` refs point at, and finding them again for `/act`.
 //! - [`paths`]: the downloads directory and which `path` a caller may write to.
 //! - [`devices`]: the device descriptors `/set/device` accepts.
@@ -28,6 +29,7 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod act;
 pub mod cdp;
 mod control;
 pub mod detect;

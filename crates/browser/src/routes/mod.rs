@@ -7,8 +7,8 @@
 //!
 //! The handlers live beside upstream's own grouping: [`basic`] (status, start, stop,
 //! profiles), [`tabs`] (listing, open, focus, close, and the tab every scoped route acts on),
-//! [`capture`] (navigate, screenshot, pdf, text), [`snapshot`], [`debug`] (console, errors,
-//! requests), [`downloads`] (wait for and trigger downloads), [`emulation`] (device, media,
+//! [`capture`] (navigate, screenshot, pdf, text), [`snapshot`], [`act`] (`/act` and the dialog
+//! and file-chooser hooks), [`debug`] (console, errors, requests), [`downloads`] (wait for and trigger downloads), [`emulation`] (device, media,
 //! timezone, locale) and [`owned`] (the node-private close of a tab the gateway owns).
 
 use std::collections::{BTreeMap, HashMap};
@@ -23,6 +23,7 @@ use crate::settings::{parse_bool, BrowserSettings, Driver};
 use crate::snapshot::DeltaCache;
 use crate::tabs::Tab;
 
+mod act;
 mod basic;
 mod capture;
 mod debug;
@@ -69,12 +70,9 @@ const UNSUPPORTED: &[(&str, &str)] = &[
     ("POST", "/system-profile-import/dismiss"),
     ("POST", "/tabs/action"),
     ("POST", "/permissions/grant"),
-    ("POST", "/act"),
     ("POST", "/screencast"),
     ("POST", "/response/body"),
     ("POST", "/highlight"),
-    ("POST", "/hooks/file-chooser"),
-    ("POST", "/hooks/dialog"),
     ("GET", "/dialogs"),
     ("POST", "/trace/start"),
     ("POST", "/trace/stop"),
@@ -327,6 +325,9 @@ impl BrowserControl {
             ("POST", "/set/timezone") => return self.set_timezone(q, body).await,
             ("POST", "/set/locale") => return self.set_locale(q, body).await,
             ("POST", OWNED_TAB_CLOSE_PATH) => return self.close_owned(q, body).await,
+            ("POST", "/act") => return self.act(q, body).await,
+            ("POST", "/hooks/dialog") => return self.hook_dialog(q, body).await,
+            ("POST", "/hooks/file-chooser") => return self.hook_file_chooser(q, body).await,
             _ => {}
         }
         if method == "DELETE" {
@@ -380,7 +381,14 @@ mod tests {
             let r = c.dispatch(req("GET", "/nope")).await;
             assert_eq!((r.status, r.body.clone()), (404, json!({"error": "Not Found"})));
             let r = c.dispatch(req("POST", "/act")).await;
-            assert_eq!((r.status, r.body.clone()), (501, json!({"error": "POST /act is not supported by this node"})));
+            assert_eq!(
+                (r.status, r.body.clone()),
+                (400, json!({"error": "kind is required", "code": "ACT_KIND_REQUIRED"}))
+            );
+            let r = c.dispatch(req("POST", "/hooks/dialog")).await;
+            assert_eq!((r.status, r.body.clone()), (400, json!({"error": "accept is required"})));
+            let r = c.dispatch(req("POST", "/hooks/file-chooser")).await;
+            assert_eq!((r.status, r.body.clone()), (400, json!({"error": "paths are required"})));
             let r = c.dispatch(req("GET", "/storage/local")).await;
             assert_eq!(r.body["error"], "GET /storage/:kind is not supported by this node");
             let mut q = req("GET", "/");
