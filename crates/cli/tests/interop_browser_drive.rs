@@ -1,6 +1,8 @@
 //! The real Gateway's own browser client drives our node's Chromium: its `openclaw browser …`
-//! CLI and its `browser.request` method (pinned to our node with `gateway.nodes.browser.node`),
-//! and raw `node.invoke browser.proxy`, against pages this test serves on 127.0.0.1.
+//! CLI (open, type, click, screenshot: each CLI call costs seconds of Node.js start-up) and the
+//! `browser.request` method that CLI calls, for the rest, pinned to our node with
+//! `gateway.nodes.browser.node`, and raw `node.invoke browser.proxy`, against pages this test
+//! serves on 127.0.0.1.
 //!
 //! open → snapshot → type and click by ref → navigate → screenshot and pdf (real PNG/PDF bytes)
 //! → console → upload through `browser.proxy.upload.v1` → download → dialog → close. The
@@ -140,9 +142,9 @@ fn the_real_gateways_browser_client_drives_our_node() {
     let text = request(&gw, "GET", "/text", json!({"targetId": target}), json!(null));
     assert!(text["text"].as_str().unwrap_or("").contains("Welcome alice@example.com"), "{text}");
 
-    // The CLI's own snapshot (plain ai) sees the new page and its link.
-    let cli_snap = gw.cli_json(&["browser", "--json", "snapshot", "--target-id", &target]);
-    assert!(cli_snap["snapshot"].as_str().unwrap_or("").contains("link \"next\""), "{cli_snap}");
+    // The plain (option-less) snapshot sees the new page and its link.
+    let plain = request(&gw, "GET", "/snapshot", json!({"targetId": target}), json!(null));
+    assert!(plain["snapshot"].as_str().unwrap_or("").contains("link \"next\""), "{plain}");
 
     // Navigate, then screenshot and pdf: the gateway persists the files our node inlined.
     let nav =
@@ -173,35 +175,41 @@ fn the_real_gateways_browser_client_drives_our_node() {
     std::fs::create_dir_all(uploads).unwrap();
     let file = uploads.join(format!("drive-{}.txt", std::process::id()));
     std::fs::write(&file, b"hello upload").unwrap();
-    let up = gw.cli(&["browser", "upload", file.to_str().unwrap(), "--element", "#f", "--target-id", &target]);
+    let up = request(
+        &gw,
+        "POST",
+        "/hooks/file-chooser",
+        json!({}),
+        json!({"paths": [file.to_str().unwrap()], "element": "#f", "targetId": target}),
+    );
     let _ = std::fs::remove_file(&file);
     let text = request(&gw, "GET", "/text", json!({"targetId": target}), json!(null));
     let expected = format!("got drive-{}.txt 12", std::process::id());
     assert!(text["text"].as_str().unwrap_or("").contains(&expected), "upload said {up}; page: {text}");
 
-    // Download: the CLI clicks the link by ref and saves what it starts; the gateway gets
-    // the file inlined and hands back its path.
+    // Download: the link clicked by ref, what it starts saved; the gateway gets the file
+    // inlined and hands back its path.
     request(&gw, "POST", "/navigate", json!({}), json!({"url": format!("{base}/files"), "targetId": target}));
     let snap = request(&gw, "GET", "/snapshot", json!({"targetId": target, "mode": "efficient"}), json!(null));
     let link = ref_of(&snap, "link", "report");
     let saved = format!("drive-{}.bin", std::process::id());
-    let dl = gw.cli_json(&["browser", "--json", "download", &link, &saved, "--target-id", &target]);
+    let dl = request(&gw, "POST", "/download", json!({}), json!({"ref": link, "path": saved, "targetId": target}));
     let dl_path = dl["download"]["path"].as_str().unwrap_or_else(|| panic!("download: {dl}"));
     assert_eq!(std::fs::read_to_string(dl_path).unwrap(), REPORT, "{dl}");
     assert_eq!(dl["download"]["suggestedFilename"], "report.bin", "{dl}");
     let _ = std::fs::remove_file(dl_path);
 
-    // Dialog: armed with the CLI, then the click that opens it is answered.
+    // Dialog: armed first, then the click that opens it is answered.
     request(&gw, "POST", "/navigate", json!({}), json!({"url": format!("{base}/dialog"), "targetId": target}));
     let snap = request(&gw, "GET", "/snapshot", json!({"targetId": target, "mode": "efficient"}), json!(null));
     let ask = ref_of(&snap, "button", "Ask");
-    gw.cli(&["browser", "dialog", "--accept", "--target-id", &target]);
-    gw.cli(&["browser", "click", &ask, "--target-id", &target]);
+    request(&gw, "POST", "/hooks/dialog", json!({}), json!({"accept": true, "targetId": target}));
+    request(&gw, "POST", "/act", json!({}), json!({"kind": "click", "ref": ask, "targetId": target}));
     let text = request(&gw, "GET", "/text", json!({"targetId": target}), json!(null));
     assert!(text["text"].as_str().unwrap_or("").contains("answer true"), "{text}");
 
-    // Close with the CLI; the tab is gone.
-    gw.cli(&["browser", "close", &target]);
+    // Close; the tab is gone.
+    request(&gw, "DELETE", &format!("/tabs/{target}"), json!({}), json!(null));
     let tabs = request(&gw, "GET", "/tabs", json!({}), json!(null));
     assert!(!tabs["tabs"].as_array().unwrap().iter().any(|t| t["targetId"] == target.as_str()), "{tabs}");
     assert_eq!(ours.stop(), Some(143));
