@@ -229,9 +229,11 @@ fn snapshot_shape(res: &Value) -> Value {
 
 /// The role snapshots the gateway asks for (and that upstream takes over raw CDP even with
 /// Playwright present) are the same, line for line and ref for ref, on both hosts showing
-/// the same page in the same Chromium; so are the aria snapshots and the refusals.
+/// the same page in the same Chromium; so are the aria snapshots, and the answers of `/act`,
+/// the hooks, downloads and emulation: refusals, codes and texts, an evaluate's result, a
+/// click by ref, and a stale ref after another snapshot replaced the refs.
 #[test]
-fn role_snapshots_match_the_typescript_node_host_line_for_line() {
+fn snapshots_and_acts_match_the_typescript_node_host() {
     if !peer_available() {
         return;
     }
@@ -296,6 +298,65 @@ fn role_snapshots_match_the_typescript_node_host_line_for_line() {
         compared.push(answers.remove(0));
     }
     println!("snapshots equal on both hosts:\n{}", serde_json::to_string_pretty(&compared).unwrap());
+
+    // /act, the hooks, downloads and emulation: refusals and results, on both hosts. The
+    // refs are the efficient snapshot's, equal on both.
+    let sign_in = compared[0]["refs"]
+        .as_object()
+        .and_then(|r| r.iter().find(|(_, e)| e["name"] == "Sign in"))
+        .map(|(id, _)| id.clone())
+        .unwrap();
+    let calls = [
+        ("POST", "/act", json!({})),
+        ("POST", "/act", json!({"kind": "nope"})),
+        ("POST", "/act", json!({"kind": "click"})),
+        ("POST", "/act", json!({"kind": "click", "ref": "e999"})),
+        ("POST", "/act", json!({"kind": "press", "key": "a", "selector": "input"})),
+        ("POST", "/act", json!({"kind": "type", "ref": sign_in, "text": 5})),
+        ("POST", "/act", json!({"kind": "wait"})),
+        ("POST", "/act", json!({"kind": "resize", "width": 0, "height": 10})),
+        ("POST", "/act", json!({"kind": "fill", "fields": []})),
+        ("POST", "/act", json!({"kind": "batch", "actions": [{"kind": "nope"}]})),
+        ("POST", "/act", json!({"kind": "evaluate"})),
+        ("POST", "/act", json!({"kind": "click", "ref": sign_in, "targetId": "someone-else"})),
+        ("POST", "/hooks/dialog", json!({})),
+        ("POST", "/hooks/dialog", json!({"accept": true, "dialogId": "d9"})),
+        ("POST", "/download", json!({})),
+        ("POST", "/download", json!({"ref": sign_in, "path": "../x"})),
+        ("POST", "/wait/download", json!({"path": "/etc/passwd"})),
+        ("POST", "/set/device", json!({"name": "Nokia 3310"})),
+        ("POST", "/set/media", json!({"colorScheme": "sepia"})),
+        ("POST", "/set/timezone", json!({})),
+        ("POST", "/set/locale", json!({})),
+        ("POST", "/act", json!({"kind": "evaluate", "fn": "() => 6 * 7"})),
+        ("POST", "/act", json!({"kind": "press", "key": "Tab"})),
+        // The aria snapshot above replaced the role refs on both hosts: the old ref is unknown.
+        ("POST", "/act", json!({"kind": "click", "ref": sign_in})),
+        ("GET", "/snapshot", json!({"mode": "efficient"})),
+        ("POST", "/act", json!({"kind": "click", "ref": sign_in})),
+    ];
+    let mut acted = Vec::new();
+    for (method, path, body) in &calls {
+        let mut answers = Vec::new();
+        for (node, target) in [&ours_id, &ts_id].into_iter().zip(&targets) {
+            let mut body = body.clone();
+            if body.get("targetId").is_none() {
+                body["targetId"] = json!(target);
+            }
+            let answer = match *method {
+                "GET" => proxy_v1(node, method, path, body, Value::Null),
+                _ => proxy_v1(node, method, path, json!({}), body),
+            };
+            answers.push(snapshot_shape(&answer));
+        }
+        assert_eq!(answers[0], answers[1], "{method} {path} {body}\nours: {:#}\nts:   {:#}", answers[0], answers[1]);
+        acted.push(json!({"request": [method, path, body], "answer": answers.remove(0)}));
+    }
+    println!(
+        "act, hooks, downloads, emulation equal on both hosts:\n{}",
+        serde_json::to_string_pretty(&acted).unwrap()
+    );
+    assert_eq!(acted.last().unwrap()["answer"]["ok"], true, "the click by ref worked on both");
     assert!(compared[0]["snapshot"].as_str().unwrap().contains("textbox \"User\""), "{}", compared[0]);
     assert_eq!(compared[1]["newElements"], 0, "the second efficient snapshot is a delta");
     for node in [&ours_id, &ts_id] {
