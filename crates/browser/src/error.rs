@@ -46,6 +46,12 @@ impl RouteError {
     pub fn not_implemented(message: impl Into<String>) -> Self {
         Self::new(501, message)
     }
+    /// 501 for a feature upstream implements only with Playwright (upstream `requirePwAi`).
+    pub fn playwright_missing(feature: &str) -> Self {
+        Self::not_implemented(format!(
+            "Playwright is not available in this gateway build; '{feature}' is unsupported.\nReinstall or update OpenClaw so the core browser runtime dependency is present, then restart the gateway. In Docker, also install Chromium with the bundled playwright-core CLI.\nDocs: /tools/browser-control#playwright-requirement"
+        ))
+    }
     /// 404 `tab not found: …` with upstream's wording for the input (`BrowserTabNotFoundError`).
     pub fn tab_not_found(input: Option<&str>) -> Self {
         let input = input.map(str::trim).filter(|s| !s.is_empty());

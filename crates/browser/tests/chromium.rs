@@ -275,6 +275,11 @@ fn default_policy_blocks_loopback_navigation() {
     });
 }
 
+/// The ref of the first `role` named `name` in a snapshot answer.
+fn refs_of(snapshot: &Value, role: &str, name: &str) -> Option<String> {
+    snapshot["refs"].as_object()?.iter().find(|(_, e)| e["role"] == role && e["name"] == name).map(|(id, _)| id.clone())
+}
+
 #[test]
 fn snapshots_of_a_real_page() {
     if chromium_missing() {
@@ -370,6 +375,25 @@ fn snapshots_of_a_real_page() {
             for id in small["refs"].as_object().unwrap().keys() {
                 assert!(text.contains(&format!("[ref={id}]")), "{id} is not shown: {text}");
             }
+
+            // Element screenshots: by ref and by selector, cut to the element.
+            let fresh = ok(&c, "GET", "/snapshot", &[("targetId", &target), ("interactive", "1")], None).await;
+            let email = refs_of(&fresh, "textbox", "Email").unwrap();
+            let shot = ok(&c, "POST", "/screenshot", &[], Some(json!({"targetId": target, "ref": email}))).await;
+            let (w, h) = png_dimensions(&std::fs::read(shot["path"].as_str().unwrap()).unwrap());
+            assert!(w > 20 && w < 400 && h > 5 && h < 60, "a text box, not the page: {w}x{h}");
+            let shot = ok(&c, "POST", "/screenshot", &[], Some(json!({"targetId": target, "element": "h1"}))).await;
+            let (w, h) = png_dimensions(&std::fs::read(shot["path"].as_str().unwrap()).unwrap());
+            assert!(h > 10 && h < 100 && w > 50, "the heading: {w}x{h}");
+            let r =
+                call(&c, "POST", "/screenshot", &[], Some(json!({"targetId": target, "ref": email, "fullPage": true})))
+                    .await;
+            assert_eq!(
+                (r.status, r.body["error"].clone()),
+                (400, json!("fullPage is not supported for element screenshots"))
+            );
+            let r = call(&c, "POST", "/screenshot", &[], Some(json!({"targetId": target, "labels": true}))).await;
+            assert_eq!(r.status, 501, "{}", r.body);
 
             // Scoped to one element.
             let form = ok(&c, "GET", "/snapshot", &[("targetId", &target), ("selector", "form")], None).await;

@@ -245,6 +245,24 @@ impl Page<'_> {
         }
     }
 
+    /// The element's box in page (document) CSS pixels once it is visible and scrolled into
+    /// view, waiting up to `timeout`: the clip of an element screenshot.
+    pub(crate) async fn element_box(&self, el: &Elem, timeout: Duration) -> Result<(f64, f64, f64, f64), RouteError> {
+        let (node, _) = self.actionable(el, timeout, Needs::default()).await?;
+        let r = self
+            .call_on(
+                &node.object_id,
+                "function() { const r = this.getBoundingClientRect(); return [r.left + scrollX, r.top + scrollY, r.width, r.height]; }",
+                &[],
+            )
+            .await?;
+        let b: Vec<f64> = r.as_array().into_iter().flatten().filter_map(Value::as_f64).collect();
+        match b[..] {
+            [x, y, w, h] if w > 0.0 && h > 0.0 => Ok((x, y, w, h)),
+            _ => Err(failure_error(Failure::NotVisible, el.label())),
+        }
+    }
+
     /// The centre of the element's first non-empty content quad, in viewport CSS pixels.
     pub(super) async fn centre(&self, node: &Node) -> Option<(f64, f64)> {
         let q = self.send("DOM.getContentQuads", json!({"objectId": node.object_id})).await.ok()?;

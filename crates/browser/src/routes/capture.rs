@@ -7,6 +7,7 @@ use base64::Engine;
 use serde_json::{json, Value};
 
 use super::{body_bool, body_str, positive_int, target_payload, BrowserControl, RouteResult};
+use crate::act::{Elem, Page as ActPage};
 use crate::error::RouteError;
 use crate::page::{current_url, evaluate, wait_event};
 use crate::ssrf::{assert_navigation_allowed, assert_result_allowed};
@@ -68,29 +69,38 @@ impl BrowserControl {
         if full_page && (body_str(body, "ref").is_some() || body_str(body, "element").is_some()) {
             return Err(RouteError::bad_request("fullPage is not supported for element screenshots"));
         }
-        if body_str(body, "ref").is_some()
-            || body_str(body, "element").is_some()
-            || body_bool(body, "labels") == Some(true)
-        {
-            return Err(RouteError::not_implemented(
-                "POST /screenshot with ref, element or labels is not supported by this node",
-            ));
+        if body_bool(body, "labels") == Some(true) {
+            // Upstream draws the labels with Playwright; without it, it answers this 501.
+            return Err(RouteError::playwright_missing("screenshot"));
         }
+        // An element screenshot: a snapshot ref, else a CSS selector (`element`).
+        let element = body_str(body, "ref").map(Elem::Ref).or_else(|| body_str(body, "element").map(Elem::Selector));
         let rt = self.profile_for(q, body)?;
         let (tab, live, session) = self.tab_context(&rt, body_str(body, "targetId"), true).await?;
-        let metrics = live.cdp.send("Page.getLayoutMetrics", json!({}), Some(&session)).await?;
-        let dims = |k: &str| -> (f64, f64) {
-            let m = metrics.get(k);
-            let g = |f: &str| m.and_then(|m| m.get(f)).and_then(Value::as_f64).unwrap_or(0.0);
-            (g("width").max(g("clientWidth")), g("height").max(g("clientHeight")))
-        };
-        let (w, h) = if full_page { dims("cssContentSize") } else { dims("cssLayoutViewport") };
         let mut params = json!({"format": if jpeg { "jpeg" } else { "png" }, "captureBeyondViewport": full_page});
+        let area = match &element {
+            Some(el) => {
+                let page = ActPage { live: &live, session: &session, target: &tab.target_id };
+                let (x, y, w, h) = page.element_box(el, Duration::from_millis(timeout)).await?;
+                (x, y, w, h)
+            }
+            None => {
+                let metrics = live.cdp.send("Page.getLayoutMetrics", json!({}), Some(&session)).await?;
+                let dims = |k: &str| -> (f64, f64) {
+                    let m = metrics.get(k);
+                    let g = |f: &str| m.and_then(|m| m.get(f)).and_then(Value::as_f64).unwrap_or(0.0);
+                    (g("width").max(g("clientWidth")), g("height").max(g("clientHeight")))
+                };
+                let (w, h) = if full_page { dims("cssContentSize") } else { dims("cssLayoutViewport") };
+                let (sx, sy) = if full_page { (0.0, 0.0) } else { scroll_offset(&metrics) };
+                (sx, sy, w, h)
+            }
+        };
+        let (x, y, w, h) = area;
         // Upstream keeps images at most 2000 px per side; Chromium scales for us, no decoding.
         let scale = if w > 0.0 && h > 0.0 { (MAX_SIDE / w.max(h)).min(1.0) } else { 1.0 };
-        if full_page || scale < 1.0 {
-            let (sx, sy) = if full_page { (0.0, 0.0) } else { scroll_offset(&metrics) };
-            params["clip"] = json!({"x": sx, "y": sy, "width": w.max(1.0), "height": h.max(1.0), "scale": scale});
+        if full_page || element.is_some() || scale < 1.0 {
+            params["clip"] = json!({"x": x, "y": y, "width": w.max(1.0), "height": h.max(1.0), "scale": scale});
         }
         let shot = live
             .cdp
