@@ -282,6 +282,17 @@ fn dialogs_block_acts_and_hooks_answer_them() {
         assert!(pending[0]["openedAt"].as_str().unwrap().ends_with('Z'));
         let again = act(&c, json!({"kind": "evaluate", "fn": "() => 1"})).await;
         assert_eq!(again["blockedByDialog"], true, "a pending dialog blocks every act");
+        // A snapshot says so too, without touching the frozen page.
+        let snap = call(&c, "GET", "/snapshot", &[("mode", "efficient")], None).await;
+        assert_eq!(
+            (snap.body["blockedByDialog"].clone(), snap.body["snapshot"].clone()),
+            (json!(true), json!("")),
+            "{}",
+            snap.body
+        );
+        assert_eq!(snap.body["browserState"]["dialogs"]["pending"][0]["id"], "d1");
+        let snap = call(&c, "GET", "/snapshot", &[("format", "aria")], None).await;
+        assert_eq!(snap.body["nodes"], json!([]), "{}", snap.body);
         assert_eq!(ok(&c, "POST", "/hooks/dialog", json!({"accept": true})).await, json!({"ok": true}));
         assert_eq!(eval(&c, &t, "() => 1 + 1").await, 2);
 
