@@ -4,17 +4,14 @@
 //! Each test has its own state directory and CDP port and stops its browser even when an
 //! assertion fails (the panic is caught, the browser shut down, then the panic resumed).
 
-use std::collections::BTreeMap;
+mod support;
+
 use std::panic::AssertUnwindSafe;
-use std::path::Path;
 
 use futures_util::FutureExt;
-use openclaw_browser::{BrowserControl, BrowserSettings, RouteRequest, RouteResponse};
+use openclaw_browser::BrowserControl;
 use serde_json::{json, Value};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
-
-const CHROMIUM: &str = "/usr/bin/chromium";
+use support::{call, chromium_missing, control, free_port, html, serve, Reply};
 
 const LOGIN: &str = r#"<html><head><title>Sign in</title></head><body>
 <form id="f" action="/home" method="get">
@@ -51,82 +48,18 @@ const LINKS: &str = r#"<html><head><title>Links</title></head><body><a id="next"
 
 const ONE: &str = "<html><head><title>One</title></head><body><main>Page one</main></body></html>";
 
-fn chromium_missing() -> bool {
-    let missing = !Path::new(CHROMIUM).exists();
-    if missing {
-        println!("browser: SKIPPED ({CHROMIUM} is not installed; run scripts/browser-deps)");
-    }
-    missing
-}
-
-/// Serves the fixed pages above on 127.0.0.1; returns the base URL.
-async fn serve() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut s, _)) = listener.accept().await else { return };
-            tokio::spawn(async move {
-                let mut buf = vec![0u8; 8192];
-                let mut n = 0;
-                while !buf[..n].windows(4).any(|w| w == b"\r\n\r\n") {
-                    match s.read(&mut buf[n..]).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(k) => n += k,
-                    }
-                    if n == buf.len() {
-                        return;
-                    }
-                }
-                let head = String::from_utf8_lossy(&buf[..n]).to_string();
-                let target = head.split_whitespace().nth(1).unwrap_or("/").to_string();
-                let path = target.split('?').next().unwrap_or("/");
-                let page = match path {
-                    "/login" => Some(LOGIN),
-                    "/home" => Some(HOME),
-                    "/dialogs" => Some(DIALOGS),
-                    "/upload" => Some(UPLOAD),
-                    "/links" => Some(LINKS),
-                    "/one" => Some(ONE),
-                    _ => None,
-                };
-                let (status, body) = match page {
-                    Some(b) => ("200 OK", b),
-                    None => ("404 Not Found", "nope"),
-                };
-                let resp = format!(
-                    "HTTP/1.1 {status}\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = s.write_all(resp.as_bytes()).await;
-            });
-        }
-    });
-    format!("http://{addr}")
-}
-
-fn control(state: &Path) -> BrowserControl {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let settings = BrowserSettings::from_config(Some(&json!({
-        "noSandbox": true,
-        "headless": true,
-        "executablePath": CHROMIUM,
-        "profiles": {"openclaw": {"cdpPort": port}},
-        "ssrfPolicy": {"dangerouslyAllowPrivateNetwork": true},
-    })))
-    .unwrap();
-    BrowserControl::new(settings, state.to_path_buf())
-}
-
-async fn call(
-    c: &BrowserControl,
-    method: &str,
-    path: &str,
-    query: &[(&str, &str)],
-    body: Option<Value>,
-) -> RouteResponse {
-    let query: BTreeMap<String, String> = query.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    c.dispatch(RouteRequest { method: method.into(), path: path.into(), query, body }).await
+/// The pages of these tests (the query string is ignored).
+fn pages(target: &str) -> Option<Reply> {
+    let page = match target.split('?').next().unwrap_or("/") {
+        "/login" => LOGIN,
+        "/home" => HOME,
+        "/dialogs" => DIALOGS,
+        "/upload" => UPLOAD,
+        "/links" => LINKS,
+        "/one" => ONE,
+        _ => return None,
+    };
+    Some(html(page))
 }
 
 async fn ok(c: &BrowserControl, method: &str, path: &str, body: Value) -> Value {
@@ -172,10 +105,10 @@ where
         return;
     }
     let state = tempfile::tempdir().unwrap();
-    let c = control(state.path());
+    let c = control(state.path(), free_port());
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
-        let base = serve().await;
+        let base = serve(pages).await;
         let outcome = AssertUnwindSafe(Box::pin(body(c.clone(), base))).catch_unwind().await;
         c.shutdown().await;
         assert!(c.browser_pids().is_empty());

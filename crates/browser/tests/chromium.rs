@@ -4,105 +4,39 @@
 //! Each test uses its own state directory and CDP port, so they run in parallel, and stops
 //! every browser it started through `shutdown` (process group SIGKILL as the last resort).
 
-use std::collections::BTreeMap;
+mod support;
+
 use std::path::Path;
 use std::time::Duration;
 
-use openclaw_browser::{BrowserControl, BrowserSettings, RouteRequest, RouteResponse};
+use openclaw_browser::{BrowserControl, BrowserSettings};
 use serde_json::{json, Value};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
+use support::{call, chromium_missing, control, free_port, html, rt, serve, Reply, CHROMIUM};
 
-const CHROMIUM: &str = "/usr/bin/chromium";
-
-fn chromium_missing() -> bool {
-    if Path::new(CHROMIUM).exists() {
-        return false;
-    }
-    println!("browser: SKIPPED ({CHROMIUM} is not installed; run scripts/browser-deps)");
-    eprintln!("browser: SKIPPED ({CHROMIUM} is not installed; run scripts/browser-deps)");
-    true
-}
-
-/// Serves a few fixed pages on 127.0.0.1; returns the base URL.
-async fn serve() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut s, _)) = listener.accept().await else { return };
-            tokio::spawn(async move {
-                let mut buf = vec![0u8; 8192];
-                let mut n = 0;
-                while !buf[..n].windows(4).any(|w| w == b"\r\n\r\n") {
-                    match s.read(&mut buf[n..]).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(k) => n += k,
-                    }
-                    if n == buf.len() {
-                        return;
-                    }
-                }
-                let head = String::from_utf8_lossy(&buf[..n]).to_string();
-                let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
-                let (status, ctype, body) = match path.as_str() {
-                    "/one" => ("200 OK", "text/html", "<html><head><title>Page One</title></head><body><main><h1>First page</h1><p>Hello from one.</p></main></body></html>".to_string()),
-                    "/two" => ("200 OK", "text/html", concat!(
-                        "<html><head><title>Page Two</title></head><body style=\"height:3000px\">",
-                        "<article>Second page text</article>",
-                        "<script>console.log('hello', 42); console.error('bad thing');",
-                        "fetch('/missing').catch(()=>{});",
-                        "setTimeout(() => { throw new TypeError('boom'); }, 0);</script>",
-                        "</body></html>").to_string()),
-                    "/signin" => ("200 OK", "text/html", concat!(
-                        "<html><head><title>Sign in</title></head><body><main>",
-                        "<h1>Sign in</h1><form><label>Email <input name=email></label>",
-                        "<label>Password <input type=password name=pw></label>",
-                        "<label><input type=checkbox checked> Remember me</label>",
-                        "<button type=button>Save</button><button type=button>Save</button>",
-                        "<div onclick=\"1\" style=\"cursor:pointer\">Clickable Card</div>",
-                        "<a href=/one>Docs</a></form>",
-                        "<iframe srcdoc=\"<button>Inner</button>\"></iframe></main>",
-                        "<script>onhashchange = () => { const b = document.createElement('button'); b.textContent = 'More'; document.querySelector('form').append(b); };</script>",
-                        "</body></html>").to_string()),
-                    _ => ("404 Not Found", "text/plain", "nope".to_string()),
-                };
-                let resp = format!(
-                    "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = s.write_all(resp.as_bytes()).await;
-            });
-        }
-    });
-    format!("http://{addr}")
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn control(state: &Path, port: u16) -> BrowserControl {
-    let settings = BrowserSettings::from_config(Some(&json!({
-        "noSandbox": true,
-        "headless": true,
-        "executablePath": CHROMIUM,
-        "profiles": {"openclaw": {"cdpPort": port}},
-        "ssrfPolicy": {"dangerouslyAllowPrivateNetwork": true},
-    })))
-    .unwrap();
-    BrowserControl::new(settings, state.to_path_buf())
-}
-
-async fn call(
-    c: &BrowserControl,
-    method: &str,
-    path: &str,
-    query: &[(&str, &str)],
-    body: Option<Value>,
-) -> RouteResponse {
-    let query: BTreeMap<String, String> = query.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    c.dispatch(RouteRequest { method: method.into(), path: path.into(), query, body }).await
+/// The pages of these tests.
+fn pages(target: &str) -> Option<Reply> {
+    Some(match target {
+        "/one" => html("<html><head><title>Page One</title></head><body><main><h1>First page</h1><p>Hello from one.</p></main></body></html>"),
+        "/two" => html(concat!(
+            "<html><head><title>Page Two</title></head><body style=\"height:3000px\">",
+            "<article>Second page text</article>",
+            "<script>console.log('hello', 42); console.error('bad thing');",
+            "fetch('/missing').catch(()=>{});",
+            "setTimeout(() => { throw new TypeError('boom'); }, 0);</script>",
+            "</body></html>")),
+        "/signin" => html(concat!(
+            "<html><head><title>Sign in</title></head><body><main>",
+            "<h1>Sign in</h1><form><label>Email <input name=email></label>",
+            "<label>Password <input type=password name=pw></label>",
+            "<label><input type=checkbox checked> Remember me</label>",
+            "<button type=button>Save</button><button type=button>Save</button>",
+            "<div onclick=\"1\" style=\"cursor:pointer\">Clickable Card</div>",
+            "<a href=/one>Docs</a></form>",
+            "<iframe srcdoc=\"<button>Inner</button>\"></iframe></main>",
+            "<script>onhashchange = () => { const b = document.createElement('button'); b.textContent = 'More'; document.querySelector('form').append(b); };</script>",
+            "</body></html>")),
+        _ => return None,
+    })
 }
 
 async fn ok(c: &BrowserControl, method: &str, path: &str, query: &[(&str, &str)], body: Option<Value>) -> Value {
@@ -117,10 +51,6 @@ fn png_dimensions(b: &[u8]) -> (u32, u32) {
     (u32::from_be_bytes(b[16..20].try_into().unwrap()), u32::from_be_bytes(b[20..24].try_into().unwrap()))
 }
 
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
-}
-
 #[test]
 fn full_flow_against_real_chromium() {
     if chromium_missing() {
@@ -130,7 +60,7 @@ fn full_flow_against_real_chromium() {
     let port = free_port();
     let c = control(state.path(), port);
     rt().block_on(async {
-        let base = serve().await;
+        let base = serve(pages).await;
         let result = Box::pin(async {
             // Status before start: nothing runs, Chromium is detected.
             let st = ok(&c, "GET", "/", &[], None).await;
@@ -263,7 +193,7 @@ fn default_policy_blocks_loopback_navigation() {
     .unwrap();
     let c = BrowserControl::new(settings, state.path().to_path_buf());
     rt().block_on(async {
-        let base = serve().await;
+        let base = serve(pages).await;
         let r = call(&c, "POST", "/navigate", &[], Some(json!({"url": format!("{base}/one")}))).await;
         assert_eq!(r.status, 400, "{}", r.body);
         assert_eq!(r.body, json!({"error": "browser navigation blocked by policy", "reason": "navigation_blocked"}));
@@ -288,7 +218,7 @@ fn snapshots_of_a_real_page() {
     let state = tempfile::tempdir().unwrap();
     let c = control(state.path(), free_port());
     rt().block_on(async {
-        let base = serve().await;
+        let base = serve(pages).await;
         let result = Box::pin(async {
             let opened = ok(&c, "POST", "/tabs/open", &[], Some(json!({"url": format!("{base}/signin")}))).await;
             let target = opened["targetId"].as_str().unwrap().to_string();

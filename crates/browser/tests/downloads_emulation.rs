@@ -4,26 +4,17 @@
 //! Each test has its own state directory, downloads directory and CDP port, and stops its
 //! browser through `shutdown`.
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::Duration;
 
-use openclaw_browser::{BrowserControl, BrowserSettings, RouteRequest, RouteResponse};
+use openclaw_browser::{BrowserControl, RouteResponse};
 use serde_json::{json, Value};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
-
-const CHROMIUM: &str = "/usr/bin/chromium";
+use support::{chromium_missing, control, free_port, html, rt, serve, Reply};
 const FILE_BYTES: &[u8] = b"report bytes \x00\x01\x02\xff end";
-
-fn chromium_missing() -> bool {
-    if Path::new(CHROMIUM).exists() {
-        return false;
-    }
-    eprintln!("browser: SKIPPED ({CHROMIUM} is not installed; run scripts/browser-deps)");
-    true
-}
 
 /// What the probe page prints: the emulated environment, one `key=value` a line.
 const PROBE: &str = concat!(
@@ -40,81 +31,31 @@ const PROBE: &str = concat!(
     "</script></body></html>"
 );
 
-/// Serves the test pages on 127.0.0.1; returns the base URL.
-async fn serve() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut s, _)) = listener.accept().await else { return };
-            tokio::spawn(async move {
-                let mut buf = vec![0u8; 8192];
-                let mut n = 0;
-                while !buf[..n].windows(4).any(|w| w == b"\r\n\r\n") {
-                    match s.read(&mut buf[n..]).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(k) => n += k,
-                    }
-                    if n == buf.len() {
-                        return;
-                    }
-                }
-                let head = String::from_utf8_lossy(&buf[..n]).to_string();
-                let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
-                let html = |b: &str| ("200 OK", "text/html", String::new(), b.as_bytes().to_vec());
-                let (status, ctype, extra, body) = match path.as_str() {
-                    "/page" => html("<html><head><title>Downloads</title></head><body><a id=dl href=\"/file.bin\">Get the report</a></body></html>"),
-                    // Clicks its download link once it has loaded.
-                    "/autodl" => html("<html><body><a id=dl href=\"/file.bin\">Get</a><script>onload = () => setTimeout(() => document.getElementById('dl').click(), 0)</script></body></html>"),
-                    "/probe" => html(PROBE),
-                    "/file.bin" => (
-                        "200 OK",
-                        "application/octet-stream",
-                        "Content-Disposition: attachment; filename=\"report.bin\"\r\n".to_string(),
-                        FILE_BYTES.to_vec(),
-                    ),
-                    _ => ("404 Not Found", "text/plain", String::new(), b"nope".to_vec()),
-                };
-                let head = format!(
-                    "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n",
-                    body.len()
-                );
-                let _ = s.write_all(head.as_bytes()).await;
-                let _ = s.write_all(&body).await;
-            });
-        }
-    });
-    format!("http://{addr}")
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn control(state: &Path, port: u16) -> BrowserControl {
-    let settings = BrowserSettings::from_config(Some(&json!({
-        "noSandbox": true,
-        "headless": true,
-        "executablePath": CHROMIUM,
-        "profiles": {"openclaw": {"cdpPort": port}},
-        "ssrfPolicy": {"dangerouslyAllowPrivateNetwork": true},
-    })))
-    .unwrap();
-    BrowserControl::new(settings, state.to_path_buf()).with_downloads_dir(state.join("downloads"))
+/// The pages of these tests.
+fn pages(target: &str) -> Option<Reply> {
+    Some(match target {
+        "/page" => html("<html><head><title>Downloads</title></head><body><a id=dl href=\"/file.bin\">Get the report</a></body></html>"),
+        // Clicks its download link once it has loaded.
+        "/autodl" => html("<html><body><a id=dl href=\"/file.bin\">Get</a><script>onload = () => setTimeout(() => document.getElementById('dl').click(), 0)</script></body></html>"),
+        "/probe" => html(PROBE),
+        "/file.bin" => Reply {
+            status: "200 OK",
+            content_type: "application/octet-stream",
+            headers: "Content-Disposition: attachment; filename=\"report.bin\"\r\n".to_string(),
+            body: FILE_BYTES.to_vec(),
+        },
+        _ => return None,
+    })
 }
 
 async fn call(c: &BrowserControl, method: &str, path: &str, body: Option<Value>) -> RouteResponse {
-    c.dispatch(RouteRequest { method: method.into(), path: path.into(), query: BTreeMap::new(), body }).await
+    support::call(c, method, path, &[], body).await
 }
 
 async fn ok(c: &BrowserControl, method: &str, path: &str, body: Option<Value>) -> Value {
     let r = call(c, method, path, body).await;
     assert_eq!(r.status, 200, "{method} {path}: {}", r.body);
     r.body
-}
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
 }
 
 fn mode(p: &Path) -> u32 {
@@ -172,7 +113,7 @@ fn downloads_are_saved_private_and_inside_the_downloads_dir() {
     let c = control(state.path(), free_port());
     let downloads = state.path().join("downloads");
     rt().block_on(async {
-        let base = serve().await;
+        let base = serve(pages).await;
         let result = Box::pin(async {
             ok(&c, "POST", "/tabs/open", Some(json!({"url": format!("{base}/page")}))).await;
 
@@ -288,7 +229,7 @@ fn emulation_routes_change_what_the_page_sees() {
     let state = tempfile::tempdir().unwrap();
     let c = control(state.path(), free_port());
     rt().block_on(async {
-        let base = serve().await;
+        let base = serve(pages).await;
         let result = Box::pin(async {
             let tab = ok(&c, "POST", "/tabs/open", Some(json!({"url": format!("{base}/probe")}))).await;
             let target = tab["targetId"].as_str().unwrap().to_string();
@@ -338,7 +279,7 @@ fn close_owned_closes_only_the_tab_it_owns() {
     let state = tempfile::tempdir().unwrap();
     let c = control(state.path(), free_port());
     rt().block_on(async {
-        let base = serve().await;
+        let base = serve(pages).await;
         let result = Box::pin(async {
             let close = |ownership: Value| {
                 let c = c.clone();

@@ -60,7 +60,8 @@ impl BrowserHost {
         }
         let allow_profiles = request::allow_profiles(config.get("nodeHost.browserProxy.allowProfiles"));
         let control = Arc::new(BrowserControl::new(settings.clone(), state_dir.to_path_buf()));
-        let upload_dir = openclaw_tmp_dir().join("uploads");
+        // Browser uploads are staged under the shared OpenClaw temp root, as upstream's are.
+        let upload_dir = openclaw_browser::paths::openclaw_tmp_dir().join("uploads");
         Some(Arc::new(BrowserHost { control, settings, allow_profiles, upload_dir }))
     }
 
@@ -283,25 +284,6 @@ fn timeout_message(req: &ProxyRequest, profile: Option<&str>, status: Option<&Va
         parts.push(format!("status({})", inner.join(", ")));
     }
     parts.join("; ")
-}
-
-/// The shared OpenClaw temp root: `/tmp/openclaw` when it is ours and private (created 0700
-/// if missing), else `<tmp>/openclaw-<uid>`, as upstream picks it. Browser uploads are staged
-/// under its `uploads`.
-fn openclaw_tmp_dir() -> PathBuf {
-    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
-    let uid = nix::unistd::getuid().as_raw();
-    let usable = |dir: &Path| {
-        let _ = std::fs::DirBuilder::new().mode(0o700).create(dir);
-        std::fs::symlink_metadata(dir).is_ok_and(|m| m.is_dir() && m.uid() == uid && m.mode() & 0o022 == 0)
-    };
-    let preferred = PathBuf::from("/tmp/openclaw");
-    if usable(&preferred) {
-        return preferred;
-    }
-    let fallback = std::env::temp_dir().join(format!("openclaw-{uid}"));
-    let _ = usable(&fallback);
-    fallback
 }
 
 /// A CDP URL fit for an error message: credentials and a trailing `/` removed.
