@@ -226,6 +226,9 @@ fn dialogs_block_acts_and_hooks_answer_them() {
         assert_eq!(snap.body["browserState"]["dialogs"]["pending"][0]["id"], "d1");
         let snap = call(&c, "GET", "/snapshot", &[("format", "aria")], None).await;
         assert_eq!(snap.body["nodes"], json!([]), "{}", snap.body);
+        let d = call(&c, "GET", "/dialogs", &[], None).await;
+        assert_eq!(d.body["browserState"]["dialogs"]["pending"][0]["message"], "hello", "{}", d.body);
+        assert_eq!(d.body["targetId"], json!(t), "{}", d.body);
         assert_eq!(ok(&c, "POST", "/hooks/dialog", json!({"accept": true})).await, json!({"ok": true}));
         assert_eq!(eval(&c, &t, "() => 1 + 1").await, 2);
 

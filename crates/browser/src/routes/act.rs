@@ -1,4 +1,4 @@
-//! `POST /act`, `POST /hooks/dialog` and `POST /hooks/file-chooser` (upstream
+//! `POST /act`, `POST /hooks/dialog`, `POST /hooks/file-chooser` and `GET /dialogs` (upstream
 //! `routes/agent.act.ts`, `agent.act.hooks.ts`). The work itself is in [`crate::act`].
 
 use std::collections::BTreeMap;
@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::{json, Map, Value};
 
-use super::{body_str, BrowserControl, RouteResult};
+use super::{body_str, q_target, target_payload, BrowserControl, RouteResult};
 use crate::act::dialogs::DialogAnswer;
 use crate::act::request::{Act, Action};
 use crate::act::run::{may_navigate, NavWatch};
@@ -148,6 +148,15 @@ impl BrowserControl {
         let answer = DialogAnswer { accept, prompt_text, dialog_id, arm_for };
         live.act.answer_dialog(&live.cdp, &tab.target_id, &session, answer).await?;
         Ok(json!({"ok": true}))
+    }
+
+    /// `GET /dialogs`: the tab's pending and recent JavaScript dialogs, without touching it.
+    pub(super) async fn dialogs(&self, q: &BTreeMap<String, String>, body: &Value) -> RouteResult {
+        let rt = self.profile_for(q, body)?;
+        let (tab, live, _) = self.tab_context(&rt, q_target(q), true).await?;
+        let mut out = target_payload(&tab);
+        out.insert("browserState".into(), live.act.browser_state(&tab.target_id));
+        Ok(Value::Object(out))
     }
 
     pub(super) async fn hook_file_chooser(&self, q: &BTreeMap<String, String>, body: &Value) -> RouteResult {

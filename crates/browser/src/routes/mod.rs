@@ -73,7 +73,6 @@ const UNSUPPORTED: &[(&str, &str)] = &[
     ("POST", "/screencast"),
     ("POST", "/response/body"),
     ("POST", "/highlight"),
-    ("GET", "/dialogs"),
     ("POST", "/trace/start"),
     ("POST", "/trace/stop"),
     ("GET", "/cookies"),
@@ -327,6 +326,7 @@ impl BrowserControl {
             ("POST", OWNED_TAB_CLOSE_PATH) => return self.close_owned(q, body).await,
             ("POST", "/act") => return self.act(q, body).await,
             ("POST", "/hooks/dialog") => return self.hook_dialog(q, body).await,
+            ("GET", "/dialogs") => return self.dialogs(q, body).await,
             ("POST", "/hooks/file-chooser") => return self.hook_file_chooser(q, body).await,
             _ => {}
         }
