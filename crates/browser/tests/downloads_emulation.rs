@@ -117,6 +117,19 @@ fn downloads_are_saved_private_and_inside_the_downloads_dir() {
         let result = Box::pin(async {
             ok(&c, "POST", "/tabs/open", Some(json!({"url": format!("{base}/page")}))).await;
 
+            // A click that starts a download reports it, saved in the downloads directory.
+            let clicked = ok(&c, "POST", "/act", Some(json!({"kind": "click", "selector": "#dl"}))).await;
+            let d = &clicked["downloads"][0];
+            assert_eq!(d["suggestedFilename"], "report.bin", "{clicked}");
+            assert_eq!(d["url"], format!("{base}/file.bin"));
+            let saved = Path::new(d["path"].as_str().unwrap());
+            assert!(saved.starts_with(&downloads), "{}", saved.display());
+            assert_eq!(std::fs::read(saved).unwrap(), FILE_BYTES);
+            std::fs::remove_file(saved).unwrap();
+            // A click that downloads nothing says nothing of downloads.
+            let clicked = ok(&c, "POST", "/act", Some(json!({"kind": "click", "selector": "body"}))).await;
+            assert!(clicked.get("downloads").is_none(), "{clicked}");
+
             // A path outside the downloads directory is refused before anything waits.
             let r = call(&c, "POST", "/wait/download", Some(json!({"path": "../escape.bin"}))).await;
             assert_eq!(

@@ -78,6 +78,8 @@ impl BrowserControl {
             let url = page.target_url().await.unwrap_or_else(|| tab.url.clone());
             return Ok(ok_body(&tab.target_id, &url, blocked()));
         }
+        // A click may start a download: capture it passively (an explicit wait on the tab wins).
+        let download_capture = live.downloads.arm(&tab.target_id, false);
         let mut watch = NavWatch::new(&page, &tab.url);
         let work = async {
             let extra = match &act.action {
@@ -117,6 +119,13 @@ impl BrowserControl {
             let mut st = rt.tabs.lock().unwrap_or_else(|p| p.into_inner());
             if st.last_target_id.as_deref() == Some(tab.target_id.as_str()) {
                 st.last_target_id = None;
+            }
+        }
+        let mut extra = extra;
+        if let Some(armed) = download_capture {
+            let grace = if may_navigate(&act.action) { Duration::from_millis(250) } else { Duration::ZERO };
+            if let Some(d) = self.act_download(&live, armed, grace).await? {
+                extra.insert("downloads".into(), json!([d]));
             }
         }
         if matches!(act.action, Action::Close) {

@@ -40,6 +40,9 @@ pub(super) enum Destination {
     Managed,
 }
 
+/// How long an act waits for a download it started to complete (upstream's drain limit).
+const ACT_DOWNLOAD_DRAIN: Duration = Duration::from_millis(1000);
+
 fn download_timeout(body: &Value) -> Result<Duration, RouteError> {
     let ms = positive_int(body_str(body, "timeoutMs").as_deref(), "timeoutMs")?;
     Ok(Duration::from_millis(ms.unwrap_or(DEFAULT_TIMEOUT_MS).clamp(MIN_TIMEOUT_MS, DEFAULT_TIMEOUT_MS)))
@@ -238,6 +241,41 @@ impl BrowserControl {
                 DownloadEvent::Superseded => {
                     return Err(RouteError::internal("Download was superseded by another waiter"))
                 }
+            }
+        }
+    }
+
+    /// The download an act started, if any (upstream's act download capture): the first
+    /// event must come within `grace` of the action's end, and the download must complete
+    /// within a second more. One still running then is left to finish as a passive download
+    /// (kept in the downloads directory, not reported here), as upstream's drain gives up.
+    pub(super) async fn act_download(
+        &self,
+        live: &Live,
+        mut armed: ArmedDownload,
+        grace: Duration,
+    ) -> Result<Option<Value>, RouteError> {
+        let mut began: Option<DownloadInfo> = None;
+        let mut deadline = tokio::time::Instant::now() + grace;
+        loop {
+            let event = match tokio::time::timeout_at(deadline, armed.rx.recv()).await {
+                Ok(Some(ev)) => ev,
+                Ok(None) | Err(_) => return Ok(None),
+            };
+            match event {
+                DownloadEvent::Began(info) => {
+                    if let Err(e) = assert_download_url(&info.url, &self.shared.settings.ssrf).await {
+                        discard(live, &info.guid).await;
+                        return Err(e);
+                    }
+                    began = Some(info);
+                    deadline = tokio::time::Instant::now() + ACT_DOWNLOAD_DRAIN;
+                }
+                DownloadEvent::Finished { staged } => {
+                    let Some(info) = began.take() else { return Ok(None) };
+                    return self.publish(&info, staged, Destination::Managed).await.map(Some);
+                }
+                DownloadEvent::Failed(_) | DownloadEvent::Superseded => return Ok(None),
             }
         }
     }
