@@ -71,6 +71,17 @@ fn serve_pages() -> u16 {
     port
 }
 
+/// The TypeScript node host with the same browser config, in a HOME of its own: its run
+/// directory is named after this process, so a leftover identity or a concurrent run of the
+/// suite (another clone on the machine) never shares it.
+fn start_ts_node(gw: &PeerGateway, display: &str) -> TsNode {
+    let name = format!("{display}-{}", std::process::id());
+    let home = TsNode::home_for(gw, &name);
+    let _ = std::fs::remove_dir_all(&home);
+    write_config(&home.join(".openclaw/openclaw.json"));
+    TsNode::start(gw, &name, display).unwrap_or_else(|e| panic!("{e}"))
+}
+
 fn write_config(path: &Path) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     std::fs::write(path, node_config().to_string()).unwrap();
@@ -96,8 +107,7 @@ fn browser_proxy_policy_matches_the_typescript_node_host_and_drives_chromium() {
     );
     ours.wait_for_log("node host gateway connected:", 1, Duration::from_secs(30));
     let ours_id = our_identity(&state)["deviceId"].as_str().unwrap().to_string();
-    write_config(&TsNode::home_for(&gw, "ts-browser").join(".openclaw/openclaw.json"));
-    let ts = TsNode::start(&gw, "ts-browser", "ts-browser").unwrap_or_else(|e| panic!("{e}"));
+    let ts = start_ts_node(&gw, "ts-browser");
     let ts_id = ts.identity()["deviceId"].as_str().unwrap().to_string();
     gw.approve_node_surface(&ours_id);
     gw.approve_node_surface(&ts_id);
@@ -252,8 +262,7 @@ fn snapshots_and_acts_match_the_typescript_node_host() {
     );
     ours.wait_for_log("node host gateway connected:", 1, Duration::from_secs(30));
     let ours_id = our_identity(&state)["deviceId"].as_str().unwrap().to_string();
-    write_config(&TsNode::home_for(&gw, "ts-snap").join(".openclaw/openclaw.json"));
-    let ts = TsNode::start(&gw, "ts-snap", "ts-snap").unwrap_or_else(|e| panic!("{e}"));
+    let ts = start_ts_node(&gw, "ts-snap");
     let ts_id = ts.identity()["deviceId"].as_str().unwrap().to_string();
     gw.approve_node_surface(&ours_id);
     gw.approve_node_surface(&ts_id);
