@@ -9,8 +9,11 @@
 //! Rows: the first `POST /tabs/open` from a node whose browser is not running (Chromium's start
 //! included), `GET /snapshot mode=efficient` p50/p99, `POST /act {kind:"click"}` p50,
 //! `POST /screenshot` p50 (the answer inlines the PNG, so the whole path is timed), and RSS:
-//! the node host's own processes before its browser starts and while it runs, beside the sum
-//! over the browser's process tree (found in `/proc` as the Chromium processes under the host).
+//! the node host's own processes before its browser starts and while it runs, beside the sums
+//! of RSS and of PSS over the browser's process tree (found in `/proc` as the Chromium processes
+//! under the host; summed RSS counts the pages its processes share once per process, PSS splits
+//! them). Chromium's two `chrome_crashpad_handler` processes detach to init at start, so neither
+//! host's tree holds them and they are not counted (about 4 MiB each).
 
 use std::collections::HashSet;
 use std::io::{Read, Write};
