@@ -12,8 +12,13 @@
 //! policy, `file.fetch`/`file.write` of 1 and 15 MiB and `dir.fetch` of a 5,000-entry tree
 //! (`--files-only` runs just that).
 //!
+//! Then the browser-proxy table: both node hosts through the real Gateway, each driving its own
+//! headless Chromium (open, snapshot, click, screenshot, RSS beside Chromium's)
+//! (`--browser-only` runs just that).
+//!
 //! `--smoke`: the same code paths in a few seconds with tiny counts, against our own gateway,
-//! without Node.js (CI runs it through `bench/tests/smoke.rs`).
+//! without Node.js (CI runs it through `bench/tests/smoke.rs`); the browser table then drives
+//! our node host's Chromium only, and is skipped with its reason when Chromium is missing.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -23,6 +28,7 @@ use clap::Parser;
 use openclaw_bench::peers::{Gateway, Host, HostKind};
 use openclaw_testkit::Peer;
 
+mod browser;
 mod fair;
 mod files;
 mod measure;
@@ -92,6 +98,19 @@ struct Args {
     /// Only the file-transfer table (needs the real peer).
     #[arg(long, conflicts_with_all = ["no_files", "fair_only", "smoke"])]
     files_only: bool,
+    /// Skip the browser-proxy table.
+    #[arg(long)]
+    no_browser: bool,
+    /// Only the browser-proxy table (both hosts through the real Gateway; with `--smoke`, ours
+    /// through our gateway).
+    #[arg(long, conflicts_with_all = ["no_browser", "fair_only", "files_only"])]
+    browser_only: bool,
+    /// Timed `GET /snapshot` calls per host in the browser table.
+    #[arg(long)]
+    snapshot_calls: Option<usize>,
+    /// Timed `POST /act` clicks and `POST /screenshot` calls per host in the browser table.
+    #[arg(long)]
+    browser_calls: Option<usize>,
     /// Our `openclaw` binary (default: next to this program).
     #[arg(long)]
     openclaw: Option<PathBuf>,
@@ -119,6 +138,12 @@ struct Plan {
     /// Whether the file-transfer table runs (never in smoke runs: it needs the real Gateway).
     files: bool,
     files_only: bool,
+    /// Whether the browser-proxy table runs.
+    browser: bool,
+    browser_only: bool,
+    snapshot_calls: usize,
+    /// Clicks and screenshots per host.
+    browser_calls: usize,
 }
 
 impl Plan {
@@ -154,6 +179,10 @@ impl Plan {
             fair_only: a.fair_only,
             files: !a.no_files && !s,
             files_only: a.files_only,
+            browser: !a.no_browser,
+            browser_only: a.browser_only,
+            snapshot_calls: a.snapshot_calls.unwrap_or(if s { 5 } else { 50 }).max(1),
+            browser_calls: a.browser_calls.unwrap_or(if s { 3 } else { 20 }).max(1),
         })
     }
 }
@@ -217,6 +246,16 @@ fn run(
         let files = files::measure_files(plan, rt, peer, work, &hosts, &tag)?;
         return report::report(plan, ours, Some(peer), repo, &report::Tables { files, ..Default::default() });
     }
+    if plan.browser_only {
+        let browser = browser::measure_browser(plan, rt, peer.as_ref(), ours, work, &hosts, &tag)?;
+        return report::report(
+            plan,
+            ours,
+            peer.as_ref(),
+            repo,
+            &report::Tables { browser: Some(browser), ..Default::default() },
+        );
+    }
     let mut gw = match &peer {
         Some(peer) if !plan.nodes_via_ours => {
             eprintln!("bench: starting the real Gateway ({tag}-nodes)");
@@ -251,6 +290,13 @@ fn run(
         _ => Vec::new(),
     };
 
+    // The browser proxy through the real Gateway (ours in smoke runs), same run.
+    let browser = if plan.browser {
+        Some(browser::measure_browser(plan, rt, peer.as_ref(), ours, work, &hosts, &tag)?)
+    } else {
+        None
+    };
+
     // Gateways under simulated nodes.
     let mut gw_rows = Vec::new();
     if plan.gateways {
@@ -269,6 +315,6 @@ fn run(
         }
     }
 
-    let tables = report::Tables { hosts: results, fair, files, gateways: gw_rows };
+    let tables = report::Tables { hosts: results, fair, files, browser, gateways: gw_rows };
     report::report(plan, ours, peer.as_ref(), repo, &tables)
 }

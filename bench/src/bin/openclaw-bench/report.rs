@@ -12,6 +12,7 @@ use openclaw_bench::procfs;
 use openclaw_testkit::Peer;
 use serde_json::Value;
 
+use crate::browser::{print_browser, BrowserTable};
 use crate::fair::{print_fair, FairResult};
 use crate::files::{print_files, FilesResult};
 use crate::measure::{ms, HostResult};
@@ -107,17 +108,22 @@ pub(crate) struct Tables {
     pub(crate) fair: Vec<FairResult>,
     /// The file-transfer table.
     pub(crate) files: Vec<FilesResult>,
+    /// The browser-proxy table (or why it was skipped).
+    pub(crate) browser: Option<BrowserTable>,
     /// The gateway rows.
     pub(crate) gateways: Vec<Value>,
 }
 
 pub(crate) fn report(plan: &Plan, ours_bin: &Path, peer: Option<&Peer>, repo: &Path, tables: &Tables) -> Result<()> {
-    let Tables { hosts: results, fair, files, gateways: gw_rows } = tables;
+    let Tables { hosts: results, fair, files, browser, gateways: gw_rows } = tables;
     header(plan, ours_bin, peer, repo);
     if results.is_empty() {
-        // `--fair-only` / `--files-only`: just that table.
+        // `--fair-only` / `--files-only` / `--browser-only`: just that table.
         print_fair(plan, fair);
         print_files(files);
+        if let Some(browser) = browser {
+            print_browser(plan, browser);
+        }
         return Ok(());
     }
     // Node hosts.
@@ -225,6 +231,10 @@ pub(crate) fn report(plan: &Plan, ours_bin: &Path, peer: Option<&Peer>, repo: &P
     if !files.is_empty() {
         println!();
         print_files(files);
+        println!();
+    }
+    if let Some(browser) = browser {
+        print_browser(plan, browser);
         println!();
     }
 
