@@ -123,8 +123,9 @@ impl BrowserControl {
         }
         let mut extra = extra;
         if let Some(armed) = download_capture {
-            let grace = if may_navigate(&act.action) { Duration::from_millis(250) } else { Duration::ZERO };
-            if let Some(d) = self.act_download(&live, armed, grace).await? {
+            // Upstream gives a pointer action 250 ms to start a download; ours already waited
+            // that long for a navigation (`settle` above), so a download it started has begun.
+            if let Some(d) = self.act_download(&live, armed, Duration::ZERO).await? {
                 extra.insert("downloads".into(), json!([d]));
             }
         }

@@ -246,8 +246,8 @@ impl BrowserControl {
     }
 
     /// The download an act started, if any (upstream's act download capture): the first
-    /// event must come within `grace` of the action's end, and the download must complete
-    /// within a second more. One still running then is left to finish as a passive download
+    /// event must have come within `grace` of the action's end (events that came during the
+    /// action are already queued), and the download must complete within a second more. One still running then is left to finish as a passive download
     /// (kept in the downloads directory, not reported here), as upstream's drain gives up.
     pub(super) async fn act_download(
         &self,
