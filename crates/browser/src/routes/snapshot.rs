@@ -25,18 +25,19 @@ impl BrowserControl {
             return Err(RouteError::not_implemented("Snapshot labels require Playwright."));
         }
         let (tab, live, session) = self.tab_context(&rt, q_target(q), true).await?;
+        let mut out = Map::new();
+        out.insert("ok".into(), json!(true));
+        out.insert("format".into(), json!(plan.format.as_str()));
+        out.insert("targetId".into(), json!(tab.target_id));
+        out.insert("url".into(), json!(tab.url));
         // A JavaScript dialog freezes the page: say so instead of waiting on a tree that
-        // cannot be read, and show the dialogs the tab has seen, as upstream does.
+        // cannot be read. The tab's dialogs go with every snapshot once it has seen one, as
+        // upstream's `browserState`.
         let state = live.act.browser_state(&tab.target_id);
         let has_dialogs = ["/dialogs/pending", "/dialogs/recent"]
             .iter()
             .any(|p| state.pointer(p).and_then(Value::as_array).is_some_and(|a| !a.is_empty()));
         if live.act.dialog_pending(&tab.target_id) {
-            let mut out = Map::new();
-            out.insert("ok".into(), json!(true));
-            out.insert("format".into(), json!(plan.format.as_str()));
-            out.insert("targetId".into(), json!(tab.target_id));
-            out.insert("url".into(), json!(tab.url));
             out.insert("blockedByDialog".into(), json!(true));
             out.insert("browserState".into(), state);
             match plan.format {
@@ -48,19 +49,13 @@ impl BrowserControl {
             };
             return Ok(Value::Object(out));
         }
+        if has_dialogs {
+            out.insert("browserState".into(), state);
+        }
         let timeout = plan.timeout_ms.map(Duration::from_millis).unwrap_or(DEFAULT_COMMAND_TIMEOUT);
         let page = Page::new(&live, &session, timeout);
         page.prepare().await;
         let before = page.identity().await?;
-
-        let mut out = Map::new();
-        out.insert("ok".into(), json!(true));
-        out.insert("format".into(), json!(plan.format.as_str()));
-        out.insert("targetId".into(), json!(tab.target_id));
-        out.insert("url".into(), json!(tab.url));
-        if has_dialogs {
-            out.insert("browserState".into(), state);
-        }
 
         if plan.format == SnapshotFormat::Aria {
             let raw = page.full_tree(None).await?;
