@@ -91,6 +91,11 @@ pub(crate) async fn main_loader_id(live: &Live, session: &str) -> Result<String,
     Ok(tree.pointer("/frameTree/frame/loaderId").and_then(Value::as_str).unwrap_or("").to_string())
 }
 
+/// Whether `id` (normalised) is a ref of the last snapshot of `target_id`.
+pub(crate) fn is_known(live: &Live, target_id: &str, id: &str) -> bool {
+    live.refs.lock().unwrap_or_else(|p| p.into_inner()).get(target_id).is_some_and(|t| t.refs.contains_key(id))
+}
+
 /// Stores the refs of a new snapshot of `target_id`, replacing the previous ones.
 pub(crate) fn store(live: &Live, target_id: &str, table: RefTable) {
     live.refs.lock().unwrap_or_else(|p| p.into_inner()).insert(target_id.to_string(), table);

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use super::request::Elem;
 use super::Page;
 use crate::error::RouteError;
-use crate::refs::{normalize_ref, resolve_ref};
+use crate::refs::{is_known, normalize_ref, resolve_ref};
 
 /// How often a failed check is retried.
 const POLL: Duration = Duration::from_millis(100);
@@ -158,24 +158,11 @@ impl Page<'_> {
             Elem::Selector(s) => self.query(s, false).await?.map_err(|n| matched_many(s, n)),
             Elem::Ref(raw) => {
                 let id = normalize_ref(raw);
-                let known = self
-                    .live
-                    .refs
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .get(self.target)
-                    .is_some_and(|t| t.refs.contains_key(&id));
+                let known = is_known(self.live, self.target, &id);
                 match resolve_ref(self.live, self.session, self.target, raw).await {
                     Ok(r) => Ok(Some(Node { object_id: r.object_id, backend: r.backend_node_id })),
                     Err(e) => {
-                        let still_known = self
-                            .live
-                            .refs
-                            .lock()
-                            .unwrap_or_else(|p| p.into_inner())
-                            .get(self.target)
-                            .is_some_and(|t| t.refs.contains_key(&id));
-                        if known && still_known {
+                        if known && is_known(self.live, self.target, &id) {
                             Ok(None)
                         } else {
                             Err(e)

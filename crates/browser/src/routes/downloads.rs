@@ -222,13 +222,7 @@ impl BrowserControl {
                 }
             };
             match event {
-                DownloadEvent::Began(info) => {
-                    if let Err(e) = assert_download_url(&info.url, &self.shared.settings.ssrf).await {
-                        discard(live, &info.guid).await;
-                        return Err(e);
-                    }
-                    began = Some(info);
-                }
+                DownloadEvent::Began(info) => began = Some(self.admit(live, info).await?),
                 DownloadEvent::Finished { staged } => {
                     let info = began.take().unwrap_or_else(|| DownloadInfo {
                         guid: String::new(),
@@ -264,11 +258,7 @@ impl BrowserControl {
             };
             match event {
                 DownloadEvent::Began(info) => {
-                    if let Err(e) = assert_download_url(&info.url, &self.shared.settings.ssrf).await {
-                        discard(live, &info.guid).await;
-                        return Err(e);
-                    }
-                    began = Some(info);
+                    began = Some(self.admit(live, info).await?);
                     deadline = tokio::time::Instant::now() + ACT_DOWNLOAD_DRAIN;
                 }
                 DownloadEvent::Finished { staged } => {
@@ -278,6 +268,16 @@ impl BrowserControl {
                 DownloadEvent::Failed(_) | DownloadEvent::Superseded => return Ok(None),
             }
         }
+    }
+
+    /// A download that began: kept when the SSRF policy allows its URL, else cancelled and
+    /// its bytes dropped.
+    async fn admit(&self, live: &Live, info: DownloadInfo) -> Result<DownloadInfo, RouteError> {
+        if let Err(e) = assert_download_url(&info.url, &self.shared.settings.ssrf).await {
+            discard(live, &info.guid).await;
+            return Err(e);
+        }
+        Ok(info)
     }
 
     async fn publish(&self, info: &DownloadInfo, staged: PathBuf, dest: Destination) -> Result<Value, RouteError> {
