@@ -82,6 +82,47 @@ fn start_ts_node(gw: &PeerGateway, display: &str) -> TsNode {
     TsNode::start(gw, &name, display).unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// The real Gateway with our node and the TypeScript node host on it, both with
+/// [`node_config`] and their command surfaces approved.
+struct Hosts {
+    gw: PeerGateway,
+    /// Our node's state directory (removed on drop).
+    _dir: tempfile::TempDir,
+    ours: OurNode,
+    ours_id: String,
+    ts: TsNode,
+    ts_id: String,
+}
+
+impl Hosts {
+    /// None (and says why) without the peer or Chromium.
+    fn start(gateway: &str, ours_name: &str, ts_name: &str) -> Option<Hosts> {
+        if !peer_available() {
+            return None;
+        }
+        if !Path::new(CHROMIUM).exists() {
+            println!("browser: SKIPPED ({CHROMIUM} is not installed; scripts/browser-deps installs it)");
+            return None;
+        }
+        let gw = PeerGateway::start(gateway, &[]);
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("ours");
+        write_config(&state.join("openclaw.json"));
+        let mut ours = OurNode::spawn(
+            &state,
+            &["--port", &gw.port.to_string(), "--display-name", ours_name],
+            &[("OPENCLAW_GATEWAY_TOKEN", &gw.token)],
+        );
+        ours.wait_for_log("node host gateway connected:", 1, Duration::from_secs(30));
+        let ours_id = our_identity(&state)["deviceId"].as_str().unwrap().to_string();
+        let ts = start_ts_node(&gw, ts_name);
+        let ts_id = ts.identity()["deviceId"].as_str().unwrap().to_string();
+        gw.approve_node_surface(&ours_id);
+        gw.approve_node_surface(&ts_id);
+        Some(Hosts { gw, _dir: dir, ours, ours_id, ts, ts_id })
+    }
+}
+
 fn write_config(path: &Path) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     std::fs::write(path, node_config().to_string()).unwrap();
@@ -89,28 +130,11 @@ fn write_config(path: &Path) {
 
 #[test]
 fn browser_proxy_policy_matches_the_typescript_node_host_and_drives_chromium() {
-    if !peer_available() {
+    let Some(Hosts { gw, _dir, mut ours, ours_id, ts, ts_id }) =
+        Hosts::start("browser-diff", "rs-browser", "ts-browser")
+    else {
         return;
-    }
-    if !Path::new(CHROMIUM).exists() {
-        println!("browser: SKIPPED ({CHROMIUM} is not installed; scripts/browser-deps installs it)");
-        return;
-    }
-    let gw = PeerGateway::start("browser-diff", &[]);
-    let dir = tempfile::tempdir().unwrap();
-    let state = dir.path().join("ours");
-    write_config(&state.join("openclaw.json"));
-    let mut ours = OurNode::spawn(
-        &state,
-        &["--port", &gw.port.to_string(), "--display-name", "rs-browser"],
-        &[("OPENCLAW_GATEWAY_TOKEN", &gw.token)],
-    );
-    ours.wait_for_log("node host gateway connected:", 1, Duration::from_secs(30));
-    let ours_id = our_identity(&state)["deviceId"].as_str().unwrap().to_string();
-    let ts = start_ts_node(&gw, "ts-browser");
-    let ts_id = ts.identity()["deviceId"].as_str().unwrap().to_string();
-    gw.approve_node_surface(&ours_id);
-    gw.approve_node_surface(&ts_id);
+    };
 
     let b64 = base64::engine::general_purpose::STANDARD.encode(b"hi");
     let upload = json!({"envelope": "browser-upload-v1", "files": [{"name": "a.txt", "contentBase64": b64}]});
@@ -244,28 +268,10 @@ fn snapshot_shape(res: &Value) -> Value {
 /// click by ref, and a stale ref after another snapshot replaced the refs.
 #[test]
 fn snapshots_and_acts_match_the_typescript_node_host() {
-    if !peer_available() {
+    let Some(Hosts { gw, _dir, mut ours, ours_id, ts, ts_id }) = Hosts::start("browser-snap", "rs-snap", "ts-snap")
+    else {
         return;
-    }
-    if !Path::new(CHROMIUM).exists() {
-        println!("browser: SKIPPED ({CHROMIUM} is not installed; scripts/browser-deps installs it)");
-        return;
-    }
-    let gw = PeerGateway::start("browser-snap", &[]);
-    let dir = tempfile::tempdir().unwrap();
-    let state = dir.path().join("ours");
-    write_config(&state.join("openclaw.json"));
-    let mut ours = OurNode::spawn(
-        &state,
-        &["--port", &gw.port.to_string(), "--display-name", "rs-snap"],
-        &[("OPENCLAW_GATEWAY_TOKEN", &gw.token)],
-    );
-    ours.wait_for_log("node host gateway connected:", 1, Duration::from_secs(30));
-    let ours_id = our_identity(&state)["deviceId"].as_str().unwrap().to_string();
-    let ts = start_ts_node(&gw, "ts-snap");
-    let ts_id = ts.identity()["deviceId"].as_str().unwrap().to_string();
-    gw.approve_node_surface(&ours_id);
-    gw.approve_node_surface(&ts_id);
+    };
     let port = serve_pages();
 
     let proxy_v1 = |node: &str, method: &str, path: &str, query: Value, body: Value| {
