@@ -234,11 +234,10 @@ impl<'a> Page<'a> {
         Ok(out)
     }
 
-    /// `href` of each link ref (for `urls=1`).
-    pub async fn link_urls(&self, refs: &[(String, RefEntry)]) -> HashMap<i64, String> {
+    /// `href` of each link element, by backend node id (for `urls=1`).
+    pub async fn link_urls(&self, links: &[i64]) -> HashMap<i64, String> {
         let mut out = HashMap::new();
-        for (_, e) in refs.iter().filter(|(_, e)| e.role == "link") {
-            let Some(b) = e.backend_node_id else { continue };
+        for &b in links {
             let Ok(r) = self.send("DOM.resolveNode", json!({"backendNodeId": b})).await else { continue };
             let Some(obj) = r.pointer("/object/objectId").and_then(Value::as_str) else { continue };
             let href = self
@@ -277,11 +276,14 @@ impl<'a> Page<'a> {
             }
         }
         if urls {
-            // The refs are only known after the build; build once to learn them (cheap),
-            // then again with their targets.
-            let mut probe = *next_ref;
-            let first = build_frame(nodes.clone(), &inputs, options, &mut probe);
-            inputs.link_urls = self.link_urls(&first.refs).await;
+            // Every link node gets a ref (links are interactive, never transparent), so the
+            // link refs' targets are those of the link nodes.
+            let links: Vec<i64> = nodes
+                .iter()
+                .filter(|n| n.role.eq_ignore_ascii_case("link"))
+                .filter_map(|n| n.backend_node_id)
+                .collect();
+            inputs.link_urls = self.link_urls(&links).await;
         }
         build_frame(nodes, &inputs, options, next_ref)
     }
