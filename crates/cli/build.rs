@@ -4,8 +4,9 @@
 //! whole text section. The kernel maps file pages in 64 KiB windows around each page a process
 //! faults on, so scattered code makes most of the text resident: 9.8 MB RSS for a process that
 //! allocates 1 MB. `link/symbol-order.txt` lists the functions a restarted node host runs from
-//! start to idle (then for `system.which`, `system.run` and the browser proxy's status), and
-//! LLD lays them out first and together, which brings the idle node to about 6 MB.
+//! start to idle (then those of a first start, then those of `system.which`, `system.run` and
+//! the browser proxy's status), and LLD lays them out first and together, which brings the
+//! idle node to about 6 MB.
 //! `scripts/symbol-order` regenerates the list from the binary itself; a stale list only costs
 //! memory, never correctness (LLD skips names it does not find).
 //!
